@@ -1,0 +1,639 @@
+//! Scalar functions with Hive's semantics: their names, how they type-check and how they
+//! evaluate. NULL in gives NULL out unless the function is about NULLs (nvl, coalesce, isnull,
+//! concat_ws, if).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::FixedOffset;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::date::{DateFormat, DEFAULT_PATTERN};
+use crate::types::{DataType, Value};
+
+/// A scalar function, with whatever it needs fixed at plan time (time zone, a date pattern
+/// given as a literal).
+#[derive(Clone, Debug)]
+pub enum Func {
+    If,
+    Nvl,
+    Coalesce,
+    IsNull,
+    IsNotNull,
+    Concat,
+    ConcatWs,
+    Substr,
+    Upper,
+    Lower,
+    Trim,
+    LTrim,
+    RTrim,
+    Length,
+    FromUnixtime {
+        tz: FixedOffset,
+        /// The pattern when it is a literal (or absent), compiled once.
+        fmt: Option<Arc<DateFormat>>,
+    },
+    /// `unix_timestamp()`: now, in seconds.
+    Now,
+    UnixTimestamp {
+        tz: FixedOffset,
+        fmt: Option<Arc<DateFormat>>,
+    },
+    Round,
+    Floor,
+    Ceil,
+    Abs,
+    Pmod,
+}
+
+/// The smallest type both `a` and `b` convert to implicitly, as Hive finds it.
+pub fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+    use DataType::*;
+    Some(match (a, b) {
+        _ if a == b => a,
+        (Null, t) | (t, Null) => t,
+        (Int, Decimal) | (Decimal, Int) => Decimal,
+        (Int | Decimal, Double) | (Double, Int | Decimal) => Double,
+        (String, t) | (t, String) if t.is_numeric() => String,
+        _ => return None,
+    })
+}
+
+/// Whether a value of type `from` may be passed where `to` is expected (an implicit cast).
+pub fn implicit_cast(from: DataType, to: DataType) -> bool {
+    use DataType::*;
+    from == to
+        || from == Null
+        || to == String
+        || (to.is_numeric() && (from.is_numeric() || from == String))
+}
+
+/// The type of a numeric argument once strings are read as doubles.
+fn numeric(t: DataType) -> Option<DataType> {
+    match t {
+        DataType::Int | DataType::Double | DataType::Decimal => Some(t),
+        DataType::String | DataType::Null => Some(DataType::Double),
+        DataType::Boolean => None,
+    }
+}
+
+impl Func {
+    /// Looks a function up by name (case-insensitive). `tz` is the job's time zone.
+    pub fn lookup(name: &str, tz: FixedOffset) -> Option<Func> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "if" => Func::If,
+            "nvl" => Func::Nvl,
+            "coalesce" => Func::Coalesce,
+            "isnull" => Func::IsNull,
+            "isnotnull" => Func::IsNotNull,
+            "concat" => Func::Concat,
+            "concat_ws" => Func::ConcatWs,
+            "substr" | "substring" => Func::Substr,
+            "upper" | "ucase" => Func::Upper,
+            "lower" | "lcase" => Func::Lower,
+            "trim" => Func::Trim,
+            "ltrim" => Func::LTrim,
+            "rtrim" => Func::RTrim,
+            "length" => Func::Length,
+            "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
+            "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
+            "round" => Func::Round,
+            "floor" => Func::Floor,
+            "ceil" | "ceiling" => Func::Ceil,
+            "abs" => Func::Abs,
+            "pmod" => Func::Pmod,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Func::If => "if",
+            Func::Nvl => "nvl",
+            Func::Coalesce => "coalesce",
+            Func::IsNull => "isnull",
+            Func::IsNotNull => "isnotnull",
+            Func::Concat => "concat",
+            Func::ConcatWs => "concat_ws",
+            Func::Substr => "substr",
+            Func::Upper => "upper",
+            Func::Lower => "lower",
+            Func::Trim => "trim",
+            Func::LTrim => "ltrim",
+            Func::RTrim => "rtrim",
+            Func::Length => "length",
+            Func::FromUnixtime { .. } => "from_unixtime",
+            Func::Now => "unix_timestamp",
+            Func::UnixTimestamp { .. } => "unix_timestamp",
+            Func::Round => "round",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Abs => "abs",
+            Func::Pmod => "pmod",
+        }
+    }
+
+    /// False for functions whose value changes from call to call.
+    pub fn is_deterministic(&self) -> bool {
+        !matches!(self, Func::Now)
+    }
+
+    /// Type-checks a call: given the argument types, returns the type each argument is cast to
+    /// and the result type, or an error message.
+    pub fn signature(&self, args: &[DataType]) -> Result<(Vec<DataType>, DataType), std::string::String> {
+        use DataType::*;
+        let n = args.len();
+        let arity = |lo: usize, hi: usize| -> Result<(), std::string::String> {
+            if n < lo || n > hi {
+                let want = if lo == hi {
+                    format!("{lo}")
+                } else if hi == usize::MAX {
+                    format!("at least {lo}")
+                } else {
+                    format!("{lo} to {hi}")
+                };
+                Err(format!(
+                    "{}() takes {want} argument{}, got {n}",
+                    self.name(),
+                    if lo == 1 && hi == 1 { "" } else { "s" }
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let expect = |i: usize, to: DataType| -> Result<DataType, std::string::String> {
+            if implicit_cast(args[i], to) {
+                Ok(to)
+            } else {
+                Err(format!(
+                    "argument {} of {}() must be {to}, found {}",
+                    i + 1,
+                    self.name(),
+                    args[i]
+                ))
+            }
+        };
+        let common = |types: &[DataType]| -> Result<DataType, std::string::String> {
+            types.iter().try_fold(Null, |acc, t| {
+                common_type(acc, *t).ok_or_else(|| {
+                    format!(
+                        "the arguments of {}() have no common type ({acc} and {t})",
+                        self.name()
+                    )
+                })
+            })
+        };
+        let num = |i: usize| -> Result<DataType, std::string::String> {
+            numeric(args[i]).ok_or_else(|| {
+                format!(
+                    "argument {} of {}() must be numeric, found {}",
+                    i + 1,
+                    self.name(),
+                    args[i]
+                )
+            })
+        };
+        Ok(match self {
+            Func::If => {
+                arity(3, 3)?;
+                let t = common(&args[1..])?;
+                (vec![expect(0, Boolean)?, t, t], t)
+            }
+            Func::Nvl | Func::Coalesce => {
+                if matches!(self, Func::Nvl) {
+                    arity(2, 2)?
+                } else {
+                    arity(1, usize::MAX)?
+                };
+                let t = common(args)?;
+                (vec![t; n], t)
+            }
+            Func::IsNull | Func::IsNotNull => {
+                arity(1, 1)?;
+                (args.to_vec(), Boolean)
+            }
+            Func::Concat => {
+                arity(1, usize::MAX)?;
+                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, String)
+            }
+            Func::ConcatWs => {
+                arity(2, usize::MAX)?;
+                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, String)
+            }
+            Func::Substr => {
+                arity(2, 3)?;
+                let mut t = vec![expect(0, String)?, expect(1, Int)?];
+                if n == 3 {
+                    t.push(expect(2, Int)?);
+                }
+                (t, String)
+            }
+            Func::Upper | Func::Lower | Func::Trim | Func::LTrim | Func::RTrim => {
+                arity(1, 1)?;
+                (vec![expect(0, String)?], String)
+            }
+            Func::Length => {
+                arity(1, 1)?;
+                (vec![expect(0, String)?], Int)
+            }
+            Func::FromUnixtime { .. } => {
+                arity(1, 2)?;
+                let mut t = vec![expect(0, Int)?];
+                if n == 2 {
+                    t.push(expect(1, String)?);
+                }
+                (t, String)
+            }
+            Func::Now => (vec![], Int),
+            Func::UnixTimestamp { .. } => {
+                arity(0, 2)?;
+                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, Int)
+            }
+            Func::Round => {
+                arity(1, 2)?;
+                let t = num(0)?;
+                let mut ts = vec![t];
+                if n == 2 {
+                    ts.push(expect(1, Int)?);
+                }
+                (ts, t)
+            }
+            Func::Floor | Func::Ceil => {
+                arity(1, 1)?;
+                (vec![num(0)?], Int)
+            }
+            Func::Abs => {
+                arity(1, 1)?;
+                let t = num(0)?;
+                (vec![t], t)
+            }
+            Func::Pmod => {
+                arity(2, 2)?;
+                let t = common_type(num(0)?, num(1)?).unwrap_or(Double);
+                (vec![t, t], t)
+            }
+        })
+    }
+
+    /// Fixes what can be fixed once the arguments are known: `unix_timestamp()` becomes
+    /// [`Func::Now`], a literal date pattern is compiled.
+    pub fn specialize(self, literal_args: &[Option<&Value>]) -> Func {
+        let pattern = |i: usize| -> Option<Arc<DateFormat>> {
+            match literal_args.get(i) {
+                Some(Some(Value::Str(p))) => Some(Arc::new(DateFormat::from_java(p))),
+                None => Some(Arc::new(DateFormat::from_java(DEFAULT_PATTERN))),
+                _ => None,
+            }
+        };
+        match self {
+            Func::UnixTimestamp { .. } if literal_args.is_empty() => Func::Now,
+            Func::UnixTimestamp { tz, .. } => Func::UnixTimestamp { tz, fmt: pattern(1) },
+            Func::FromUnixtime { tz, .. } => Func::FromUnixtime { tz, fmt: pattern(1) },
+            other => other,
+        }
+    }
+
+    /// Evaluates the function on arguments already cast to the types of [`Func::signature`].
+    pub fn eval(&self, a: &[Value]) -> Value {
+        let any_null = || a.iter().any(Value::is_null);
+        match self {
+            Func::If => {
+                if a[0].is_true() {
+                    a[1].clone()
+                } else {
+                    a[2].clone()
+                }
+            }
+            Func::Nvl | Func::Coalesce => a.iter().find(|v| !v.is_null()).cloned().unwrap_or_default(),
+            Func::IsNull => Value::Bool(a[0].is_null()),
+            Func::IsNotNull => Value::Bool(!a[0].is_null()),
+            Func::Concat => {
+                if any_null() {
+                    return Value::Null;
+                }
+                let mut s = String::new();
+                for v in a {
+                    s.push_str(&v.to_string());
+                }
+                Value::from(s)
+            }
+            Func::ConcatWs => {
+                let Value::Str(sep) = &a[0] else {
+                    return Value::Null;
+                };
+                let parts: Vec<String> = a[1..]
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(|v| v.to_string())
+                    .collect();
+                Value::from(parts.join(sep))
+            }
+            Func::Substr => {
+                if any_null() {
+                    return Value::Null;
+                }
+                let (Value::Str(s), Value::Int(pos)) = (&a[0], &a[1]) else {
+                    return Value::Null;
+                };
+                let len = match a.get(2) {
+                    Some(Value::Int(l)) => Some(*l),
+                    _ => None,
+                };
+                Value::from(substr(s, *pos, len))
+            }
+            Func::Upper => map_str(&a[0], |s| s.to_uppercase()),
+            Func::Lower => map_str(&a[0], |s| s.to_lowercase()),
+            Func::Trim => map_str(&a[0], |s| s.trim_matches(' ').to_string()),
+            Func::LTrim => map_str(&a[0], |s| s.trim_start_matches(' ').to_string()),
+            Func::RTrim => map_str(&a[0], |s| s.trim_end_matches(' ').to_string()),
+            Func::Length => match &a[0] {
+                Value::Str(s) => Value::Int(s.chars().count() as i64),
+                _ => Value::Null,
+            },
+            Func::FromUnixtime { tz, fmt } => {
+                let Value::Int(secs) = a[0] else {
+                    return Value::Null;
+                };
+                let formatted = match (fmt, a.get(1)) {
+                    (Some(f), _) => f.format(secs, *tz),
+                    (None, Some(Value::Str(p))) => DateFormat::from_java(p).format(secs, *tz),
+                    _ => None,
+                };
+                formatted.map_or(Value::Null, Value::from)
+            }
+            Func::Now => Value::Int(now_secs()),
+            Func::UnixTimestamp { tz, fmt } => {
+                let Some(Value::Str(s)) = a.first() else {
+                    return if a.first().is_some_and(Value::is_null) {
+                        Value::Null
+                    } else {
+                        Value::Int(now_secs())
+                    };
+                };
+                let parsed = match (fmt, a.get(1)) {
+                    (Some(f), _) => f.parse(s, *tz),
+                    (None, Some(Value::Str(p))) => DateFormat::from_java(p).parse(s, *tz),
+                    (None, Some(_)) => return Value::Null,
+                    (None, None) => DateFormat::from_java(DEFAULT_PATTERN).parse(s, *tz),
+                };
+                // EC-SQL: 0 when the text cannot be parsed.
+                Value::Int(parsed.unwrap_or(0))
+            }
+            Func::Round => {
+                let digits = match a.get(1) {
+                    Some(Value::Int(d)) => *d,
+                    Some(_) => return Value::Null,
+                    None => 0,
+                };
+                round(&a[0], digits)
+            }
+            Func::Floor => match &a[0] {
+                Value::Int(i) => Value::Int(*i),
+                Value::Double(d) if d.is_finite() => Value::Int(d.floor() as i64),
+                Value::Decimal(d) => d.floor().to_i64().map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            },
+            Func::Ceil => match &a[0] {
+                Value::Int(i) => Value::Int(*i),
+                Value::Double(d) if d.is_finite() => Value::Int(d.ceil() as i64),
+                Value::Decimal(d) => d.ceil().to_i64().map_or(Value::Null, Value::Int),
+                _ => Value::Null,
+            },
+            Func::Abs => match &a[0] {
+                Value::Int(i) => Value::Int(i.wrapping_abs()),
+                Value::Double(d) => Value::Double(d.abs()),
+                Value::Decimal(d) => Value::Decimal(d.abs()),
+                _ => Value::Null,
+            },
+            Func::Pmod => match (&a[0], &a[1]) {
+                (Value::Int(_), Value::Int(0)) => Value::Null,
+                (Value::Int(x), Value::Int(y)) => {
+                    Value::Int(x.wrapping_rem(*y).wrapping_add(*y).wrapping_rem(*y))
+                }
+                (Value::Double(_), Value::Double(y)) if *y == 0.0 => Value::Null,
+                (Value::Double(x), Value::Double(y)) => Value::Double(((x % y) + y) % y),
+                (Value::Decimal(x), Value::Decimal(y)) => x
+                    .checked_rem(*y)
+                    .and_then(|r| r.checked_add(*y))
+                    .and_then(|r| r.checked_rem(*y))
+                    .map_or(Value::Null, Value::Decimal),
+                _ => Value::Null,
+            },
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn map_str(v: &Value, f: impl Fn(&str) -> String) -> Value {
+    match v {
+        Value::Str(s) => Value::from(f(s)),
+        _ => Value::Null,
+    }
+}
+
+/// Hive's substr: 1-based; a negative start counts from the end; start 0 means 1.
+fn substr(s: &str, pos: i64, len: Option<i64>) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len() as i64;
+    let start = match pos {
+        p if p > 0 => p - 1,
+        0 => 0,
+        p => n + p,
+    };
+    if start < 0 || start >= n {
+        return String::new();
+    }
+    let end = match len {
+        Some(l) if l <= 0 => return String::new(),
+        Some(l) => (start + l).min(n),
+        None => n,
+    };
+    chars[start as usize..end as usize].iter().collect()
+}
+
+/// Rounds half away from zero to `digits` decimal places (negative: to tens, hundreds, ...).
+fn round(v: &Value, digits: i64) -> Value {
+    match v {
+        Value::Int(i) if digits >= 0 => Value::Int(*i),
+        Value::Int(i) => {
+            let p = 10i64.checked_pow((-digits) as u32);
+            match p {
+                Some(p) => Value::Int(((*i as f64 / p as f64).round() as i64).wrapping_mul(p)),
+                None => Value::Int(0),
+            }
+        }
+        Value::Double(d) if !d.is_finite() => Value::Double(*d),
+        Value::Double(d) => {
+            if digits >= 0 {
+                match Decimal::from_f64_retain(*d) {
+                    Some(dec) => {
+                        let r = dec.round_dp_with_strategy(
+                            digits.min(28) as u32,
+                            RoundingStrategy::MidpointAwayFromZero,
+                        );
+                        Value::Double(r.to_f64().unwrap_or(*d))
+                    }
+                    None => Value::Double(*d),
+                }
+            } else {
+                let p = 10f64.powi((-digits) as i32);
+                Value::Double((d / p).round() * p)
+            }
+        }
+        Value::Decimal(d) if digits >= 0 => Value::Decimal(d.round_dp_with_strategy(
+            digits.min(28) as u32,
+            RoundingStrategy::MidpointAwayFromZero,
+        )),
+        Value::Decimal(d) => round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits)
+            .cast(DataType::Decimal),
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> FixedOffset {
+        FixedOffset::east_opt(0).unwrap()
+    }
+
+    fn call(name: &str, args: &[Value]) -> Value {
+        let f = Func::lookup(name, utc()).unwrap();
+        let lits: Vec<Option<&Value>> = args.iter().map(Some).collect();
+        let f = f.specialize(&lits);
+        let types: Vec<DataType> = args.iter().map(type_of).collect();
+        let (casts, _) = f.signature(&types).unwrap();
+        let cast: Vec<Value> = args.iter().zip(casts).map(|(v, t)| v.cast(t)).collect();
+        f.eval(&cast)
+    }
+
+    fn type_of(v: &Value) -> DataType {
+        match v {
+            Value::Null => DataType::Null,
+            Value::Bool(_) => DataType::Boolean,
+            Value::Int(_) => DataType::Int,
+            Value::Double(_) => DataType::Double,
+            Value::Decimal(_) => DataType::Decimal,
+            Value::Str(_) => DataType::String,
+        }
+    }
+
+    fn s(x: &str) -> Value {
+        Value::str(x)
+    }
+
+    const N: Value = Value::Null;
+
+    #[test]
+    fn conditionals() {
+        assert_eq!(call("if", &[Value::Bool(true), 1.into(), 2.into()]), 1.into());
+        assert_eq!(call("if", &[N, 1.into(), 2.into()]), 2.into());
+        assert_eq!(call("if", &[Value::Bool(true), 1.into(), 2.5.into()]), 1.0.into());
+        assert_eq!(call("nvl", &[N, 5.into()]), 5.into());
+        assert_eq!(call("nvl", &[3.into(), 5.into()]), 3.into());
+        assert_eq!(call("coalesce", &[N, N, s("x")]), s("x"));
+        assert_eq!(call("coalesce", &[N, N]), N);
+        assert_eq!(call("isnull", &[N]), true.into());
+        assert_eq!(call("isnull", &[0.into()]), false.into());
+        assert_eq!(call("isnotnull", &[N]), false.into());
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(call("concat", &[s("a"), 1.into(), s("b")]), s("a1b"));
+        assert_eq!(call("concat", &[s("a"), N]), N);
+        assert_eq!(call("concat_ws", &[s("-"), s("a"), N, s("b")]), s("a-b"));
+        assert_eq!(call("concat_ws", &[N, s("a")]), N);
+        assert_eq!(call("substr", &[s("hello"), 2.into()]), s("ello"));
+        assert_eq!(call("substr", &[s("hello"), 2.into(), 3.into()]), s("ell"));
+        assert_eq!(call("substr", &[s("hello"), 0.into(), 2.into()]), s("he"));
+        assert_eq!(call("substr", &[s("hello"), (-3).into()]), s("llo"));
+        assert_eq!(call("substr", &[s("hello"), 9.into()]), s(""));
+        assert_eq!(call("substr", &[s("hello"), 1.into(), (-1).into()]), s(""));
+        assert_eq!(call("substring", &[s("héllo"), 2.into(), 1.into()]), s("é"));
+        assert_eq!(call("substr", &[N, 1.into()]), N);
+        assert_eq!(call("upper", &[s("aBc")]), s("ABC"));
+        assert_eq!(call("ucase", &[s("x")]), s("X"));
+        assert_eq!(call("lower", &[s("aBc")]), s("abc"));
+        assert_eq!(call("lcase", &[N]), N);
+        assert_eq!(call("trim", &[s("  a b  ")]), s("a b"));
+        assert_eq!(call("ltrim", &[s("  a ")]), s("a "));
+        assert_eq!(call("rtrim", &[s("  a ")]), s("  a"));
+        assert_eq!(call("length", &[s("héllo")]), 5.into());
+        assert_eq!(call("length", &[12345.into()]), 5.into());
+        assert_eq!(call("length", &[N]), N);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(call("from_unixtime", &[0.into()]), s("1970-01-01 00:00:00"));
+        assert_eq!(
+            call("from_unixtime", &[1_700_000_000.into(), s("yyyy-MM-dd HH:mm")]),
+            s("2023-11-14 22:13")
+        );
+        assert_eq!(call("from_unixtime", &[N]), N);
+        assert_eq!(call("unix_timestamp", &[s("2023-11-14 22:13:20")]), 1_700_000_000.into());
+        assert_eq!(
+            call("unix_timestamp", &[s("2023/11/14"), s("yyyy/MM/dd")]),
+            1_699_920_000.into()
+        );
+        assert_eq!(call("unix_timestamp", &[s("garbage")]), 0.into());
+        assert_eq!(call("unix_timestamp", &[N]), N);
+        let Value::Int(now) = call("unix_timestamp", &[]) else {
+            panic!("unix_timestamp() is an integer")
+        };
+        assert!(now > 1_700_000_000);
+        // A pattern that is not a literal is compiled per row.
+        let f = Func::lookup("from_unixtime", utc()).unwrap().specialize(&[None, None]);
+        assert_eq!(f.eval(&[60.into(), s("HH:mm")]), s("00:01"));
+    }
+
+    #[test]
+    fn math() {
+        assert_eq!(call("round", &[3.1415926.into(), 4.into()]), 3.1416.into());
+        assert_eq!(call("round", &[2.5.into()]), 3.0.into());
+        assert_eq!(call("round", &[(-2.5).into()]), (-3.0).into());
+        assert_eq!(call("round", &[1234.5.into(), (-2).into()]), 1200.0.into());
+        assert_eq!(call("round", &[7.into()]), 7.into());
+        assert_eq!(call("round", &[1250.into(), (-2).into()]), 1300.into());
+        assert_eq!(call("round", &[s("2.25"), 1.into()]), 2.3.into());
+        assert_eq!(call("round", &[N]), N);
+        assert_eq!(call("floor", &[(-1.5).into()]), (-2).into());
+        assert_eq!(call("ceil", &[1.2.into()]), 2.into());
+        assert_eq!(call("ceiling", &[(-1.2).into()]), (-1).into());
+        assert_eq!(call("floor", &[N]), N);
+        assert_eq!(call("abs", &[(-3).into()]), 3.into());
+        assert_eq!(call("abs", &[(-3.5).into()]), 3.5.into());
+        assert_eq!(call("pmod", &[(-7).into(), 3.into()]), 2.into());
+        assert_eq!(call("pmod", &[7.into(), 0.into()]), N);
+        assert_eq!(call("pmod", &[(-7.5).into(), 2.into()]), 0.5.into());
+        assert_eq!(call("abs", &[s("x")]), N);
+    }
+
+    #[test]
+    fn type_errors() {
+        let f = Func::lookup("round", utc()).unwrap();
+        assert!(f.signature(&[DataType::Boolean]).unwrap_err().contains("numeric"));
+        let f = Func::lookup("if", utc()).unwrap();
+        assert!(f.signature(&[DataType::Int]).unwrap_err().contains("3 arguments"));
+        assert!(f
+            .signature(&[DataType::Boolean, DataType::Boolean, DataType::Int])
+            .unwrap_err()
+            .contains("common type"));
+        let f = Func::lookup("substr", utc()).unwrap();
+        assert!(f
+            .signature(&[DataType::String, DataType::Boolean])
+            .unwrap_err()
+            .contains("BIGINT"));
+        assert!(Func::lookup("no_such_fn", utc()).is_none());
+    }
+}

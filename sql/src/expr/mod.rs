@@ -1,0 +1,491 @@
+//! Bound scalar expressions and their evaluation.
+//!
+//! The binder ([`crate::planner`]) resolves names to column indexes, checks types and inserts
+//! the implicit casts Hive would apply, so evaluation here never guesses: operands of a binary
+//! operator already share one type. Evaluation never fails: a value that cannot be computed
+//! (division by zero, a bad cast, an unparseable date) is NULL, as in Hive.
+
+pub mod date;
+pub mod functions;
+
+use std::fmt;
+use std::sync::Arc;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+pub use functions::Func;
+
+use crate::types::{DataType, Value};
+
+/// Binary operators whose operands have been cast to one common type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// Integer division (`DIV`), truncating toward zero.
+    IntDiv,
+    Mod,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::IntDiv => "DIV",
+            BinOp::Mod => "%",
+            BinOp::Eq => "=",
+            BinOp::NotEq => "!=",
+            BinOp::Lt => "<",
+            BinOp::LtEq => "<=",
+            BinOp::Gt => ">",
+            BinOp::GtEq => ">=",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+        )
+    }
+}
+
+/// A LIKE pattern compiled to an anchored regular expression.
+#[derive(Clone, Debug)]
+pub struct LikePattern(pub Arc<Regex>);
+
+impl LikePattern {
+    /// Compiles a SQL LIKE pattern (`%` any run, `_` one character, `\` escapes).
+    pub fn new(pattern: &str) -> LikePattern {
+        let mut re = String::from("(?s)^");
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '%' => re.push_str(".*"),
+                '_' => re.push('.'),
+                '\\' => match chars.next() {
+                    Some(n) => re.push_str(&regex::escape(&n.to_string())),
+                    None => re.push_str(&regex::escape("\\")),
+                },
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        re.push('$');
+        LikePattern(Arc::new(Regex::new(&re).expect("escaped LIKE pattern is a valid regex")))
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        self.0.is_match(s)
+    }
+}
+
+/// A scalar expression over the columns of one input row.
+#[derive(Clone, Debug)]
+pub enum ScalarExpr {
+    Column(usize),
+    Literal(Value),
+    Binary {
+        op: BinOp,
+        left: Box<ScalarExpr>,
+        right: Box<ScalarExpr>,
+    },
+    Neg(Box<ScalarExpr>),
+    Not(Box<ScalarExpr>),
+    /// Three-valued AND.
+    And(Box<ScalarExpr>, Box<ScalarExpr>),
+    /// Three-valued OR.
+    Or(Box<ScalarExpr>, Box<ScalarExpr>),
+    IsNull {
+        expr: Box<ScalarExpr>,
+        negated: bool,
+    },
+    Cast {
+        expr: Box<ScalarExpr>,
+        to: DataType,
+    },
+    /// `CASE WHEN c THEN v ... ELSE e END`; a simple CASE is bound to this form.
+    Case {
+        whens: Vec<(ScalarExpr, ScalarExpr)>,
+        otherwise: Box<ScalarExpr>,
+    },
+    InList {
+        expr: Box<ScalarExpr>,
+        list: Vec<ScalarExpr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<ScalarExpr>,
+        /// Compiled once when the pattern is a literal.
+        compiled: Option<LikePattern>,
+        pattern: Box<ScalarExpr>,
+        negated: bool,
+    },
+    Call {
+        func: Func,
+        args: Vec<ScalarExpr>,
+    },
+}
+
+impl ScalarExpr {
+    pub fn lit(v: impl Into<Value>) -> ScalarExpr {
+        ScalarExpr::Literal(v.into())
+    }
+
+    pub fn cast(self, to: DataType) -> ScalarExpr {
+        ScalarExpr::Cast {
+            expr: Box::new(self),
+            to,
+        }
+    }
+
+    /// Evaluates the expression on one row.
+    pub fn eval(&self, row: &[Value]) -> Value {
+        match self {
+            ScalarExpr::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+            ScalarExpr::Literal(v) => v.clone(),
+            ScalarExpr::Binary { op, left, right } => {
+                binary(*op, &left.eval(row), &right.eval(row))
+            }
+            ScalarExpr::Neg(e) => match e.eval(row) {
+                Value::Int(i) => Value::Int(i.wrapping_neg()),
+                Value::Double(d) => Value::Double(-d),
+                Value::Decimal(d) => Value::Decimal(-d),
+                _ => Value::Null,
+            },
+            ScalarExpr::Not(e) => match e.eval(row) {
+                Value::Bool(b) => Value::Bool(!b),
+                _ => Value::Null,
+            },
+            ScalarExpr::And(a, b) => match a.eval(row) {
+                Value::Bool(false) => Value::Bool(false),
+                av => match (av, b.eval(row)) {
+                    (_, Value::Bool(false)) => Value::Bool(false),
+                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                },
+            },
+            ScalarExpr::Or(a, b) => match a.eval(row) {
+                Value::Bool(true) => Value::Bool(true),
+                av => match (av, b.eval(row)) {
+                    (_, Value::Bool(true)) => Value::Bool(true),
+                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
+                    _ => Value::Null,
+                },
+            },
+            ScalarExpr::IsNull { expr, negated } => Value::Bool(expr.eval(row).is_null() != *negated),
+            ScalarExpr::Cast { expr, to } => expr.eval(row).cast(*to),
+            ScalarExpr::Case { whens, otherwise } => {
+                for (cond, value) in whens {
+                    if cond.eval(row).is_true() {
+                        return value.eval(row);
+                    }
+                }
+                otherwise.eval(row)
+            }
+            ScalarExpr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let v = expr.eval(row);
+                if v.is_null() {
+                    return Value::Null;
+                }
+                let mut saw_null = false;
+                for item in list {
+                    let w = item.eval(row);
+                    if w.is_null() {
+                        saw_null = true;
+                    } else if w == v {
+                        return Value::Bool(!negated);
+                    }
+                }
+                if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                }
+            }
+            ScalarExpr::Like {
+                expr,
+                compiled,
+                pattern,
+                negated,
+            } => {
+                let Value::Str(s) = expr.eval(row) else {
+                    return Value::Null;
+                };
+                let matched = match compiled {
+                    Some(p) => p.matches(&s),
+                    None => match pattern.eval(row) {
+                        Value::Str(p) => LikePattern::new(&p).matches(&s),
+                        _ => return Value::Null,
+                    },
+                };
+                Value::Bool(matched != *negated)
+            }
+            ScalarExpr::Call { func, args } => {
+                let vals: Vec<Value> = args.iter().map(|a| a.eval(row)).collect();
+                func.eval(&vals)
+            }
+        }
+    }
+
+    /// True when the expression reads no column (it can be folded at plan time).
+    pub fn is_constant(&self) -> bool {
+        match self {
+            ScalarExpr::Column(_) => false,
+            ScalarExpr::Literal(_) => true,
+            ScalarExpr::Call { func, args } => {
+                func.is_deterministic() && args.iter().all(ScalarExpr::is_constant)
+            }
+            _ => {
+                let mut all = true;
+                self.visit_children(&mut |c| all &= c.is_constant());
+                all
+            }
+        }
+    }
+
+    fn visit_children(&self, f: &mut dyn FnMut(&ScalarExpr)) {
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(_) => {}
+            ScalarExpr::Binary { left, right, .. } => {
+                f(left);
+                f(right)
+            }
+            ScalarExpr::Neg(e) | ScalarExpr::Not(e) => f(e),
+            ScalarExpr::And(a, b) | ScalarExpr::Or(a, b) => {
+                f(a);
+                f(b)
+            }
+            ScalarExpr::IsNull { expr, .. } | ScalarExpr::Cast { expr, .. } => f(expr),
+            ScalarExpr::Case { whens, otherwise } => {
+                for (c, v) in whens {
+                    f(c);
+                    f(v);
+                }
+                f(otherwise)
+            }
+            ScalarExpr::InList { expr, list, .. } => {
+                f(expr);
+                list.iter().for_each(f)
+            }
+            ScalarExpr::Like { expr, pattern, .. } => {
+                f(expr);
+                f(pattern)
+            }
+            ScalarExpr::Call { args, .. } => args.iter().for_each(f),
+        }
+    }
+}
+
+fn decimal_result(d: Option<Decimal>) -> Value {
+    d.map_or(Value::Null, Value::Decimal)
+}
+
+/// Applies a binary operator to two values of one type (NULL in, NULL out).
+pub fn binary(op: BinOp, a: &Value, b: &Value) -> Value {
+    if a.is_null() || b.is_null() {
+        return Value::Null;
+    }
+    if op.is_comparison() {
+        let ord = a.cmp(b);
+        return Value::Bool(match op {
+            BinOp::Eq => ord.is_eq(),
+            BinOp::NotEq => ord.is_ne(),
+            BinOp::Lt => ord.is_lt(),
+            BinOp::LtEq => ord.is_le(),
+            BinOp::Gt => ord.is_gt(),
+            _ => ord.is_ge(),
+        });
+    }
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => {
+            let (x, y) = (*x, *y);
+            match op {
+                BinOp::Add => Value::Int(x.wrapping_add(y)),
+                BinOp::Sub => Value::Int(x.wrapping_sub(y)),
+                BinOp::Mul => Value::Int(x.wrapping_mul(y)),
+                BinOp::Div if y == 0 => Value::Null,
+                BinOp::Div => Value::Double(x as f64 / y as f64),
+                BinOp::IntDiv | BinOp::Mod if y == 0 => Value::Null,
+                BinOp::IntDiv => Value::Int(x.wrapping_div(y)),
+                BinOp::Mod => Value::Int(x.wrapping_rem(y)),
+                _ => Value::Null,
+            }
+        }
+        (Value::Double(x), Value::Double(y)) => {
+            let (x, y) = (*x, *y);
+            match op {
+                BinOp::Add => Value::Double(x + y),
+                BinOp::Sub => Value::Double(x - y),
+                BinOp::Mul => Value::Double(x * y),
+                BinOp::Div | BinOp::Mod | BinOp::IntDiv if y == 0.0 => Value::Null,
+                BinOp::Div => Value::Double(x / y),
+                BinOp::Mod => Value::Double(x % y),
+                BinOp::IntDiv => Value::Int((x / y).trunc() as i64),
+                _ => Value::Null,
+            }
+        }
+        (Value::Decimal(x), Value::Decimal(y)) => match op {
+            BinOp::Add => decimal_result(x.checked_add(*y)),
+            BinOp::Sub => decimal_result(x.checked_sub(*y)),
+            BinOp::Mul => decimal_result(x.checked_mul(*y)),
+            BinOp::Div => decimal_result(x.checked_div(*y)),
+            BinOp::Mod => decimal_result(x.checked_rem(*y)),
+            BinOp::IntDiv => x
+                .checked_div(*y)
+                .and_then(|q| q.trunc().to_string().parse::<i64>().ok())
+                .map_or(Value::Null, Value::Int),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+impl fmt::Display for ScalarExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScalarExpr::Column(i) => write!(f, "#{i}"),
+            ScalarExpr::Literal(Value::Str(s)) => write!(f, "'{s}'"),
+            ScalarExpr::Literal(v) => write!(f, "{v}"),
+            ScalarExpr::Binary { op, left, right } => {
+                write!(f, "({left} {} {right})", op.symbol())
+            }
+            ScalarExpr::Neg(e) => write!(f, "-{e}"),
+            ScalarExpr::Not(e) => write!(f, "NOT {e}"),
+            ScalarExpr::And(a, b) => write!(f, "({a} AND {b})"),
+            ScalarExpr::Or(a, b) => write!(f, "({a} OR {b})"),
+            ScalarExpr::IsNull { expr, negated } => {
+                write!(f, "{expr} IS {}NULL", if *negated { "NOT " } else { "" })
+            }
+            ScalarExpr::Cast { expr, to } => write!(f, "CAST({expr} AS {to})"),
+            ScalarExpr::Case { whens, otherwise } => {
+                f.write_str("CASE")?;
+                for (c, v) in whens {
+                    write!(f, " WHEN {c} THEN {v}")?;
+                }
+                write!(f, " ELSE {otherwise} END")
+            }
+            ScalarExpr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                write!(f, "{expr} {}IN (", if *negated { "NOT " } else { "" })?;
+                for (i, e) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                f.write_str(")")
+            }
+            ScalarExpr::Like {
+                expr,
+                pattern,
+                negated,
+                ..
+            } => write!(
+                f,
+                "{expr} {}LIKE {pattern}",
+                if *negated { "NOT " } else { "" }
+            ),
+            ScalarExpr::Call { func, args } => {
+                write!(f, "{}(", func.name())?;
+                for (i, e) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(i: usize) -> Box<ScalarExpr> {
+        Box::new(ScalarExpr::Column(i))
+    }
+
+    #[test]
+    fn arithmetic_and_nulls() {
+        assert_eq!(binary(BinOp::Add, &Value::Int(2), &Value::Int(3)), Value::Int(5));
+        assert_eq!(binary(BinOp::Div, &Value::Int(7), &Value::Int(2)), Value::Double(3.5));
+        assert_eq!(binary(BinOp::Div, &Value::Int(7), &Value::Int(0)), Value::Null);
+        assert_eq!(binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(2)), Value::Int(3));
+        assert_eq!(binary(BinOp::IntDiv, &Value::Int(-7), &Value::Int(2)), Value::Int(-3));
+        assert_eq!(binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(0)), Value::Null);
+        assert_eq!(binary(BinOp::Mod, &Value::Int(-7), &Value::Int(3)), Value::Int(-1));
+        assert_eq!(binary(BinOp::Mod, &Value::Int(7), &Value::Int(0)), Value::Null);
+        assert_eq!(binary(BinOp::Mod, &Value::Double(7.5), &Value::Double(2.0)), Value::Double(1.5));
+        assert_eq!(binary(BinOp::Add, &Value::Null, &Value::Int(3)), Value::Null);
+        assert_eq!(binary(BinOp::Eq, &Value::Null, &Value::Null), Value::Null);
+        assert_eq!(binary(BinOp::Lt, &Value::str("a"), &Value::str("b")), Value::Bool(true));
+        let d = |s: &str| Value::Decimal(s.parse().unwrap());
+        assert_eq!(binary(BinOp::Add, &d("0.1"), &d("0.2")), d("0.3"));
+        assert_eq!(binary(BinOp::Div, &d("1"), &d("0")), Value::Null);
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let t = Value::Bool(true);
+        let f = Value::Bool(false);
+        let n = Value::Null;
+        let and = ScalarExpr::And(col(0), col(1));
+        let or = ScalarExpr::Or(col(0), col(1));
+        assert_eq!(and.eval(&[n.clone(), f.clone()]), f);
+        assert_eq!(and.eval(&[n.clone(), t.clone()]), n);
+        assert_eq!(or.eval(&[n.clone(), t.clone()]), t);
+        assert_eq!(or.eval(&[n.clone(), f.clone()]), n);
+        assert_eq!(ScalarExpr::Not(col(0)).eval(&[n.clone()]), n);
+    }
+
+    #[test]
+    fn in_list_and_like() {
+        let e = ScalarExpr::InList {
+            expr: col(0),
+            list: vec![ScalarExpr::lit(1), ScalarExpr::Literal(Value::Null)],
+            negated: false,
+        };
+        assert_eq!(e.eval(&[Value::Int(1)]), Value::Bool(true));
+        assert_eq!(e.eval(&[Value::Int(2)]), Value::Null);
+        assert_eq!(e.eval(&[Value::Null]), Value::Null);
+        let p = LikePattern::new("a%b_c.");
+        assert!(p.matches("axxbyc."));
+        assert!(!p.matches("axxbyc!"));
+        assert!(LikePattern::new("100\\%").matches("100%"));
+        assert!(!LikePattern::new("100\\%").matches("1000"));
+    }
+
+    #[test]
+    fn case_picks_first_true() {
+        let e = ScalarExpr::Case {
+            whens: vec![
+                (ScalarExpr::Literal(Value::Null), ScalarExpr::lit(1)),
+                (ScalarExpr::lit(true), ScalarExpr::lit(2)),
+            ],
+            otherwise: Box::new(ScalarExpr::lit(3)),
+        };
+        assert_eq!(e.eval(&[]), Value::Int(2));
+    }
+}

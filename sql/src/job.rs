@@ -1,0 +1,381 @@
+//! Job files: the `.ec` INI form and the `.sql` DDL form, both loaded into one [`Job`].
+//!
+//! `.ec` (EasyCount): a `[system]` section whose `sql=` holds the script, and `[tabledesc*]`
+//! sections that describe each table with `table.*` keys. A trailing backslash continues a line;
+//! `#` starts a comment at the beginning of a line or after whitespace.
+//!
+//! `.sql` (Flink style): `CREATE TABLE ... WITH (...)` and `SET 'key' = 'value'` statements
+//! followed by the EC-SQL statements; see [`crate::parser`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::ast::Script;
+use crate::error::{Diagnostic, Pos, SqlError};
+use crate::parser;
+use crate::types::{DataType, Field, Schema};
+
+/// One setting with the position of its value in the job file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub pos: Pos,
+}
+
+/// A table as the job file describes it, before its settings are checked against its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDesc {
+    pub name: String,
+    /// Where the description starts (the section header or CREATE TABLE).
+    pub pos: Pos,
+    /// The declared columns; empty when the description gives none.
+    pub schema: Schema,
+    /// Settings without the `table.` prefix (`type`, `file.path`, `field.splitter`, ...).
+    pub settings: BTreeMap<String, Setting>,
+}
+
+impl TableDesc {
+    pub fn get(&self, key: &str) -> Option<&Setting> {
+        self.settings.get(key)
+    }
+}
+
+/// A loaded job: its settings, table descriptions and parsed script.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub file: String,
+    /// Job-wide settings (`lateness.seconds`, `idle.timeout.seconds`, `timezone`, ...).
+    pub settings: BTreeMap<String, Setting>,
+    pub tables: Vec<TableDesc>,
+    pub script: Script,
+    lines: LineMap,
+}
+
+impl Job {
+    /// Reads and parses a job file (`.ec` or `.sql`).
+    pub fn load(path: &Path) -> Result<Job, Diagnostic> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Diagnostic {
+            file: file.clone(),
+            pos: Pos::new(1, 1),
+            message: format!("cannot read the job file: {e}"),
+        })?;
+        Job::parse(&file, &text)
+    }
+
+    /// Parses a job from text; `file` names it in errors and decides its form (`.sql` or `.ec`).
+    pub fn parse(file: &str, text: &str) -> Result<Job, Diagnostic> {
+        if file.ends_with(".sql") {
+            parse_sql_job(file, text)
+        } else {
+            parse_ec_job(file, text)
+        }
+    }
+
+    /// Turns an error at a position of the SQL text into one at a position of the file.
+    pub fn diagnostic(&self, err: SqlError) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            pos: self.lines.map(err.pos),
+            message: err.message,
+        }
+    }
+
+    /// An error at a position that is already a file position (table settings).
+    pub fn error_at(&self, pos: Pos, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            pos,
+            message: message.into(),
+        }
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableDesc> {
+        self.tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Maps lines of the SQL text back to lines and columns of the file.
+#[derive(Clone, Debug, Default)]
+struct LineMap {
+    /// For SQL line `i+1`: the file line and the column where that SQL line starts.
+    starts: Vec<Pos>,
+}
+
+impl LineMap {
+    fn map(&self, pos: Pos) -> Pos {
+        match self.starts.get((pos.line as usize).wrapping_sub(1)) {
+            Some(start) => Pos::new(start.line, start.col + pos.col.saturating_sub(1)),
+            None => pos,
+        }
+    }
+}
+
+fn parse_sql_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
+    let diag = |e: SqlError| Diagnostic {
+        file: file.to_string(),
+        pos: e.pos,
+        message: e.message,
+    };
+    let parsed = parser::parse_sql_file(text).map_err(diag)?;
+    let job = Job {
+        file: file.to_string(),
+        settings: parsed.settings,
+        tables: parsed.tables,
+        script: parsed.script,
+        lines: LineMap::default(),
+    };
+    check_duplicate_tables(&job)?;
+    Ok(job)
+}
+
+/// One logical line of an INI file: its text (continuations joined by newlines) and where each
+/// physical line of it starts.
+struct IniLine {
+    text: String,
+    starts: Vec<Pos>,
+}
+
+fn ini_lines(text: &str) -> Vec<IniLine> {
+    let mut out = Vec::new();
+    let mut current: Option<IniLine> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i as u32 + 1;
+        let (body, continues) = match raw.trim_end().strip_suffix('\\') {
+            Some(body) => (body, true),
+            None => (raw, false),
+        };
+        match current.as_mut() {
+            Some(cur) => {
+                cur.text.push('\n');
+                cur.text.push_str(body);
+                cur.starts.push(Pos::new(line_no, 1));
+            }
+            None => {
+                current = Some(IniLine {
+                    text: body.to_string(),
+                    starts: vec![Pos::new(line_no, 1)],
+                })
+            }
+        }
+        if !continues {
+            out.extend(current.take());
+        }
+    }
+    out.extend(current.take());
+    out
+}
+
+/// Strips a `#` comment that follows whitespace (a `#` inside a value is kept).
+fn strip_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    for i in 1..bytes.len() {
+        if bytes[i] == b'#' && (bytes[i - 1] == b' ' || bytes[i - 1] == b'\t') {
+            return &value[..i];
+        }
+    }
+    value
+}
+
+fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
+    let err = |pos: Pos, message: String| Diagnostic {
+        file: file.to_string(),
+        pos,
+        message,
+    };
+    enum Section {
+        None,
+        System,
+        Table(usize),
+        Other,
+    }
+    let mut section = Section::None;
+    let mut settings = BTreeMap::new();
+    let mut tables: Vec<TableDesc> = Vec::new();
+    let mut sql: Option<(String, LineMap)> = None;
+
+    for line in ini_lines(text) {
+        let first = line.starts[0];
+        let trimmed = line.text.trim_start();
+        let indent = (line.text.len() - trimmed.len()) as u32;
+        if trimmed.trim().is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            let name = rest
+                .split(']')
+                .next()
+                .filter(|_| rest.contains(']'))
+                .ok_or_else(|| err(first, "a section header needs a closing `]`".into()))?
+                .trim();
+            section = if name.eq_ignore_ascii_case("system") {
+                Section::System
+            } else if name.to_ascii_lowercase().starts_with("tabledesc") {
+                tables.push(TableDesc {
+                    name: String::new(),
+                    pos: first,
+                    schema: Schema::default(),
+                    settings: BTreeMap::new(),
+                });
+                Section::Table(tables.len() - 1)
+            } else {
+                Section::Other
+            };
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return Err(err(
+                Pos::new(first.line, indent + 1),
+                format!("expected `key=value`, found `{}`", trimmed.trim()),
+            ));
+        };
+        let key = key.trim();
+        let value_col = indent + key.len() as u32 + 2 + leading_ws(value) as u32;
+        let value_pos = Pos::new(first.line, value_col);
+        match &section {
+            Section::System if key.eq_ignore_ascii_case("sql") => {
+                let lead = leading_ws(value);
+                let body = &value[lead..];
+                let mut starts = line.starts.clone();
+                starts[0] = value_pos;
+                sql = Some((body.to_string(), LineMap { starts }));
+            }
+            Section::System => {
+                settings.insert(
+                    key.to_ascii_lowercase(),
+                    Setting {
+                        value: strip_comment(value).trim().to_string(),
+                        pos: value_pos,
+                    },
+                );
+            }
+            Section::Table(i) => {
+                let table = &mut tables[*i];
+                let value = strip_comment(value).trim();
+                let lower = key.to_ascii_lowercase();
+                let short = lower.strip_prefix("table.").unwrap_or(&lower).to_string();
+                match short.as_str() {
+                    "name" => table.name = value.to_string(),
+                    "fields" => {
+                        table.schema = parse_ec_fields(value).map_err(|m| err(value_pos, m))?
+                    }
+                    _ => {}
+                }
+                table.settings.insert(
+                    short,
+                    Setting {
+                        value: value.to_string(),
+                        pos: value_pos,
+                    },
+                );
+            }
+            Section::None => {
+                return Err(err(
+                    first,
+                    "a setting before any section: start with [system] or [tabledesc-N]".into(),
+                ))
+            }
+            Section::Other => {}
+        }
+    }
+    for t in &tables {
+        if t.name.is_empty() {
+            return Err(err(t.pos, "table description without `table.name`".into()));
+        }
+    }
+    let Some((sql_text, lines)) = sql else {
+        return Err(err(
+            Pos::new(1, 1),
+            "no script: the [system] section needs `sql=`".into(),
+        ));
+    };
+    let script = parser::parse_script(&sql_text).map_err(|e| Diagnostic {
+        file: file.to_string(),
+        pos: lines.map(e.pos),
+        message: e.message,
+    })?;
+    let job = Job {
+        file: file.to_string(),
+        settings,
+        tables,
+        script,
+        lines,
+    };
+    check_duplicate_tables(&job)?;
+    Ok(job)
+}
+
+fn leading_ws(s: &str) -> usize {
+    s.len() - s.trim_start().len()
+}
+
+/// Parses `name,type,:name,type,` into a schema.
+pub fn parse_ec_fields(value: &str) -> Result<Schema, String> {
+    let mut fields = Vec::new();
+    for group in value.split(':') {
+        let group = group.trim();
+        if group.is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = group
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let [name, ty] = parts[..] else {
+            return Err(format!(
+                "bad table.fields group `{group}`: expected `name,type,` groups separated by `:`"
+            ));
+        };
+        let ty = DataType::parse(ty)
+            .ok_or_else(|| format!("unknown type `{ty}` for field `{name}` in table.fields"))?;
+        if fields.iter().any(|f: &Field| f.name.eq_ignore_ascii_case(name)) {
+            return Err(format!("field `{name}` is declared twice in table.fields"));
+        }
+        fields.push(Field {
+            name: name.to_string(),
+            ty,
+        });
+    }
+    Ok(Schema::new(fields))
+}
+
+fn check_duplicate_tables(job: &Job) -> Result<(), Diagnostic> {
+    for (i, t) in job.tables.iter().enumerate() {
+        if job.tables[..i]
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&t.name))
+        {
+            return Err(job.error_at(t.pos, format!("table `{}` is described twice", t.name)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec_fields() {
+        let s = parse_ec_fields("appId,string,:qq,string,:dTime,bigint,").unwrap();
+        assert_eq!(s.names(), vec!["appId", "qq", "dTime"]);
+        assert_eq!(s.fields[2].ty, DataType::Int);
+        assert!(parse_ec_fields("a,strung,").unwrap_err().contains("strung"));
+        assert!(parse_ec_fields("a,string,x,").is_err());
+    }
+
+    #[test]
+    fn continuation_and_positions() {
+        let text = "[system]\nsql=SELECT a \\\n  FROM t\n\n[tabledesc-1]\ntable.name=t\n\
+                    table.fields=a,int,\ntable.type=file   # comment\ntable.file.path=x\n";
+        let job = Job::parse("j.ec", text).unwrap();
+        assert_eq!(job.tables[0].get("type").unwrap().value, "file");
+        assert_eq!(job.tables[0].get("file.path").unwrap().pos, Pos::new(9, 17));
+        // `FROM` is on the third line of the file, column 3.
+        assert_eq!(job.lines.map(Pos::new(2, 3)), Pos::new(3, 3));
+        assert_eq!(job.lines.map(Pos::new(1, 1)), Pos::new(2, 5));
+    }
+}

@@ -1,0 +1,768 @@
+//! EC-SQL's front layer. sqlparser tokenizes the text and parses every expression; this module
+//! parses what sqlparser's closed AST cannot hold: the script structure (`WITH (select) alias`,
+//! several INSERTs), `COORDINATE BY`, the `WITH AGGR|ACCU|SW INTERVAL` clauses, `agg(x ACCU)`,
+//! `__innertable(ms)`, and the `.sql` form's `CREATE TABLE ... WITH (...)` and `SET`.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast::{DataType as SqlType, Expr};
+use sqlparser::dialect::SparkSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use crate::ast::*;
+use crate::error::{Pos, SqlError, SqlResult};
+use crate::job::{Setting, TableDesc};
+use crate::types::{DataType, Field, Schema};
+
+static DIALECT: SparkSqlDialect = SparkSqlDialect {};
+
+/// Words that end a clause, so they are never taken as an implicit alias.
+const CLAUSE_WORDS: &[&str] = &[
+    "FROM", "WHERE", "GROUP", "HAVING", "COORDINATE", "WITH", "UNION", "LEFT", "RIGHT", "INNER",
+    "FULL", "JOIN", "ON", "INSERT", "SELECT", "ORDER", "LIMIT", "AS", "CREATE", "SET",
+];
+
+/// The parts of a `.sql` job file.
+#[derive(Debug)]
+pub struct SqlFile {
+    pub settings: BTreeMap<String, Setting>,
+    pub tables: Vec<TableDesc>,
+    pub script: Script,
+}
+
+/// Parses an EC-SQL script (the `sql=` of an `.ec` file).
+pub fn parse_script(sql: &str) -> SqlResult<Script> {
+    let file = parse(sql, false)?;
+    Ok(file.script)
+}
+
+/// Parses a `.sql` job file: DDL, SET and EC-SQL statements.
+pub fn parse_sql_file(text: &str) -> SqlResult<SqlFile> {
+    parse(text, true)
+}
+
+fn pos_of(loc: Location) -> Pos {
+    Pos::new(loc.line.max(1) as u32, loc.column.max(1) as u32)
+}
+
+/// Converts a sqlparser error, reading the position out of its message.
+fn parser_error(e: ParserError, fallback: Pos) -> SqlError {
+    let msg = match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+        ParserError::RecursionLimitExceeded => "expression nested too deeply".to_string(),
+    };
+    if let Some(i) = msg.rfind(" at Line: ") {
+        let loc = &msg[i + " at Line: ".len()..];
+        if let Some((l, c)) = loc.split_once(", Column: ") {
+            if let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
+                return SqlError::new(Pos::new(l, c), tidy(&msg[..i]));
+            }
+        }
+    }
+    SqlError::new(fallback, tidy(&msg))
+}
+
+fn tidy(msg: &str) -> String {
+    msg.replace("Expected: ", "expected ")
+        .replace(", found: ", ", found ")
+}
+
+fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
+    let mut tokens = Tokenizer::new(&DIALECT, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::new(pos_of(e.location), e.message))?;
+    rewrite_window_modifiers(&mut tokens);
+    let end = tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.token, Token::Whitespace(_)))
+        .map(|t| t.span.end)
+        .unwrap_or(Location::new(1, 1));
+    tokens.push(TokenWithSpan::at(Token::EOF, end, end));
+    Ok(tokens)
+}
+
+fn is_word(t: &Token, w: &str) -> bool {
+    matches!(t, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
+}
+
+/// `count(qq ACCU)` -> `__accu__count(qq)`, `count(qq SW)` -> `__sw__count(qq)`.
+fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
+    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
+    let mut i = 0;
+    while i < tokens.len() {
+        let prefix = if is_word(&tokens[i].token, "ACCU") {
+            ACCU_PREFIX
+        } else if is_word(&tokens[i].token, "SW") {
+            SW_PREFIX
+        } else {
+            i += 1;
+            continue;
+        };
+        let next = tokens[i + 1..].iter().find(|t| significant(t));
+        if !matches!(next.map(|t| &t.token), Some(Token::RParen)) {
+            i += 1;
+            continue;
+        }
+        // Find the call's opening parenthesis and the function name before it.
+        let mut depth = 0usize;
+        let mut open = None;
+        for k in (0..i).rev() {
+            match tokens[k].token {
+                Token::RParen => depth += 1,
+                Token::LParen if depth == 0 => {
+                    open = Some(k);
+                    break;
+                }
+                Token::LParen => depth -= 1,
+                _ => {}
+            }
+        }
+        let name_at = open.and_then(|o| (0..o).rev().find(|&k| significant(&tokens[k])));
+        if let Some(n) = name_at {
+            if let Token::Word(w) = &tokens[n].token {
+                let renamed = format!("{prefix}{}", w.value);
+                tokens[n].token = Token::make_word(&renamed, None);
+                tokens.remove(i);
+                continue;
+            }
+        }
+        i += 1;
+    }
+}
+
+struct P<'a> {
+    p: Parser<'a>,
+    ddl: bool,
+}
+
+fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
+    let tokens = tokenize(text)?;
+    let mut p = P {
+        p: Parser::new(&DIALECT).with_tokens_with_locations(tokens),
+        ddl,
+    };
+    let mut out = SqlFile {
+        settings: BTreeMap::new(),
+        tables: Vec::new(),
+        script: Script::default(),
+    };
+    loop {
+        while p.p.consume_token(&Token::SemiColon) || p.p.consume_token(&Token::Comma) {}
+        if p.peek() == Token::EOF {
+            break;
+        }
+        if p.word("WITH") {
+            p.with_definitions(&mut out.script)?;
+        } else if p.word("INSERT") {
+            let stmt = p.insert()?;
+            out.script.statements.push(stmt);
+        } else if p.word("SELECT") {
+            let query = p.select()?;
+            out.script.statements.push(Statement::Select { query });
+        } else if p.ddl && p.word("CREATE") {
+            out.tables.push(p.create_table()?);
+        } else if p.ddl && p.word("SET") {
+            let (k, v) = p.set()?;
+            out.settings.insert(k, v);
+        } else {
+            let what = if ddl {
+                "CREATE TABLE, SET, WITH, INSERT or SELECT"
+            } else {
+                "WITH, INSERT or SELECT"
+            };
+            return Err(p.expected(what));
+        }
+    }
+    if out.script.statements.is_empty()
+        || !out
+            .script
+            .statements
+            .iter()
+            .any(|s| !matches!(s, Statement::With { .. }))
+    {
+        return Err(SqlError::new(
+            p.pos(),
+            "the script has no INSERT or SELECT statement",
+        ));
+    }
+    Ok(out)
+}
+
+impl P<'_> {
+    fn peek(&self) -> Token {
+        self.p.peek_token_ref().token.clone()
+    }
+
+    fn pos(&self) -> Pos {
+        pos_of(self.p.peek_token_ref().span.start)
+    }
+
+    /// True when the next token is the (unquoted) word `w`.
+    fn word(&self, w: &str) -> bool {
+        is_word(&self.p.peek_token_ref().token, w)
+    }
+
+    fn nth_word(&self, n: usize, w: &str) -> bool {
+        is_word(&self.p.peek_nth_token_ref(n).token, w)
+    }
+
+    fn eat(&mut self, w: &str) -> bool {
+        if self.word(w) {
+            self.p.next_token();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, w: &str) -> SqlResult<()> {
+        if self.eat(w) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("`{w}`")))
+        }
+    }
+
+    fn expect_token(&mut self, t: Token) -> SqlResult<()> {
+        if self.p.consume_token(&t) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("`{t}`")))
+        }
+    }
+
+    fn expected(&self, what: &str) -> SqlError {
+        let found = match self.peek() {
+            Token::EOF => "the end of the script".to_string(),
+            t => format!("`{t}`"),
+        };
+        SqlError::new(self.pos(), format!("expected {what}, found {found}"))
+    }
+
+    fn expr(&mut self) -> SqlResult<Expr> {
+        let at = self.pos();
+        if let Token::Word(w) = self.peek() {
+            if w.quote_style.is_none()
+                && CLAUSE_WORDS.iter().any(|c| w.value.eq_ignore_ascii_case(c))
+            {
+                return Err(self.expected("an expression"));
+            }
+        }
+        self.p.parse_expr().map_err(|e| parser_error(e, at))
+    }
+
+    fn ident(&mut self) -> SqlResult<Ident> {
+        let pos = self.pos();
+        match self.peek() {
+            Token::Word(w) => {
+                self.p.next_token();
+                Ok(Ident {
+                    name: w.value,
+                    pos,
+                })
+            }
+            _ => Err(self.expected("a name")),
+        }
+    }
+
+    /// An implicit alias: a name that is not a clause keyword.
+    fn implicit_alias(&mut self) -> SqlResult<Option<Ident>> {
+        if self.eat("AS") {
+            return self.ident().map(Some);
+        }
+        match self.peek() {
+            Token::Word(w)
+                if w.quote_style.is_some()
+                    || !CLAUSE_WORDS.iter().any(|c| w.value.eq_ignore_ascii_case(c)) =>
+            {
+                self.ident().map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn uint(&mut self) -> SqlResult<u64> {
+        match self.peek() {
+            Token::Number(n, _) => {
+                let v = n
+                    .parse::<u64>()
+                    .map_err(|_| self.expected("a whole number"))?;
+                self.p.next_token();
+                Ok(v)
+            }
+            _ => Err(self.expected("a whole number")),
+        }
+    }
+
+    /// `WITH (select) alias, (select) alias` or `WITH name AS (select), ...`.
+    fn with_definitions(&mut self, script: &mut Script) -> SqlResult<()> {
+        self.expect("WITH")?;
+        loop {
+            if self.p.consume_token(&Token::LParen) {
+                let query = self.select()?;
+                self.expect_token(Token::RParen)?;
+                self.eat("AS");
+                let name = self.ident()?;
+                script.statements.push(Statement::With { name, query });
+            } else {
+                let name = self.ident()?;
+                self.expect("AS")?;
+                self.expect_token(Token::LParen)?;
+                let query = self.select()?;
+                self.expect_token(Token::RParen)?;
+                script.statements.push(Statement::With { name, query });
+            }
+            // A comma continues the list only when another definition follows.
+            let more = self.p.peek_token_ref().token == Token::Comma
+                && match &self.p.peek_nth_token_ref(1).token {
+                    Token::LParen => true,
+                    Token::Word(_) => self.nth_word(2, "AS"),
+                    _ => false,
+                };
+            if !more {
+                return Ok(());
+            }
+            self.p.next_token();
+        }
+    }
+
+    fn insert(&mut self) -> SqlResult<Statement> {
+        self.expect("INSERT")?;
+        self.expect("INTO")?;
+        let table = self.ident()?;
+        let key = if self.word("WITH") && !self.nth_word(1, "SELECT") {
+            self.expect("WITH")?;
+            let k = self.ident()?;
+            self.expect("AS")?;
+            self.expect("KEY")?;
+            Some(k)
+        } else {
+            None
+        };
+        let query = self.select()?;
+        Ok(Statement::Insert { table, key, query })
+    }
+
+    fn select(&mut self) -> SqlResult<Select> {
+        let pos = self.pos();
+        self.expect("SELECT")?;
+        let mut items = Vec::new();
+        loop {
+            if self.p.peek_token_ref().token == Token::Mul {
+                items.push(SelectItem::Wildcard(self.pos()));
+                self.p.next_token();
+            } else {
+                let expr = self.expr()?;
+                let alias = self.implicit_alias()?;
+                items.push(SelectItem::Expr { expr, alias });
+            }
+            if !self.p.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect("FROM")?;
+        let from = self.from_item()?;
+        let selection = if self.eat("WHERE") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        let mut group_by = None;
+        let mut having = None;
+        if self.eat("GROUP") {
+            self.expect("BY")?;
+            let mut keys = vec![self.expr()?];
+            while self.p.consume_token(&Token::Comma) {
+                keys.push(self.expr()?);
+            }
+            group_by = Some(keys);
+        }
+        if self.eat("HAVING") {
+            having = Some(self.expr()?);
+        }
+        let coordinate = self.coordinate()?;
+        if having.is_none() && self.eat("HAVING") {
+            having = Some(self.expr()?);
+        }
+        Ok(Select {
+            pos,
+            items,
+            from,
+            selection,
+            group_by,
+            coordinate,
+            having,
+        })
+    }
+
+    fn coordinate(&mut self) -> SqlResult<Coordinate> {
+        let mut c = Coordinate::default();
+        if self.eat("COORDINATE") {
+            self.expect("BY")?;
+            c.by = Some(self.expr()?);
+        }
+        while self.word("WITH")
+            && (self.nth_word(1, "AGGR") || self.nth_word(1, "ACCU") || self.nth_word(1, "SW"))
+        {
+            self.p.next_token();
+            let kind_pos = self.pos();
+            let kind = self.ident()?.name.to_ascii_uppercase();
+            self.expect("INTERVAL")?;
+            let pos = self.pos();
+            let seconds = self.uint()?;
+            if !(self.eat("SECONDS") || self.eat("SECOND")) {
+                return Err(self.expected("`SECONDS`"));
+            }
+            if seconds == 0 {
+                return Err(SqlError::new(pos, "a window interval must be at least 1 second"));
+            }
+            let slot = match kind.as_str() {
+                "AGGR" => &mut c.aggr,
+                "ACCU" => &mut c.accu,
+                _ => &mut c.sw,
+            };
+            if slot.is_some() {
+                return Err(SqlError::new(kind_pos, format!("WITH {kind} INTERVAL is given twice")));
+            }
+            *slot = Some(Interval { seconds, pos });
+        }
+        Ok(c)
+    }
+
+    fn from_item(&mut self) -> SqlResult<FromItem> {
+        let mut item = self.from_primary()?;
+        while self.word("LEFT") {
+            self.p.next_token();
+            self.eat("OUTER");
+            self.expect("JOIN")?;
+            let right = self.ident()?;
+            let alias = if self.word("ON") {
+                None
+            } else {
+                self.implicit_alias()?
+            };
+            self.expect("ON")?;
+            let on = self.expr()?;
+            item = FromItem::LeftJoin {
+                left: Box::new(item),
+                right,
+                alias,
+                on,
+            };
+        }
+        if self.word("JOIN") || self.word("INNER") || self.word("RIGHT") || self.word("FULL") {
+            return Err(SqlError::new(
+                self.pos(),
+                "only LEFT JOIN with a dimension table is supported",
+            ));
+        }
+        Ok(item)
+    }
+
+    fn from_primary(&mut self) -> SqlResult<FromItem> {
+        let pos = self.pos();
+        if self.p.consume_token(&Token::LParen) {
+            let first = self.select()?;
+            let query = if self.word("UNION") {
+                let mut queries = vec![first];
+                while self.eat("UNION") {
+                    self.expect("ALL")?;
+                    queries.push(self.select()?);
+                }
+                Select::union_wrapper(queries, pos)
+            } else {
+                first
+            };
+            self.expect_token(Token::RParen)?;
+            self.eat("AS");
+            let alias = self.ident()?;
+            return Ok(FromItem::Subquery {
+                query: Box::new(query),
+                alias,
+            });
+        }
+        if self.word("__innertable") {
+            self.p.next_token();
+            self.expect_token(Token::LParen)?;
+            let at = self.pos();
+            let interval_ms = self.uint()?;
+            if interval_ms == 0 {
+                return Err(SqlError::new(at, "__innertable needs an interval of at least 1 ms"));
+            }
+            self.expect_token(Token::RParen)?;
+            return Ok(FromItem::InnerTable { interval_ms, pos });
+        }
+        let name = self.ident()?;
+        let alias = self.implicit_alias()?;
+        Ok(FromItem::Table { name, alias })
+    }
+
+    fn set(&mut self) -> SqlResult<(String, Setting)> {
+        self.expect("SET")?;
+        let key = self.string_or_word()?.0;
+        self.expect_token(Token::Eq)?;
+        let (value, pos) = self.string_or_word()?;
+        Ok((key.to_ascii_lowercase(), Setting { value, pos }))
+    }
+
+    fn string_or_word(&mut self) -> SqlResult<(String, Pos)> {
+        let pos = self.pos();
+        let s = match self.peek() {
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s,
+            Token::Number(n, _) => n,
+            Token::Word(w) => {
+                // Dotted keys such as lateness.seconds.
+                self.p.next_token();
+                let mut s = w.value;
+                while self.p.consume_token(&Token::Period) {
+                    s.push('.');
+                    s.push_str(&self.ident()?.name);
+                }
+                return Ok((s, pos));
+            }
+            _ => return Err(self.expected("a quoted string")),
+        };
+        self.p.next_token();
+        Ok((s, pos))
+    }
+
+    /// `CREATE TABLE name (col type, ... [, PRIMARY KEY (cols) NOT ENFORCED]) WITH ('k'='v', ...)`.
+    fn create_table(&mut self) -> SqlResult<TableDesc> {
+        let pos = self.pos();
+        self.expect("CREATE")?;
+        self.expect("TABLE")?;
+        if self.eat("IF") {
+            self.expect("NOT")?;
+            self.expect("EXISTS")?;
+        }
+        let name = self.ident()?;
+        let mut fields: Vec<Field> = Vec::new();
+        let mut settings = BTreeMap::new();
+        self.expect_token(Token::LParen)?;
+        loop {
+            if self.eat("PRIMARY") {
+                self.expect("KEY")?;
+                let at = self.pos();
+                self.expect_token(Token::LParen)?;
+                let mut cols = vec![self.ident()?.name];
+                while self.p.consume_token(&Token::Comma) {
+                    cols.push(self.ident()?.name);
+                }
+                self.expect_token(Token::RParen)?;
+                if self.eat("NOT") {
+                    self.expect("ENFORCED")?;
+                }
+                settings.insert(
+                    "primary.key".to_string(),
+                    Setting {
+                        value: cols.join(","),
+                        pos: at,
+                    },
+                );
+            } else if self.word("WATERMARK") {
+                return Err(SqlError::new(
+                    self.pos(),
+                    "WATERMARK is not used by tally: event time comes from COORDINATE BY and \
+                     lateness from `SET 'lateness.seconds'`",
+                ));
+            } else {
+                let col = self.ident()?;
+                let at = self.pos();
+                let ty = self
+                    .p
+                    .parse_data_type()
+                    .map_err(|e| parser_error(e, at))?;
+                let ty = convert_type(&ty).ok_or_else(|| {
+                    SqlError::new(at, format!("unsupported column type {ty}"))
+                })?;
+                if fields.iter().any(|f| f.name.eq_ignore_ascii_case(&col.name)) {
+                    return Err(SqlError::new(
+                        col.pos,
+                        format!("column `{}` is declared twice", col.name),
+                    ));
+                }
+                fields.push(Field {
+                    name: col.name,
+                    ty,
+                });
+            }
+            if !self.p.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect_token(Token::RParen)?;
+        self.expect("WITH")?;
+        self.expect_token(Token::LParen)?;
+        let mut raw: Vec<(String, Setting)> = Vec::new();
+        loop {
+            let (k, _) = self.string_or_word()?;
+            self.expect_token(Token::Eq)?;
+            let (v, at) = self.string_or_word()?;
+            raw.push((k.to_ascii_lowercase(), Setting { value: v, pos: at }));
+            if !self.p.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect_token(Token::RParen)?;
+        // 'connector' is Flink's name for the type; plain keys belong to the type's namespace.
+        let ty = raw
+            .iter()
+            .find(|(k, _)| k == "connector" || k == "type")
+            .map(|(_, v)| v.value.to_ascii_lowercase())
+            .ok_or_else(|| SqlError::new(pos, format!("table `{}` needs 'connector'", name.name)))?;
+        for (k, v) in raw {
+            let key = match k.as_str() {
+                "connector" | "type" => "type".to_string(),
+                "emit" | "field.splitter" | "field.key" => k,
+                _ if !k.contains('.') => format!("{ty}.{k}"),
+                _ => k,
+            };
+            settings.insert(key, v);
+        }
+        Ok(TableDesc {
+            name: name.name,
+            pos,
+            schema: Schema::new(fields),
+            settings,
+        })
+    }
+}
+
+impl Select {
+    /// `(a UNION ALL b) alias` as a select over the union, so a union reads like a subquery.
+    fn union_wrapper(queries: Vec<Select>, pos: Pos) -> Select {
+        Select {
+            pos,
+            items: vec![SelectItem::Wildcard(pos)],
+            from: FromItem::UnionAll { queries, pos },
+            selection: None,
+            group_by: None,
+            coordinate: Coordinate::default(),
+            having: None,
+        }
+    }
+}
+
+fn convert_type(t: &SqlType) -> Option<DataType> {
+    DataType::parse(&t.to_string())
+}
+
+/// The keyword sqlparser assigned to a word, for callers that need it.
+pub fn keyword_of(t: &Token) -> Keyword {
+    match t {
+        Token::Word(w) => w.keyword,
+        _ => Keyword::NoKeyword,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Select {
+        let script = parse_script(sql).unwrap();
+        match script.statements.into_iter().last().unwrap() {
+            Statement::Insert { query, .. } | Statement::Select { query } => query,
+            Statement::With { query, .. } => query,
+        }
+    }
+
+    #[test]
+    fn coordinate_clauses() {
+        let q = one(
+            "INSERT INTO dest SELECT appId, count(qq), count(qq ACCU), count(qq SW) FROM src \
+             GROUP BY appId COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS \
+             WITH ACCU INTERVAL 3600 SECONDS WITH SW INTERVAL 1800 SECONDS",
+        );
+        assert_eq!(q.coordinate.aggr.unwrap().seconds, 60);
+        assert_eq!(q.coordinate.accu.unwrap().seconds, 3600);
+        assert_eq!(q.coordinate.sw.unwrap().seconds, 1800);
+        assert_eq!(q.coordinate.by.unwrap().to_string(), "dTime");
+        let SelectItem::Expr { expr, .. } = &q.items[2] else {
+            panic!()
+        };
+        assert_eq!(expr.to_string(), "__accu__count(qq)");
+        assert_eq!(display_expr(expr), "count(qq ACCU)");
+        let SelectItem::Expr { expr, .. } = &q.items[3] else {
+            panic!()
+        };
+        assert_eq!(display_expr(expr), "count(qq SW)");
+    }
+
+    #[test]
+    fn with_chains_and_aliases() {
+        let s = parse_script(
+            "WITH (SELECT AGGRTIME agtime, qq FROM src GROUP BY qq COORDINATE BY \
+             unix_timestamp()*1000 WITH AGGR INTERVAL 60 SECONDS) tmp \
+             INSERT INTO dest SELECT count(1) FROM tmp GROUP BY 1 COORDINATE BY agtime \
+             WITH AGGR INTERVAL 60 SECONDS; INSERT INTO d2 SELECT adid, count(qq) pv, \
+             countd(qq) AS uv FROM productTbl GROUP BY adid",
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 3);
+        let Statement::With { name, query } = &s.statements[0] else {
+            panic!()
+        };
+        assert_eq!(name.name, "tmp");
+        let SelectItem::Expr { alias, .. } = &query.items[0] else {
+            panic!()
+        };
+        assert_eq!(alias.as_ref().unwrap().name, "agtime");
+        let Statement::Insert { query, .. } = &s.statements[2] else {
+            panic!()
+        };
+        let SelectItem::Expr { alias, .. } = &query.items[2] else {
+            panic!()
+        };
+        assert_eq!(alias.as_ref().unwrap().name, "uv");
+    }
+
+    #[test]
+    fn standard_with_subquery_join_innertable() {
+        let s = parse_script(
+            "WITH a AS (SELECT x FROM t), b AS (SELECT x FROM a) INSERT INTO o SELECT x FROM b",
+        )
+        .unwrap();
+        assert_eq!(s.statements.len(), 3);
+        let q = one("SELECT n FROM (SELECT x n FROM t WHERE x > 1) s");
+        assert!(matches!(q.from, FromItem::Subquery { .. }));
+        let q = one("SELECT round(3.1415926, 4) FROM __innertable(1000)");
+        assert!(matches!(q.from, FromItem::InnerTable { interval_ms: 1000, .. }));
+        let q = one("SELECT a FROM src LEFT JOIN dim d ON src.ip = d.ip GROUP BY d.c");
+        assert!(matches!(q.from, FromItem::LeftJoin { .. }));
+        let q = one("SELECT 7 DIV 2, a % 3 FROM t GROUP BY 1 HAVING count(1) > 3");
+        assert!(q.having.is_some());
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse_script("INSERT INTO d SELECT a,\n  FROM t").unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 3), "{e:?}");
+        let e = parse_script("SELECT a FROM t GROUP BY a COORDINATE BY t WITH AGGR INTERVAL x SECONDS")
+            .unwrap_err();
+        assert!(e.message.contains("whole number"), "{e:?}");
+        let e = parse_script("SELEC a FROM t").unwrap_err();
+        assert_eq!(e.pos, Pos::new(1, 1));
+        let e = parse_script("WITH (SELECT a FROM t) x").unwrap_err();
+        assert!(e.message.contains("no INSERT"), "{e:?}");
+    }
+
+    #[test]
+    fn ddl() {
+        let f = parse_sql_file(
+            "CREATE TABLE src (appId STRING, qq STRING, dTime BIGINT) WITH (\n\
+             'connector' = 'file', 'path' = 'data.txt', 'field.splitter' = ';');\n\
+             SET 'lateness.seconds' = '10';\n\
+             INSERT INTO out SELECT appId, count(qq) FROM src GROUP BY appId;",
+        )
+        .unwrap();
+        assert_eq!(f.tables[0].schema.names(), vec!["appId", "qq", "dTime"]);
+        assert_eq!(f.tables[0].settings["type"].value, "file");
+        assert_eq!(f.tables[0].settings["file.path"].value, "data.txt");
+        assert_eq!(f.tables[0].settings["field.splitter"].value, ";");
+        assert_eq!(f.settings["lateness.seconds"].value, "10");
+    }
+}
