@@ -1,0 +1,209 @@
+//! The dataflow plan handed to the engine: a documented enum with no decisions left in it.
+//!
+//! A [`Plan`] is a list of [`Node`]s in dependency order (a node only reads nodes before it),
+//! the sources they start from and the sinks they end in. The engine renders each node with one
+//! match arm, one file per node kind (`engine/src/render/`).
+//!
+//! Every node's output is a collection of rows that can change: a row is added (+1) or retracted
+//! (-1). Sources only add. An [`Node::Aggregate`] revises its rows while their window is open
+//! and freezes them when it closes: a closed window's rows are never retracted.
+
+use std::fmt;
+
+use crate::catalog::{Emit, SinkConfig, SinkOptions, SourceConfig};
+use crate::expr::ScalarExpr;
+use crate::types::{DataType, Schema};
+
+pub type NodeId = usize;
+
+/// Job-wide settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobSettings {
+    /// How far behind the largest event time seen a row may be and still count.
+    pub lateness_ms: u64,
+    /// After this long without rows, a live source stops holding windows back.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            lateness_ms: 30_000,
+            idle_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub settings: JobSettings,
+    pub sources: Vec<SourcePlan>,
+    pub nodes: Vec<PlanNode>,
+    pub sinks: Vec<SinkPlan>,
+}
+
+/// One table read by the job. Several queries reading one table share one source.
+#[derive(Clone, Debug)]
+pub struct SourcePlan {
+    pub table: String,
+    pub schema: Schema,
+    pub config: SourceConfig,
+}
+
+/// A node, its output columns and the statement it was planned for.
+#[derive(Clone, Debug)]
+pub struct PlanNode {
+    pub node: Node,
+    pub schema: Schema,
+    /// Which statement this node belongs to (`WITH tmp`, `INSERT INTO dest`), for `explain`.
+    pub label: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// The rows of `sources[source]`.
+    Source { source: usize },
+    /// The rows of `input` for which `predicate` is true.
+    Filter {
+        input: NodeId,
+        predicate: ScalarExpr,
+    },
+    /// Each row of `input` mapped to `exprs` evaluated on it.
+    Map {
+        input: NodeId,
+        exprs: Vec<ScalarExpr>,
+    },
+    /// GROUP BY with aggregates, optionally in event-time windows.
+    Aggregate(AggregatePlan),
+    /// UNION ALL: the rows of all inputs (same columns).
+    Union { inputs: Vec<NodeId> },
+}
+
+/// Grouping and aggregation. Output columns: the keys, then the window start (`AGGRTIME`,
+/// epoch ms) when windowed, then one column per aggregate.
+#[derive(Clone, Debug)]
+pub struct AggregatePlan {
+    pub input: NodeId,
+    /// Group key expressions over the input row; empty for one global group.
+    pub keys: Vec<ScalarExpr>,
+    pub window: Option<WindowPlan>,
+    pub aggs: Vec<AggCall>,
+    /// `Final`: rows are emitted once, when their window closes (or at the end of the input for
+    /// a query without windows). `Changes`: rows are revised as input arrives.
+    pub emit: Emit,
+}
+
+/// Tumbling event-time windows.
+#[derive(Clone, Debug)]
+pub struct WindowPlan {
+    /// The event time of a row, epoch ms (COORDINATE BY, or processing time).
+    pub time: ScalarExpr,
+    pub size_ms: u64,
+    pub lateness_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `count(*)`, `count(1)`: rows. With an argument: non-NULL values.
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// `countd(x)`, `count(DISTINCT x)`: exact number of distinct non-NULL values.
+    CountDistinct,
+    SumDistinct,
+    AvgDistinct,
+}
+
+impl AggFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::CountDistinct => "countd",
+            AggFunc::SumDistinct => "sum_distinct",
+            AggFunc::AvgDistinct => "avg_distinct",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AggCall {
+    pub func: AggFunc,
+    /// `None` for `count(*)` / `count(1)`.
+    pub arg: Option<ScalarExpr>,
+    /// The type of the argument (after implicit casts) and of the result.
+    pub arg_type: DataType,
+    pub result_type: DataType,
+}
+
+/// A result table: rows of `input` written to a sink.
+#[derive(Clone, Debug)]
+pub struct SinkPlan {
+    pub input: NodeId,
+    pub table: String,
+    pub schema: Schema,
+    /// The columns that identify a row of the result table (upserts replace by them). Empty
+    /// key: the table has one row. `None`: the whole row is the key.
+    pub key: Option<Vec<usize>>,
+    pub config: SinkConfig,
+    pub options: SinkOptions,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "settings: lateness {} ms, idle timeout {} ms",
+            self.settings.lateness_ms, self.settings.idle_timeout_ms
+        )?;
+        for (i, s) in self.sources.iter().enumerate() {
+            writeln!(f, "source {i}: {} {:?} ({})", s.table, s.config, s.schema.names().join(", "))?;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            write!(f, "node {i} [{}] ", n.label)?;
+            match &n.node {
+                Node::Source { source } => write!(f, "Source {source}")?,
+                Node::Filter { input, predicate } => write!(f, "Filter {input} where {predicate}")?,
+                Node::Map { input, exprs } => {
+                    let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
+                    write!(f, "Map {input} -> [{}]", e.join(", "))?
+                }
+                Node::Aggregate(a) => {
+                    let k: Vec<String> = a.keys.iter().map(|e| e.to_string()).collect();
+                    let g: Vec<String> = a
+                        .aggs
+                        .iter()
+                        .map(|c| match &c.arg {
+                            Some(arg) => format!("{}({arg})", c.func.name()),
+                            None => format!("{}(*)", c.func.name()),
+                        })
+                        .collect();
+                    write!(f, "Aggregate {} keys [{}] aggs [{}]", a.input, k.join(", "), g.join(", "))?;
+                    if let Some(w) = &a.window {
+                        write!(
+                            f,
+                            " window tumbling {} ms on {} lateness {} ms",
+                            w.size_ms, w.time, w.lateness_ms
+                        )?;
+                    }
+                    write!(f, " emit {:?}", a.emit)?;
+                }
+                Node::Union { inputs } => write!(f, "Union {inputs:?}")?,
+            }
+            writeln!(f, " => ({})", n.schema.names().join(", "))?;
+        }
+        for s in &self.sinks {
+            writeln!(
+                f,
+                "sink {} from node {}: {:?} emit {:?} flush {} ms key {:?}",
+                s.table, s.input, s.config, s.options.emit, s.options.flush_ms, s.key
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1257 @@
+//! Binding and planning: names resolved, types checked, implicit casts inserted, and each
+//! statement lowered to [`crate::plan`] nodes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use chrono::FixedOffset;
+use sqlparser::ast::{
+    BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Spanned, UnaryOperator, Value as SqlValue,
+};
+
+use crate::ast::{self, FromItem, Select, SelectItem, Statement, WindowMod};
+use crate::catalog::{self, Emit, SinkConfig, SinkOptions};
+use crate::error::{Diagnostic, Pos, SqlError, SqlResult};
+use crate::expr::date::parse_offset;
+use crate::expr::functions::{common_type, implicit_cast};
+use crate::expr::{BinOp, Func, LikePattern, ScalarExpr};
+use crate::job::Job;
+use crate::plan::*;
+use crate::types::{DataType, Field, Schema, Value};
+
+/// Plans a loaded job.
+pub fn plan(job: &Job) -> Result<Plan, Diagnostic> {
+    let settings = job_settings(job)?;
+    let tz = match job.settings.get("timezone") {
+        None => FixedOffset::east_opt(0).expect("UTC"),
+        Some(s) => parse_offset(&s.value).ok_or_else(|| {
+            job.error_at(
+                s.pos,
+                format!("bad timezone `{}`: use UTC or an offset such as +08:00", s.value),
+            )
+        })?,
+    };
+    let mut p = Planner {
+        job,
+        tz,
+        settings,
+        sources: Vec::new(),
+        source_nodes: HashMap::new(),
+        nodes: Vec::new(),
+        withs: HashMap::new(),
+        sinks: Vec::new(),
+    };
+    for stmt in &job.script.statements {
+        p.statement(stmt)?;
+    }
+    Ok(Plan {
+        settings: p.settings,
+        sources: p.sources,
+        nodes: p.nodes,
+        sinks: p.sinks,
+    })
+}
+
+fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
+    let mut s = JobSettings::default();
+    let num = |key: &str| -> Result<Option<u64>, Diagnostic> {
+        match job.settings.get(key) {
+            None => Ok(None),
+            Some(v) => v.value.parse::<u64>().map(Some).map_err(|_| {
+                job.error_at(
+                    v.pos,
+                    format!("`{key}` must be a whole number of seconds, found `{}`", v.value),
+                )
+            }),
+        }
+    };
+    if let Some(l) = num("lateness.seconds")? {
+        s.lateness_ms = l * 1000;
+    }
+    if let Some(l) = num("idle.timeout.seconds")? {
+        s.idle_timeout_ms = l * 1000;
+    }
+    Ok(s)
+}
+
+/// A column visible to expressions.
+#[derive(Clone, Debug)]
+struct Column {
+    qualifier: Option<String>,
+    name: String,
+    ty: DataType,
+    /// Part of the result key (a group key or AGGRTIME), for sinks.
+    key: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Scope {
+    cols: Vec<Column>,
+}
+
+impl Scope {
+    fn from_schema(schema: &Schema, qualifier: &str) -> Scope {
+        Scope {
+            cols: schema
+                .fields
+                .iter()
+                .map(|f| Column {
+                    qualifier: Some(qualifier.to_string()),
+                    name: f.name.clone(),
+                    ty: f.ty,
+                    key: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn requalify(mut self, qualifier: &str) -> Scope {
+        for c in &mut self.cols {
+            c.qualifier = Some(qualifier.to_string());
+        }
+        self
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            self.cols
+                .iter()
+                .map(|c| Field {
+                    name: c.name.clone(),
+                    ty: c.ty,
+                })
+                .collect(),
+        )
+    }
+
+    fn resolve(&self, qualifier: Option<&str>, name: &str, pos: Pos) -> SqlResult<Option<usize>> {
+        let hits: Vec<usize> = self
+            .cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.name.eq_ignore_ascii_case(name)
+                    && qualifier.is_none_or(|q| {
+                        c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q))
+                    })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match hits[..] {
+            [] => Ok(None),
+            [i] => Ok(Some(i)),
+            _ => Err(SqlError::new(
+                pos,
+                format!("column `{name}` is ambiguous: qualify it with its table name"),
+            )),
+        }
+    }
+
+    fn names(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn pos_of(e: &Expr) -> Pos {
+    let s = e.span().start;
+    Pos::new(s.line.max(1) as u32, s.column.max(1) as u32)
+}
+
+const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "countd"];
+
+fn is_aggregate_name(name: &str) -> bool {
+    let (_, base) = ast::split_window_mod(name);
+    AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(base))
+}
+
+fn function_name(f: &sqlparser::ast::Function) -> String {
+    f.name.to_string()
+}
+
+/// Whether an expression contains an aggregate call.
+fn contains_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            is_aggregate_name(&function_name(f))
+                || function_args(f).iter().any(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => contains_aggregate(x),
+                    _ => false,
+                })
+        }
+        Expr::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
+        Expr::UnaryOp { expr, .. }
+        | Expr::Nested(expr)
+        | Expr::IsNull(expr)
+        | Expr::IsNotNull(expr)
+        | Expr::Cast { expr, .. }
+        | Expr::Ceil { expr, .. }
+        | Expr::Floor { expr, .. }
+        | Expr::Trim { expr, .. } => contains_aggregate(expr),
+        Expr::Between {
+            expr, low, high, ..
+        } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
+        Expr::InList { expr, list, .. } => {
+            contains_aggregate(expr) || list.iter().any(contains_aggregate)
+        }
+        Expr::Like { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions
+                    .iter()
+                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            contains_aggregate(expr)
+                || substring_from.as_deref().is_some_and(contains_aggregate)
+                || substring_for.as_deref().is_some_and(contains_aggregate)
+        }
+        _ => false,
+    }
+}
+
+fn function_args(f: &sqlparser::ast::Function) -> &[FunctionArg] {
+    match &f.args {
+        FunctionArguments::List(l) => &l.args,
+        _ => &[],
+    }
+}
+
+/// What aggregate binding needs: the bound group keys and the aggregates found so far.
+struct AggState {
+    /// Display form of each bound key, to recognise a key written again in SELECT.
+    keys: Vec<String>,
+    key_types: Vec<DataType>,
+    windowed: bool,
+    calls: RefCell<Vec<(String, AggCall)>>,
+}
+
+impl AggState {
+    fn first_agg_column(&self) -> usize {
+        self.keys.len() + self.windowed as usize
+    }
+}
+
+struct Binder<'a> {
+    scope: &'a Scope,
+    agg: Option<&'a AggState>,
+    clause: &'static str,
+    tz: FixedOffset,
+}
+
+type Bound = (ScalarExpr, DataType);
+
+fn mismatch(pos: Pos, what: &str, a: DataType, b: DataType) -> SqlError {
+    SqlError::new(pos, format!("type mismatch: cannot {what} {a} and {b}"))
+}
+
+/// Casts `e` from `from` to `to` when they differ (NULL needs no cast).
+fn coerce(e: ScalarExpr, from: DataType, to: DataType) -> ScalarExpr {
+    if from == to || from == DataType::Null || to == DataType::Null {
+        e
+    } else if let ScalarExpr::Literal(v) = &e {
+        ScalarExpr::Literal(v.cast(to))
+    } else {
+        e.cast(to)
+    }
+}
+
+/// The type arithmetic operands are brought to (strings read as doubles).
+fn arith_type(t: DataType) -> Option<DataType> {
+    match t {
+        DataType::String => Some(DataType::Double),
+        DataType::Boolean => None,
+        t => Some(t),
+    }
+}
+
+/// The common type of a comparison.
+fn compare_type(a: DataType, b: DataType) -> Option<DataType> {
+    use DataType::*;
+    match (a, b) {
+        (String, t) | (t, String) if t.is_numeric() => Some(Double),
+        _ => common_type(a, b),
+    }
+}
+
+impl Binder<'_> {
+    fn row(&self, clause: &'static str) -> Binder<'_> {
+        Binder {
+            scope: self.scope,
+            agg: None,
+            clause,
+            tz: self.tz,
+        }
+    }
+
+    fn bind(&self, e: &Expr) -> SqlResult<Bound> {
+        if let Some(agg) = self.agg {
+            if !matches!(e, Expr::Value(_)) {
+                if let Ok((b, t)) = self.row(self.clause).bind(e) {
+                    let shown = b.to_string();
+                    if let Some(i) = agg.keys.iter().position(|k| *k == shown) {
+                        return Ok((ScalarExpr::Column(i), agg.key_types[i].max_known(t)));
+                    }
+                }
+            }
+        }
+        let pos = pos_of(e);
+        match e {
+            Expr::Identifier(id) => self.column(None, &id.value, pos),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                self.column(Some(&parts[0].value), &parts[1].value, pos)
+            }
+            Expr::Value(v) => literal(&v.value, pos),
+            Expr::Nested(inner) => self.bind(inner),
+            Expr::BinaryOp { left, op, right } => self.binary(left, op, right, pos),
+            Expr::UnaryOp { op, expr } => {
+                let (x, t) = self.bind(expr)?;
+                match op {
+                    UnaryOperator::Plus => Ok((x, t)),
+                    UnaryOperator::Minus => {
+                        let nt = arith_type(t).ok_or_else(|| {
+                            SqlError::new(pos, format!("type mismatch: cannot negate {t}"))
+                        })?;
+                        Ok((ScalarExpr::Neg(Box::new(coerce(x, t, nt))), nt))
+                    }
+                    UnaryOperator::Not | UnaryOperator::BangNot => {
+                        self.expect_bool(t, pos, "NOT")?;
+                        Ok((ScalarExpr::Not(Box::new(x)), DataType::Boolean))
+                    }
+                    other => Err(SqlError::new(pos, format!("unsupported operator {other}"))),
+                }
+            }
+            Expr::IsNull(x) | Expr::IsNotNull(x) => {
+                let (b, _) = self.bind(x)?;
+                Ok((
+                    ScalarExpr::IsNull {
+                        expr: Box::new(b),
+                        negated: matches!(e, Expr::IsNotNull(_)),
+                    },
+                    DataType::Boolean,
+                ))
+            }
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let ge = self.compare(BinOp::GtEq, expr, low, pos)?;
+                let le = self.compare(BinOp::LtEq, expr, high, pos)?;
+                let both = ScalarExpr::And(Box::new(ge), Box::new(le));
+                let out = if *negated {
+                    ScalarExpr::Not(Box::new(both))
+                } else {
+                    both
+                };
+                Ok((out, DataType::Boolean))
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let (x, xt) = self.bind(expr)?;
+                let items: Vec<Bound> = list.iter().map(|i| self.bind(i)).collect::<Result<_, _>>()?;
+                let mut t = xt;
+                for (_, it) in &items {
+                    t = compare_type(t, *it).ok_or_else(|| mismatch(pos, "compare", xt, *it))?;
+                }
+                Ok((
+                    ScalarExpr::InList {
+                        expr: Box::new(coerce(x, xt, t)),
+                        list: items.into_iter().map(|(i, it)| coerce(i, it, t)).collect(),
+                        negated: *negated,
+                    },
+                    DataType::Boolean,
+                ))
+            }
+            Expr::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+            } => {
+                if *any || escape_char.is_some() {
+                    return Err(SqlError::new(pos, "LIKE ANY and ESCAPE are not supported"));
+                }
+                let (x, xt) = self.bind(expr)?;
+                let (p, pt) = self.bind(pattern)?;
+                for t in [xt, pt] {
+                    if !implicit_cast(t, DataType::String) {
+                        return Err(SqlError::new(pos, format!("type mismatch: LIKE needs STRING, found {t}")));
+                    }
+                }
+                let compiled = match &p {
+                    ScalarExpr::Literal(Value::Str(s)) => Some(LikePattern::new(s)),
+                    _ => None,
+                };
+                Ok((
+                    ScalarExpr::Like {
+                        expr: Box::new(coerce(x, xt, DataType::String)),
+                        compiled,
+                        pattern: Box::new(coerce(p, pt, DataType::String)),
+                        negated: *negated,
+                    },
+                    DataType::Boolean,
+                ))
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let mut whens = Vec::new();
+                let mut results = Vec::new();
+                for c in conditions {
+                    let cond = match operand {
+                        Some(op) => self.compare(BinOp::Eq, op, &c.condition, pos_of(&c.condition))?,
+                        None => {
+                            let (b, t) = self.bind(&c.condition)?;
+                            self.expect_bool(t, pos_of(&c.condition), "CASE WHEN")?;
+                            b
+                        }
+                    };
+                    whens.push(cond);
+                    results.push(self.bind(&c.result)?);
+                }
+                let otherwise = match else_result {
+                    Some(e) => self.bind(e)?,
+                    None => (ScalarExpr::Literal(Value::Null), DataType::Null),
+                };
+                let mut t = otherwise.1;
+                for (_, rt) in &results {
+                    t = common_type(t, *rt)
+                        .ok_or_else(|| mismatch(pos, "mix in one CASE", t, *rt))?;
+                }
+                let whens = whens
+                    .into_iter()
+                    .zip(results)
+                    .map(|(c, (r, rt))| (c, coerce(r, rt, t)))
+                    .collect();
+                Ok((
+                    ScalarExpr::Case {
+                        whens,
+                        otherwise: Box::new(coerce(otherwise.0, otherwise.1, t)),
+                    },
+                    t,
+                ))
+            }
+            Expr::Cast {
+                expr, data_type, ..
+            } => {
+                let (x, xt) = self.bind(expr)?;
+                let to = DataType::parse(&data_type.to_string()).ok_or_else(|| {
+                    SqlError::new(pos, format!("unsupported type {data_type} in CAST"))
+                })?;
+                Ok((coerce(x, xt, to), to))
+            }
+            Expr::Ceil { expr, .. } => self.call("ceil", &[expr.as_ref()], pos),
+            Expr::Floor { expr, .. } => self.call("floor", &[expr.as_ref()], pos),
+            Expr::Trim {
+                expr,
+                trim_where: None,
+                trim_what: None,
+                trim_characters: None,
+            } => self.call("trim", &[expr.as_ref()], pos),
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args: Vec<&Expr> = vec![expr];
+                args.extend(substring_from.as_deref());
+                args.extend(substring_for.as_deref());
+                self.call("substr", &args, pos)
+            }
+            Expr::Function(f) => self.function(f, pos),
+            other => Err(SqlError::new(
+                pos,
+                format!("unsupported expression `{}`", ast::display_expr(other)),
+            )),
+        }
+    }
+
+    fn expect_bool(&self, t: DataType, pos: Pos, what: &str) -> SqlResult<()> {
+        if matches!(t, DataType::Boolean | DataType::Null) {
+            Ok(())
+        } else {
+            Err(SqlError::new(
+                pos,
+                format!("type mismatch: {what} needs BOOLEAN, found {t}"),
+            ))
+        }
+    }
+
+    fn column(&self, qualifier: Option<&str>, name: &str, pos: Pos) -> SqlResult<Bound> {
+        let found = self.scope.resolve(qualifier, name, pos)?;
+        if let Some(agg) = self.agg {
+            if qualifier.is_none() && name.eq_ignore_ascii_case("AGGRTIME") && agg.windowed {
+                return Ok((ScalarExpr::Column(agg.keys.len()), DataType::Int));
+            }
+            if found.is_some() {
+                return Err(SqlError::new(
+                    pos,
+                    format!("column `{name}` must appear in GROUP BY or be inside an aggregate"),
+                ));
+            }
+        } else if let Some(i) = found {
+            return Ok((ScalarExpr::Column(i), self.scope.cols[i].ty));
+        }
+        if name.eq_ignore_ascii_case("AGGRTIME") {
+            return Err(SqlError::new(
+                pos,
+                "AGGRTIME is only defined in the SELECT or HAVING of a query with \
+                 WITH AGGR INTERVAL",
+            ));
+        }
+        let full = match qualifier {
+            Some(q) => format!("{q}.{name}"),
+            None => name.to_string(),
+        };
+        Err(SqlError::new(
+            pos,
+            format!("unknown column `{full}`; available: {}", self.scope.names()),
+        ))
+    }
+
+    fn compare(&self, op: BinOp, l: &Expr, r: &Expr, pos: Pos) -> SqlResult<ScalarExpr> {
+        let (a, at) = self.bind(l)?;
+        let (b, bt) = self.bind(r)?;
+        let t = compare_type(at, bt).ok_or_else(|| mismatch(pos, "compare", at, bt))?;
+        Ok(ScalarExpr::Binary {
+            op,
+            left: Box::new(coerce(a, at, t)),
+            right: Box::new(coerce(b, bt, t)),
+        })
+    }
+
+    fn binary(&self, l: &Expr, op: &BinaryOperator, r: &Expr, pos: Pos) -> SqlResult<Bound> {
+        let cmp = |o: BinOp| -> SqlResult<Bound> { Ok((self.compare(o, l, r, pos)?, DataType::Boolean)) };
+        match op {
+            BinaryOperator::Eq => return cmp(BinOp::Eq),
+            BinaryOperator::NotEq => return cmp(BinOp::NotEq),
+            BinaryOperator::Lt => return cmp(BinOp::Lt),
+            BinaryOperator::LtEq => return cmp(BinOp::LtEq),
+            BinaryOperator::Gt => return cmp(BinOp::Gt),
+            BinaryOperator::GtEq => return cmp(BinOp::GtEq),
+            BinaryOperator::StringConcat => return self.call("concat", &[l, r], pos),
+            _ => {}
+        }
+        let (a, at) = self.bind(l)?;
+        let (b, bt) = self.bind(r)?;
+        match op {
+            BinaryOperator::And | BinaryOperator::Or => {
+                let word = if matches!(op, BinaryOperator::And) { "AND" } else { "OR" };
+                self.expect_bool(at, pos_of(l), word)?;
+                self.expect_bool(bt, pos_of(r), word)?;
+                let (a, b) = (Box::new(a), Box::new(b));
+                let e = if matches!(op, BinaryOperator::And) {
+                    ScalarExpr::And(a, b)
+                } else {
+                    ScalarExpr::Or(a, b)
+                };
+                return Ok((e, DataType::Boolean));
+            }
+            BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
+                for t in [at, bt] {
+                    arith_type(t).ok_or_else(|| mismatch(pos, "apply DIV to", at, bt))?;
+                }
+                let e = ScalarExpr::Binary {
+                    op: BinOp::IntDiv,
+                    left: Box::new(coerce(a, at, DataType::Int)),
+                    right: Box::new(coerce(b, bt, DataType::Int)),
+                };
+                return Ok((e, DataType::Int));
+            }
+            _ => {}
+        }
+        let bop = match op {
+            BinaryOperator::Plus => BinOp::Add,
+            BinaryOperator::Minus => BinOp::Sub,
+            BinaryOperator::Multiply => BinOp::Mul,
+            BinaryOperator::Divide => BinOp::Div,
+            BinaryOperator::Modulo => BinOp::Mod,
+            other => return Err(SqlError::new(pos, format!("unsupported operator {other}"))),
+        };
+        let what = format!("apply {} to", bop.symbol());
+        let (na, nb) = match (arith_type(at), arith_type(bt)) {
+            (Some(x), Some(y)) => (x, y),
+            _ => return Err(mismatch(pos, &what, at, bt)),
+        };
+        let mut t = common_type(na, nb).ok_or_else(|| mismatch(pos, &what, at, bt))?;
+        if t == DataType::Null {
+            t = DataType::Int;
+        }
+        let result = match (bop, t) {
+            (BinOp::Div, DataType::Int) => DataType::Double,
+            _ => t,
+        };
+        let e = ScalarExpr::Binary {
+            op: bop,
+            left: Box::new(coerce(a, at, t)),
+            right: Box::new(coerce(b, bt, t)),
+        };
+        Ok((e, result))
+    }
+
+    fn call(&self, name: &str, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        let func = Func::lookup(name, self.tz)
+            .ok_or_else(|| SqlError::new(pos, format!("unknown function `{name}`")))?;
+        let bound: Vec<Bound> = args.iter().map(|a| self.bind(a)).collect::<Result<_, _>>()?;
+        let types: Vec<DataType> = bound.iter().map(|(_, t)| *t).collect();
+        let (casts, ret) = func
+            .signature(&types)
+            .map_err(|m| SqlError::new(pos, format!("type mismatch: {m}")))?;
+        let args: Vec<ScalarExpr> = bound
+            .into_iter()
+            .zip(casts)
+            .map(|((e, t), to)| coerce(e, t, to))
+            .collect();
+        let literals: Vec<Option<&Value>> = args
+            .iter()
+            .map(|a| match a {
+                ScalarExpr::Literal(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let func = func.specialize(&literals);
+        Ok((ScalarExpr::Call { func, args }, ret))
+    }
+
+    fn function(&self, f: &sqlparser::ast::Function, pos: Pos) -> SqlResult<Bound> {
+        let full = function_name(f);
+        let (modifier, name) = ast::split_window_mod(&full);
+        let name = name.to_ascii_lowercase();
+        if f.over.is_some() || f.filter.is_some() {
+            return Err(SqlError::new(pos, "OVER and FILTER are not supported; use COORDINATE BY windows"));
+        }
+        let distinct = match &f.args {
+            FunctionArguments::List(l) => {
+                matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+            }
+            _ => false,
+        };
+        if AGGREGATES.contains(&name.as_str()) {
+            return self.aggregate(&name, modifier, distinct, f, pos);
+        }
+        if modifier != WindowMod::Aggr {
+            return Err(SqlError::new(pos, format!("ACCU and SW only apply to aggregates, not `{name}`")));
+        }
+        if distinct {
+            return Err(SqlError::new(pos, format!("DISTINCT only applies to aggregates, not `{name}`")));
+        }
+        let mut args = Vec::new();
+        for a in function_args(f) {
+            match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(e),
+                _ => return Err(SqlError::new(pos, format!("bad argument to `{name}`"))),
+            }
+        }
+        self.call(&name, &args, pos)
+    }
+
+    fn aggregate(
+        &self,
+        name: &str,
+        modifier: WindowMod,
+        distinct: bool,
+        f: &sqlparser::ast::Function,
+        pos: Pos,
+    ) -> SqlResult<Bound> {
+        let Some(agg) = self.agg else {
+            return Err(SqlError::new(
+                pos,
+                format!("aggregate function `{name}` is not allowed in {}", self.clause),
+            ));
+        };
+        if modifier != WindowMod::Aggr {
+            return Err(SqlError::new(
+                pos,
+                "ACCU and SW aggregates are not available in this build of tally yet",
+            ));
+        }
+        let args = function_args(f);
+        let arg: Option<&Expr> = match args {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" && !distinct => None,
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e),
+            _ => {
+                return Err(SqlError::new(
+                    pos,
+                    format!("`{name}` takes exactly one argument"),
+                ))
+            }
+        };
+        let row = self.row(if distinct { "an aggregate" } else { "an aggregate argument" });
+        let bound = arg.map(|a| row.bind(a)).transpose()?;
+        // count(1), count('x'): a non-NULL constant counts rows.
+        let bound = match bound {
+            Some((ScalarExpr::Literal(v), _)) if name == "count" && !distinct && !v.is_null() => None,
+            b => b,
+        };
+        let func = match (name, distinct) {
+            ("count", false) => AggFunc::Count,
+            ("count", true) | ("countd", _) => AggFunc::CountDistinct,
+            ("sum", false) => AggFunc::Sum,
+            ("sum", true) => AggFunc::SumDistinct,
+            ("avg", false) => AggFunc::Avg,
+            ("avg", true) => AggFunc::AvgDistinct,
+            ("min", _) => AggFunc::Min,
+            _ => AggFunc::Max,
+        };
+        let (arg, arg_type, result_type) = match bound {
+            None => (None, DataType::Null, DataType::Int),
+            Some((e, t)) => {
+                let (at, rt) = match func {
+                    AggFunc::Count | AggFunc::CountDistinct => (t, DataType::Int),
+                    AggFunc::Min | AggFunc::Max => (t, t),
+                    AggFunc::Sum | AggFunc::SumDistinct => {
+                        let nt = arith_type(t)
+                            .ok_or_else(|| SqlError::new(pos, format!("type mismatch: {name} needs a number, found {t}")))?;
+                        let nt = if nt == DataType::Null { DataType::Double } else { nt };
+                        (nt, nt)
+                    }
+                    AggFunc::Avg | AggFunc::AvgDistinct => {
+                        let nt = arith_type(t)
+                            .ok_or_else(|| SqlError::new(pos, format!("type mismatch: {name} needs a number, found {t}")))?;
+                        let nt = if nt == DataType::Decimal { nt } else { DataType::Double };
+                        (nt, nt)
+                    }
+                };
+                (Some(coerce(e, t, at)), at, rt)
+            }
+        };
+        let key = format!(
+            "{:?}({})",
+            func,
+            arg.as_ref().map_or("*".to_string(), |a| a.to_string())
+        );
+        let mut calls = agg.calls.borrow_mut();
+        let idx = match calls.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                calls.push((
+                    key,
+                    AggCall {
+                        func,
+                        arg,
+                        arg_type,
+                        result_type,
+                    },
+                ));
+                calls.len() - 1
+            }
+        };
+        Ok((ScalarExpr::Column(agg.first_agg_column() + idx), result_type))
+    }
+}
+
+trait MaxKnown {
+    fn max_known(self, other: DataType) -> DataType;
+}
+
+impl MaxKnown for DataType {
+    /// The more specific of two types of one key (NULL yields to any other).
+    fn max_known(self, other: DataType) -> DataType {
+        if self == DataType::Null {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+fn literal(v: &SqlValue, pos: Pos) -> SqlResult<Bound> {
+    Ok(match v {
+        SqlValue::Number(n, _) => match n.parse::<i64>() {
+            Ok(i) => (ScalarExpr::lit(i), DataType::Int),
+            Err(_) => match n.parse::<f64>() {
+                Ok(d) => (ScalarExpr::lit(d), DataType::Double),
+                Err(_) => return Err(SqlError::new(pos, format!("bad number `{n}`"))),
+            },
+        },
+        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
+            (ScalarExpr::lit(s.as_str()), DataType::String)
+        }
+        SqlValue::Boolean(b) => (ScalarExpr::lit(*b), DataType::Boolean),
+        SqlValue::Null => (ScalarExpr::Literal(Value::Null), DataType::Null),
+        other => return Err(SqlError::new(pos, format!("unsupported literal {other}"))),
+    })
+}
+
+struct Planner<'a> {
+    job: &'a Job,
+    tz: FixedOffset,
+    settings: JobSettings,
+    sources: Vec<SourcePlan>,
+    /// Source node per table (lower case) or `__innertable(ms)`.
+    source_nodes: HashMap<String, (NodeId, Scope)>,
+    nodes: Vec<PlanNode>,
+    withs: HashMap<String, (NodeId, Scope)>,
+    sinks: Vec<SinkPlan>,
+}
+
+impl Planner<'_> {
+    fn err(&self, pos: Pos, msg: impl Into<String>) -> Diagnostic {
+        self.job.diagnostic(SqlError::new(pos, msg))
+    }
+
+    fn sql(&self, e: SqlError) -> Diagnostic {
+        self.job.diagnostic(e)
+    }
+
+    fn add(&mut self, node: Node, schema: Schema, label: &str) -> NodeId {
+        self.nodes.push(PlanNode {
+            node,
+            schema,
+            label: label.to_string(),
+        });
+        self.nodes.len() - 1
+    }
+
+    fn binder<'s>(&self, scope: &'s Scope, agg: Option<&'s AggState>, clause: &'static str) -> Binder<'s> {
+        Binder {
+            scope,
+            agg,
+            clause,
+            tz: self.tz,
+        }
+    }
+
+    fn statement(&mut self, stmt: &Statement) -> Result<(), Diagnostic> {
+        match stmt {
+            Statement::With { name, query } => {
+                let key = name.name.to_ascii_lowercase();
+                if self.withs.contains_key(&key) || self.job.table(&name.name).is_some() {
+                    return Err(self.err(name.pos, format!("`{}` is already defined", name.name)));
+                }
+                let label = format!("WITH {}", name.name);
+                let (node, scope) = self.select(query, &label, Emit::Changes)?;
+                self.withs.insert(key, (node, scope.requalify(&name.name)));
+            }
+            Statement::Insert { table, key, query } => self.insert(table, key.as_ref(), query)?,
+            Statement::Select { query } => {
+                let label = "SELECT".to_string();
+                let (node, scope) = self.select(query, &label, Emit::Changes)?;
+                let key = key_of(&scope, query);
+                self.sinks.push(SinkPlan {
+                    input: node,
+                    table: "stdout".into(),
+                    schema: scope.schema(),
+                    key,
+                    config: SinkConfig::Stdout,
+                    options: SinkOptions {
+                        emit: Emit::Changes,
+                        flush_ms: 1000,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        table: &ast::Ident,
+        key: Option<&ast::Ident>,
+        query: &Select,
+    ) -> Result<(), Diagnostic> {
+        let desc = self.job.table(&table.name).ok_or_else(|| {
+            self.err(
+                table.pos,
+                format!("unknown table `{}`: describe it in the job file", table.name),
+            )
+        })?;
+        let (config, options) =
+            catalog::sink_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
+        let label = format!("INSERT INTO {}", table.name);
+        let (mut node, scope) = self.select(query, &label, options.emit)?;
+        let schema = if desc.schema.is_empty() {
+            scope.schema()
+        } else {
+            desc.schema.clone()
+        };
+        if schema.len() != scope.cols.len() {
+            return Err(self.err(
+                query.pos,
+                format!(
+                    "INSERT INTO {}: the SELECT gives {} column{} but the table has {} field{} ({})",
+                    table.name,
+                    scope.cols.len(),
+                    if scope.cols.len() == 1 { "" } else { "s" },
+                    schema.len(),
+                    if schema.len() == 1 { "" } else { "s" },
+                    schema.names().join(", ")
+                ),
+            ));
+        }
+        let mut casts = Vec::new();
+        let mut needs_cast = false;
+        for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
+            if !implicit_cast(col.ty, field.ty) && col.ty != DataType::Boolean {
+                let pos = item_pos(query, i).unwrap_or(query.pos);
+                return Err(self.err(
+                    pos,
+                    format!(
+                        "type mismatch: column {} ({}) is {} but field `{}` of {} is {}",
+                        i + 1,
+                        col.name,
+                        col.ty,
+                        field.name,
+                        table.name,
+                        field.ty
+                    ),
+                ));
+            }
+            needs_cast |= col.ty != field.ty && col.ty != DataType::Null;
+            casts.push(coerce(ScalarExpr::Column(i), col.ty, field.ty));
+        }
+        if needs_cast {
+            node = self.add(Node::Map { input: node, exprs: casts }, schema.clone(), &label);
+        }
+        let key = match key {
+            Some(k) => {
+                let i = schema.index_of(&k.name).ok_or_else(|| {
+                    self.err(k.pos, format!("`{}` is not a field of {}", k.name, table.name))
+                })?;
+                Some(vec![i])
+            }
+            None => key_of(&scope, query),
+        };
+        self.sinks.push(SinkPlan {
+            input: node,
+            table: desc.name.clone(),
+            schema,
+            key,
+            config,
+            options,
+        });
+        Ok(())
+    }
+
+    fn from(&mut self, item: &FromItem, label: &str) -> Result<(NodeId, Scope), Diagnostic> {
+        match item {
+            FromItem::Table { name, alias } => {
+                let qualifier = alias.as_ref().unwrap_or(name).name.clone();
+                if let Some((node, scope)) = self.withs.get(&name.name.to_ascii_lowercase()) {
+                    return Ok((*node, scope.clone().requalify(&qualifier)));
+                }
+                let key = name.name.to_ascii_lowercase();
+                if let Some((node, scope)) = self.source_nodes.get(&key) {
+                    return Ok((*node, scope.clone().requalify(&qualifier)));
+                }
+                let desc = self.job.table(&name.name).ok_or_else(|| {
+                    let mut known: Vec<String> = self.job.tables.iter().map(|t| t.name.clone()).collect();
+                    known.extend(self.withs.keys().cloned());
+                    self.err(
+                        name.pos,
+                        format!("unknown table `{}`; defined: {}", name.name, known.join(", ")),
+                    )
+                })?;
+                let (config, schema) =
+                    catalog::source_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
+                self.sources.push(SourcePlan {
+                    table: desc.name.clone(),
+                    schema: schema.clone(),
+                    config,
+                });
+                let node = self.add(
+                    Node::Source { source: self.sources.len() - 1 },
+                    schema.clone(),
+                    &format!("table {}", desc.name),
+                );
+                let scope = Scope::from_schema(&schema, &desc.name);
+                self.source_nodes.insert(key, (node, scope.clone()));
+                Ok((node, scope.requalify(&qualifier)))
+            }
+            FromItem::InnerTable { interval_ms, .. } => {
+                let key = format!("__innertable({interval_ms})");
+                if let Some((node, scope)) = self.source_nodes.get(&key) {
+                    return Ok((*node, scope.clone()));
+                }
+                self.sources.push(SourcePlan {
+                    table: key.clone(),
+                    schema: Schema::default(),
+                    config: catalog::SourceConfig::InnerTable {
+                        interval_ms: *interval_ms,
+                    },
+                });
+                let node = self.add(
+                    Node::Source { source: self.sources.len() - 1 },
+                    Schema::default(),
+                    &key,
+                );
+                self.source_nodes.insert(key, (node, Scope::default()));
+                Ok((node, Scope::default()))
+            }
+            FromItem::Subquery { query, alias } => {
+                let (node, scope) = self.select(query, label, Emit::Changes)?;
+                Ok((node, scope.requalify(&alias.name)))
+            }
+            FromItem::LeftJoin { right, .. } => Err(self.err(
+                right.pos,
+                "LEFT JOIN with dimension tables is not available in this build of tally yet",
+            )),
+            FromItem::UnionAll { pos, .. } => Err(self.err(
+                *pos,
+                "UNION ALL is not available in this build of tally yet",
+            )),
+        }
+    }
+
+    fn select(&mut self, q: &Select, label: &str, emit: Emit) -> Result<(NodeId, Scope), Diagnostic> {
+        let (mut input, scope) = self.from(&q.from, label)?;
+        if let Some(w) = &q.selection {
+            let (pred, t) = self.binder(&scope, None, "WHERE").bind(w).map_err(|e| self.sql(e))?;
+            self.binder(&scope, None, "WHERE")
+                .expect_bool(t, pos_of(w), "WHERE")
+                .map_err(|e| self.sql(e))?;
+            input = self.add(Node::Filter { input, predicate: pred }, scope.schema(), label);
+        }
+        let item_exprs = q.items.iter().filter_map(|i| match i {
+            SelectItem::Expr { expr, .. } => Some(expr),
+            SelectItem::Wildcard(_) => None,
+        });
+        let aggregated = q.group_by.is_some()
+            || item_exprs.clone().any(contains_aggregate)
+            || q.having.as_ref().is_some_and(contains_aggregate);
+        let c = &q.coordinate;
+        if let Some(aggr) = c.aggr {
+            for (which, iv) in [("ACCU", c.accu), ("SW", c.sw)] {
+                if let Some(iv) = iv.filter(|iv| iv.seconds % aggr.seconds != 0) {
+                    return Err(self.err(
+                        iv.pos,
+                        format!(
+                            "the {which} interval ({} s) must be a whole multiple of the AGGR interval ({} s)",
+                            iv.seconds, aggr.seconds
+                        ),
+                    ));
+                }
+            }
+        }
+        if c.aggr.is_none() {
+            if let Some(other) = c.accu.or(c.sw) {
+                return Err(self.err(other.pos, "WITH ACCU / WITH SW need WITH AGGR INTERVAL"));
+            }
+            if let Some(by) = &c.by {
+                return Err(self.err(pos_of(by), "COORDINATE BY needs WITH AGGR INTERVAL n SECONDS"));
+            }
+        }
+        if let Some(other) = c.accu.or(c.sw) {
+            return Err(self.err(
+                other.pos,
+                "ACCU and SW windows are not available in this build of tally yet",
+            ));
+        }
+        if !aggregated {
+            if let Some(h) = &q.having {
+                return Err(self.err(pos_of(h), "HAVING needs GROUP BY or an aggregate"));
+            }
+            if let Some(aggr) = c.aggr {
+                return Err(self.err(aggr.pos, "WITH AGGR INTERVAL needs GROUP BY or an aggregate"));
+            }
+            let (exprs, out) = self.project(q, &scope, None)?;
+            let node = self.add(Node::Map { input, exprs }, out.schema(), label);
+            return Ok((node, out));
+        }
+
+        // Group keys; `GROUP BY 1` (an integer literal) means one global group.
+        let mut keys = Vec::new();
+        let mut key_types = Vec::new();
+        let mut key_names = Vec::new();
+        for k in q.group_by.iter().flatten() {
+            if matches!(k, Expr::Value(v) if matches!(v.value, SqlValue::Number(_, _))) {
+                continue;
+            }
+            let (b, t) = self.binder(&scope, None, "GROUP BY").bind(k).map_err(|e| self.sql(e))?;
+            key_names.push(match k {
+                Expr::Identifier(i) => i.value.clone(),
+                Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+                other => ast::display_expr(other),
+            });
+            keys.push(b);
+            key_types.push(t);
+        }
+        let window = match c.aggr {
+            None => None,
+            Some(aggr) => {
+                let time = match &c.by {
+                    Some(by) => {
+                        let (b, t) = self
+                            .binder(&scope, None, "COORDINATE BY")
+                            .bind(by)
+                            .map_err(|e| self.sql(e))?;
+                        if !(t.is_numeric() || t == DataType::String) {
+                            return Err(self.err(
+                                pos_of(by),
+                                format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number), found {t}"),
+                            ));
+                        }
+                        coerce(b, t, DataType::Int)
+                    }
+                    None => ScalarExpr::Binary {
+                        op: BinOp::Mul,
+                        left: Box::new(ScalarExpr::Call {
+                            func: Func::Now,
+                            args: vec![],
+                        }),
+                        right: Box::new(ScalarExpr::lit(1000)),
+                    },
+                };
+                Some(WindowPlan {
+                    time,
+                    size_ms: aggr.seconds * 1000,
+                    lateness_ms: self.settings.lateness_ms,
+                })
+            }
+        };
+        let state = AggState {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            key_types: key_types.clone(),
+            windowed: window.is_some(),
+            calls: RefCell::new(Vec::new()),
+        };
+        // Bind SELECT and HAVING over the aggregate's output; this collects the aggregates.
+        let agg_scope = scope.clone();
+        let (exprs, mut out) = self.project(q, &agg_scope, Some(&state))?;
+        let having = match &q.having {
+            None => None,
+            Some(h) => {
+                let b = self.binder(&agg_scope, Some(&state), "HAVING");
+                let (pred, t) = b.bind(h).map_err(|e| self.sql(e))?;
+                b.expect_bool(t, pos_of(h), "HAVING").map_err(|e| self.sql(e))?;
+                Some(pred)
+            }
+        };
+        let calls: Vec<AggCall> = state.calls.into_inner().into_iter().map(|(_, c)| c).collect();
+        let mut fields: Vec<Field> = key_names
+            .iter()
+            .zip(&key_types)
+            .map(|(n, t)| Field { name: n.clone(), ty: *t })
+            .collect();
+        if window.is_some() {
+            fields.push(Field { name: "AGGRTIME".into(), ty: DataType::Int });
+        }
+        for (i, c) in calls.iter().enumerate() {
+            fields.push(Field {
+                name: format!("_agg{i}_{}", c.func.name()),
+                ty: c.result_type,
+            });
+        }
+        let nkeys = state.keys.len() + state.windowed as usize;
+        let mut node = self.add(
+            Node::Aggregate(AggregatePlan {
+                input,
+                keys,
+                window,
+                aggs: calls,
+                emit,
+            }),
+            Schema::new(fields.clone()),
+            label,
+        );
+        if let Some(pred) = having {
+            node = self.add(Node::Filter { input: node, predicate: pred }, Schema::new(fields), label);
+        }
+        for (col, e) in out.cols.iter_mut().zip(&exprs) {
+            col.key = matches!(e, ScalarExpr::Column(i) if *i < nkeys);
+        }
+        let node = self.add(Node::Map { input: node, exprs }, out.schema(), label);
+        Ok((node, out))
+    }
+
+    /// Binds the SELECT list; returns the expressions and the output columns.
+    fn project(
+        &self,
+        q: &Select,
+        scope: &Scope,
+        agg: Option<&AggState>,
+    ) -> Result<(Vec<ScalarExpr>, Scope), Diagnostic> {
+        let binder = self.binder(scope, agg, "SELECT");
+        let mut exprs = Vec::new();
+        let mut out = Scope::default();
+        for item in &q.items {
+            match item {
+                SelectItem::Wildcard(pos) => {
+                    if agg.is_some() {
+                        return Err(self.err(*pos, "SELECT * cannot be used with GROUP BY or aggregates"));
+                    }
+                    for (i, c) in scope.cols.iter().enumerate() {
+                        exprs.push(ScalarExpr::Column(i));
+                        out.cols.push(Column {
+                            qualifier: None,
+                            name: c.name.clone(),
+                            ty: c.ty,
+                            key: false,
+                        });
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    let (b, t) = binder.bind(expr).map_err(|e| self.sql(e))?;
+                    let name = match (alias, expr) {
+                        (Some(a), _) => a.name.clone(),
+                        (None, Expr::Identifier(i)) => i.value.clone(),
+                        (None, Expr::CompoundIdentifier(p)) => {
+                            p.last().map(|i| i.value.clone()).unwrap_or_default()
+                        }
+                        (None, other) => ast::display_expr(other),
+                    };
+                    exprs.push(b);
+                    out.cols.push(Column {
+                        qualifier: None,
+                        name,
+                        ty: if t == DataType::Null { DataType::String } else { t },
+                        key: false,
+                    });
+                }
+            }
+        }
+        Ok((exprs, out))
+    }
+}
+
+/// The result key of a select: its group-key and AGGRTIME columns when it aggregates, the whole
+/// row otherwise.
+fn key_of(scope: &Scope, q: &Select) -> Option<Vec<usize>> {
+    let aggregated = q.group_by.is_some()
+        || q.items.iter().any(|i| matches!(i, SelectItem::Expr { expr, .. } if contains_aggregate(expr)));
+    if aggregated {
+        Some(
+            scope
+                .cols
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.key)
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    } else {
+        None
+    }
+}
+
+fn item_pos(q: &Select, i: usize) -> Option<Pos> {
+    match q.items.get(i)? {
+        SelectItem::Expr { expr, .. } => Some(pos_of(expr)),
+        SelectItem::Wildcard(p) => Some(*p),
+    }
+}
