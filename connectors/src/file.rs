@@ -1,0 +1,251 @@
+//! The `file` source: read once in numbered chunks of lines dealt out to the workers, or
+//! followed like `tail -F` by the first worker.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tally_sql::Row;
+
+use crate::format::RecordParser;
+use crate::{now_ms, ConnectorError, Metrics, Poll, Source, WorkerInfo};
+
+/// A file read once. Lines are numbered from 0; chunk `c` holds lines
+/// `[c * chunk_rows, (c + 1) * chunk_rows)` and belongs to worker `c % peers`, so all workers
+/// move through the file (and its event time) together, and chunk `c` is epoch `c` at any
+/// worker count.
+pub struct FileSource {
+    path: PathBuf,
+    reader: BufReader<File>,
+    parser: RecordParser,
+    worker: WorkerInfo,
+    chunk_rows: u64,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl FileSource {
+    pub fn open(
+        path: &Path,
+        parser: RecordParser,
+        worker: WorkerInfo,
+        chunk_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConnectorError> {
+        let file = File::open(path).map_err(|e| ConnectorError::io(path, e))?;
+        Ok(FileSource {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 20, file),
+            parser,
+            worker,
+            chunk_rows: chunk_rows.max(1) as u64,
+            line: 0,
+            buf: Vec::new(),
+            done: false,
+            metrics,
+        })
+    }
+
+    fn owns(&self, chunk: u64) -> bool {
+        chunk % self.worker.peers as u64 == self.worker.index as u64
+    }
+
+    /// Reads one line into `buf` (without the newline); false at the end of the file.
+    fn read_line(&mut self) -> Result<bool, ConnectorError> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| ConnectorError::io(&self.path, e))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        }
+        Ok(true)
+    }
+
+    /// Skips one line without copying it; false at the end of the file.
+    fn skip_line(&mut self) -> Result<bool, ConnectorError> {
+        let mut any = false;
+        loop {
+            let available = self
+                .reader
+                .fill_buf()
+                .map_err(|e| ConnectorError::io(&self.path, e))?;
+            if available.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            match memchr::memchr(b'\n', available) {
+                Some(i) => {
+                    self.reader.consume(i + 1);
+                    return Ok(true);
+                }
+                None => {
+                    let n = available.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+}
+
+impl Source for FileSource {
+    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        if self.done {
+            return Ok(Poll::Done);
+        }
+        loop {
+            let chunk = self.line / self.chunk_rows;
+            let end = (chunk + 1) * self.chunk_rows;
+            if !self.owns(chunk) {
+                while self.line < end {
+                    if !self.skip_line()? {
+                        self.done = true;
+                        return Ok(Poll::Done);
+                    }
+                    self.line += 1;
+                }
+                continue;
+            }
+            let mut n = 0u64;
+            while self.line < end {
+                if !self.read_line()? {
+                    self.done = true;
+                    break;
+                }
+                self.line += 1;
+                let text = String::from_utf8_lossy(&self.buf);
+                if self.parser.parse_into(&text, out) {
+                    n += 1;
+                }
+            }
+            self.metrics
+                .rows_in
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Batch { epoch: chunk });
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        let peers = self.worker.peers as u64;
+        let chunk = self.line.div_ceil(self.chunk_rows);
+        let me = self.worker.index as u64;
+        // The first chunk at or after `chunk` that this worker owns.
+        chunk + (me + peers - chunk % peers) % peers
+    }
+}
+
+/// A file followed like `tail -F` by worker 0: it waits for the file to appear, reads lines as
+/// they are appended, and reopens it from the start when it is replaced or truncated.
+pub struct FollowSource {
+    path: PathBuf,
+    parser: RecordParser,
+    file: Option<File>,
+    identity: Option<(u64, u64)>,
+    pos: u64,
+    partial: Vec<u8>,
+    active: bool,
+    metrics: Arc<Metrics>,
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+impl FollowSource {
+    pub fn open(
+        path: &Path,
+        parser: RecordParser,
+        worker: WorkerInfo,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ConnectorError> {
+        Ok(FollowSource {
+            path: path.to_path_buf(),
+            parser,
+            file: None,
+            identity: None,
+            pos: 0,
+            partial: Vec::new(),
+            active: worker.index == 0,
+            metrics,
+        })
+    }
+
+    fn read_new(&mut self, out: &mut Vec<Row>) -> Result<u64, ConnectorError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        let mut chunk = Vec::new();
+        file.seek(SeekFrom::Start(self.pos))
+            .map_err(|e| ConnectorError::io(&self.path, e))?;
+        let n = file
+            .take(8 << 20)
+            .read_to_end(&mut chunk)
+            .map_err(|e| ConnectorError::io(&self.path, e))?;
+        self.pos += n as u64;
+        self.partial.extend_from_slice(&chunk);
+        let mut rows = 0;
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &self.partial[start..]) {
+            let line = String::from_utf8_lossy(&self.partial[start..start + i]).into_owned();
+            if self.parser.parse_into(&line, out) {
+                rows += 1;
+            }
+            start += i + 1;
+        }
+        self.partial.drain(..start);
+        Ok(rows)
+    }
+}
+
+impl Source for FollowSource {
+    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        if !self.active {
+            return Ok(Poll::Done);
+        }
+        let rows = self.read_new(out)?;
+        if rows > 0 {
+            self.metrics
+                .rows_in
+                .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Batch { epoch: now_ms() });
+        }
+        // Nothing new: has the file appeared, been replaced or been truncated?
+        match std::fs::metadata(&self.path) {
+            Ok(meta) => {
+                let id = identity(&meta);
+                let replaced = self.file.is_none() || id != self.identity || meta.len() < self.pos;
+                if replaced {
+                    if let Ok(f) = File::open(&self.path) {
+                        if self.file.is_some() {
+                            tracing::info!(path = %self.path.display(), "followed file was replaced or truncated; reading it from the start");
+                        }
+                        self.file = Some(f);
+                        self.identity = id;
+                        self.pos = 0;
+                        self.partial.clear();
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+        Ok(Poll::Idle)
+    }
+
+    fn next_epoch(&self) -> u64 {
+        now_ms()
+    }
+}

@@ -1,0 +1,248 @@
+//! The seeded EasyCount click-event generator of benchmarks.md.
+//!
+//! Events `(appId STRING, qq STRING, dTime BIGINT)`: 100 apps with weight 1/(i+1), users drawn
+//! uniformly from 200,000, event time rising by 0..=20 ms per event, 1% of events late by up to
+//! 20 s. Block `b` of `block_rows` events belongs to worker `b % peers` and is epoch `b`; the
+//! event times come from one sequential stream that every worker steps through, and the other
+//! fields from a stream seeded per block, so the rows are the same at any worker count.
+
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tally_sql::{Row, Value};
+
+use crate::{ConnectorError, Metrics, Poll, Source, WorkerInfo};
+
+pub const APPS: usize = 100;
+pub const USERS: usize = 200_000;
+/// The first event time: 2023-11-14T22:13:20Z.
+pub const START_MS: i64 = 1_700_000_000_000;
+const MAX_STEP_MS: u64 = 20;
+const LATE_SHARE: f64 = 0.01;
+const MAX_LATE_MS: i64 = 20_000;
+
+struct Dictionary {
+    apps: Vec<Value>,
+    users: Vec<Value>,
+    /// Cumulative app weights, normalised to end at 1.
+    cdf: Vec<f64>,
+}
+
+fn dictionary() -> &'static Dictionary {
+    static DICT: OnceLock<Dictionary> = OnceLock::new();
+    DICT.get_or_init(|| {
+        let weights: Vec<f64> = (0..APPS).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut acc = 0.0;
+        let cdf = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                acc
+            })
+            .collect();
+        Dictionary {
+            apps: (0..APPS).map(|i| Value::from(format!("app{i}"))).collect(),
+            users: (0..USERS).map(|i| Value::from((100_000 + i).to_string())).collect(),
+            cdf,
+        }
+    })
+}
+
+/// One worker's share of the generated events.
+pub struct GeneratorSource {
+    seed: u64,
+    total: Option<u64>,
+    rate: Option<f64>,
+    worker: WorkerInfo,
+    block_rows: u64,
+    /// The next block to produce or skip.
+    block: u64,
+    time_rng: ChaCha8Rng,
+    /// Event time of the first event of `block`.
+    time: i64,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl GeneratorSource {
+    pub fn new(
+        seed: u64,
+        total: Option<u64>,
+        rate: Option<f64>,
+        worker: WorkerInfo,
+        chunk_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let block_rows = match rate {
+            Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
+            None => chunk_rows.max(1) as u64,
+        };
+        GeneratorSource {
+            seed,
+            total,
+            rate,
+            worker,
+            block_rows,
+            block: 0,
+            time_rng: ChaCha8Rng::seed_from_u64(seed),
+            time: START_MS,
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn rows_in_block(&self, b: u64) -> u64 {
+        match self.total {
+            None => self.block_rows,
+            Some(t) => t.saturating_sub(b * self.block_rows).min(self.block_rows),
+        }
+    }
+
+    /// Produces (or, with `out` = None, only steps the clock through) the current block.
+    fn block(&mut self, out: Option<&mut Vec<Row>>) -> u64 {
+        let n = self.rows_in_block(self.block);
+        match out {
+            None => {
+                for _ in 0..n {
+                    self.time += self.time_rng.random_range(0..=MAX_STEP_MS) as i64;
+                }
+            }
+            Some(out) => {
+                let dict = dictionary();
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    self.seed ^ self.block.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                out.reserve(n as usize);
+                for _ in 0..n {
+                    self.time += self.time_rng.random_range(0..=MAX_STEP_MS) as i64;
+                    let u: f64 = rng.random();
+                    let app = dict.cdf.partition_point(|c| *c < u).min(APPS - 1);
+                    let user = rng.random_range(0..USERS);
+                    let mut t = self.time;
+                    if rng.random::<f64>() < LATE_SHARE {
+                        t -= rng.random_range(0..=MAX_LATE_MS);
+                    }
+                    out.push(vec![
+                        dict.apps[app].clone(),
+                        dict.users[user].clone(),
+                        Value::Int(t),
+                    ]);
+                }
+            }
+        }
+        self.block += 1;
+        n
+    }
+
+    fn exhausted(&self) -> bool {
+        self.rows_in_block(self.block) == 0
+    }
+}
+
+impl Source for GeneratorSource {
+    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        loop {
+            if self.exhausted() {
+                return Ok(Poll::Done);
+            }
+            let peers = self.worker.peers as u64;
+            if self.block % peers != self.worker.index as u64 {
+                self.block(None);
+                continue;
+            }
+            if let Some(rate) = self.rate {
+                let due = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
+                if self.started.elapsed() < due {
+                    return Ok(Poll::Idle);
+                }
+            }
+            let epoch = self.block;
+            let n = self.block(Some(out));
+            self.metrics
+                .rows_in
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Batch { epoch });
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        let peers = self.worker.peers as u64;
+        let me = self.worker.index as u64;
+        self.block + (me + peers - self.block % peers) % peers
+    }
+}
+
+/// Writes `rows` generated events as delimited text, one per line, so other engines can read
+/// the very same rows.
+pub fn write_delimited(
+    seed: u64,
+    rows: u64,
+    splitter: &str,
+    mut w: impl Write,
+) -> std::io::Result<()> {
+    let mut source = GeneratorSource::new(
+        seed,
+        Some(rows),
+        None,
+        WorkerInfo { index: 0, peers: 1 },
+        crate::DEFAULT_CHUNK_ROWS,
+        Arc::new(Metrics::default()),
+    );
+    let mut batch = Vec::new();
+    while let Ok(Poll::Batch { .. }) = source.poll(&mut batch) {
+        for row in batch.drain(..) {
+            writeln!(w, "{}{splitter}{}{splitter}{}", row[0], row[1], row[2])?;
+        }
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(peers: usize, rows: u64, chunk: usize) -> Vec<(u64, Row)> {
+        let mut all = Vec::new();
+        for index in 0..peers {
+            let mut s = GeneratorSource::new(
+                7,
+                Some(rows),
+                None,
+                WorkerInfo { index, peers },
+                chunk,
+                Arc::new(Metrics::default()),
+            );
+            let mut buf = Vec::new();
+            while let Poll::Batch { epoch } = s.poll(&mut buf).unwrap() {
+                all.extend(buf.drain(..).map(|r| (epoch, r)));
+            }
+        }
+        all.sort_by_key(|(epoch, _)| *epoch);
+        all
+    }
+
+    #[test]
+    fn same_rows_at_any_worker_count() {
+        let one = collect(1, 10_000, 1000);
+        let three = collect(3, 10_000, 1000);
+        assert_eq!(one.len(), 10_000);
+        assert_eq!(one, three);
+    }
+
+    #[test]
+    fn shape_of_the_workload() {
+        let rows = collect(1, 100_000, 8192);
+        let late = rows
+            .windows(2)
+            .filter(|w| w[1].1[2] < w[0].1[2])
+            .count();
+        assert!(late > 500 && late < 2000, "about 1% out of order, got {late}");
+        let app0 = rows.iter().filter(|r| r.1[0] == Value::str("app0")).count();
+        let app99 = rows.iter().filter(|r| r.1[0] == Value::str("app99")).count();
+        assert!(app0 > 50 * app99, "skewed apps: {app0} vs {app99}");
+    }
+}

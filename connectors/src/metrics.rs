@@ -1,0 +1,53 @@
+//! Counters a running job shows on its progress line, shared by the workers of one process.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Process-wide job counters.
+#[derive(Debug)]
+pub struct Metrics {
+    pub rows_in: AtomicU64,
+    pub bad_rows: AtomicU64,
+    pub late_rows: AtomicU64,
+    pub result_rows: AtomicU64,
+    /// The smallest watermark over the windowed queries, epoch ms (`i64::MIN`: none yet).
+    pub watermark_ms: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            rows_in: AtomicU64::new(0),
+            bad_rows: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            result_rows: AtomicU64::new(0),
+            watermark_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a malformed record and logs a sample: the first ten, then one in ten thousand.
+    pub fn bad_row(&self, table: &str, reason: &str, record: &str) {
+        let n = self.bad_rows.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 10 || n % 10_000 == 0 {
+            let shown: String = record.chars().take(200).collect();
+            tracing::warn!(table, bad_rows = n, "skipped a malformed record ({reason}): {shown:?}");
+        }
+    }
+
+    /// Counts late rows and logs a sample.
+    pub fn late(&self, query: &str, n: u64) {
+        let before = self.late_rows.fetch_add(n, Ordering::Relaxed);
+        if before < 10 || (before + n) / 10_000 != before / 10_000 {
+            tracing::warn!(
+                query,
+                late_rows = before + n,
+                "dropped {n} row(s) whose window was already final"
+            );
+        }
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
