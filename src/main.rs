@@ -1,1 +1,191 @@
-fn main() {}
+//! `tally`: run, check and explain EC-SQL jobs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{ArgAction, Parser, Subcommand};
+use tally_sql::job::Job;
+
+#[derive(Parser)]
+#[command(name = "tally", version, about = "A streaming SQL engine for EC-SQL on timely and differential dataflow")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job until its bounded sources end (or forever, for live sources).
+    #[command(disable_help_flag = true)]
+    Run {
+        /// The job file (.ec or .sql).
+        job: PathBuf,
+        /// Worker threads per process.
+        #[arg(short = 'w', long = "threads", default_value_t = 1)]
+        workers: usize,
+        /// Number of processes in the cluster.
+        #[arg(short = 'n', long = "processes", default_value_t = 1)]
+        processes: usize,
+        /// This process's index in the cluster.
+        #[arg(short = 'p', long = "process", default_value_t = 0)]
+        process: usize,
+        /// A file with one host:port per process, in process order.
+        #[arg(short = 'h', long = "hostfile")]
+        hostfile: Option<PathBuf>,
+        /// Rows per batch of bounded sources (a batch is the unit of progress and lateness).
+        #[arg(long, default_value_t = tally_connectors::DEFAULT_CHUNK_ROWS)]
+        chunk_rows: usize,
+        /// Seconds between progress lines on stderr (0: none).
+        #[arg(long, default_value_t = 5)]
+        progress: u64,
+        /// Print help.
+        #[arg(long, action = ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Check a job: parse, resolve and type-check everything, then exit (non-zero on error).
+    Check {
+        job: PathBuf,
+    },
+    /// Print the logical plan of a job and the dataflow it becomes.
+    Explain {
+        job: PathBuf,
+    },
+    /// Write events of the built-in EasyCount generator as delimited text.
+    Generate {
+        /// Number of events.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Field delimiter.
+        #[arg(long, default_value = ";")]
+        splitter: String,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn load(job: &PathBuf) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagnostic> {
+    let job = Job::load(job)?;
+    let plan = tally_sql::planner::plan(&job)?;
+    Ok((job, plan))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { job } => match load(&job) {
+            Ok((_, plan)) => {
+                println!(
+                    "{}: ok ({} source{}, {} result table{})",
+                    job.display(),
+                    plan.sources.len(),
+                    if plan.sources.len() == 1 { "" } else { "s" },
+                    plan.sinks.len(),
+                    if plan.sinks.len() == 1 { "" } else { "s" }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(d) => {
+                eprintln!("{d}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Explain { job } => match load(&job) {
+            Ok((_, plan)) => {
+                println!("== logical plan ==\n{plan}");
+                println!("== dataflow ==\n{}", tally_engine::explain(&plan));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(d) => {
+                eprintln!("{d}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Run {
+            job,
+            workers,
+            processes,
+            process,
+            hostfile,
+            chunk_rows,
+            progress,
+            help: _,
+        } => {
+            let plan = match load(&job) {
+                Ok((_, plan)) => plan,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let opts = tally_engine::RunOptions {
+                workers,
+                processes,
+                process,
+                hostfile,
+                chunk_rows: chunk_rows.max(1),
+                progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
+            };
+            let summary = tally_engine::run(plan, opts)?;
+            tracing::info!(
+                rows_in = summary.rows_in,
+                bad_rows = summary.bad_rows,
+                late_rows = summary.late_rows,
+                result_changes = summary.result_changes,
+                "job finished in {:.2}s ({:.0} rows/s)",
+                summary.elapsed.as_secs_f64(),
+                summary.rows_in as f64 / summary.elapsed.as_secs_f64().max(1e-9)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate {
+            rows,
+            seed,
+            splitter,
+            output,
+        } => {
+            let splitter = tally_sql::catalog::unescape_splitter(&splitter)
+                .context("bad --splitter")?;
+            match output {
+                Some(path) => {
+                    let f = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    tally_connectors::generator::write_delimited(
+                        seed,
+                        rows,
+                        &splitter,
+                        std::io::BufWriter::new(f),
+                    )?
+                }
+                None => tally_connectors::generator::write_delimited(
+                    seed,
+                    rows,
+                    &splitter,
+                    std::io::BufWriter::new(std::io::stdout().lock()),
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,9 @@
+//! tally's engine: renders a [`tally_sql::plan::Plan`] as a timely dataflow of differential
+//! collections and drives it on every worker: sources in, epochs forward, sinks flushed.
 
+pub mod accum;
+pub mod render;
+mod run;
+
+pub use render::explain;
+pub use run::{run, RunOptions, RunSummary};

@@ -1,0 +1,177 @@
+//! Aggregate accumulators that take signed updates, so one operator serves append-only inputs
+//! and inputs that retract (a query reading a windowed query, whose open windows are revised).
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use tally_sql::plan::{AggCall, AggFunc};
+use tally_sql::{DataType, Value};
+
+/// The running state of one aggregate of one group.
+#[derive(Clone, Debug)]
+pub enum Acc {
+    /// Rows (count(*)) or non-NULL values.
+    Count(i64),
+    /// Sum of integers and the number of non-NULL values.
+    SumInt(i64, i64),
+    SumDouble(f64, i64),
+    SumDecimal(Decimal, i64),
+    /// Distinct values with their multiplicity, ordered (min, max, sum/avg DISTINCT).
+    Ordered(BTreeMap<Value, i64>),
+    /// Distinct values with their multiplicity (countd).
+    Distinct(HashMap<Value, i64>),
+}
+
+impl Acc {
+    pub fn new(call: &AggCall) -> Acc {
+        match call.func {
+            AggFunc::Count => Acc::Count(0),
+            AggFunc::Sum | AggFunc::Avg => match call.arg_type {
+                DataType::Int => Acc::SumInt(0, 0),
+                DataType::Decimal => Acc::SumDecimal(Decimal::ZERO, 0),
+                _ => Acc::SumDouble(0.0, 0),
+            },
+            AggFunc::Min | AggFunc::Max | AggFunc::SumDistinct | AggFunc::AvgDistinct => {
+                Acc::Ordered(BTreeMap::new())
+            }
+            AggFunc::CountDistinct => Acc::Distinct(HashMap::new()),
+        }
+    }
+
+    /// Adds `diff` copies of `v` (negative: removes them). `count(*)` passes `Value::Bool(true)`.
+    pub fn update(&mut self, v: &Value, diff: i64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            Acc::Count(n) => *n += diff,
+            Acc::SumInt(s, n) => {
+                if let Value::Int(i) = v {
+                    *s = s.wrapping_add(i.wrapping_mul(diff));
+                    *n += diff;
+                }
+            }
+            Acc::SumDouble(s, n) => {
+                if let Some(d) = v.to_f64() {
+                    *s += d * diff as f64;
+                    *n += diff;
+                }
+            }
+            Acc::SumDecimal(s, n) => {
+                if let Value::Decimal(d) = v {
+                    *s += *d * Decimal::from(diff);
+                    *n += diff;
+                }
+            }
+            Acc::Ordered(m) => {
+                let c = m.entry(v.clone()).or_insert(0);
+                *c += diff;
+                if *c == 0 {
+                    m.remove(v);
+                }
+            }
+            Acc::Distinct(m) => {
+                if let Some(c) = m.get_mut(v) {
+                    *c += diff;
+                    if *c == 0 {
+                        m.remove(v);
+                    }
+                } else if diff != 0 {
+                    m.insert(v.clone(), diff);
+                }
+            }
+        }
+    }
+
+    /// The aggregate's current value.
+    pub fn value(&self, call: &AggCall) -> Value {
+        match (self, call.func) {
+            (Acc::Count(n), _) => Value::Int(*n),
+            (Acc::SumInt(_, 0) | Acc::SumDouble(_, 0) | Acc::SumDecimal(_, 0), _) => Value::Null,
+            (Acc::SumInt(s, _), AggFunc::Sum) => Value::Int(*s),
+            (Acc::SumInt(s, n), _) => Value::Double(*s as f64 / *n as f64),
+            (Acc::SumDouble(s, _), AggFunc::Sum) => Value::Double(*s),
+            (Acc::SumDouble(s, n), _) => Value::Double(*s / *n as f64),
+            (Acc::SumDecimal(s, _), AggFunc::Sum) => Value::Decimal(*s),
+            (Acc::SumDecimal(s, n), _) => s
+                .checked_div(Decimal::from(*n))
+                .map_or(Value::Null, Value::Decimal),
+            (Acc::Distinct(m), _) => Value::Int(m.len() as i64),
+            (Acc::Ordered(m), AggFunc::Min) => m.keys().next().cloned().unwrap_or_default(),
+            (Acc::Ordered(m), AggFunc::Max) => m.keys().next_back().cloned().unwrap_or_default(),
+            (Acc::Ordered(m), func) => {
+                if m.is_empty() {
+                    return Value::Null;
+                }
+                let mut acc = match call.arg_type {
+                    DataType::Int => Acc::SumInt(0, 0),
+                    DataType::Decimal => Acc::SumDecimal(Decimal::ZERO, 0),
+                    _ => Acc::SumDouble(0.0, 0),
+                };
+                for v in m.keys() {
+                    acc.update(v, 1);
+                }
+                let as_plain = AggCall {
+                    func: if func == AggFunc::SumDistinct {
+                        AggFunc::Sum
+                    } else {
+                        AggFunc::Avg
+                    },
+                    ..call.clone()
+                };
+                acc.value(&as_plain)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(func: AggFunc, arg_type: DataType) -> AggCall {
+        AggCall {
+            func,
+            arg: None,
+            arg_type,
+            result_type: arg_type,
+        }
+    }
+
+    #[test]
+    fn retractions_undo_updates() {
+        let c = call(AggFunc::CountDistinct, DataType::String);
+        let mut a = Acc::new(&c);
+        a.update(&Value::str("x"), 1);
+        a.update(&Value::str("x"), 1);
+        a.update(&Value::str("y"), 1);
+        assert_eq!(a.value(&c), Value::Int(2));
+        a.update(&Value::str("x"), -1);
+        assert_eq!(a.value(&c), Value::Int(2));
+        a.update(&Value::str("x"), -1);
+        assert_eq!(a.value(&c), Value::Int(1));
+
+        let m = call(AggFunc::Max, DataType::Int);
+        let mut a = Acc::new(&m);
+        a.update(&Value::Int(3), 1);
+        a.update(&Value::Int(9), 1);
+        a.update(&Value::Null, 1);
+        assert_eq!(a.value(&m), Value::Int(9));
+        a.update(&Value::Int(9), -1);
+        assert_eq!(a.value(&m), Value::Int(3));
+
+        let s = call(AggFunc::Avg, DataType::Int);
+        let mut a = Acc::new(&s);
+        assert_eq!(a.value(&s), Value::Null);
+        a.update(&Value::Int(1), 1);
+        a.update(&Value::Int(2), 1);
+        assert_eq!(a.value(&s), Value::Double(1.5));
+
+        let sd = call(AggFunc::SumDistinct, DataType::Int);
+        let mut a = Acc::new(&sd);
+        a.update(&Value::Int(2), 1);
+        a.update(&Value::Int(2), 1);
+        a.update(&Value::Int(5), 1);
+        assert_eq!(a.value(&sd), Value::Int(7));
+    }
+}

@@ -1,0 +1,137 @@
+//! Renders a [`Plan`] into a timely dataflow of differential collections: one file per plan
+//! node kind, each a function from input collections to the node's output collection.
+
+pub mod aggregate;
+pub mod filter;
+pub mod map;
+pub mod sink;
+pub mod source;
+pub mod union;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use differential_dataflow::input::InputSession;
+use differential_dataflow::VecCollection;
+use tally_connectors::{Metrics, WorkerInfo};
+use tally_sql::plan::{Node, Plan};
+use tally_sql::{Row, Value};
+use timely::dataflow::{ProbeHandle, Scope};
+
+/// A collection of rows with epoch timestamps: the type every plan node produces.
+pub type Rows<'s> = VecCollection<'s, u64, Row, isize>;
+
+/// What operators of one worker share with the worker loop.
+#[derive(Clone)]
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    /// The first error an operator met (a sink that cannot write); the worker loop stops on it.
+    pub error: Arc<Mutex<Option<String>>>,
+    pub worker: WorkerInfo,
+}
+
+impl Shared {
+    pub fn fail(&self, message: String) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(message);
+        }
+    }
+
+    pub fn failed(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The handles the worker loop drives: one input per plan source, and a probe on every sink.
+pub struct Dataflow {
+    pub inputs: Vec<InputSession<u64, Row, isize>>,
+    pub probe: ProbeHandle<u64>,
+}
+
+/// Builds the dataflow of `plan` in `scope`.
+pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflow {
+    let mut inputs = Vec::new();
+    let mut sources = Vec::new();
+    for _ in &plan.sources {
+        let (input, rows) = source::render(scope);
+        inputs.push(input);
+        sources.push(rows);
+    }
+    let mut nodes: Vec<Rows<'s>> = Vec::with_capacity(plan.nodes.len());
+    for node in &plan.nodes {
+        let rows = match &node.node {
+            Node::Source { source } => sources[*source].clone(),
+            Node::Filter { input, predicate } => filter::render(nodes[*input].clone(), predicate.clone()),
+            Node::Map { input, exprs } => map::render(nodes[*input].clone(), exprs.clone()),
+            Node::Aggregate(agg) => {
+                aggregate::render(nodes[agg.input].clone(), agg, &node.label, shared)
+            }
+            Node::Union { inputs } => union::render(inputs.iter().map(|i| nodes[*i].clone())),
+        };
+        nodes.push(rows);
+    }
+    let probe = ProbeHandle::new();
+    for s in &plan.sinks {
+        sink::render(scope, nodes[s.input].clone(), s, shared, &probe);
+    }
+    Dataflow { inputs, probe }
+}
+
+/// A stable hash of some values: the same in every process, so rows with one key meet at one
+/// worker.
+pub fn hash_values(values: &[Value]) -> u64 {
+    let mut h = DefaultHasher::new();
+    values.hash(&mut h);
+    h.finish()
+}
+
+/// Describes the operators each plan node becomes, for `tally explain`.
+pub fn explain(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        out.push_str(&format!(
+            "input {i} ({}): InputSession<u64 epoch, Row, isize>, fed by each worker's share of the source\n",
+            s.table
+        ));
+    }
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let ops = match &n.node {
+            Node::Source { source } => format!("collection of input {source}"),
+            Node::Filter { input, .. } => format!("filter(node {input})  [pipeline, no exchange]"),
+            Node::Map { input, .. } => format!("map(node {input})  [pipeline, no exchange]"),
+            Node::Aggregate(a) => {
+                let prep = format!(
+                    "map(node {}) -> (group key{}, aggregate arguments)",
+                    a.input,
+                    if a.window.is_some() { " + window start" } else { "" }
+                );
+                let wm = if a.window.is_some() {
+                    " + per-epoch max event time, broadcast to all workers (the watermark)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{prep}{wm} -> exchange by hash of the group key -> Aggregate operator \
+                     (hash map of accumulators per group, retraction-aware; emits -old/+new per \
+                     epoch{})",
+                    if a.window.is_some() {
+                        "; drops late rows; frees a window's state when it becomes final"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            Node::Union { inputs } => format!("concat of nodes {inputs:?}"),
+        };
+        out.push_str(&format!("node {i} [{}]: {ops}\n", n.label));
+    }
+    for s in &plan.sinks {
+        out.push_str(&format!(
+            "sink {}: exchange to worker 0 -> Sink operator (consolidates each epoch, keeps the \
+             result table by key, flushes upserts/deletes every {} ms and at the end)\n",
+            s.table, s.options.flush_ms
+        ));
+    }
+    out
+}

@@ -1,0 +1,290 @@
+//! The worker loop: open each worker's share of the sources, feed the inputs epoch by epoch,
+//! keep the dataflow from running far ahead of the sinks, and stop when every source is done
+//! and every sink has flushed.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use tally_connectors::{open_source, Metrics, Poll, WorkerInfo};
+use tally_sql::plan::Plan;
+use timely::{CommunicationConfig, Config, WorkerConfig};
+
+use crate::render::{self, Shared};
+
+/// How to run a job: timely's own `-w`, `-n`, `-p`, `-h`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub workers: usize,
+    pub processes: usize,
+    pub process: usize,
+    pub hostfile: Option<PathBuf>,
+    /// Rows per batch (epoch) of bounded sources.
+    pub chunk_rows: usize,
+    /// Print a progress line on stderr every this often (None: never).
+    pub progress_every: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            workers: 1,
+            processes: 1,
+            process: 0,
+            hostfile: None,
+            chunk_rows: tally_connectors::DEFAULT_CHUNK_ROWS,
+            progress_every: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub rows_in: u64,
+    pub bad_rows: u64,
+    pub late_rows: u64,
+    pub result_changes: u64,
+    pub elapsed: Duration,
+}
+
+fn timely_config(opts: &RunOptions) -> anyhow::Result<Config> {
+    if opts.workers == 0 {
+        bail!("-w must be at least 1");
+    }
+    if opts.processes == 0 || opts.process >= opts.processes {
+        bail!(
+            "-p {} is not a process of a {}-process cluster (-n)",
+            opts.process,
+            opts.processes
+        );
+    }
+    let communication = if opts.processes > 1 {
+        let addresses: Vec<String> = match &opts.hostfile {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the hostfile {}", path.display()))?;
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect();
+                if lines.len() < opts.processes {
+                    bail!(
+                        "the hostfile {} has {} address(es) but -n is {}",
+                        path.display(),
+                        lines.len(),
+                        opts.processes
+                    );
+                }
+                lines.into_iter().take(opts.processes).collect()
+            }
+            None => (0..opts.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
+        };
+        CommunicationConfig::Cluster {
+            threads: opts.workers,
+            process: opts.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        }
+    } else if opts.workers > 1 {
+        CommunicationConfig::Process(opts.workers)
+    } else {
+        CommunicationConfig::Thread
+    };
+    Ok(Config {
+        communication,
+        worker: WorkerConfig::default(),
+    })
+}
+
+/// Runs a planned job to its end (bounded sources) or until it fails.
+pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
+    let config = timely_config(&opts)?;
+    let metrics = Arc::new(Metrics::default());
+    let abort = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = opts
+        .progress_every
+        .map(|every| spawn_progress(metrics.clone(), done.clone(), every));
+
+    let plan = Arc::new(plan);
+    let worker_metrics = metrics.clone();
+    let chunk_rows = opts.chunk_rows;
+    let guards = timely::execute(config, move |worker| {
+        let result = worker_main(worker, &plan, &worker_metrics, &abort, chunk_rows);
+        if result.is_err() {
+            abort.store(true, Ordering::SeqCst);
+        }
+        result
+    })
+    .map_err(|e| anyhow!("cannot start the workers: {e}"))?;
+    let results = guards.join();
+    done.store(true, Ordering::SeqCst);
+    if let Some(p) = progress {
+        let _ = p.join();
+    }
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(panic) => {
+                first_error.get_or_insert(format!("a worker panicked: {panic}"));
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        bail!(e);
+    }
+    let summary = RunSummary {
+        rows_in: Metrics::get(&metrics.rows_in),
+        bad_rows: Metrics::get(&metrics.bad_rows),
+        late_rows: Metrics::get(&metrics.late_rows),
+        result_changes: Metrics::get(&metrics.result_rows),
+        elapsed: started.elapsed(),
+    };
+    Ok(summary)
+}
+
+fn worker_main(
+    worker: &mut timely::worker::Worker,
+    plan: &Plan,
+    metrics: &Arc<Metrics>,
+    abort: &AtomicBool,
+    chunk_rows: usize,
+) -> Result<(), String> {
+    let info = WorkerInfo {
+        index: worker.index(),
+        peers: worker.peers(),
+    };
+    let shared = Shared {
+        metrics: metrics.clone(),
+        error: Arc::new(Mutex::new(None)),
+        worker: info,
+    };
+    let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared));
+    let probe = dataflow.probe;
+    let mut inputs: Vec<_> = dataflow.inputs.into_iter().map(Some).collect();
+    let mut sources = Vec::new();
+    for s in &plan.sources {
+        let src = open_source(&s.table, &s.config, &s.schema, info, chunk_rows, metrics.clone())
+            .map_err(|e| format!("source {}: {e}", s.table))?;
+        sources.push(src);
+    }
+    // How many epochs the inputs may run ahead of what the sinks have seen.
+    let max_ahead = 4 * info.peers as u64;
+    let mut batch = Vec::new();
+    loop {
+        if abort.load(Ordering::Relaxed) {
+            return Err("stopped because another worker failed".into());
+        }
+        if let Some(e) = shared.failed() {
+            return Err(e);
+        }
+        let mut busy = false;
+        for (src, slot) in sources.iter_mut().zip(inputs.iter_mut()) {
+            let Some(input) = slot.as_mut() else { continue };
+            match src.poll(&mut batch).map_err(|e| e.to_string())? {
+                Poll::Batch { epoch } => {
+                    let epoch = epoch.max(*input.time());
+                    input.advance_to(epoch);
+                    for row in batch.drain(..) {
+                        input.update(row, 1);
+                    }
+                    busy = true;
+                }
+                Poll::Idle => {}
+                Poll::Done => {
+                    batch.clear();
+                    *slot = None;
+                    continue;
+                }
+            }
+            let next = src.next_epoch().max(*input.time());
+            input.advance_to(next);
+            input.flush();
+        }
+        let open: Vec<u64> = inputs.iter().flatten().map(|i| *i.time()).collect();
+        if open.is_empty() {
+            break;
+        }
+        worker.step_or_park(if busy { Some(Duration::ZERO) } else { Some(Duration::from_millis(5)) });
+        let slowest = open.iter().copied().min().unwrap_or(0);
+        while probe.less_than(&slowest.saturating_sub(max_ahead)) {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            if let Some(e) = shared.failed() {
+                return Err(e);
+            }
+            if abort.load(Ordering::Relaxed) {
+                return Err("stopped because another worker failed".into());
+            }
+        }
+    }
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(5)));
+        if let Some(e) = shared.failed() {
+            return Err(e);
+        }
+        if abort.load(Ordering::Relaxed) {
+            return Err("stopped because another worker failed".into());
+        }
+    }
+    Ok(())
+}
+
+fn spawn_progress(
+    metrics: Arc<Metrics>,
+    done: Arc<AtomicBool>,
+    every: Duration,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut last = (Instant::now(), 0u64);
+        while !done.load(Ordering::Relaxed) {
+            let tick = Instant::now();
+            while tick.elapsed() < every {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let rows = Metrics::get(&metrics.rows_in);
+            let rate = (rows - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-9);
+            last = (Instant::now(), rows);
+            let wm = metrics.watermark_ms.load(Ordering::Relaxed);
+            let wm = if wm == i64::MIN {
+                "-".to_string()
+            } else {
+                chrono_like(wm)
+            };
+            eprintln!(
+                "[{:>6.1}s] rows in {rows} ({:.0}/s) | watermark {wm} | late {} | bad {} | result changes {}",
+                start.elapsed().as_secs_f64(),
+                rate,
+                Metrics::get(&metrics.late_rows),
+                Metrics::get(&metrics.bad_rows),
+                Metrics::get(&metrics.result_rows),
+            );
+        }
+    })
+}
+
+/// Epoch ms as `yyyy-MM-dd HH:mm:ss` UTC.
+fn chrono_like(ms: i64) -> String {
+    let f = tally_sql::expr::date::DateFormat::from_java("yyyy-MM-dd HH:mm:ss");
+    f.format(
+        ms.div_euclid(1000),
+        chrono::FixedOffset::east_opt(0).expect("UTC"),
+    )
+    .unwrap_or_else(|| ms.to_string())
+}
