@@ -34,9 +34,10 @@ enum Command {
         /// A file with one host:port per process, in process order.
         #[arg(short = 'h', long = "hostfile")]
         hostfile: Option<PathBuf>,
-        /// Rows per batch of bounded sources (a batch is the unit of progress and lateness).
-        #[arg(long, default_value_t = tally_connectors::DEFAULT_CHUNK_ROWS)]
-        chunk_rows: usize,
+        /// Rows per batch of bounded sources (a batch is the unit of progress and lateness);
+        /// overrides the job's `chunk.rows`.
+        #[arg(long)]
+        chunk_rows: Option<usize>,
         /// Seconds between progress lines on stderr (0: none).
         #[arg(long, default_value_t = 5)]
         progress: u64,
@@ -144,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 processes,
                 process,
                 hostfile,
-                chunk_rows: chunk_rows.max(1),
+                chunk_rows,
                 progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
             };
             let summary = tally_engine::run(plan, opts)?;

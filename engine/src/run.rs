@@ -21,8 +21,9 @@ pub struct RunOptions {
     pub processes: usize,
     pub process: usize,
     pub hostfile: Option<PathBuf>,
-    /// Rows per batch (epoch) of bounded sources.
-    pub chunk_rows: usize,
+    /// Rows per batch (epoch) of bounded sources; `None`: the job's `chunk.rows`, else the
+    /// default.
+    pub chunk_rows: Option<usize>,
     /// Print a progress line on stderr every this often (None: never).
     pub progress_every: Option<Duration>,
 }
@@ -34,7 +35,7 @@ impl Default for RunOptions {
             processes: 1,
             process: 0,
             hostfile: None,
-            chunk_rows: tally_connectors::DEFAULT_CHUNK_ROWS,
+            chunk_rows: None,
             progress_every: Some(Duration::from_secs(5)),
         }
     }
@@ -117,7 +118,11 @@ pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
 
     let plan = Arc::new(plan);
     let worker_metrics = metrics.clone();
-    let chunk_rows = opts.chunk_rows;
+    let chunk_rows = opts
+        .chunk_rows
+        .or(plan.settings.chunk_rows)
+        .unwrap_or(tally_connectors::DEFAULT_CHUNK_ROWS)
+        .max(1);
     let guards = timely::execute(config, move |worker| {
         let result = worker_main(worker, &plan, &worker_metrics, &abort, chunk_rows);
         if result.is_err() {

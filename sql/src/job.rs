@@ -49,6 +49,8 @@ pub struct Job {
     pub tables: Vec<TableDesc>,
     pub script: Script,
     lines: LineMap,
+    /// The folder of the job file: relative paths in table settings are taken from here.
+    pub dir: std::path::PathBuf,
 }
 
 impl Job {
@@ -60,7 +62,12 @@ impl Job {
             pos: Pos::new(1, 1),
             message: format!("cannot read the job file: {e}"),
         })?;
-        Job::parse(&file, &text)
+        let mut job = Job::parse(&file, &text)?;
+        job.dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok(job)
     }
 
     /// Parses a job from text; `file` names it in errors and decides its form (`.sql` or `.ec`).
@@ -126,6 +133,7 @@ fn parse_sql_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         tables: parsed.tables,
         script: parsed.script,
         lines: LineMap::default(),
+        dir: Default::default(),
     };
     check_duplicate_tables(&job)?;
     Ok(job)
@@ -302,6 +310,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         tables,
         script,
         lines,
+        dir: Default::default(),
     };
     check_duplicate_tables(&job)?;
     Ok(job)

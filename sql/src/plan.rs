@@ -23,6 +23,9 @@ pub struct JobSettings {
     pub lateness_ms: u64,
     /// After this long without rows, a live source stops holding windows back.
     pub idle_timeout_ms: u64,
+    /// Rows per batch of bounded sources (`chunk.rows`); a batch is the unit of progress and
+    /// of the watermark. `None`: the engine's default.
+    pub chunk_rows: Option<usize>,
 }
 
 impl Default for JobSettings {
@@ -30,6 +33,7 @@ impl Default for JobSettings {
         JobSettings {
             lateness_ms: 30_000,
             idle_timeout_ms: 10_000,
+            chunk_rows: None,
         }
     }
 }

@@ -72,6 +72,9 @@ fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     if let Some(l) = num("idle.timeout.seconds")? {
         s.idle_timeout_ms = l * 1000;
     }
+    if let Some(c) = num("chunk.rows")? {
+        s.chunk_rows = Some(c.max(1) as usize);
+    }
     Ok(s)
 }
 
@@ -881,8 +884,11 @@ impl Planner<'_> {
                 format!("unknown table `{}`: describe it in the job file", table.name),
             )
         })?;
-        let (config, options) =
+        let (mut config, options) =
             catalog::sink_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
+        if let SinkConfig::Csv { path, .. } = &mut config {
+            *path = self.job.dir.join(&*path);
+        }
         let label = format!("INSERT INTO {}", table.name);
         let (mut node, scope) = self.select(query, &label, options.emit)?;
         let schema = if desc.schema.is_empty() {
@@ -967,8 +973,11 @@ impl Planner<'_> {
                         format!("unknown table `{}`; defined: {}", name.name, known.join(", ")),
                     )
                 })?;
-                let (config, schema) =
+                let (mut config, schema) =
                     catalog::source_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
+                if let catalog::SourceConfig::File { path, .. } = &mut config {
+                    *path = self.job.dir.join(&*path);
+                }
                 self.sources.push(SourcePlan {
                     table: desc.name.clone(),
                     schema: schema.clone(),
