@@ -9,7 +9,11 @@ use clap::{ArgAction, Parser, Subcommand};
 use tally_sql::job::Job;
 
 #[derive(Parser)]
-#[command(name = "tally", version, about = "A streaming SQL engine for EC-SQL on timely and differential dataflow")]
+#[command(
+    name = "tally",
+    version,
+    about = "A streaming SQL engine for EC-SQL on timely and differential dataflow"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,13 +50,9 @@ enum Command {
         help: Option<bool>,
     },
     /// Check a job: parse, resolve and type-check everything, then exit (non-zero on error).
-    Check {
-        job: PathBuf,
-    },
+    Check { job: PathBuf },
     /// Print the logical plan of a job and the dataflow it becomes.
-    Explain {
-        job: PathBuf,
-    },
+    Explain { job: PathBuf },
     /// Write events of the built-in EasyCount generator as delimited text.
     Generate {
         /// Number of events.
@@ -166,8 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             splitter,
             output,
         } => {
-            let splitter = tally_sql::catalog::unescape_splitter(&splitter)
-                .context("bad --splitter")?;
+            let splitter =
+                tally_sql::catalog::unescape_splitter(&splitter).context("bad --splitter")?;
             match output {
                 Some(path) => {
                     let f = std::fs::File::create(&path)

@@ -43,6 +43,11 @@ fn broken_jobs_fail_with_their_error() {
         .iter()
         .filter_map(|f| check(f).err().map(|e| format!("{}: {e}", f.display())))
         .collect();
-    assert!(failures.is_empty(), "{} broken job(s) misjudged:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} broken job(s) misjudged:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     println!("{} broken jobs rejected with their errors", files.len());
 }

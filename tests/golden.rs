@@ -41,7 +41,9 @@ fn run_golden(dir: &Path, workers: usize) -> Result<(), String> {
     run(plan, opts).map_err(|e| format!("{e:#}"))?;
     let expected_dir = dir.join("expected");
     let mut compared = 0;
-    for entry in std::fs::read_dir(&expected_dir).map_err(|e| format!("{}: {e}", expected_dir.display()))? {
+    for entry in
+        std::fs::read_dir(&expected_dir).map_err(|e| format!("{}: {e}", expected_dir.display()))?
+    {
         let entry = entry.unwrap();
         let want = std::fs::read_to_string(entry.path()).unwrap();
         let out = scratch.path().join("out").join(entry.file_name());
@@ -79,6 +81,11 @@ fn golden_jobs() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} golden job run(s) failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden job run(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     println!("{} golden jobs passed at -w 1 and -w 2", dirs.len());
 }

@@ -168,8 +168,14 @@ mod tests {
 
     fn schema() -> Schema {
         Schema::new(vec![
-            Field { name: "appId".into(), ty: DataType::String },
-            Field { name: "n".into(), ty: DataType::Int },
+            Field {
+                name: "appId".into(),
+                ty: DataType::String,
+            },
+            Field {
+                name: "n".into(),
+                ty: DataType::Int,
+            },
         ])
     }
 
@@ -180,7 +186,9 @@ mod tests {
 
     #[test]
     fn delimited_rows_and_bad_rows() {
-        let (p, m) = parser(Format::Delimited { splitter: ";".into() });
+        let (p, m) = parser(Format::Delimited {
+            splitter: ";".into(),
+        });
         let mut out = Vec::new();
         assert!(p.parse_into("a;1", &mut out));
         assert!(p.parse_into("b;2;", &mut out));

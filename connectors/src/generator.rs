@@ -46,7 +46,9 @@ fn dictionary() -> &'static Dictionary {
             .collect();
         Dictionary {
             apps: (0..APPS).map(|i| Value::from(format!("app{i}"))).collect(),
-            users: (0..USERS).map(|i| Value::from((100_000 + i).to_string())).collect(),
+            users: (0..USERS)
+                .map(|i| Value::from((100_000 + i).to_string()))
+                .collect(),
             cdf,
         }
     })
@@ -236,13 +238,16 @@ mod tests {
     #[test]
     fn shape_of_the_workload() {
         let rows = collect(1, 100_000, 8192);
-        let late = rows
-            .windows(2)
-            .filter(|w| w[1].1[2] < w[0].1[2])
-            .count();
-        assert!(late > 500 && late < 2000, "about 1% out of order, got {late}");
+        let late = rows.windows(2).filter(|w| w[1].1[2] < w[0].1[2]).count();
+        assert!(
+            late > 500 && late < 2000,
+            "about 1% out of order, got {late}"
+        );
         let app0 = rows.iter().filter(|r| r.1[0] == Value::str("app0")).count();
-        let app99 = rows.iter().filter(|r| r.1[0] == Value::str("app99")).count();
+        let app99 = rows
+            .iter()
+            .filter(|r| r.1[0] == Value::str("app99"))
+            .count();
         assert!(app0 > 50 * app99, "skewed apps: {app0} vs {app99}");
     }
 }

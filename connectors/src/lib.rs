@@ -89,11 +89,14 @@ pub fn open_source(
             format,
             follow,
         } => {
-            let parser = format::RecordParser::new(table, format.clone(), schema.clone(), metrics.clone());
+            let parser =
+                format::RecordParser::new(table, format.clone(), schema.clone(), metrics.clone());
             if *follow {
                 Box::new(file::FollowSource::open(path, parser, worker, metrics)?)
             } else {
-                Box::new(file::FileSource::open(path, parser, worker, chunk_rows, metrics)?)
+                Box::new(file::FileSource::open(
+                    path, parser, worker, chunk_rows, metrics,
+                )?)
             }
         }
         SourceConfig::Generator { rows, rate, seed } => Box::new(generator::GeneratorSource::new(
@@ -120,7 +123,11 @@ pub enum Change {
 pub trait Sink: Send {
     /// Applies one flush: the changes in order, and the table as it stands after them (sorted
     /// by key).
-    fn flush(&mut self, changes: &[Change], table: &mut dyn Iterator<Item = &Row>) -> Result<(), ConnectorError>;
+    fn flush(
+        &mut self,
+        changes: &[Change],
+        table: &mut dyn Iterator<Item = &Row>,
+    ) -> Result<(), ConnectorError>;
 }
 
 /// Opens a sink for a result table with the given columns.

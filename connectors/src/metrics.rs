@@ -31,7 +31,11 @@ impl Metrics {
         let n = self.bad_rows.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= 10 || n % 10_000 == 0 {
             let shown: String = record.chars().take(200).collect();
-            tracing::warn!(table, bad_rows = n, "skipped a malformed record ({reason}): {shown:?}");
+            tracing::warn!(
+                table,
+                bad_rows = n,
+                "skipped a malformed record ({reason}): {shown:?}"
+            );
         }
     }
 

@@ -29,7 +29,11 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn flush(&mut self, changes: &[Change], _table: &mut dyn Iterator<Item = &Row>) -> Result<(), ConnectorError> {
+    fn flush(
+        &mut self,
+        changes: &[Change],
+        _table: &mut dyn Iterator<Item = &Row>,
+    ) -> Result<(), ConnectorError> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for c in changes {
@@ -40,7 +44,8 @@ impl Sink for StdoutSink {
             };
             writeln!(out, "{line}").map_err(|e| ConnectorError::Other(format!("stdout: {e}")))?;
         }
-        out.flush().map_err(|e| ConnectorError::Other(format!("stdout: {e}")))
+        out.flush()
+            .map_err(|e| ConnectorError::Other(format!("stdout: {e}")))
     }
 }
 
@@ -92,10 +97,17 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn flush(&mut self, changes: &[Change], table: &mut dyn Iterator<Item = &Row>) -> Result<(), ConnectorError> {
+    fn flush(
+        &mut self,
+        changes: &[Change],
+        table: &mut dyn Iterator<Item = &Row>,
+    ) -> Result<(), ConnectorError> {
         match self.mode {
             CsvMode::Changes => {
-                let w = self.log.as_mut().expect("a changes-mode CSV sink has a writer");
+                let w = self
+                    .log
+                    .as_mut()
+                    .expect("a changes-mode CSV sink has a writer");
                 let mut result = Ok(());
                 for c in changes {
                     let (op, row) = match c {

@@ -182,8 +182,15 @@ fn worker_main(
     let mut inputs: Vec<_> = dataflow.inputs.into_iter().map(Some).collect();
     let mut sources = Vec::new();
     for s in &plan.sources {
-        let src = open_source(&s.table, &s.config, &s.schema, info, chunk_rows, metrics.clone())
-            .map_err(|e| format!("source {}: {e}", s.table))?;
+        let src = open_source(
+            &s.table,
+            &s.config,
+            &s.schema,
+            info,
+            chunk_rows,
+            metrics.clone(),
+        )
+        .map_err(|e| format!("source {}: {e}", s.table))?;
         sources.push(src);
     }
     // How many epochs the inputs may run ahead of what the sinks have seen.
@@ -203,6 +210,8 @@ fn worker_main(
                 Poll::Batch { epoch } => {
                     let epoch = epoch.max(*input.time());
                     input.advance_to(epoch);
+                    // Tell timely first, so the rows travel at their own epoch.
+                    input.flush();
                     for row in batch.drain(..) {
                         input.update(row, 1);
                     }
@@ -223,7 +232,11 @@ fn worker_main(
         if open.is_empty() {
             break;
         }
-        worker.step_or_park(if busy { Some(Duration::ZERO) } else { Some(Duration::from_millis(5)) });
+        worker.step_or_park(if busy {
+            Some(Duration::ZERO)
+        } else {
+            Some(Duration::from_millis(5))
+        });
         let slowest = open.iter().copied().min().unwrap_or(0);
         while probe.less_than(&slowest.saturating_sub(max_ahead)) {
             worker.step_or_park(Some(Duration::from_millis(1)));

@@ -47,7 +47,10 @@ pub struct Select {
 
 #[derive(Clone, Debug)]
 pub enum SelectItem {
-    Expr { expr: Expr, alias: Option<Ident> },
+    Expr {
+        expr: Expr,
+        alias: Option<Ident>,
+    },
     /// `*`: every column of the FROM source.
     Wildcard(Pos),
 }

@@ -102,7 +102,15 @@ pub fn easycount_schema() -> Schema {
 
 type CatalogResult<T> = Result<T, (Pos, String)>;
 
-const COMMON: &[&str] = &["type", "name", "fields", "emit", "flush.ms", "field.key", "primary.key"];
+const COMMON: &[&str] = &[
+    "type",
+    "name",
+    "fields",
+    "emit",
+    "flush.ms",
+    "field.key",
+    "primary.key",
+];
 
 fn check_keys(t: &TableDesc, allowed: &[&str]) -> CatalogResult<()> {
     for (k, s) in &t.settings {
@@ -124,12 +132,9 @@ fn check_keys(t: &TableDesc, allowed: &[&str]) -> CatalogResult<()> {
 }
 
 fn required<'a>(t: &'a TableDesc, key: &str) -> CatalogResult<&'a str> {
-    t.get(key).map(|s| s.value.as_str()).ok_or_else(|| {
-        (
-            t.pos,
-            format!("table `{}` needs `table.{key}`", t.name),
-        )
-    })
+    t.get(key)
+        .map(|s| s.value.as_str())
+        .ok_or_else(|| (t.pos, format!("table `{}` needs `table.{key}`", t.name)))
 }
 
 fn parse_num<T: std::str::FromStr>(t: &TableDesc, key: &str) -> CatalogResult<Option<T>> {
@@ -160,11 +165,12 @@ fn parse_bool(t: &TableDesc, key: &str) -> CatalogResult<bool> {
 
 /// The table's type, lower case (`tpg` is read as `postgres`, `tube` as `kafka`).
 pub fn table_type(t: &TableDesc) -> Option<String> {
-    t.get("type").map(|s| match s.value.to_ascii_lowercase().as_str() {
-        "tpg" => "postgres".to_string(),
-        "tube" => "kafka".to_string(),
-        other => other.to_string(),
-    })
+    t.get("type")
+        .map(|s| match s.value.to_ascii_lowercase().as_str() {
+            "tpg" => "postgres".to_string(),
+            "tube" => "kafka".to_string(),
+            other => other.to_string(),
+        })
 }
 
 fn type_setting(t: &TableDesc) -> CatalogResult<String> {
@@ -248,14 +254,27 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
     let ty = type_setting(t)?;
     match ty.as_str() {
         "file" => {
-            check_keys(t, &["file.path", "file.format", "file.follow", "field.splitter"])?;
+            check_keys(
+                t,
+                &["file.path", "file.format", "file.follow", "field.splitter"],
+            )?;
             let path = PathBuf::from(required(t, "file.path")?);
             if t.schema.is_empty() {
-                return Err((t.pos, format!("file table `{}` needs `table.fields`", t.name)));
+                return Err((
+                    t.pos,
+                    format!("file table `{}` needs `table.fields`", t.name),
+                ));
             }
             let format = format_of(t, "file.format")?;
             let follow = parse_bool(t, "file.follow")?;
-            Ok((SourceConfig::File { path, format, follow }, t.schema.clone()))
+            Ok((
+                SourceConfig::File {
+                    path,
+                    format,
+                    follow,
+                },
+                t.schema.clone(),
+            ))
         }
         "generator" => {
             check_keys(
@@ -311,7 +330,10 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
         }
         "stdout" | "csv" => Err((
             t.pos,
-            format!("table `{}` of type {ty} can only be written to, not read", t.name),
+            format!(
+                "table `{}` of type {ty} can only be written to, not read",
+                t.name
+            ),
         )),
         other => Err(not_yet(t, other)),
     }
@@ -336,7 +358,10 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
                     _ => {
                         return Err((
                             s.pos,
-                            format!("`table.csv.mode` must be final or changes, found `{}`", s.value),
+                            format!(
+                                "`table.csv.mode` must be final or changes, found `{}`",
+                                s.value
+                            ),
                         ))
                     }
                 },
@@ -346,7 +371,10 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
         "file" | "generator" => {
             return Err((
                 t.pos,
-                format!("table `{}` of type {ty} can only be read, not written", t.name),
+                format!(
+                    "table `{}` of type {ty} can only be read, not written",
+                    t.name
+                ),
             ))
         }
         other => return Err(not_yet(t, other)),

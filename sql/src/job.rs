@@ -63,10 +63,7 @@ impl Job {
             message: format!("cannot read the job file: {e}"),
         })?;
         let mut job = Job::parse(&file, &text)?;
-        job.dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        job.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(job)
     }
 
@@ -340,7 +337,10 @@ pub fn parse_ec_fields(value: &str) -> Result<Schema, String> {
         };
         let ty = DataType::parse(ty)
             .ok_or_else(|| format!("unknown type `{ty}` for field `{name}` in table.fields"))?;
-        if fields.iter().any(|f: &Field| f.name.eq_ignore_ascii_case(name)) {
+        if fields
+            .iter()
+            .any(|f: &Field| f.name.eq_ignore_ascii_case(name))
+        {
             return Err(format!("field `{name}` is declared twice in table.fields"));
         }
         fields.push(Field {

@@ -20,8 +20,26 @@ static DIALECT: SparkSqlDialect = SparkSqlDialect {};
 
 /// Words that end a clause, so they are never taken as an implicit alias.
 const CLAUSE_WORDS: &[&str] = &[
-    "FROM", "WHERE", "GROUP", "HAVING", "COORDINATE", "WITH", "UNION", "LEFT", "RIGHT", "INNER",
-    "FULL", "JOIN", "ON", "INSERT", "SELECT", "ORDER", "LIMIT", "AS", "CREATE", "SET",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "HAVING",
+    "COORDINATE",
+    "WITH",
+    "UNION",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "FULL",
+    "JOIN",
+    "ON",
+    "INSERT",
+    "SELECT",
+    "ORDER",
+    "LIMIT",
+    "AS",
+    "CREATE",
+    "SET",
 ];
 
 /// The parts of a `.sql` job file.
@@ -259,10 +277,7 @@ impl P<'_> {
         match self.peek() {
             Token::Word(w) => {
                 self.p.next_token();
-                Ok(Ident {
-                    name: w.value,
-                    pos,
-                })
+                Ok(Ident { name: w.value, pos })
             }
             _ => Err(self.expected("a name")),
         }
@@ -417,7 +432,10 @@ impl P<'_> {
                 return Err(self.expected("`SECONDS`"));
             }
             if seconds == 0 {
-                return Err(SqlError::new(pos, "a window interval must be at least 1 second"));
+                return Err(SqlError::new(
+                    pos,
+                    "a window interval must be at least 1 second",
+                ));
             }
             let slot = match kind.as_str() {
                 "AGGR" => &mut c.aggr,
@@ -425,7 +443,10 @@ impl P<'_> {
                 _ => &mut c.sw,
             };
             if slot.is_some() {
-                return Err(SqlError::new(kind_pos, format!("WITH {kind} INTERVAL is given twice")));
+                return Err(SqlError::new(
+                    kind_pos,
+                    format!("WITH {kind} INTERVAL is given twice"),
+                ));
             }
             *slot = Some(Interval { seconds, pos });
         }
@@ -490,7 +511,10 @@ impl P<'_> {
             let at = self.pos();
             let interval_ms = self.uint()?;
             if interval_ms == 0 {
-                return Err(SqlError::new(at, "__innertable needs an interval of at least 1 ms"));
+                return Err(SqlError::new(
+                    at,
+                    "__innertable needs an interval of at least 1 ms",
+                ));
             }
             self.expect_token(Token::RParen)?;
             return Ok(FromItem::InnerTable { interval_ms, pos });
@@ -571,23 +595,19 @@ impl P<'_> {
             } else {
                 let col = self.ident()?;
                 let at = self.pos();
-                let ty = self
-                    .p
-                    .parse_data_type()
-                    .map_err(|e| parser_error(e, at))?;
-                let ty = convert_type(&ty).ok_or_else(|| {
-                    SqlError::new(at, format!("unsupported column type {ty}"))
-                })?;
-                if fields.iter().any(|f| f.name.eq_ignore_ascii_case(&col.name)) {
+                let ty = self.p.parse_data_type().map_err(|e| parser_error(e, at))?;
+                let ty = convert_type(&ty)
+                    .ok_or_else(|| SqlError::new(at, format!("unsupported column type {ty}")))?;
+                if fields
+                    .iter()
+                    .any(|f| f.name.eq_ignore_ascii_case(&col.name))
+                {
                     return Err(SqlError::new(
                         col.pos,
                         format!("column `{}` is declared twice", col.name),
                     ));
                 }
-                fields.push(Field {
-                    name: col.name,
-                    ty,
-                });
+                fields.push(Field { name: col.name, ty });
             }
             if !self.p.consume_token(&Token::Comma) {
                 break;
@@ -612,7 +632,9 @@ impl P<'_> {
             .iter()
             .find(|(k, _)| k == "connector" || k == "type")
             .map(|(_, v)| v.value.to_ascii_lowercase())
-            .ok_or_else(|| SqlError::new(pos, format!("table `{}` needs 'connector'", name.name)))?;
+            .ok_or_else(|| {
+                SqlError::new(pos, format!("table `{}` needs 'connector'", name.name))
+            })?;
         for (k, v) in raw {
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
@@ -730,7 +752,13 @@ mod tests {
         let q = one("SELECT n FROM (SELECT x n FROM t WHERE x > 1) s");
         assert!(matches!(q.from, FromItem::Subquery { .. }));
         let q = one("SELECT round(3.1415926, 4) FROM __innertable(1000)");
-        assert!(matches!(q.from, FromItem::InnerTable { interval_ms: 1000, .. }));
+        assert!(matches!(
+            q.from,
+            FromItem::InnerTable {
+                interval_ms: 1000,
+                ..
+            }
+        ));
         let q = one("SELECT a FROM src LEFT JOIN dim d ON src.ip = d.ip GROUP BY d.c");
         assert!(matches!(q.from, FromItem::LeftJoin { .. }));
         let q = one("SELECT 7 DIV 2, a % 3 FROM t GROUP BY 1 HAVING count(1) > 3");
@@ -741,8 +769,9 @@ mod tests {
     fn errors_have_positions() {
         let e = parse_script("INSERT INTO d SELECT a,\n  FROM t").unwrap_err();
         assert_eq!(e.pos, Pos::new(2, 3), "{e:?}");
-        let e = parse_script("SELECT a FROM t GROUP BY a COORDINATE BY t WITH AGGR INTERVAL x SECONDS")
-            .unwrap_err();
+        let e =
+            parse_script("SELECT a FROM t GROUP BY a COORDINATE BY t WITH AGGR INTERVAL x SECONDS")
+                .unwrap_err();
         assert!(e.message.contains("whole number"), "{e:?}");
         let e = parse_script("SELEC a FROM t").unwrap_err();
         assert_eq!(e.pos, Pos::new(1, 1));

@@ -166,7 +166,13 @@ impl fmt::Display for Plan {
             self.settings.lateness_ms, self.settings.idle_timeout_ms
         )?;
         for (i, s) in self.sources.iter().enumerate() {
-            writeln!(f, "source {i}: {} {:?} ({})", s.table, s.config, s.schema.names().join(", "))?;
+            writeln!(
+                f,
+                "source {i}: {} {:?} ({})",
+                s.table,
+                s.config,
+                s.schema.names().join(", ")
+            )?;
         }
         for (i, n) in self.nodes.iter().enumerate() {
             write!(f, "node {i} [{}] ", n.label)?;
@@ -187,7 +193,13 @@ impl fmt::Display for Plan {
                             None => format!("{}(*)", c.func.name()),
                         })
                         .collect();
-                    write!(f, "Aggregate {} keys [{}] aggs [{}]", a.input, k.join(", "), g.join(", "))?;
+                    write!(
+                        f,
+                        "Aggregate {} keys [{}] aggs [{}]",
+                        a.input,
+                        k.join(", "),
+                        g.join(", ")
+                    )?;
                     if let Some(w) = &a.window {
                         write!(
                             f,

@@ -28,7 +28,10 @@ pub fn plan(job: &Job) -> Result<Plan, Diagnostic> {
         Some(s) => parse_offset(&s.value).ok_or_else(|| {
             job.error_at(
                 s.pos,
-                format!("bad timezone `{}`: use UTC or an offset such as +08:00", s.value),
+                format!(
+                    "bad timezone `{}`: use UTC or an offset such as +08:00",
+                    s.value
+                ),
             )
         })?,
     };
@@ -61,7 +64,10 @@ fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
             Some(v) => v.value.parse::<u64>().map(Some).map_err(|_| {
                 job.error_at(
                     v.pos,
-                    format!("`{key}` must be a whole number of seconds, found `{}`", v.value),
+                    format!(
+                        "`{key}` must be a whole number of seconds, found `{}`",
+                        v.value
+                    ),
                 )
             }),
         }
@@ -136,7 +142,9 @@ impl Scope {
             .filter(|(_, c)| {
                 c.name.eq_ignore_ascii_case(name)
                     && qualifier.is_none_or(|q| {
-                        c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q))
+                        c.qualifier
+                            .as_deref()
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
                     })
             })
             .map(|(i, _)| i)
@@ -371,7 +379,10 @@ impl Binder<'_> {
                 negated,
             } => {
                 let (x, xt) = self.bind(expr)?;
-                let items: Vec<Bound> = list.iter().map(|i| self.bind(i)).collect::<Result<_, _>>()?;
+                let items: Vec<Bound> = list
+                    .iter()
+                    .map(|i| self.bind(i))
+                    .collect::<Result<_, _>>()?;
                 let mut t = xt;
                 for (_, it) in &items {
                     t = compare_type(t, *it).ok_or_else(|| mismatch(pos, "compare", xt, *it))?;
@@ -399,7 +410,10 @@ impl Binder<'_> {
                 let (p, pt) = self.bind(pattern)?;
                 for t in [xt, pt] {
                     if !implicit_cast(t, DataType::String) {
-                        return Err(SqlError::new(pos, format!("type mismatch: LIKE needs STRING, found {t}")));
+                        return Err(SqlError::new(
+                            pos,
+                            format!("type mismatch: LIKE needs STRING, found {t}"),
+                        ));
                     }
                 }
                 let compiled = match &p {
@@ -426,7 +440,9 @@ impl Binder<'_> {
                 let mut results = Vec::new();
                 for c in conditions {
                     let cond = match operand {
-                        Some(op) => self.compare(BinOp::Eq, op, &c.condition, pos_of(&c.condition))?,
+                        Some(op) => {
+                            self.compare(BinOp::Eq, op, &c.condition, pos_of(&c.condition))?
+                        }
                         None => {
                             let (b, t) = self.bind(&c.condition)?;
                             self.expect_bool(t, pos_of(&c.condition), "CASE WHEN")?;
@@ -549,7 +565,8 @@ impl Binder<'_> {
     }
 
     fn binary(&self, l: &Expr, op: &BinaryOperator, r: &Expr, pos: Pos) -> SqlResult<Bound> {
-        let cmp = |o: BinOp| -> SqlResult<Bound> { Ok((self.compare(o, l, r, pos)?, DataType::Boolean)) };
+        let cmp =
+            |o: BinOp| -> SqlResult<Bound> { Ok((self.compare(o, l, r, pos)?, DataType::Boolean)) };
         match op {
             BinaryOperator::Eq => return cmp(BinOp::Eq),
             BinaryOperator::NotEq => return cmp(BinOp::NotEq),
@@ -564,7 +581,11 @@ impl Binder<'_> {
         let (b, bt) = self.bind(r)?;
         match op {
             BinaryOperator::And | BinaryOperator::Or => {
-                let word = if matches!(op, BinaryOperator::And) { "AND" } else { "OR" };
+                let word = if matches!(op, BinaryOperator::And) {
+                    "AND"
+                } else {
+                    "OR"
+                };
                 self.expect_bool(at, pos_of(l), word)?;
                 self.expect_bool(bt, pos_of(r), word)?;
                 let (a, b) = (Box::new(a), Box::new(b));
@@ -620,7 +641,10 @@ impl Binder<'_> {
     fn call(&self, name: &str, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
         let func = Func::lookup(name, self.tz)
             .ok_or_else(|| SqlError::new(pos, format!("unknown function `{name}`")))?;
-        let bound: Vec<Bound> = args.iter().map(|a| self.bind(a)).collect::<Result<_, _>>()?;
+        let bound: Vec<Bound> = args
+            .iter()
+            .map(|a| self.bind(a))
+            .collect::<Result<_, _>>()?;
         let types: Vec<DataType> = bound.iter().map(|(_, t)| *t).collect();
         let (casts, ret) = func
             .signature(&types)
@@ -646,7 +670,10 @@ impl Binder<'_> {
         let (modifier, name) = ast::split_window_mod(&full);
         let name = name.to_ascii_lowercase();
         if f.over.is_some() || f.filter.is_some() {
-            return Err(SqlError::new(pos, "OVER and FILTER are not supported; use COORDINATE BY windows"));
+            return Err(SqlError::new(
+                pos,
+                "OVER and FILTER are not supported; use COORDINATE BY windows",
+            ));
         }
         let distinct = match &f.args {
             FunctionArguments::List(l) => {
@@ -658,10 +685,16 @@ impl Binder<'_> {
             return self.aggregate(&name, modifier, distinct, f, pos);
         }
         if modifier != WindowMod::Aggr {
-            return Err(SqlError::new(pos, format!("ACCU and SW only apply to aggregates, not `{name}`")));
+            return Err(SqlError::new(
+                pos,
+                format!("ACCU and SW only apply to aggregates, not `{name}`"),
+            ));
         }
         if distinct {
-            return Err(SqlError::new(pos, format!("DISTINCT only applies to aggregates, not `{name}`")));
+            return Err(SqlError::new(
+                pos,
+                format!("DISTINCT only applies to aggregates, not `{name}`"),
+            ));
         }
         let mut args = Vec::new();
         for a in function_args(f) {
@@ -684,7 +717,10 @@ impl Binder<'_> {
         let Some(agg) = self.agg else {
             return Err(SqlError::new(
                 pos,
-                format!("aggregate function `{name}` is not allowed in {}", self.clause),
+                format!(
+                    "aggregate function `{name}` is not allowed in {}",
+                    self.clause
+                ),
             ));
         };
         if modifier != WindowMod::Aggr {
@@ -695,7 +731,9 @@ impl Binder<'_> {
         }
         let args = function_args(f);
         let arg: Option<&Expr> = match args {
-            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" && !distinct => None,
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" && !distinct => {
+                None
+            }
             [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e),
             _ => {
                 return Err(SqlError::new(
@@ -704,11 +742,17 @@ impl Binder<'_> {
                 ))
             }
         };
-        let row = self.row(if distinct { "an aggregate" } else { "an aggregate argument" });
+        let row = self.row(if distinct {
+            "an aggregate"
+        } else {
+            "an aggregate argument"
+        });
         let bound = arg.map(|a| row.bind(a)).transpose()?;
         // count(1), count('x'): a non-NULL constant counts rows.
         let bound = match bound {
-            Some((ScalarExpr::Literal(v), _)) if name == "count" && !distinct && !v.is_null() => None,
+            Some((ScalarExpr::Literal(v), _)) if name == "count" && !distinct && !v.is_null() => {
+                None
+            }
             b => b,
         };
         let func = match (name, distinct) {
@@ -728,15 +772,31 @@ impl Binder<'_> {
                     AggFunc::Count | AggFunc::CountDistinct => (t, DataType::Int),
                     AggFunc::Min | AggFunc::Max => (t, t),
                     AggFunc::Sum | AggFunc::SumDistinct => {
-                        let nt = arith_type(t)
-                            .ok_or_else(|| SqlError::new(pos, format!("type mismatch: {name} needs a number, found {t}")))?;
-                        let nt = if nt == DataType::Null { DataType::Double } else { nt };
+                        let nt = arith_type(t).ok_or_else(|| {
+                            SqlError::new(
+                                pos,
+                                format!("type mismatch: {name} needs a number, found {t}"),
+                            )
+                        })?;
+                        let nt = if nt == DataType::Null {
+                            DataType::Double
+                        } else {
+                            nt
+                        };
                         (nt, nt)
                     }
                     AggFunc::Avg | AggFunc::AvgDistinct => {
-                        let nt = arith_type(t)
-                            .ok_or_else(|| SqlError::new(pos, format!("type mismatch: {name} needs a number, found {t}")))?;
-                        let nt = if nt == DataType::Decimal { nt } else { DataType::Double };
+                        let nt = arith_type(t).ok_or_else(|| {
+                            SqlError::new(
+                                pos,
+                                format!("type mismatch: {name} needs a number, found {t}"),
+                            )
+                        })?;
+                        let nt = if nt == DataType::Decimal {
+                            nt
+                        } else {
+                            DataType::Double
+                        };
                         (nt, nt)
                     }
                 };
@@ -764,7 +824,10 @@ impl Binder<'_> {
                 calls.len() - 1
             }
         };
-        Ok((ScalarExpr::Column(agg.first_agg_column() + idx), result_type))
+        Ok((
+            ScalarExpr::Column(agg.first_agg_column() + idx),
+            result_type,
+        ))
     }
 }
 
@@ -831,7 +894,12 @@ impl Planner<'_> {
         self.nodes.len() - 1
     }
 
-    fn binder<'s>(&self, scope: &'s Scope, agg: Option<&'s AggState>, clause: &'static str) -> Binder<'s> {
+    fn binder<'s>(
+        &self,
+        scope: &'s Scope,
+        agg: Option<&'s AggState>,
+        clause: &'static str,
+    ) -> Binder<'s> {
         Binder {
             scope,
             agg,
@@ -881,7 +949,10 @@ impl Planner<'_> {
         let desc = self.job.table(&table.name).ok_or_else(|| {
             self.err(
                 table.pos,
-                format!("unknown table `{}`: describe it in the job file", table.name),
+                format!(
+                    "unknown table `{}`: describe it in the job file",
+                    table.name
+                ),
             )
         })?;
         let (mut config, options) =
@@ -932,12 +1003,22 @@ impl Planner<'_> {
             casts.push(coerce(ScalarExpr::Column(i), col.ty, field.ty));
         }
         if needs_cast {
-            node = self.add(Node::Map { input: node, exprs: casts }, schema.clone(), &label);
+            node = self.add(
+                Node::Map {
+                    input: node,
+                    exprs: casts,
+                },
+                schema.clone(),
+                &label,
+            );
         }
         let key = match key {
             Some(k) => {
                 let i = schema.index_of(&k.name).ok_or_else(|| {
-                    self.err(k.pos, format!("`{}` is not a field of {}", k.name, table.name))
+                    self.err(
+                        k.pos,
+                        format!("`{}` is not a field of {}", k.name, table.name),
+                    )
                 })?;
                 Some(vec![i])
             }
@@ -966,11 +1047,16 @@ impl Planner<'_> {
                     return Ok((*node, scope.clone().requalify(&qualifier)));
                 }
                 let desc = self.job.table(&name.name).ok_or_else(|| {
-                    let mut known: Vec<String> = self.job.tables.iter().map(|t| t.name.clone()).collect();
+                    let mut known: Vec<String> =
+                        self.job.tables.iter().map(|t| t.name.clone()).collect();
                     known.extend(self.withs.keys().cloned());
                     self.err(
                         name.pos,
-                        format!("unknown table `{}`; defined: {}", name.name, known.join(", ")),
+                        format!(
+                            "unknown table `{}`; defined: {}",
+                            name.name,
+                            known.join(", ")
+                        ),
                     )
                 })?;
                 let (mut config, schema) =
@@ -984,7 +1070,9 @@ impl Planner<'_> {
                     config,
                 });
                 let node = self.add(
-                    Node::Source { source: self.sources.len() - 1 },
+                    Node::Source {
+                        source: self.sources.len() - 1,
+                    },
                     schema.clone(),
                     &format!("table {}", desc.name),
                 );
@@ -1005,7 +1093,9 @@ impl Planner<'_> {
                     },
                 });
                 let node = self.add(
-                    Node::Source { source: self.sources.len() - 1 },
+                    Node::Source {
+                        source: self.sources.len() - 1,
+                    },
                     Schema::default(),
                     &key,
                 );
@@ -1027,14 +1117,29 @@ impl Planner<'_> {
         }
     }
 
-    fn select(&mut self, q: &Select, label: &str, emit: Emit) -> Result<(NodeId, Scope), Diagnostic> {
+    fn select(
+        &mut self,
+        q: &Select,
+        label: &str,
+        emit: Emit,
+    ) -> Result<(NodeId, Scope), Diagnostic> {
         let (mut input, scope) = self.from(&q.from, label)?;
         if let Some(w) = &q.selection {
-            let (pred, t) = self.binder(&scope, None, "WHERE").bind(w).map_err(|e| self.sql(e))?;
+            let (pred, t) = self
+                .binder(&scope, None, "WHERE")
+                .bind(w)
+                .map_err(|e| self.sql(e))?;
             self.binder(&scope, None, "WHERE")
                 .expect_bool(t, pos_of(w), "WHERE")
                 .map_err(|e| self.sql(e))?;
-            input = self.add(Node::Filter { input, predicate: pred }, scope.schema(), label);
+            input = self.add(
+                Node::Filter {
+                    input,
+                    predicate: pred,
+                },
+                scope.schema(),
+                label,
+            );
         }
         let item_exprs = q.items.iter().filter_map(|i| match i {
             SelectItem::Expr { expr, .. } => Some(expr),
@@ -1062,7 +1167,10 @@ impl Planner<'_> {
                 return Err(self.err(other.pos, "WITH ACCU / WITH SW need WITH AGGR INTERVAL"));
             }
             if let Some(by) = &c.by {
-                return Err(self.err(pos_of(by), "COORDINATE BY needs WITH AGGR INTERVAL n SECONDS"));
+                return Err(self.err(
+                    pos_of(by),
+                    "COORDINATE BY needs WITH AGGR INTERVAL n SECONDS",
+                ));
             }
         }
         if let Some(other) = c.accu.or(c.sw) {
@@ -1076,7 +1184,10 @@ impl Planner<'_> {
                 return Err(self.err(pos_of(h), "HAVING needs GROUP BY or an aggregate"));
             }
             if let Some(aggr) = c.aggr {
-                return Err(self.err(aggr.pos, "WITH AGGR INTERVAL needs GROUP BY or an aggregate"));
+                return Err(self.err(
+                    aggr.pos,
+                    "WITH AGGR INTERVAL needs GROUP BY or an aggregate",
+                ));
             }
             let (exprs, out) = self.project(q, &scope, None)?;
             let node = self.add(Node::Map { input, exprs }, out.schema(), label);
@@ -1091,10 +1202,15 @@ impl Planner<'_> {
             if matches!(k, Expr::Value(v) if matches!(v.value, SqlValue::Number(_, _))) {
                 continue;
             }
-            let (b, t) = self.binder(&scope, None, "GROUP BY").bind(k).map_err(|e| self.sql(e))?;
+            let (b, t) = self
+                .binder(&scope, None, "GROUP BY")
+                .bind(k)
+                .map_err(|e| self.sql(e))?;
             key_names.push(match k {
                 Expr::Identifier(i) => i.value.clone(),
-                Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+                Expr::CompoundIdentifier(p) => {
+                    p.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
                 other => ast::display_expr(other),
             });
             keys.push(b);
@@ -1147,18 +1263,30 @@ impl Planner<'_> {
             Some(h) => {
                 let b = self.binder(&agg_scope, Some(&state), "HAVING");
                 let (pred, t) = b.bind(h).map_err(|e| self.sql(e))?;
-                b.expect_bool(t, pos_of(h), "HAVING").map_err(|e| self.sql(e))?;
+                b.expect_bool(t, pos_of(h), "HAVING")
+                    .map_err(|e| self.sql(e))?;
                 Some(pred)
             }
         };
-        let calls: Vec<AggCall> = state.calls.into_inner().into_iter().map(|(_, c)| c).collect();
+        let calls: Vec<AggCall> = state
+            .calls
+            .into_inner()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         let mut fields: Vec<Field> = key_names
             .iter()
             .zip(&key_types)
-            .map(|(n, t)| Field { name: n.clone(), ty: *t })
+            .map(|(n, t)| Field {
+                name: n.clone(),
+                ty: *t,
+            })
             .collect();
         if window.is_some() {
-            fields.push(Field { name: "AGGRTIME".into(), ty: DataType::Int });
+            fields.push(Field {
+                name: "AGGRTIME".into(),
+                ty: DataType::Int,
+            });
         }
         for (i, c) in calls.iter().enumerate() {
             fields.push(Field {
@@ -1179,7 +1307,14 @@ impl Planner<'_> {
             label,
         );
         if let Some(pred) = having {
-            node = self.add(Node::Filter { input: node, predicate: pred }, Schema::new(fields), label);
+            node = self.add(
+                Node::Filter {
+                    input: node,
+                    predicate: pred,
+                },
+                Schema::new(fields),
+                label,
+            );
         }
         for (col, e) in out.cols.iter_mut().zip(&exprs) {
             col.key = matches!(e, ScalarExpr::Column(i) if *i < nkeys);
@@ -1202,7 +1337,9 @@ impl Planner<'_> {
             match item {
                 SelectItem::Wildcard(pos) => {
                     if agg.is_some() {
-                        return Err(self.err(*pos, "SELECT * cannot be used with GROUP BY or aggregates"));
+                        return Err(
+                            self.err(*pos, "SELECT * cannot be used with GROUP BY or aggregates")
+                        );
                     }
                     for (i, c) in scope.cols.iter().enumerate() {
                         exprs.push(ScalarExpr::Column(i));
@@ -1228,7 +1365,11 @@ impl Planner<'_> {
                     out.cols.push(Column {
                         qualifier: None,
                         name,
-                        ty: if t == DataType::Null { DataType::String } else { t },
+                        ty: if t == DataType::Null {
+                            DataType::String
+                        } else {
+                            t
+                        },
                         key: false,
                     });
                 }
@@ -1242,7 +1383,9 @@ impl Planner<'_> {
 /// row otherwise.
 fn key_of(scope: &Scope, q: &Select) -> Option<Vec<usize>> {
     let aggregated = q.group_by.is_some()
-        || q.items.iter().any(|i| matches!(i, SelectItem::Expr { expr, .. } if contains_aggregate(expr)));
+        || q.items
+            .iter()
+            .any(|i| matches!(i, SelectItem::Expr { expr, .. } if contains_aggregate(expr)));
     if aggregated {
         Some(
             scope

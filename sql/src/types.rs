@@ -352,7 +352,10 @@ mod tests {
         assert_eq!(Value::str("x").cast(DataType::Int), Value::Null);
         assert_eq!(Value::Double(-2.7).cast(DataType::Int), Value::Int(-2));
         assert_eq!(Value::Int(3).cast(DataType::String), Value::str("3"));
-        assert_eq!(Value::str("false").cast(DataType::Boolean), Value::Bool(false));
+        assert_eq!(
+            Value::str("false").cast(DataType::Boolean),
+            Value::Bool(false)
+        );
         assert_eq!(Value::str("maybe").cast(DataType::Boolean), Value::Null);
         assert_eq!(Value::Null.cast(DataType::Int), Value::Null);
         assert_eq!(

@@ -44,12 +44,7 @@ fn output_row(key: &Row, g: &Group, aggs: &[tally_sql::plan::AggCall]) -> Row {
     r
 }
 
-pub fn render<'s>(
-    rows: Rows<'s>,
-    plan: &AggregatePlan,
-    label: &str,
-    shared: &Shared,
-) -> Rows<'s> {
+pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Shared) -> Rows<'s> {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
     let arg_exprs: Vec<_> = plan.aggs.iter().map(|a| a.arg.clone()).collect();
@@ -70,7 +65,11 @@ pub fn render<'s>(
                     out.push(Value::Int(t.div_euclid(size) * size));
                 }
                 _ => {
-                    metrics.bad_row(&query, "its COORDINATE BY value is NULL", &format!("{row:?}"));
+                    metrics.bad_row(
+                        &query,
+                        "its COORDINATE BY value is NULL",
+                        &format!("{row:?}"),
+                    );
                     return None;
                 }
             }
@@ -82,15 +81,23 @@ pub fn render<'s>(
         Some((out, event_time))
     });
 
-    // The largest event time of each batch, sent to every worker.
-    let maxima: StreamVec<'s, u64, i64> = prepared
+    // The largest event time of each epoch at this worker, as `(epoch, max)`, sent to every
+    // worker. Records carry their epoch in the data: a message's capability can be earlier.
+    let maxima: StreamVec<'s, u64, (u64, i64)> = prepared
         .inner
         .clone()
         .unary(Pipeline, "EventTimeMax", |_cap, _info| {
             move |input, output| {
                 input.for_each(|cap, data| {
-                    if let Some(m) = data.iter().filter(|(_, _, d)| *d > 0).map(|((_, t), _, _)| *t).max() {
-                        output.session(&cap).give(m);
+                    let mut per_epoch: BTreeMap<u64, i64> = BTreeMap::new();
+                    for ((_, t), epoch, d) in data.iter() {
+                        if *d > 0 {
+                            let m = per_epoch.entry(*epoch).or_insert(*t);
+                            *m = (*m).max(*t);
+                        }
+                    }
+                    for (epoch, m) in per_epoch {
+                        output.session(&cap.delayed(&epoch, 0)).give((epoch, m));
                     }
                 });
             }
@@ -118,15 +125,17 @@ pub fn render<'s>(
             let emit = plan.emit;
             let aggs = plan.aggs.clone();
 
-
             move |(data, data_frontier), (maxes, max_frontier), output| {
-                data.for_each(|cap, batch| {
-                    stash.entry(*cap.time()).or_default().append(batch);
+                // Updates are grouped by their own time: a message's capability can be earlier.
+                data.for_each(|_cap, batch| {
+                    for update in batch.drain(..) {
+                        stash.entry(update.1).or_default().push(update);
+                    }
                 });
-                maxes.for_each(|cap, batch| {
-                    if let Some(m) = batch.iter().max() {
-                        let e = epoch_max.entry(*cap.time()).or_insert(*m);
-                        *e = (*e).max(*m);
+                maxes.for_each(|_cap, batch| {
+                    for (epoch, m) in batch.drain(..) {
+                        let e = epoch_max.entry(epoch).or_insert(m);
+                        *e = (*e).max(m);
                     }
                 });
                 // The earliest epoch that may still receive input (None: input is complete).
@@ -138,7 +147,12 @@ pub fn render<'s>(
                     (a, b) => a.or(b),
                 };
                 let ready = |e: u64| frontier.is_none_or(|f| e < f);
-                let mut epochs: Vec<u64> = stash.keys().chain(epoch_max.keys()).copied().filter(|e| ready(*e)).collect();
+                let mut epochs: Vec<u64> = stash
+                    .keys()
+                    .chain(epoch_max.keys())
+                    .copied()
+                    .filter(|e| ready(*e))
+                    .collect();
                 epochs.sort_unstable();
                 epochs.dedup();
                 let Some(cap) = held.as_mut() else { return };
@@ -149,7 +163,9 @@ pub fn render<'s>(
                     let mut late = 0u64;
                     for ((row, _), _, diff) in stash.remove(&epoch).unwrap_or_default() {
                         if let (Some(size), Some(wm)) = (size, watermark) {
-                            let Value::Int(start) = row[nkeys - 1] else { continue };
+                            let Value::Int(start) = row[nkeys - 1] else {
+                                continue;
+                            };
                             if start + size <= wm {
                                 late += diff.max(0) as u64;
                                 continue;
@@ -188,7 +204,9 @@ pub fn render<'s>(
                     let mut session = output.session(&at);
                     if emit == Emit::Changes {
                         for key in touched {
-                            let Some(g) = groups.get_mut(&key) else { continue };
+                            let Some(g) = groups.get_mut(&key) else {
+                                continue;
+                            };
                             let now = (g.rows > 0).then(|| output_row(&key, g, &aggs));
                             if now != g.emitted {
                                 if let Some(old) = g.emitted.take() {
@@ -220,7 +238,9 @@ pub fn render<'s>(
                                 }
                             }
                         }
-                        metrics.watermark_ms.store(wm, std::sync::atomic::Ordering::Relaxed);
+                        metrics
+                            .watermark_ms
+                            .store(wm, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
 

@@ -62,7 +62,9 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
     for node in &plan.nodes {
         let rows = match &node.node {
             Node::Source { source } => sources[*source].clone(),
-            Node::Filter { input, predicate } => filter::render(nodes[*input].clone(), predicate.clone()),
+            Node::Filter { input, predicate } => {
+                filter::render(nodes[*input].clone(), predicate.clone())
+            }
             Node::Map { input, exprs } => map::render(nodes[*input].clone(), exprs.clone()),
             Node::Aggregate(agg) => {
                 aggregate::render(nodes[agg.input].clone(), agg, &node.label, shared)
@@ -104,7 +106,11 @@ pub fn explain(plan: &Plan) -> String {
                 let prep = format!(
                     "map(node {}) -> (group key{}, aggregate arguments)",
                     a.input,
-                    if a.window.is_some() { " + window start" } else { "" }
+                    if a.window.is_some() {
+                        " + window start"
+                    } else {
+                        ""
+                    }
                 );
                 let wm = if a.window.is_some() {
                     " + per-epoch max event time, broadcast to all workers (the watermark)"

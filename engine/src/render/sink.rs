@@ -79,15 +79,22 @@ impl Table {
                 (Some((old, n)), None) => {
                     changes.extend(std::iter::repeat_n(Change::Delete(old), n as usize))
                 }
-                (None, Some((new, n))) => {
-                    changes.extend(std::iter::repeat_n(Change::Insert(new.clone()), *n as usize))
-                }
+                (None, Some((new, n))) => changes.extend(std::iter::repeat_n(
+                    Change::Insert(new.clone()),
+                    *n as usize,
+                )),
                 (Some((old, n)), Some((new, m))) => {
                     if self.key.is_none() {
                         if *m > n {
-                            changes.extend(std::iter::repeat_n(Change::Insert(new.clone()), (*m - n) as usize));
+                            changes.extend(std::iter::repeat_n(
+                                Change::Insert(new.clone()),
+                                (*m - n) as usize,
+                            ));
                         } else if n > *m {
-                            changes.extend(std::iter::repeat_n(Change::Delete(old), (n - *m) as usize));
+                            changes.extend(std::iter::repeat_n(
+                                Change::Delete(old),
+                                (n - *m) as usize,
+                            ));
                         }
                     } else if old != *new {
                         changes.push(Change::Update(new.clone()));
@@ -124,60 +131,75 @@ pub fn render<'s>(
     let plan = plan.clone();
     let shared = shared.clone();
     let to_writer = ExchangePact::new(|_: &(Row, u64, isize)| 0u64);
-    let out: StreamVec<'s, u64, ()> = rows.inner.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(to_writer, "Sink", move |cap, info| {
-        let activator = scope.activator_for(info.address.clone());
-        let mut held: Option<Capability<u64>> = Some(cap);
-        let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
-        let mut table = Table::new(plan.key.clone());
-        let mut sink: Option<Box<dyn Sink>> = None;
-        let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
-        let mut last_flush = Instant::now();
-        let mut dirty = false;
-        let writer = shared.worker.index == 0;
+    let out: StreamVec<'s, u64, ()> = rows
+        .inner
+        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            to_writer,
+            "Sink",
+            move |cap, info| {
+                let activator = scope.activator_for(info.address.clone());
+                let mut held: Option<Capability<u64>> = Some(cap);
+                let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
+                let mut table = Table::new(plan.key.clone());
+                let mut sink: Option<Box<dyn Sink>> = None;
+                let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
+                let mut last_flush = Instant::now();
+                let mut dirty = false;
+                let writer = shared.worker.index == 0;
 
-        move |(input, frontier), _output| {
-            input.for_each(|cap, batch| {
-                let slot = stash.entry(*cap.time()).or_default();
-                slot.extend(batch.drain(..).map(|(r, _, d)| (r, d as i64)));
-            });
-            let limit = frontier.frontier().as_option().copied();
-            while let Some((&epoch, _)) = stash.first_key_value() {
-                if limit.is_some_and(|f| epoch >= f) {
-                    break;
-                }
-                let mut updates = stash.pop_first().expect("non-empty").1;
-                consolidate(&mut updates);
-                if !updates.is_empty() {
-                    table.apply(updates);
-                    dirty = true;
-                }
-            }
-            let finished = limit.is_none();
-            if writer && (dirty || (finished && sink.is_none())) && (finished || last_flush.elapsed() >= flush_every) {
-                let changes = table.take_changes();
-                let result = match sink.as_mut() {
-                    Some(s) => Ok(s),
-                    None => open_sink(&plan.table, &plan.config, &plan.schema).map(|s| sink.insert(s)),
-                };
-                match result.and_then(|s| s.flush(&changes, &mut table.iter())) {
-                    Ok(()) => {
-                        shared.metrics.result_rows.fetch_add(changes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                move |(input, frontier), _output| {
+                    // Updates are grouped by their own time: a message's capability can be earlier.
+                    input.for_each(|_cap, batch| {
+                        for (r, t, d) in batch.drain(..) {
+                            stash.entry(t).or_default().push((r, d as i64));
+                        }
+                    });
+                    let limit = frontier.frontier().as_option().copied();
+                    while let Some((&epoch, _)) = stash.first_key_value() {
+                        if limit.is_some_and(|f| epoch >= f) {
+                            break;
+                        }
+                        let mut updates = stash.pop_first().expect("non-empty").1;
+                        consolidate(&mut updates);
+                        if !updates.is_empty() {
+                            table.apply(updates);
+                            dirty = true;
+                        }
                     }
-                    Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
+                    let finished = limit.is_none();
+                    if writer
+                        && (dirty || (finished && sink.is_none()))
+                        && (finished || last_flush.elapsed() >= flush_every)
+                    {
+                        let changes = table.take_changes();
+                        let result = match sink.as_mut() {
+                            Some(s) => Ok(s),
+                            None => open_sink(&plan.table, &plan.config, &plan.schema)
+                                .map(|s| sink.insert(s)),
+                        };
+                        match result.and_then(|s| s.flush(&changes, &mut table.iter())) {
+                            Ok(()) => {
+                                shared.metrics.result_rows.fetch_add(
+                                    changes.len() as u64,
+                                    std::sync::atomic::Ordering::Relaxed,
+                                );
+                            }
+                            Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
+                        }
+                        dirty = false;
+                        last_flush = Instant::now();
+                    }
+                    if dirty {
+                        activator.activate_after(flush_every.saturating_sub(last_flush.elapsed()));
+                    }
+                    match (limit, held.as_mut()) {
+                        (Some(f), Some(cap)) if *cap.time() < f => cap.downgrade(&f),
+                        (None, _) => held = None,
+                        _ => {}
+                    }
                 }
-                dirty = false;
-                last_flush = Instant::now();
-            }
-            if dirty {
-                activator.activate_after(flush_every.saturating_sub(last_flush.elapsed()));
-            }
-            match (limit, held.as_mut()) {
-                (Some(f), Some(cap)) if *cap.time() < f => cap.downgrade(&f),
-                (None, _) => held = None,
-                _ => {}
-            }
-        }
-    });
+            },
+        );
     out.probe_with(probe);
 }
 
@@ -195,10 +217,16 @@ mod tests {
         let mut t = Table::new(Some(vec![0]));
         t.apply(vec![(r("a", 1), 1), (r("b", 1), 1)]);
         t.apply(vec![(r("a", 1), -1), (r("a", 2), 1)]);
-        assert_eq!(t.take_changes(), vec![Change::Insert(r("a", 2)), Change::Insert(r("b", 1))]);
+        assert_eq!(
+            t.take_changes(),
+            vec![Change::Insert(r("a", 2)), Change::Insert(r("b", 1))]
+        );
         t.apply(vec![(r("a", 2), -1), (r("a", 3), 1)]);
         t.apply(vec![(r("b", 1), -1)]);
-        assert_eq!(t.take_changes(), vec![Change::Update(r("a", 3)), Change::Delete(r("b", 1))]);
+        assert_eq!(
+            t.take_changes(),
+            vec![Change::Update(r("a", 3)), Change::Delete(r("b", 1))]
+        );
         // A change that is undone within one flush is not reported.
         t.apply(vec![(r("a", 3), -1), (r("a", 4), 1)]);
         t.apply(vec![(r("a", 4), -1), (r("a", 3), 1)]);

@@ -152,7 +152,10 @@ mod tests {
     fn java_patterns() {
         let f = DateFormat::from_java(DEFAULT_PATTERN);
         assert_eq!(f.format(0, utc()).unwrap(), "1970-01-01 00:00:00");
-        assert_eq!(f.format(1_700_000_000, utc()).unwrap(), "2023-11-14 22:13:20");
+        assert_eq!(
+            f.format(1_700_000_000, utc()).unwrap(),
+            "2023-11-14 22:13:20"
+        );
         assert_eq!(f.parse("2023-11-14 22:13:20", utc()), Some(1_700_000_000));
         assert_eq!(f.parse("not a date", utc()), None);
         let d = DateFormat::from_java("yyyyMMdd");
@@ -169,7 +172,10 @@ mod tests {
         let cn = parse_offset("+08:00").unwrap();
         assert_eq!(cn.local_minus_utc(), 8 * 3600);
         assert_eq!(parse_offset("UTC").unwrap().local_minus_utc(), 0);
-        assert_eq!(parse_offset("-0530").unwrap().local_minus_utc(), -(5 * 3600 + 1800));
+        assert_eq!(
+            parse_offset("-0530").unwrap().local_minus_utc(),
+            -(5 * 3600 + 1800)
+        );
         assert!(parse_offset("Mars/Olympus").is_none());
         let f = DateFormat::from_java(DEFAULT_PATTERN);
         assert_eq!(f.format(0, cn).unwrap(), "1970-01-01 08:00:00");

@@ -142,7 +142,10 @@ impl Func {
 
     /// Type-checks a call: given the argument types, returns the type each argument is cast to
     /// and the result type, or an error message.
-    pub fn signature(&self, args: &[DataType]) -> Result<(Vec<DataType>, DataType), std::string::String> {
+    pub fn signature(
+        &self,
+        args: &[DataType],
+    ) -> Result<(Vec<DataType>, DataType), std::string::String> {
         use DataType::*;
         let n = args.len();
         let arity = |lo: usize, hi: usize| -> Result<(), std::string::String> {
@@ -216,11 +219,21 @@ impl Func {
             }
             Func::Concat => {
                 arity(1, usize::MAX)?;
-                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, String)
+                (
+                    (0..n)
+                        .map(|i| expect(i, String))
+                        .collect::<Result<_, _>>()?,
+                    String,
+                )
             }
             Func::ConcatWs => {
                 arity(2, usize::MAX)?;
-                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, String)
+                (
+                    (0..n)
+                        .map(|i| expect(i, String))
+                        .collect::<Result<_, _>>()?,
+                    String,
+                )
             }
             Func::Substr => {
                 arity(2, 3)?;
@@ -249,7 +262,12 @@ impl Func {
             Func::Now => (vec![], Int),
             Func::UnixTimestamp { .. } => {
                 arity(0, 2)?;
-                ((0..n).map(|i| expect(i, String)).collect::<Result<_, _>>()?, Int)
+                (
+                    (0..n)
+                        .map(|i| expect(i, String))
+                        .collect::<Result<_, _>>()?,
+                    Int,
+                )
             }
             Func::Round => {
                 arity(1, 2)?;
@@ -289,8 +307,14 @@ impl Func {
         };
         match self {
             Func::UnixTimestamp { .. } if literal_args.is_empty() => Func::Now,
-            Func::UnixTimestamp { tz, .. } => Func::UnixTimestamp { tz, fmt: pattern(1) },
-            Func::FromUnixtime { tz, .. } => Func::FromUnixtime { tz, fmt: pattern(1) },
+            Func::UnixTimestamp { tz, .. } => Func::UnixTimestamp {
+                tz,
+                fmt: pattern(1),
+            },
+            Func::FromUnixtime { tz, .. } => Func::FromUnixtime {
+                tz,
+                fmt: pattern(1),
+            },
             other => other,
         }
     }
@@ -306,7 +330,9 @@ impl Func {
                     a[2].clone()
                 }
             }
-            Func::Nvl | Func::Coalesce => a.iter().find(|v| !v.is_null()).cloned().unwrap_or_default(),
+            Func::Nvl | Func::Coalesce => {
+                a.iter().find(|v| !v.is_null()).cloned().unwrap_or_default()
+            }
             Func::IsNull => Value::Bool(a[0].is_null()),
             Func::IsNotNull => Value::Bool(!a[0].is_null()),
             Func::Concat => {
@@ -492,8 +518,9 @@ fn round(v: &Value, digits: i64) -> Value {
             digits.min(28) as u32,
             RoundingStrategy::MidpointAwayFromZero,
         )),
-        Value::Decimal(d) => round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits)
-            .cast(DataType::Decimal),
+        Value::Decimal(d) => {
+            round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits).cast(DataType::Decimal)
+        }
         _ => Value::Null,
     }
 }
@@ -535,9 +562,15 @@ mod tests {
 
     #[test]
     fn conditionals() {
-        assert_eq!(call("if", &[Value::Bool(true), 1.into(), 2.into()]), 1.into());
+        assert_eq!(
+            call("if", &[Value::Bool(true), 1.into(), 2.into()]),
+            1.into()
+        );
         assert_eq!(call("if", &[N, 1.into(), 2.into()]), 2.into());
-        assert_eq!(call("if", &[Value::Bool(true), 1.into(), 2.5.into()]), 1.0.into());
+        assert_eq!(
+            call("if", &[Value::Bool(true), 1.into(), 2.5.into()]),
+            1.0.into()
+        );
         assert_eq!(call("nvl", &[N, 5.into()]), 5.into());
         assert_eq!(call("nvl", &[3.into(), 5.into()]), 3.into());
         assert_eq!(call("coalesce", &[N, N, s("x")]), s("x"));
@@ -577,11 +610,17 @@ mod tests {
     fn dates() {
         assert_eq!(call("from_unixtime", &[0.into()]), s("1970-01-01 00:00:00"));
         assert_eq!(
-            call("from_unixtime", &[1_700_000_000.into(), s("yyyy-MM-dd HH:mm")]),
+            call(
+                "from_unixtime",
+                &[1_700_000_000.into(), s("yyyy-MM-dd HH:mm")]
+            ),
             s("2023-11-14 22:13")
         );
         assert_eq!(call("from_unixtime", &[N]), N);
-        assert_eq!(call("unix_timestamp", &[s("2023-11-14 22:13:20")]), 1_700_000_000.into());
+        assert_eq!(
+            call("unix_timestamp", &[s("2023-11-14 22:13:20")]),
+            1_700_000_000.into()
+        );
         assert_eq!(
             call("unix_timestamp", &[s("2023/11/14"), s("yyyy/MM/dd")]),
             1_699_920_000.into()
@@ -593,7 +632,9 @@ mod tests {
         };
         assert!(now > 1_700_000_000);
         // A pattern that is not a literal is compiled per row.
-        let f = Func::lookup("from_unixtime", utc()).unwrap().specialize(&[None, None]);
+        let f = Func::lookup("from_unixtime", utc())
+            .unwrap()
+            .specialize(&[None, None]);
         assert_eq!(f.eval(&[60.into(), s("HH:mm")]), s("00:01"));
     }
 
@@ -622,9 +663,15 @@ mod tests {
     #[test]
     fn type_errors() {
         let f = Func::lookup("round", utc()).unwrap();
-        assert!(f.signature(&[DataType::Boolean]).unwrap_err().contains("numeric"));
+        assert!(f
+            .signature(&[DataType::Boolean])
+            .unwrap_err()
+            .contains("numeric"));
         let f = Func::lookup("if", utc()).unwrap();
-        assert!(f.signature(&[DataType::Int]).unwrap_err().contains("3 arguments"));
+        assert!(f
+            .signature(&[DataType::Int])
+            .unwrap_err()
+            .contains("3 arguments"));
         assert!(f
             .signature(&[DataType::Boolean, DataType::Boolean, DataType::Int])
             .unwrap_err()

@@ -84,7 +84,9 @@ impl LikePattern {
             }
         }
         re.push('$');
-        LikePattern(Arc::new(Regex::new(&re).expect("escaped LIKE pattern is a valid regex")))
+        LikePattern(Arc::new(
+            Regex::new(&re).expect("escaped LIKE pattern is a valid regex"),
+        ))
     }
 
     pub fn matches(&self, s: &str) -> bool {
@@ -185,7 +187,9 @@ impl ScalarExpr {
                     _ => Value::Null,
                 },
             },
-            ScalarExpr::IsNull { expr, negated } => Value::Bool(expr.eval(row).is_null() != *negated),
+            ScalarExpr::IsNull { expr, negated } => {
+                Value::Bool(expr.eval(row).is_null() != *negated)
+            }
             ScalarExpr::Cast { expr, to } => expr.eval(row).cast(*to),
             ScalarExpr::Case { whens, otherwise } => {
                 for (cond, value) in whens {
@@ -429,18 +433,51 @@ mod tests {
 
     #[test]
     fn arithmetic_and_nulls() {
-        assert_eq!(binary(BinOp::Add, &Value::Int(2), &Value::Int(3)), Value::Int(5));
-        assert_eq!(binary(BinOp::Div, &Value::Int(7), &Value::Int(2)), Value::Double(3.5));
-        assert_eq!(binary(BinOp::Div, &Value::Int(7), &Value::Int(0)), Value::Null);
-        assert_eq!(binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(2)), Value::Int(3));
-        assert_eq!(binary(BinOp::IntDiv, &Value::Int(-7), &Value::Int(2)), Value::Int(-3));
-        assert_eq!(binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(0)), Value::Null);
-        assert_eq!(binary(BinOp::Mod, &Value::Int(-7), &Value::Int(3)), Value::Int(-1));
-        assert_eq!(binary(BinOp::Mod, &Value::Int(7), &Value::Int(0)), Value::Null);
-        assert_eq!(binary(BinOp::Mod, &Value::Double(7.5), &Value::Double(2.0)), Value::Double(1.5));
-        assert_eq!(binary(BinOp::Add, &Value::Null, &Value::Int(3)), Value::Null);
+        assert_eq!(
+            binary(BinOp::Add, &Value::Int(2), &Value::Int(3)),
+            Value::Int(5)
+        );
+        assert_eq!(
+            binary(BinOp::Div, &Value::Int(7), &Value::Int(2)),
+            Value::Double(3.5)
+        );
+        assert_eq!(
+            binary(BinOp::Div, &Value::Int(7), &Value::Int(0)),
+            Value::Null
+        );
+        assert_eq!(
+            binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(2)),
+            Value::Int(3)
+        );
+        assert_eq!(
+            binary(BinOp::IntDiv, &Value::Int(-7), &Value::Int(2)),
+            Value::Int(-3)
+        );
+        assert_eq!(
+            binary(BinOp::IntDiv, &Value::Int(7), &Value::Int(0)),
+            Value::Null
+        );
+        assert_eq!(
+            binary(BinOp::Mod, &Value::Int(-7), &Value::Int(3)),
+            Value::Int(-1)
+        );
+        assert_eq!(
+            binary(BinOp::Mod, &Value::Int(7), &Value::Int(0)),
+            Value::Null
+        );
+        assert_eq!(
+            binary(BinOp::Mod, &Value::Double(7.5), &Value::Double(2.0)),
+            Value::Double(1.5)
+        );
+        assert_eq!(
+            binary(BinOp::Add, &Value::Null, &Value::Int(3)),
+            Value::Null
+        );
         assert_eq!(binary(BinOp::Eq, &Value::Null, &Value::Null), Value::Null);
-        assert_eq!(binary(BinOp::Lt, &Value::str("a"), &Value::str("b")), Value::Bool(true));
+        assert_eq!(
+            binary(BinOp::Lt, &Value::str("a"), &Value::str("b")),
+            Value::Bool(true)
+        );
         let d = |s: &str| Value::Decimal(s.parse().unwrap());
         assert_eq!(binary(BinOp::Add, &d("0.1"), &d("0.2")), d("0.3"));
         assert_eq!(binary(BinOp::Div, &d("1"), &d("0")), Value::Null);
