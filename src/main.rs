@@ -69,7 +69,7 @@ enum Command {
     },
 }
 
-fn load(job: &PathBuf) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagnostic> {
+fn load(job: &std::path::Path) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagnostic> {
     let job = Job::load(job)?;
     let plan = tally_sql::planner::plan(&job)?;
     Ok((job, plan))
@@ -78,6 +78,7 @@ fn load(job: &PathBuf) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagno
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -224,23 +224,20 @@ impl Source for FollowSource {
             return Ok(Poll::Batch { epoch: now_ms() });
         }
         // Nothing new: has the file appeared, been replaced or been truncated?
-        match std::fs::metadata(&self.path) {
-            Ok(meta) => {
-                let id = identity(&meta);
-                let replaced = self.file.is_none() || id != self.identity || meta.len() < self.pos;
-                if replaced {
-                    if let Ok(f) = File::open(&self.path) {
-                        if self.file.is_some() {
-                            tracing::info!(path = %self.path.display(), "followed file was replaced or truncated; reading it from the start");
-                        }
-                        self.file = Some(f);
-                        self.identity = id;
-                        self.pos = 0;
-                        self.partial.clear();
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            let id = identity(&meta);
+            let replaced = self.file.is_none() || id != self.identity || meta.len() < self.pos;
+            if replaced {
+                if let Ok(f) = File::open(&self.path) {
+                    if self.file.is_some() {
+                        tracing::info!(path = %self.path.display(), "followed file was replaced or truncated; reading it from the start");
                     }
+                    self.file = Some(f);
+                    self.identity = id;
+                    self.pos = 0;
+                    self.partial.clear();
                 }
             }
-            Err(_) => {}
         }
         Ok(Poll::Idle)
     }

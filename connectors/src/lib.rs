@@ -123,11 +123,7 @@ pub enum Change {
 pub trait Sink: Send {
     /// Applies one flush: the changes in order, and the table as it stands after them (sorted
     /// by key).
-    fn flush(
-        &mut self,
-        changes: &[Change],
-        table: &mut dyn Iterator<Item = &Row>,
-    ) -> Result<(), ConnectorError>;
+    fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError>;
 }
 
 /// Opens a sink for a result table with the given columns.

@@ -29,7 +29,7 @@ impl Metrics {
     /// Counts a malformed record and logs a sample: the first ten, then one in ten thousand.
     pub fn bad_row(&self, table: &str, reason: &str, record: &str) {
         let n = self.bad_rows.fetch_add(1, Ordering::Relaxed) + 1;
-        if n <= 10 || n % 10_000 == 0 {
+        if n <= 10 || n.is_multiple_of(10_000) {
             let shown: String = record.chars().take(200).collect();
             tracing::warn!(
                 table,

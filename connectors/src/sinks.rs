@@ -29,11 +29,7 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn flush(
-        &mut self,
-        changes: &[Change],
-        _table: &mut dyn Iterator<Item = &Row>,
-    ) -> Result<(), ConnectorError> {
+    fn flush(&mut self, changes: &[Change], _table: &[Row]) -> Result<(), ConnectorError> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for c in changes {
@@ -97,11 +93,7 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn flush(
-        &mut self,
-        changes: &[Change],
-        table: &mut dyn Iterator<Item = &Row>,
-    ) -> Result<(), ConnectorError> {
+    fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError> {
         match self.mode {
             CsvMode::Changes => {
                 let w = self

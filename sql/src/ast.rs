@@ -45,6 +45,8 @@ pub struct Select {
     pub having: Option<Expr>,
 }
 
+/// Nearly every item is an expression, so the size difference to `Wildcard` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum SelectItem {
     Expr {
@@ -68,7 +70,7 @@ pub enum FromItem {
         left: Box<FromItem>,
         right: Ident,
         alias: Option<Ident>,
-        on: Expr,
+        on: Box<Expr>,
     },
     /// `select UNION ALL select ...`.
     UnionAll { queries: Vec<Select>, pos: Pos },
@@ -78,6 +80,8 @@ pub enum FromItem {
 #[derive(Clone, Debug, Default)]
 pub struct Coordinate {
     pub by: Option<Expr>,
+    /// Where `COORDINATE` is written.
+    pub by_pos: Option<Pos>,
     pub aggr: Option<Interval>,
     pub accu: Option<Interval>,
     pub sw: Option<Interval>,

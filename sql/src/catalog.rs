@@ -118,7 +118,7 @@ fn check_keys(t: &TableDesc, allowed: &[&str]) -> CatalogResult<()> {
             let mut all: Vec<String> = allowed.iter().map(|a| format!("table.{a}")).collect();
             all.extend(["table.emit".to_string(), "table.flush.ms".to_string()]);
             return Err((
-                s.pos,
+                s.key_pos,
                 format!(
                     "unknown setting `table.{k}` for table `{}` of type {}; known: {}",
                     t.name,

@@ -19,7 +19,10 @@ use crate::types::{DataType, Field, Schema};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
     pub value: String,
+    /// Where the value starts.
     pub pos: Pos,
+    /// Where the key starts.
+    pub key_pos: Pos,
 }
 
 /// A table as the job file describes it, before its settings are checked against its type.
@@ -239,6 +242,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         let key = key.trim();
         let value_col = indent + key.len() as u32 + 2 + leading_ws(value) as u32;
         let value_pos = Pos::new(first.line, value_col);
+        let key_pos = Pos::new(first.line, indent + 1);
         match &section {
             Section::System if key.eq_ignore_ascii_case("sql") => {
                 let lead = leading_ws(value);
@@ -253,6 +257,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                     Setting {
                         value: strip_comment(value).trim().to_string(),
                         pos: value_pos,
+                        key_pos,
                     },
                 );
             }
@@ -264,7 +269,9 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                 match short.as_str() {
                     "name" => table.name = value.to_string(),
                     "fields" => {
-                        table.schema = parse_ec_fields(value).map_err(|m| err(value_pos, m))?
+                        table.schema = parse_ec_fields(value).map_err(|(at, m)| {
+                            err(Pos::new(value_pos.line, value_pos.col + at as u32), m)
+                        })?
                     }
                     _ => {}
                 }
@@ -273,6 +280,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                     Setting {
                         value: value.to_string(),
                         pos: value_pos,
+                        key_pos,
                     },
                 );
             }
@@ -317,10 +325,14 @@ fn leading_ws(s: &str) -> usize {
     s.len() - s.trim_start().len()
 }
 
-/// Parses `name,type,:name,type,` into a schema.
-pub fn parse_ec_fields(value: &str) -> Result<Schema, String> {
+/// Parses `name,type,:name,type,` into a schema. An error carries the character offset of
+/// the offending part within `value`.
+pub fn parse_ec_fields(value: &str) -> Result<Schema, (usize, String)> {
     let mut fields = Vec::new();
+    let mut offset = 0;
     for group in value.split(':') {
+        let at = offset + leading_ws(group);
+        offset += group.chars().count() + 1;
         let group = group.trim();
         if group.is_empty() {
             continue;
@@ -331,17 +343,26 @@ pub fn parse_ec_fields(value: &str) -> Result<Schema, String> {
             .filter(|p| !p.is_empty())
             .collect();
         let [name, ty] = parts[..] else {
-            return Err(format!(
-                "bad table.fields group `{group}`: expected `name,type,` groups separated by `:`"
+            return Err((
+                at,
+                format!("bad table.fields group `{group}`: expected `name,type,` groups separated by `:`"),
             ));
         };
-        let ty = DataType::parse(ty)
-            .ok_or_else(|| format!("unknown type `{ty}` for field `{name}` in table.fields"))?;
+        let ty_at = at + group.find(ty).map_or(0, |i| group[..i].chars().count());
+        let ty = DataType::parse(ty).ok_or_else(|| {
+            (
+                ty_at,
+                format!("unknown type `{ty}` for field `{name}` in table.fields"),
+            )
+        })?;
         if fields
             .iter()
             .any(|f: &Field| f.name.eq_ignore_ascii_case(name))
         {
-            return Err(format!("field `{name}` is declared twice in table.fields"));
+            return Err((
+                at,
+                format!("field `{name}` is declared twice in table.fields"),
+            ));
         }
         fields.push(Field {
             name: name.to_string(),
@@ -372,7 +393,8 @@ mod tests {
         let s = parse_ec_fields("appId,string,:qq,string,:dTime,bigint,").unwrap();
         assert_eq!(s.names(), vec!["appId", "qq", "dTime"]);
         assert_eq!(s.fields[2].ty, DataType::Int);
-        assert!(parse_ec_fields("a,strung,").unwrap_err().contains("strung"));
+        assert_eq!(parse_ec_fields("a,strung,").unwrap_err().0, 2);
+        assert_eq!(parse_ec_fields("a,int,:b,strung,").unwrap_err().0, 9);
         assert!(parse_ec_fields("a,string,x,").is_err());
     }
 

@@ -312,6 +312,30 @@ impl P<'_> {
         }
     }
 
+    /// Consumes a comma that continues a list; a comma followed by the start of the next
+    /// statement (`INSERT`, `SELECT`, `WITH (`) separates statements instead and is left alone.
+    fn list_continues(&mut self) -> bool {
+        if self.p.peek_token_ref().token != Token::Comma {
+            return false;
+        }
+        let next = &self.p.peek_nth_token_ref(1).token;
+        let starts_statement = is_word(next, "INSERT")
+            || is_word(next, "SELECT")
+            || (is_word(next, "WITH")
+                && matches!(
+                    self.p.peek_nth_token_ref(2).token,
+                    Token::LParen | Token::Word(_)
+                )
+                && !self.nth_word(2, "AGGR")
+                && !self.nth_word(2, "ACCU")
+                && !self.nth_word(2, "SW"));
+        if starts_statement {
+            return false;
+        }
+        self.p.next_token();
+        true
+    }
+
     /// `WITH (select) alias, (select) alias` or `WITH name AS (select), ...`.
     fn with_definitions(&mut self, script: &mut Script) -> SqlResult<()> {
         self.expect("WITH")?;
@@ -379,7 +403,7 @@ impl P<'_> {
             }
         }
         self.expect("FROM")?;
-        let from = self.from_item()?;
+        let from = self.parse_from()?;
         let selection = if self.eat("WHERE") {
             Some(self.expr()?)
         } else {
@@ -390,7 +414,7 @@ impl P<'_> {
         if self.eat("GROUP") {
             self.expect("BY")?;
             let mut keys = vec![self.expr()?];
-            while self.p.consume_token(&Token::Comma) {
+            while self.list_continues() {
                 keys.push(self.expr()?);
             }
             group_by = Some(keys);
@@ -415,7 +439,9 @@ impl P<'_> {
 
     fn coordinate(&mut self) -> SqlResult<Coordinate> {
         let mut c = Coordinate::default();
-        if self.eat("COORDINATE") {
+        if self.word("COORDINATE") {
+            c.by_pos = Some(self.pos());
+            self.p.next_token();
             self.expect("BY")?;
             c.by = Some(self.expr()?);
         }
@@ -453,8 +479,8 @@ impl P<'_> {
         Ok(c)
     }
 
-    fn from_item(&mut self) -> SqlResult<FromItem> {
-        let mut item = self.from_primary()?;
+    fn parse_from(&mut self) -> SqlResult<FromItem> {
+        let mut item = self.parse_from_primary()?;
         while self.word("LEFT") {
             self.p.next_token();
             self.eat("OUTER");
@@ -471,7 +497,7 @@ impl P<'_> {
                 left: Box::new(item),
                 right,
                 alias,
-                on,
+                on: Box::new(on),
             };
         }
         if self.word("JOIN") || self.word("INNER") || self.word("RIGHT") || self.word("FULL") {
@@ -483,7 +509,7 @@ impl P<'_> {
         Ok(item)
     }
 
-    fn from_primary(&mut self) -> SqlResult<FromItem> {
+    fn parse_from_primary(&mut self) -> SqlResult<FromItem> {
         let pos = self.pos();
         if self.p.consume_token(&Token::LParen) {
             let first = self.select()?;
@@ -526,10 +552,17 @@ impl P<'_> {
 
     fn set(&mut self) -> SqlResult<(String, Setting)> {
         self.expect("SET")?;
-        let key = self.string_or_word()?.0;
+        let (key, key_pos) = self.string_or_word()?;
         self.expect_token(Token::Eq)?;
         let (value, pos) = self.string_or_word()?;
-        Ok((key.to_ascii_lowercase(), Setting { value, pos }))
+        Ok((
+            key.to_ascii_lowercase(),
+            Setting {
+                value,
+                pos,
+                key_pos,
+            },
+        ))
     }
 
     fn string_or_word(&mut self) -> SqlResult<(String, Pos)> {
@@ -584,6 +617,7 @@ impl P<'_> {
                     Setting {
                         value: cols.join(","),
                         pos: at,
+                        key_pos: at,
                     },
                 );
             } else if self.word("WATERMARK") {
@@ -618,10 +652,17 @@ impl P<'_> {
         self.expect_token(Token::LParen)?;
         let mut raw: Vec<(String, Setting)> = Vec::new();
         loop {
-            let (k, _) = self.string_or_word()?;
+            let (k, key_pos) = self.string_or_word()?;
             self.expect_token(Token::Eq)?;
             let (v, at) = self.string_or_word()?;
-            raw.push((k.to_ascii_lowercase(), Setting { value: v, pos: at }));
+            raw.push((
+                k.to_ascii_lowercase(),
+                Setting {
+                    value: v,
+                    pos: at,
+                    key_pos,
+                },
+            ));
             if !self.p.consume_token(&Token::Comma) {
                 break;
             }

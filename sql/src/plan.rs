@@ -154,6 +154,10 @@ pub struct SinkPlan {
     /// The columns that identify a row of the result table (upserts replace by them). Empty
     /// key: the table has one row. `None`: the whole row is the key.
     pub key: Option<Vec<usize>>,
+    /// A hidden last column (after `schema`'s) holding the row's window start: a row replaces
+    /// the row of its key only if its window is not older, so a result that does not show
+    /// AGGRTIME keeps each group's newest window. It is not written.
+    pub version: Option<usize>,
     pub config: SinkConfig,
     pub options: SinkOptions,
 }

@@ -768,6 +768,7 @@ impl Binder<'_> {
         let (arg, arg_type, result_type) = match bound {
             None => (None, DataType::Null, DataType::Int),
             Some((e, t)) => {
+                let pos = arg.map_or(pos, pos_of);
                 let (at, rt) = match func {
                     AggFunc::Count | AggFunc::CountDistinct => (t, DataType::Int),
                     AggFunc::Min | AggFunc::Max => (t, t),
@@ -916,16 +917,17 @@ impl Planner<'_> {
                     return Err(self.err(name.pos, format!("`{}` is already defined", name.name)));
                 }
                 let label = format!("WITH {}", name.name);
-                let (node, scope) = self.select(query, &label, Emit::Changes)?;
+                let (node, scope) = self.select(query, &label, Emit::Changes, false)?;
                 self.withs.insert(key, (node, scope.requalify(&name.name)));
             }
             Statement::Insert { table, key, query } => self.insert(table, key.as_ref(), query)?,
             Statement::Select { query } => {
                 let label = "SELECT".to_string();
-                let (node, scope) = self.select(query, &label, Emit::Changes)?;
+                let (node, scope) = self.select(query, &label, Emit::Changes, false)?;
                 let key = key_of(&scope, query);
                 self.sinks.push(SinkPlan {
                     input: node,
+                    version: None,
                     table: "stdout".into(),
                     schema: scope.schema(),
                     key,
@@ -961,7 +963,9 @@ impl Planner<'_> {
             *path = self.job.dir.join(&*path);
         }
         let label = format!("INSERT INTO {}", table.name);
-        let (mut node, scope) = self.select(query, &label, options.emit)?;
+        let (mut node, scope) = self.select(query, &label, options.emit, true)?;
+        // A windowed result that does not show AGGRTIME carries it in a hidden last column.
+        let hidden = self.nodes[node].schema.len() > scope.cols.len();
         let schema = if desc.schema.is_empty() {
             scope.schema()
         } else {
@@ -1027,6 +1031,7 @@ impl Planner<'_> {
         self.sinks.push(SinkPlan {
             input: node,
             table: desc.name.clone(),
+            version: hidden.then_some(schema.len()),
             schema,
             key,
             config,
@@ -1103,7 +1108,7 @@ impl Planner<'_> {
                 Ok((node, Scope::default()))
             }
             FromItem::Subquery { query, alias } => {
-                let (node, scope) = self.select(query, label, Emit::Changes)?;
+                let (node, scope) = self.select(query, label, Emit::Changes, false)?;
                 Ok((node, scope.requalify(&alias.name)))
             }
             FromItem::LeftJoin { right, .. } => Err(self.err(
@@ -1117,11 +1122,15 @@ impl Planner<'_> {
         }
     }
 
+    /// Plans a SELECT. With `hide_window`, a windowed aggregate whose output does not show
+    /// AGGRTIME gets it as a hidden last column (not in the returned scope), so a sink can keep
+    /// each group's newest window.
     fn select(
         &mut self,
         q: &Select,
         label: &str,
         emit: Emit,
+        hide_window: bool,
     ) -> Result<(NodeId, Scope), Diagnostic> {
         let (mut input, scope) = self.from(&q.from, label)?;
         if let Some(w) = &q.selection {
@@ -1168,7 +1177,7 @@ impl Planner<'_> {
             }
             if let Some(by) = &c.by {
                 return Err(self.err(
-                    pos_of(by),
+                    c.by_pos.unwrap_or_else(|| pos_of(by)),
                     "COORDINATE BY needs WITH AGGR INTERVAL n SECONDS",
                 ));
             }
@@ -1319,7 +1328,22 @@ impl Planner<'_> {
         for (col, e) in out.cols.iter_mut().zip(&exprs) {
             col.key = matches!(e, ScalarExpr::Column(i) if *i < nkeys);
         }
-        let node = self.add(Node::Map { input: node, exprs }, out.schema(), label);
+        let window_col = state.keys.len();
+        let mut schema = out.schema();
+        let mut exprs = exprs;
+        if hide_window
+            && state.windowed
+            && !exprs
+                .iter()
+                .any(|e| matches!(e, ScalarExpr::Column(i) if *i == window_col))
+        {
+            exprs.push(ScalarExpr::Column(window_col));
+            schema.fields.push(Field {
+                name: "AGGRTIME".into(),
+                ty: DataType::Int,
+            });
+        }
+        let node = self.add(Node::Map { input: node, exprs }, schema, label);
         Ok((node, out))
     }
 

@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn ordering_is_total() {
-        let mut v = vec![
+        let mut v = [
             Value::str("b"),
             Value::Null,
             Value::Int(2),

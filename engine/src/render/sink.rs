@@ -18,6 +18,8 @@ use super::{Rows, Shared};
 /// The content of a result table and what changed since the last flush.
 pub struct Table {
     key: Option<Vec<usize>>,
+    /// The hidden window-start column of `SinkPlan::version`.
+    version: Option<usize>,
     /// Keyed tables: key -> row. Whole-row tables: row -> multiplicity (key = row).
     rows: BTreeMap<Row, (Row, i64)>,
     /// For each key changed since the last flush, the row the sink last saw.
@@ -25,9 +27,10 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(key: Option<Vec<usize>>) -> Self {
+    pub fn new(key: Option<Vec<usize>>, version: Option<usize>) -> Self {
         Table {
             key,
+            version,
             rows: BTreeMap::new(),
             before: HashMap::new(),
         }
@@ -60,10 +63,24 @@ impl Table {
                     self.rows.remove(&key);
                 }
             } else if diff > 0 {
-                self.rows.insert(key, (row, 1));
+                let older = |v: usize| {
+                    self.rows
+                        .get(&key)
+                        .is_some_and(|(cur, _)| cur.get(v) > row.get(v))
+                };
+                if !self.version.is_some_and(older) {
+                    self.rows.insert(key, (row, 1));
+                }
             } else if self.rows.get(&key).is_some_and(|(r, _)| *r == row) {
                 self.rows.remove(&key);
             }
+        }
+    }
+
+    fn visible(&self, row: &Row) -> Row {
+        match self.version {
+            Some(v) => row[..v].to_vec(),
+            None => row.clone(),
         }
     }
 
@@ -102,6 +119,12 @@ impl Table {
                 }
             }
         }
+        if self.version.is_some() {
+            for c in &mut changes {
+                let (Change::Insert(r) | Change::Update(r) | Change::Delete(r)) = c;
+                *r = self.visible(r);
+            }
+        }
         changes
     }
 
@@ -113,11 +136,12 @@ impl Table {
         self.rows.is_empty()
     }
 
-    /// The rows in key order, each as often as it occurs.
-    pub fn iter(&self) -> impl Iterator<Item = &Row> {
+    /// The rows in key order, each as often as it occurs (without the hidden column).
+    pub fn rows(&self) -> Vec<Row> {
         self.rows
             .values()
-            .flat_map(|(r, n)| std::iter::repeat_n(r, *n as usize))
+            .flat_map(|(r, n)| std::iter::repeat_n(self.visible(r), *n as usize))
+            .collect()
     }
 }
 
@@ -140,7 +164,7 @@ pub fn render<'s>(
                 let activator = scope.activator_for(info.address.clone());
                 let mut held: Option<Capability<u64>> = Some(cap);
                 let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
-                let mut table = Table::new(plan.key.clone());
+                let mut table = Table::new(plan.key.clone(), plan.version);
                 let mut sink: Option<Box<dyn Sink>> = None;
                 let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
                 let mut last_flush = Instant::now();
@@ -177,7 +201,7 @@ pub fn render<'s>(
                             None => open_sink(&plan.table, &plan.config, &plan.schema)
                                 .map(|s| sink.insert(s)),
                         };
-                        match result.and_then(|s| s.flush(&changes, &mut table.iter())) {
+                        match result.and_then(|s| s.flush(&changes, &table.rows())) {
                             Ok(()) => {
                                 shared.metrics.result_rows.fetch_add(
                                     changes.len() as u64,
@@ -214,7 +238,7 @@ mod tests {
 
     #[test]
     fn keyed_table_reports_upserts_once_per_flush() {
-        let mut t = Table::new(Some(vec![0]));
+        let mut t = Table::new(Some(vec![0]), None);
         t.apply(vec![(r("a", 1), 1), (r("b", 1), 1)]);
         t.apply(vec![(r("a", 1), -1), (r("a", 2), 1)]);
         assert_eq!(
@@ -231,16 +255,29 @@ mod tests {
         t.apply(vec![(r("a", 3), -1), (r("a", 4), 1)]);
         t.apply(vec![(r("a", 4), -1), (r("a", 3), 1)]);
         assert_eq!(t.take_changes(), vec![]);
-        assert_eq!(t.iter().cloned().collect::<Vec<_>>(), vec![r("a", 3)]);
+        assert_eq!(t.rows(), vec![r("a", 3)]);
     }
 
     #[test]
     fn whole_row_tables_are_multisets() {
-        let mut t = Table::new(None);
+        let mut t = Table::new(None, None);
         t.apply(vec![(r("a", 1), 2)]);
         assert_eq!(t.take_changes().len(), 2);
         t.apply(vec![(r("a", 1), -1)]);
         assert_eq!(t.take_changes(), vec![Change::Delete(r("a", 1))]);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_versioned_table_keeps_the_newest_window() {
+        let w =
+            |k: &str, v: i64, window: i64| vec![Value::str(k), Value::Int(v), Value::Int(window)];
+        let mut t = Table::new(Some(vec![0]), Some(2));
+        t.apply(vec![(w("x", 1, 0), 1)]);
+        t.apply(vec![(w("x", 5, 60), 1)]);
+        // A revision of the older window does not replace the newer one.
+        t.apply(vec![(w("x", 1, 0), -1), (w("x", 2, 0), 1)]);
+        assert_eq!(t.rows(), vec![r("x", 5)]);
+        assert_eq!(t.take_changes(), vec![Change::Insert(r("x", 5))]);
     }
 }

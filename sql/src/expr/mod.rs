@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(and.eval(&[n.clone(), t.clone()]), n);
         assert_eq!(or.eval(&[n.clone(), t.clone()]), t);
         assert_eq!(or.eval(&[n.clone(), f.clone()]), n);
-        assert_eq!(ScalarExpr::Not(col(0)).eval(&[n.clone()]), n);
+        assert_eq!(ScalarExpr::Not(col(0)).eval(std::slice::from_ref(&n)), n);
     }
 
     #[test]

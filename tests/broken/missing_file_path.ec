@@ -1,0 +1,14 @@
+# expect: 5:1: needs `table.file.path`
+[system]
+sql=INSERT INTO dest SELECT k, count(1) FROM src GROUP BY k
+
+[tabledesc-src]
+table.name=src
+table.fields=k,string,:v,bigint,:flag,boolean,:t,bigint,:qq,string,
+table.type=file
+
+[tabledesc-dest]
+table.name=dest
+table.fields=k,string,:n,bigint,
+table.type=csv
+table.csv.path=out/dest.csv

@@ -1,0 +1,15 @@
+# expect: 3:56: WHERE needs BOOLEAN, found BIGINT
+[system]
+sql=INSERT INTO dest SELECT k, count(1) FROM src WHERE v GROUP BY k
+
+[tabledesc-src]
+table.name=src
+table.fields=k,string,:v,bigint,:flag,boolean,:t,bigint,:qq,string,
+table.type=file
+table.file.path=src.txt
+
+[tabledesc-dest]
+table.name=dest
+table.fields=k,string,:n,bigint,
+table.type=csv
+table.csv.path=out/dest.csv
