@@ -102,3 +102,120 @@ fn generate_writes_the_workload() {
         assert!(fields[2].parse::<i64>().is_ok());
     }
 }
+
+/// Waits until `path` holds `want`, or fails after a generous time.
+fn wait_for(path: &Path, want: &str, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = std::fs::read_to_string(path).unwrap_or_default();
+        if got == want {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "tally exited early ({status}); {} holds {got:?}",
+                path.display()
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} never held {want:?}; last {got:?}", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_followed_file_is_read_as_it_grows_and_when_replaced() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nsql=INSERT INTO hits SELECT page, count(1) FROM log GROUP BY page\n\
+         [tabledesc-1]\ntable.name=log\ntable.fields=page,string,:ms,bigint,\n\
+         table.type=file\ntable.file.path=access.log\ntable.file.follow=true\n\
+         table.field.splitter=\\t\n\
+         [tabledesc-2]\ntable.name=hits\ntable.fields=page,string,:n,bigint,\n\
+         table.type=csv\ntable.csv.path=hits.csv\ntable.flush.ms=50\n",
+    )
+    .unwrap();
+    std::fs::write(&log, "/a\t1\n/b\t2\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = dir.path().join("hits.csv");
+    wait_for(&out, "page,n\n/a,1\n/b,1\n", &mut child);
+    // Appended lines, one of them malformed, one not yet complete.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    write!(f, "/a\t3\nnot a record\n/c\t4\n/a\t5").unwrap();
+    drop(f);
+    wait_for(&out, "page,n\n/a,2\n/b,1\n/c,1\n", &mut child);
+    // The file is rotated: the rest of the old one and all of the new one are read.
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    std::fs::write(&log, "/b\t6\n").unwrap();
+    wait_for(&out, "page,n\n/a,2\n/b,2\n/c,1\n", &mut child);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn two_processes_give_the_result_of_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // Free ports for the two processes.
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/easycount.ec");
+    let spawn = |p: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", job.to_str().unwrap(), "-w", "2", "-n", "2", "-p", p])
+            .args(["-h", hostfile.to_str().unwrap(), "--progress", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let p1 = spawn("1");
+    let p0 = spawn("0");
+    let out0 = p0.wait_with_output().unwrap();
+    let out1 = p1.wait_with_output().unwrap();
+    assert!(out0.status.success() && out1.status.success());
+    let single = tally(&["run", job.to_str().unwrap(), "--progress", "0"]);
+    let rows = |o: &[u8]| {
+        let mut v: Vec<String> = String::from_utf8_lossy(o)
+            .lines()
+            .filter(|l| l.starts_with("dest: "))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    let cluster = rows(&out0.stdout);
+    assert!(!cluster.is_empty());
+    assert_eq!(
+        cluster,
+        rows(&single.stdout),
+        "process 0 writes the whole table"
+    );
+    assert!(
+        rows(&out1.stdout).is_empty(),
+        "only the first worker writes stdout"
+    );
+}
