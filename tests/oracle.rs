@@ -18,6 +18,8 @@ use tally_sql::job::Job;
 
 const LATENESS_MS: i64 = 30_000;
 const WINDOW_MS: i64 = 60_000;
+const ACCU_MS: i64 = 300_000;
+const SW_MS: i64 = 180_000;
 
 #[derive(Clone, Debug)]
 struct Event {
@@ -102,6 +104,8 @@ fn oracle(lines: &[Result<Event, String>], chunk: usize) -> BTreeMap<&'static st
     let mut windowed: BTreeMap<(String, i64), WindowAgg> = BTreeMap::new();
     let mut global: BTreeMap<String, WindowAgg> = BTreeMap::new();
     let mut minute_users: BTreeSet<(i64, String)> = BTreeSet::new();
+    // Non-late rows per (k, pane), for the ACCU and SW windows.
+    let mut panes: BTreeMap<(String, i64), Vec<Event>> = BTreeMap::new();
     let mut max_seen: Option<i64> = None;
     for batch in lines.chunks(chunk) {
         let watermark = max_seen.map(|m| m - LATENESS_MS);
@@ -112,6 +116,10 @@ fn oracle(lines: &[Result<Event, String>], chunk: usize) -> BTreeMap<&'static st
                 continue; // late
             }
             windowed.entry((e.k.clone(), start)).or_default().add(e);
+            panes
+                .entry((e.k.clone(), start))
+                .or_default()
+                .push(e.clone());
             minute_users.insert((start, e.u.clone()));
         }
         for e in batch.iter().flatten() {
@@ -148,6 +156,33 @@ fn oracle(lines: &[Result<Event, String>], chunk: usize) -> BTreeMap<&'static st
         writeln!(d, "{m},{n}").unwrap();
     }
     files.insert("distinct.csv", d);
+    // count, count ACCU, countd ACCU, sum SW, countd SW, max SW per k and minute.
+    let span = |k: &str, from: i64, to: i64| -> WindowAgg {
+        let mut a = WindowAgg::default();
+        for ((_, _), rows) in panes.range((k.to_string(), from)..=(k.to_string(), to)) {
+            rows.iter().for_each(|e| a.add(e));
+        }
+        a
+    };
+    let mut m = String::from("k,minute,n,n_accu,users_accu,sum_sw,users_sw,max_sw\n");
+    for (k, start) in windowed.keys() {
+        let end = start + WINDOW_MS;
+        let accu = span(k, (end - 1).div_euclid(ACCU_MS) * ACCU_MS, *start);
+        let sw = span(k, end - SW_MS, *start);
+        writeln!(
+            m,
+            "{k},{start},{},{},{},{},{},{}",
+            windowed[&(k.clone(), *start)].rows,
+            accu.rows,
+            accu.users.len(),
+            opt(sw.sum_v),
+            sw.users.len(),
+            opt(sw.max_v)
+        )
+        .unwrap();
+    }
+    files.insert("mixed.csv", m.clone());
+    files.insert("mixed_changes.csv", m);
     files
 }
 
@@ -158,7 +193,13 @@ sql=INSERT INTO windowed SELECT k, AGGRTIME, count(1), count(v), sum(v), min(v),
   countd(u) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS; \
 INSERT INTO global SELECT k, count(*), count(DISTINCT u), sum(v) FROM src GROUP BY k; \
 WITH (SELECT AGGRTIME m, u FROM src GROUP BY u COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS) tmp \
-INSERT INTO distinct_users SELECT m, count(1) FROM tmp GROUP BY m
+INSERT INTO distinct_users SELECT m, count(1) FROM tmp GROUP BY m; \
+INSERT INTO mixed SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
+  countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
+  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
+INSERT INTO mixed_changes SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
+  countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
+  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS
 
 [tabledesc-src]
 table.name=src
@@ -179,6 +220,20 @@ table.name=global
 table.fields=k,string,:rows,bigint,:users,bigint,:sum_v,bigint,
 table.type=csv
 table.csv.path=global.csv
+
+[tabledesc-mixed]
+table.name=mixed
+table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,
+table.type=csv
+table.csv.path=mixed.csv
+table.emit=final
+
+[tabledesc-mixed_changes]
+table.name=mixed_changes
+table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,
+table.type=csv
+table.csv.path=mixed_changes.csv
+table.flush.ms=1
 
 [tabledesc-distinct]
 table.name=distinct_users

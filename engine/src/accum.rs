@@ -125,6 +125,80 @@ impl Acc {
     }
 }
 
+/// The value of one aggregate over several panes (an ACCU or SW window), without copying the
+/// panes' state.
+pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> Value {
+    let accs: Vec<&Acc> = accs.collect();
+    match accs.as_slice() {
+        [] => Acc::new(call).value(call),
+        [one] => one.value(call),
+        many => match many[0] {
+            Acc::Count(_) => Value::Int(
+                many.iter()
+                    .map(|a| if let Acc::Count(n) = a { *n } else { 0 })
+                    .sum(),
+            ),
+            Acc::SumInt(..) | Acc::SumDouble(..) | Acc::SumDecimal(..) => {
+                let mut total = Acc::new(call);
+                for a in many {
+                    match (&mut total, a) {
+                        (Acc::SumInt(s, n), Acc::SumInt(x, m)) => {
+                            *s = s.wrapping_add(*x);
+                            *n += m;
+                        }
+                        (Acc::SumDouble(s, n), Acc::SumDouble(x, m)) => {
+                            *s += x;
+                            *n += m;
+                        }
+                        (Acc::SumDecimal(s, n), Acc::SumDecimal(x, m)) => {
+                            *s += x;
+                            *n += m;
+                        }
+                        _ => {}
+                    }
+                }
+                total.value(call)
+            }
+            Acc::Distinct(_) => {
+                let mut seen: std::collections::HashSet<&Value> = std::collections::HashSet::new();
+                for a in many {
+                    if let Acc::Distinct(m) = a {
+                        seen.extend(m.keys());
+                    }
+                }
+                Value::Int(seen.len() as i64)
+            }
+            Acc::Ordered(_) => {
+                let maps = many.iter().filter_map(|a| match a {
+                    Acc::Ordered(m) => Some(m),
+                    _ => None,
+                });
+                match call.func {
+                    AggFunc::Min => maps
+                        .filter_map(|m| m.keys().next())
+                        .min()
+                        .cloned()
+                        .unwrap_or_default(),
+                    AggFunc::Max => maps
+                        .filter_map(|m| m.keys().next_back())
+                        .max()
+                        .cloned()
+                        .unwrap_or_default(),
+                    _ => {
+                        let mut union = Acc::Ordered(BTreeMap::new());
+                        let keys: std::collections::BTreeSet<&Value> =
+                            maps.flat_map(|m| m.keys()).collect();
+                        for v in keys {
+                            union.update(v, 1);
+                        }
+                        union.value(call)
+                    }
+                }
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +209,37 @@ mod tests {
             arg: None,
             arg_type,
             result_type: arg_type,
+            window: tally_sql::plan::WindowMod::Aggr,
         }
+    }
+
+    #[test]
+    fn merging_panes() {
+        let c = call(AggFunc::CountDistinct, DataType::String);
+        let mut a = Acc::new(&c);
+        let mut b = Acc::new(&c);
+        a.update(&Value::str("x"), 1);
+        a.update(&Value::str("y"), 1);
+        b.update(&Value::str("y"), 1);
+        b.update(&Value::str("z"), 1);
+        assert_eq!(merged_value([&a, &b].into_iter(), &c), Value::Int(3));
+        let m = call(AggFunc::Min, DataType::Int);
+        let (mut a, mut b) = (Acc::new(&m), Acc::new(&m));
+        a.update(&Value::Int(5), 1);
+        b.update(&Value::Int(3), 1);
+        assert_eq!(merged_value([&a, &b].into_iter(), &m), Value::Int(3));
+        let s = call(AggFunc::Avg, DataType::Int);
+        let (mut a, mut b) = (Acc::new(&s), Acc::new(&s));
+        a.update(&Value::Int(1), 1);
+        b.update(&Value::Int(2), 1);
+        b.update(&Value::Int(6), 1);
+        assert_eq!(merged_value([&a, &b].into_iter(), &s), Value::Double(3.0));
+        let sd = call(AggFunc::SumDistinct, DataType::Int);
+        let (mut a, mut b) = (Acc::new(&sd), Acc::new(&sd));
+        a.update(&Value::Int(2), 1);
+        b.update(&Value::Int(2), 1);
+        b.update(&Value::Int(7), 1);
+        assert_eq!(merged_value([&a, &b].into_iter(), &sd), Value::Int(9));
     }
 
     #[test]

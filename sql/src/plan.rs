@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+pub use crate::ast::WindowMod;
 use crate::catalog::{Emit, SinkConfig, SinkOptions, SourceConfig};
 use crate::expr::ScalarExpr;
 use crate::types::{DataType, Schema};
@@ -97,12 +98,20 @@ pub struct AggregatePlan {
     pub emit: Emit,
 }
 
-/// Tumbling event-time windows.
+/// Event-time windows: tumbling aggr windows (panes), and optionally accumulating (ACCU) and
+/// sliding (SW) windows built from the panes.
 #[derive(Clone, Debug)]
 pub struct WindowPlan {
     /// The event time of a row, epoch ms (COORDINATE BY, or processing time).
     pub time: ScalarExpr,
+    /// The aggr window: one output row per group and aggr window.
     pub size_ms: u64,
+    /// `WITH ACCU INTERVAL`: `agg(x ACCU)` of the aggr window ending at E covers
+    /// `[floor((E-1)/accu)*accu, E)`. A whole multiple of `size_ms`.
+    pub accu_ms: Option<u64>,
+    /// `WITH SW INTERVAL`: `agg(x SW)` of the aggr window ending at E covers `[E-sw, E)`.
+    /// A whole multiple of `size_ms`.
+    pub sw_ms: Option<u64>,
     pub lateness_ms: u64,
 }
 
@@ -143,6 +152,8 @@ pub struct AggCall {
     /// The type of the argument (after implicit casts) and of the result.
     pub arg_type: DataType,
     pub result_type: DataType,
+    /// Which window the aggregate covers: the aggr window, or the ACCU / SW window ending with it.
+    pub window: WindowMod,
 }
 
 /// A result table: rows of `input` written to a sink.
@@ -192,9 +203,16 @@ impl fmt::Display for Plan {
                     let g: Vec<String> = a
                         .aggs
                         .iter()
-                        .map(|c| match &c.arg {
-                            Some(arg) => format!("{}({arg})", c.func.name()),
-                            None => format!("{}(*)", c.func.name()),
+                        .map(|c| {
+                            let m = match c.window {
+                                WindowMod::Aggr => "",
+                                WindowMod::Accu => " ACCU",
+                                WindowMod::Sw => " SW",
+                            };
+                            match &c.arg {
+                                Some(arg) => format!("{}({arg}{m})", c.func.name()),
+                                None => format!("{}(*{m})", c.func.name()),
+                            }
                         })
                         .collect();
                     write!(
@@ -210,6 +228,12 @@ impl fmt::Display for Plan {
                             " window tumbling {} ms on {} lateness {} ms",
                             w.size_ms, w.time, w.lateness_ms
                         )?;
+                        if let Some(a) = w.accu_ms {
+                            write!(f, " accu {a} ms")?;
+                        }
+                        if let Some(s) = w.sw_ms {
+                            write!(f, " sw {s} ms")?;
+                        }
                     }
                     write!(f, " emit {:?}", a.emit)?;
                 }

@@ -249,6 +249,9 @@ struct AggState {
     keys: Vec<String>,
     key_types: Vec<DataType>,
     windowed: bool,
+    /// Whether the query has WITH ACCU / WITH SW intervals.
+    accu: bool,
+    sw: bool,
     calls: RefCell<Vec<(String, AggCall)>>,
 }
 
@@ -723,11 +726,20 @@ impl Binder<'_> {
                 ),
             ));
         };
-        if modifier != WindowMod::Aggr {
-            return Err(SqlError::new(
-                pos,
-                "ACCU and SW aggregates are not available in this build of tally yet",
-            ));
+        match modifier {
+            WindowMod::Accu if !agg.accu => {
+                return Err(SqlError::new(
+                    pos,
+                    format!("`{name}(... ACCU)` needs WITH ACCU INTERVAL n SECONDS"),
+                ))
+            }
+            WindowMod::Sw if !agg.sw => {
+                return Err(SqlError::new(
+                    pos,
+                    format!("`{name}(... SW)` needs WITH SW INTERVAL n SECONDS"),
+                ))
+            }
+            _ => {}
         }
         let args = function_args(f);
         let arg: Option<&Expr> = match args {
@@ -805,9 +817,10 @@ impl Binder<'_> {
             }
         };
         let key = format!(
-            "{:?}({})",
+            "{:?}({}){:?}",
             func,
-            arg.as_ref().map_or("*".to_string(), |a| a.to_string())
+            arg.as_ref().map_or("*".to_string(), |a| a.to_string()),
+            modifier
         );
         let mut calls = agg.calls.borrow_mut();
         let idx = match calls.iter().position(|(k, _)| *k == key) {
@@ -820,6 +833,7 @@ impl Binder<'_> {
                         arg,
                         arg_type,
                         result_type,
+                        window: modifier,
                     },
                 ));
                 calls.len() - 1
@@ -1182,12 +1196,6 @@ impl Planner<'_> {
                 ));
             }
         }
-        if let Some(other) = c.accu.or(c.sw) {
-            return Err(self.err(
-                other.pos,
-                "ACCU and SW windows are not available in this build of tally yet",
-            ));
-        }
         if !aggregated {
             if let Some(h) = &q.having {
                 return Err(self.err(pos_of(h), "HAVING needs GROUP BY or an aggregate"));
@@ -1254,6 +1262,8 @@ impl Planner<'_> {
                 Some(WindowPlan {
                     time,
                     size_ms: aggr.seconds * 1000,
+                    accu_ms: c.accu.map(|i| i.seconds * 1000),
+                    sw_ms: c.sw.map(|i| i.seconds * 1000),
                     lateness_ms: self.settings.lateness_ms,
                 })
             }
@@ -1262,6 +1272,8 @@ impl Planner<'_> {
             keys: keys.iter().map(|k| k.to_string()).collect(),
             key_types: key_types.clone(),
             windowed: window.is_some(),
+            accu: c.accu.is_some() && c.aggr.is_some(),
+            sw: c.sw.is_some() && c.aggr.is_some(),
             calls: RefCell::new(Vec::new()),
         };
         // Bind SELECT and HAVING over the aggregate's output; this collects the aggregates.

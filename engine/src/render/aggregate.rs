@@ -1,23 +1,26 @@
-//! `Node::Aggregate`: GROUP BY with aggregates, optionally in tumbling event-time windows.
+//! `Node::Aggregate`: GROUP BY with aggregates, optionally in event-time windows.
 //!
-//! Rows are prepared where they are (group key, window start, aggregate arguments), exchanged by
-//! the hash of the group key, and folded into hash maps of accumulators. The operator works epoch
-//! by epoch once the epoch is complete, so the result does not depend on how rows were spread
-//! over workers:
+//! Rows are prepared where they are (group key, pane start, aggregate arguments), exchanged by
+//! the hash of the group key, and folded into per-group panes of accumulators. A pane is one aggr
+//! window; ACCU and SW values are read from the panes they span when a row is emitted, so an
+//! input row is touched once, not once per window it falls in. The operator works epoch by
+//! epoch once the epoch is complete, so the result does not depend on how rows were spread over
+//! workers:
 //!
 //! 1. The watermark is the largest event time seen in earlier epochs (over all workers: each
 //!    worker broadcasts the largest event time of each of its batches) minus the lateness.
-//! 2. A row whose window ends at or before the watermark is late: counted and dropped.
-//! 3. Every group touched in the epoch is emitted as `-old +new` (changes) at that epoch.
-//! 4. Windows whose end the watermark has passed become final: in `final` emit mode their rows
-//!    are emitted now, and their state is freed. A final row is never retracted, so sinks and
-//!    downstream queries see the window frozen.
+//! 2. A row whose pane ends at or before the watermark is late: counted and dropped.
+//! 3. In `changes` mode, every output row affected in the epoch (its pane, and the later open
+//!    windows of the group whose ACCU / SW span covers the pane) is emitted as `-old +new`.
+//! 4. Panes whose end the watermark has passed are final: in `final` mode their rows are emitted
+//!    now. A final row is never retracted, so sinks and downstream queries see it frozen.
+//! 5. A pane's state is freed once the last window that spans it is final.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use differential_dataflow::{AsCollection, VecCollection};
 use tally_sql::catalog::Emit;
-use tally_sql::plan::AggregatePlan;
+use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::vec::Broadcast;
@@ -25,22 +28,90 @@ use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
 
 use super::{hash_values, Rows, Shared};
-use crate::accum::Acc;
+use crate::accum::{merged_value, Acc};
 
-struct Group {
+/// One aggr window of one group.
+struct Pane {
     accs: Vec<Acc>,
-    /// Net number of input rows; the group exists while it is above zero.
+    /// Net number of input rows; the pane has an output row while it is above zero.
     rows: i64,
-    /// The output row last emitted for this group.
+    /// The output row last emitted for this pane.
     emitted: Option<Row>,
+    /// The pane's window is final.
+    closed: bool,
+}
+
+/// The windows of a windowed aggregate, in ms.
+#[derive(Clone, Copy)]
+struct Spec {
+    size: i64,
+    accu: Option<i64>,
+    sw: Option<i64>,
+}
+
+impl Spec {
+    fn new(w: &WindowPlan) -> Spec {
+        Spec {
+            size: w.size_ms as i64,
+            accu: w.accu_ms.map(|a| a as i64),
+            sw: w.sw_ms.map(|s| s as i64),
+        }
+    }
+
+    /// The first pane start covered by the `modifier` window of the aggr window at `start`.
+    fn span_start(&self, modifier: WindowMod, start: i64) -> i64 {
+        let end = start + self.size;
+        match (modifier, self.accu, self.sw) {
+            (WindowMod::Accu, Some(c), _) => (end - 1).div_euclid(c) * c,
+            (WindowMod::Sw, _, Some(s)) => end - s,
+            _ => start,
+        }
+    }
+
+    /// The last pane start whose ACCU or SW span covers the pane at `start`.
+    fn last_covering(&self, start: i64) -> i64 {
+        let mut last = start;
+        if let Some(s) = self.sw {
+            last = last.max(start + s - self.size);
+        }
+        if let Some(c) = self.accu {
+            last = last.max(start.div_euclid(c) * c + c - self.size);
+        }
+        last
+    }
+
+    /// When the pane at `start` can be freed: the end of the last window that spans it.
+    fn retain_until(&self, start: i64) -> i64 {
+        self.last_covering(start) + self.size
+    }
 }
 
 type Prepared = (Row, i64);
+type Groups = HashMap<Row, BTreeMap<i64, Pane>>;
 
-/// A group's output row: its key (and window start) followed by the aggregate values.
-fn output_row(key: &Row, g: &Group, aggs: &[tally_sql::plan::AggCall]) -> Row {
+/// The output row of the pane at `start` of the group `key`.
+fn output_row(
+    key: &Row,
+    start: i64,
+    panes: &BTreeMap<i64, Pane>,
+    spec: Option<Spec>,
+    aggs: &[AggCall],
+) -> Row {
+    let pane = &panes[&start];
     let mut r = key.clone();
-    r.extend(g.accs.iter().zip(aggs).map(|(a, c)| a.value(c)));
+    if spec.is_some() {
+        r.push(Value::Int(start));
+    }
+    for (i, call) in aggs.iter().enumerate() {
+        let v = match (call.window, spec) {
+            (WindowMod::Aggr, _) | (_, None) => pane.accs[i].value(call),
+            (m, Some(spec)) => {
+                let from = spec.span_start(m, start);
+                merged_value(panes.range(from..=start).map(|(_, p)| &p.accs[i]), call)
+            }
+        };
+        r.push(v);
+    }
     r
 }
 
@@ -48,13 +119,14 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
     let keys = plan.keys.clone();
     let window = plan.window.clone();
     let arg_exprs: Vec<_> = plan.aggs.iter().map(|a| a.arg.clone()).collect();
-    let nkeys = keys.len() + window.is_some() as usize;
+    let nkeys = keys.len();
+    let windowed = window.is_some();
     let metrics = shared.metrics.clone();
     let query = label.to_string();
 
-    // Group key, window start, arguments; and the event time for the watermark.
+    // Group key, pane start, arguments; and the event time for the watermark.
     let prepared: VecCollection<'s, u64, Prepared, isize> = rows.flat_map(move |row| {
-        let mut out = Vec::with_capacity(nkeys + arg_exprs.len());
+        let mut out = Vec::with_capacity(nkeys + 1 + arg_exprs.len());
         out.extend(keys.iter().map(|k| k.eval(&row)));
         let mut event_time = 0;
         if let Some(w) = &window {
@@ -104,26 +176,28 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         })
         .broadcast();
 
-    let plan = plan.clone();
     let label = label.to_string();
     let metrics = shared.metrics.clone();
+    let spec = plan.window.as_ref().map(Spec::new);
+    let lateness = plan.window.as_ref().map_or(0, |w| w.lateness_ms as i64);
+    let emit = plan.emit;
+    let aggs = plan.aggs.clone();
+    // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key = ExchangePact::new(move |((row, _), _, _): &(Prepared, u64, isize)| {
         hash_values(&row[..nkeys])
     });
+    let args_at = nkeys + windowed as usize;
     prepared
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
             let mut stash: BTreeMap<u64, Vec<(Prepared, u64, isize)>> = BTreeMap::new();
             let mut epoch_max: BTreeMap<u64, i64> = BTreeMap::new();
-            let mut groups: HashMap<Row, Group> = HashMap::new();
-            // Keys of the groups of each open window, by window start.
-            let mut windows: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
+            let mut groups: Groups = HashMap::new();
+            // Panes to close, by pane start; panes to free, by the time they can go.
+            let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
+            let mut to_free: BTreeMap<i64, Vec<(Row, i64)>> = BTreeMap::new();
             let mut max_seen: Option<i64> = None;
-            let size = plan.window.as_ref().map(|w| w.size_ms as i64);
-            let lateness = plan.window.as_ref().map_or(0, |w| w.lateness_ms as i64);
-            let emit = plan.emit;
-            let aggs = plan.aggs.clone();
 
             move |(data, data_frontier), (maxes, max_frontier), output| {
                 // Updates are grouped by their own time: a message's capability can be earlier.
@@ -159,39 +233,50 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
 
                 for epoch in epochs {
                     let watermark = max_seen.map(|m| m - lateness);
-                    let mut touched: HashSet<Row> = HashSet::new();
+                    let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::new();
                     let mut late = 0u64;
                     for ((row, _), _, diff) in stash.remove(&epoch).unwrap_or_default() {
-                        if let (Some(size), Some(wm)) = (size, watermark) {
-                            let Value::Int(start) = row[nkeys - 1] else {
-                                continue;
-                            };
-                            if start + size <= wm {
+                        let start = match (spec, &row.get(nkeys)) {
+                            (Some(_), Some(Value::Int(s))) => *s,
+                            _ => 0,
+                        };
+                        if let (Some(spec), Some(wm)) = (spec, watermark) {
+                            if start + spec.size <= wm {
                                 late += diff.max(0) as u64;
                                 continue;
                             }
                         }
                         let key = &row[..nkeys];
-                        let group = match groups.get_mut(key) {
-                            Some(g) => g,
-                            None => {
-                                let key: Row = key.to_vec();
-                                if let Some(Value::Int(start)) = size.and(key.last()) {
-                                    windows.entry(*start).or_default().push(key.clone());
-                                }
-                                groups.entry(key).or_insert_with(|| Group {
-                                    accs: aggs.iter().map(Acc::new).collect(),
-                                    rows: 0,
-                                    emitted: None,
-                                })
+                        if !groups.contains_key(key) {
+                            groups.insert(key.to_vec(), BTreeMap::new());
+                        }
+                        let panes = groups.get_mut(key).expect("inserted");
+                        let pane = panes.entry(start).or_insert_with(|| {
+                            if let Some(spec) = spec {
+                                to_close.entry(start).or_default().push(key.to_vec());
+                                to_free
+                                    .entry(spec.retain_until(start))
+                                    .or_default()
+                                    .push((key.to_vec(), start));
                             }
-                        };
-                        group.rows += diff as i64;
-                        for (acc, v) in group.accs.iter_mut().zip(&row[nkeys..]) {
+                            Pane {
+                                accs: aggs.iter().map(Acc::new).collect(),
+                                rows: 0,
+                                emitted: None,
+                                closed: false,
+                            }
+                        });
+                        pane.rows += diff as i64;
+                        for (acc, v) in pane.accs.iter_mut().zip(&row[args_at..]) {
                             acc.update(v, diff as i64);
                         }
-                        if !touched.contains(key) {
-                            touched.insert(key.to_vec());
+                        match touched.get_mut(key) {
+                            Some(set) => {
+                                set.insert(start);
+                            }
+                            None => {
+                                touched.insert(key.to_vec(), BTreeSet::from([start]));
+                            }
                         }
                     }
                     if late > 0 {
@@ -203,37 +288,71 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                     let at = cap.delayed(&epoch);
                     let mut session = output.session(&at);
                     if emit == Emit::Changes {
-                        for key in touched {
-                            let Some(g) = groups.get_mut(&key) else {
+                        for (key, starts) in touched {
+                            let Some(panes) = groups.get_mut(&key) else {
                                 continue;
                             };
-                            let now = (g.rows > 0).then(|| output_row(&key, g, &aggs));
-                            if now != g.emitted {
-                                if let Some(old) = g.emitted.take() {
-                                    session.give((old, epoch, -1));
-                                }
-                                if let Some(new) = &now {
-                                    session.give((new.clone(), epoch, 1));
-                                }
-                                g.emitted = now;
+                            // The touched panes and the open windows whose ACCU / SW span them.
+                            let mut affected: BTreeSet<i64> = BTreeSet::new();
+                            for &s in &starts {
+                                let last = spec.map_or(s, |sp| sp.last_covering(s));
+                                affected.extend(
+                                    panes
+                                        .range(s..=last)
+                                        .filter(|(_, p)| !p.closed)
+                                        .map(|(t, _)| *t),
+                                );
                             }
-                            if g.rows <= 0 && size.is_none() {
+                            for start in affected {
+                                let now = (panes[&start].rows > 0)
+                                    .then(|| output_row(&key, start, panes, spec, &aggs));
+                                let pane = panes.get_mut(&start).expect("affected pane");
+                                if now != pane.emitted {
+                                    if let Some(old) = pane.emitted.take() {
+                                        session.give((old, epoch, -1));
+                                    }
+                                    if let Some(new) = &now {
+                                        session.give((new.clone(), epoch, 1));
+                                    }
+                                    pane.emitted = now;
+                                }
+                            }
+                            if spec.is_none() && panes.values().all(|p| p.rows <= 0) {
                                 groups.remove(&key);
                             }
                         }
                     }
-                    // Windows the watermark has passed are final.
-                    if let (Some(size), Some(m)) = (size, max_seen) {
+                    // Panes the watermark has passed are final; then free what no open window
+                    // spans any more.
+                    if let (Some(spec), Some(m)) = (spec, max_seen) {
                         let wm = m - lateness;
-                        while let Some((&start, _)) = windows.first_key_value() {
-                            if start + size > wm {
+                        while let Some((&start, _)) = to_close.first_key_value() {
+                            if start + spec.size > wm {
                                 break;
                             }
-                            let (_, keys) = windows.pop_first().expect("non-empty");
+                            let (_, keys) = to_close.pop_first().expect("non-empty");
                             for key in keys {
-                                if let Some(g) = groups.remove(&key) {
-                                    if emit == Emit::Final && g.rows > 0 {
-                                        session.give((output_row(&key, &g, &aggs), epoch, 1));
+                                let Some(panes) = groups.get_mut(&key) else {
+                                    continue;
+                                };
+                                if emit == Emit::Final && panes[&start].rows > 0 {
+                                    let row = output_row(&key, start, panes, Some(spec), &aggs);
+                                    session.give((row, epoch, 1));
+                                }
+                                if let Some(p) = panes.get_mut(&start) {
+                                    p.closed = true;
+                                }
+                            }
+                        }
+                        while let Some((&until, _)) = to_free.first_key_value() {
+                            if until > wm {
+                                break;
+                            }
+                            for (key, start) in to_free.pop_first().expect("non-empty").1 {
+                                if let Some(panes) = groups.get_mut(&key) {
+                                    panes.remove(&start);
+                                    if panes.is_empty() {
+                                        groups.remove(&key);
                                     }
                                 }
                             }
@@ -251,18 +370,25 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                         }
                     }
                     None => {
-                        // Input complete: every window is final, every group is final.
+                        // Input complete: every window is final.
                         if emit == Emit::Final {
                             let t = *cap.time();
                             let mut session = output.session(&*cap);
-                            for (key, g) in groups.drain() {
-                                if g.rows > 0 {
-                                    session.give((output_row(&key, &g, &aggs), t, 1));
+                            let mut keys: Vec<&Row> = groups.keys().collect();
+                            keys.sort();
+                            for key in keys {
+                                let panes = &groups[key];
+                                for (&start, pane) in panes {
+                                    if !pane.closed && pane.rows > 0 {
+                                        let row = output_row(key, start, panes, spec, &aggs);
+                                        session.give((row, t, 1));
+                                    }
                                 }
                             }
                         }
                         groups.clear();
-                        windows.clear();
+                        to_close.clear();
+                        to_free.clear();
                         held = None;
                     }
                 }
