@@ -178,7 +178,7 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
             let stmt = p.insert()?;
             out.script.statements.push(stmt);
         } else if p.word("SELECT") {
-            let query = p.select()?;
+            let query = p.query()?;
             out.script.statements.push(Statement::Select { query });
         } else if p.ddl && p.word("CREATE") {
             out.tables.push(p.create_table()?);
@@ -341,7 +341,7 @@ impl P<'_> {
         self.expect("WITH")?;
         loop {
             if self.p.consume_token(&Token::LParen) {
-                let query = self.select()?;
+                let query = self.query()?;
                 self.expect_token(Token::RParen)?;
                 self.eat("AS");
                 let name = self.ident()?;
@@ -350,7 +350,7 @@ impl P<'_> {
                 let name = self.ident()?;
                 self.expect("AS")?;
                 self.expect_token(Token::LParen)?;
-                let query = self.select()?;
+                let query = self.query()?;
                 self.expect_token(Token::RParen)?;
                 script.statements.push(Statement::With { name, query });
             }
@@ -381,8 +381,26 @@ impl P<'_> {
         } else {
             None
         };
-        let query = self.select()?;
+        let query = self.query()?;
         Ok(Statement::Insert { table, key, query })
+    }
+
+    /// `select (UNION ALL select)*`; a union reads as a select of `*` over the union.
+    fn query(&mut self) -> SqlResult<Select> {
+        let pos = self.pos();
+        let first = self.select()?;
+        if !self.word("UNION") {
+            return Ok(first);
+        }
+        let mut queries = vec![first];
+        while self.word("UNION") {
+            self.p.next_token();
+            if !self.eat("ALL") {
+                return Err(self.expected("`ALL` (only UNION ALL is supported)"));
+            }
+            queries.push(self.select()?);
+        }
+        Ok(Select::union_wrapper(queries, pos))
     }
 
     fn select(&mut self) -> SqlResult<Select> {
@@ -512,17 +530,7 @@ impl P<'_> {
     fn parse_from_primary(&mut self) -> SqlResult<FromItem> {
         let pos = self.pos();
         if self.p.consume_token(&Token::LParen) {
-            let first = self.select()?;
-            let query = if self.word("UNION") {
-                let mut queries = vec![first];
-                while self.eat("UNION") {
-                    self.expect("ALL")?;
-                    queries.push(self.select()?);
-                }
-                Select::union_wrapper(queries, pos)
-            } else {
-                first
-            };
+            let query = self.query()?;
             self.expect_token(Token::RParen)?;
             self.eat("AS");
             let alias = self.ident()?;
@@ -802,6 +810,13 @@ mod tests {
         ));
         let q = one("SELECT a FROM src LEFT JOIN dim d ON src.ip = d.ip GROUP BY d.c");
         assert!(matches!(q.from, FromItem::LeftJoin { .. }));
+        let q = one(
+            "INSERT INTO o SELECT a FROM t UNION ALL SELECT b FROM u UNION ALL SELECT c FROM v",
+        );
+        let FromItem::UnionAll { queries, .. } = &q.from else {
+            panic!("a union")
+        };
+        assert_eq!(queries.len(), 3);
         let q = one("SELECT 7 DIV 2, a % 3 FROM t GROUP BY 1 HAVING count(1) > 3");
         assert!(q.having.is_some());
     }

@@ -1129,10 +1129,73 @@ impl Planner<'_> {
                 right.pos,
                 "LEFT JOIN with dimension tables is not available in this build of tally yet",
             )),
-            FromItem::UnionAll { pos, .. } => Err(self.err(
-                *pos,
-                "UNION ALL is not available in this build of tally yet",
-            )),
+            FromItem::UnionAll { queries, .. } => {
+                let mut planned = Vec::new();
+                for q in queries {
+                    planned.push(self.select(q, label, Emit::Changes, false)?);
+                }
+                let width = planned[0].1.cols.len();
+                let mut types: Vec<DataType> = planned[0].1.cols.iter().map(|c| c.ty).collect();
+                for (q, (_, scope)) in queries.iter().zip(&planned).skip(1) {
+                    if scope.cols.len() != width {
+                        return Err(self.err(
+                            q.pos,
+                            format!(
+                                "UNION ALL: this SELECT gives {} columns, the first gives {width}",
+                                scope.cols.len()
+                            ),
+                        ));
+                    }
+                    for (i, c) in scope.cols.iter().enumerate() {
+                        types[i] = common_type(types[i], c.ty).ok_or_else(|| {
+                            self.err(
+                                item_pos(q, i).unwrap_or(q.pos),
+                                format!(
+                                    "type mismatch: UNION ALL column {} is {} here and {} in the first SELECT",
+                                    i + 1,
+                                    c.ty,
+                                    types[i]
+                                ),
+                            )
+                        })?;
+                    }
+                }
+                let mut out = planned[0].1.clone();
+                for (c, t) in out.cols.iter_mut().zip(&types) {
+                    c.ty = *t;
+                    c.key = false;
+                }
+                let mut inputs = Vec::new();
+                for (node, scope) in planned {
+                    let casts: Vec<ScalarExpr> = scope
+                        .cols
+                        .iter()
+                        .zip(&types)
+                        .enumerate()
+                        .map(|(i, (c, t))| coerce(ScalarExpr::Column(i), c.ty, *t))
+                        .collect();
+                    let node = if scope
+                        .cols
+                        .iter()
+                        .zip(&types)
+                        .any(|(c, t)| c.ty != *t && c.ty != DataType::Null)
+                    {
+                        self.add(
+                            Node::Map {
+                                input: node,
+                                exprs: casts,
+                            },
+                            out.schema(),
+                            label,
+                        )
+                    } else {
+                        node
+                    };
+                    inputs.push(node);
+                }
+                let node = self.add(Node::Union { inputs }, out.schema(), label);
+                Ok((node, out))
+            }
         }
     }
 
@@ -1337,17 +1400,15 @@ impl Planner<'_> {
                 label,
             );
         }
+        // A column computed from group keys (or AGGRTIME) alone is part of the result key.
         for (col, e) in out.cols.iter_mut().zip(&exprs) {
-            col.key = matches!(e, ScalarExpr::Column(i) if *i < nkeys);
+            let cols = e.columns();
+            col.key = !cols.is_empty() && cols.iter().all(|i| *i < nkeys);
         }
         let window_col = state.keys.len();
         let mut schema = out.schema();
         let mut exprs = exprs;
-        if hide_window
-            && state.windowed
-            && !exprs
-                .iter()
-                .any(|e| matches!(e, ScalarExpr::Column(i) if *i == window_col))
+        if hide_window && state.windowed && !exprs.iter().any(|e| e.columns().contains(&window_col))
         {
             exprs.push(ScalarExpr::Column(window_col));
             schema.fields.push(Field {

@@ -264,6 +264,20 @@ impl ScalarExpr {
         }
     }
 
+    /// The columns the expression reads.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.collect_columns(&mut out);
+        out
+    }
+
+    fn collect_columns(&self, out: &mut Vec<usize>) {
+        if let ScalarExpr::Column(i) = self {
+            out.push(*i);
+        }
+        self.visit_children(&mut |c| c.collect_columns(out));
+    }
+
     fn visit_children(&self, f: &mut dyn FnMut(&ScalarExpr)) {
         match self {
             ScalarExpr::Column(_) | ScalarExpr::Literal(_) => {}
