@@ -219,3 +219,63 @@ fn two_processes_give_the_result_of_one() {
         "only the first worker writes stdout"
     );
 }
+
+#[test]
+fn a_dimension_change_revises_open_windows_only() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nlateness.seconds=0\n\
+         sql=INSERT INTO per_country SELECT country, AGGRTIME, count(1) FROM clicks \
+         LEFT JOIN ips ON clicks.ip = ips.ip GROUP BY ips.country \
+         COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS\n\
+         [tabledesc-1]\ntable.name=clicks\ntable.fields=ip,string,:t,bigint,\n\
+         table.type=file\ntable.file.path=clicks.log\ntable.file.follow=true\n\
+         [tabledesc-2]\ntable.name=ips\ntable.fields=ip,string,:country,int,\n\
+         table.type=file\ntable.file.path=ips.csv\ntable.file.format=csv\n\
+         table.file.follow=true\ntable.field.key=ip\n\
+         [tabledesc-3]\ntable.name=per_country\n\
+         table.fields=country,int,:minute,bigint,:n,bigint,\n\
+         table.type=csv\ntable.csv.path=out.csv\ntable.flush.ms=50\n",
+    )
+    .unwrap();
+    let append = |file: &str, text: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join(file))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append("ips.csv", "1.1.1.1,86\n");
+    append("clicks.log", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = dir.path().join("out.csv");
+    let a = 1_700_000_040_000i64; // a minute boundary
+    let b = a + 120_000;
+    append("clicks.log", &format!("1.1.1.1,{}\n", a + 1000));
+    wait_for(&out, &format!("country,minute,n\n86,{a},1\n"), &mut child);
+    // A row two minutes later: with no lateness, minute `a` is now final.
+    append("clicks.log", &format!("1.1.1.1,{}\n", b + 1000));
+    wait_for(
+        &out,
+        &format!("country,minute,n\n86,{a},1\n86,{b},1\n"),
+        &mut child,
+    );
+    // The ip moves to another country: the open minute is revised, the final one is not.
+    append("ips.csv", "1.1.1.1,44\n");
+    wait_for(
+        &out,
+        &format!("country,minute,n\n44,{b},1\n86,{a},1\n"),
+        &mut child,
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}

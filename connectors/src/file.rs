@@ -151,6 +151,8 @@ pub struct FollowSource {
     pos: u64,
     partial: Vec<u8>,
     active: bool,
+    /// Deliver the content present at start as epoch 0 (a dimension's snapshot).
+    snapshot_pending: bool,
     metrics: Arc<Metrics>,
 }
 
@@ -170,9 +172,11 @@ impl FollowSource {
         path: &Path,
         parser: RecordParser,
         worker: WorkerInfo,
+        snapshot: bool,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ConnectorError> {
         Ok(FollowSource {
+            snapshot_pending: snapshot,
             path: path.to_path_buf(),
             parser,
             file: None,
@@ -215,6 +219,18 @@ impl Source for FollowSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
         if !self.active {
             return Ok(Poll::Done);
+        }
+        if self.snapshot_pending {
+            self.snapshot_pending = false;
+            if let Ok(f) = File::open(&self.path) {
+                self.identity = f.metadata().ok().as_ref().and_then(identity);
+                self.file = Some(f);
+            }
+            let rows = self.read_new(out)?;
+            self.metrics
+                .rows_in
+                .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Batch { epoch: 0 });
         }
         let rows = self.read_new(out)?;
         if rows > 0 {

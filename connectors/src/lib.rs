@@ -75,14 +75,19 @@ impl ConnectorError {
 }
 
 /// Opens `worker`'s share of a source.
+///
+/// A `dimension` source delivers the table as it stands when the job starts in epoch 0 (a
+/// bounded file whole, a followed file's current content), and later changes after that.
 pub fn open_source(
     table: &str,
     config: &SourceConfig,
     schema: &Schema,
     worker: WorkerInfo,
     chunk_rows: usize,
+    dimension: bool,
     metrics: std::sync::Arc<Metrics>,
 ) -> Result<Box<dyn Source>, ConnectorError> {
+    let chunk_rows = if dimension { usize::MAX } else { chunk_rows };
     Ok(match config {
         SourceConfig::File {
             path,
@@ -92,7 +97,9 @@ pub fn open_source(
             let parser =
                 format::RecordParser::new(table, format.clone(), schema.clone(), metrics.clone());
             if *follow {
-                Box::new(file::FollowSource::open(path, parser, worker, metrics)?)
+                Box::new(file::FollowSource::open(
+                    path, parser, worker, dimension, metrics,
+                )?)
             } else {
                 Box::new(file::FileSource::open(
                     path, parser, worker, chunk_rows, metrics,

@@ -188,6 +188,7 @@ fn worker_main(
             &s.schema,
             info,
             chunk_rows,
+            s.dimension,
             metrics.clone(),
         )
         .map_err(|e| format!("source {}: {e}", s.table))?;

@@ -53,6 +53,9 @@ pub struct SourcePlan {
     pub table: String,
     pub schema: Schema,
     pub config: SourceConfig,
+    /// Read as a dimension: its rows as they stand when the job starts arrive in the first
+    /// epoch, and (for a followed file) later lines as changes.
+    pub dimension: bool,
 }
 
 /// A node, its output columns and the statement it was planned for.
@@ -82,6 +85,39 @@ pub enum Node {
     Aggregate(AggregatePlan),
     /// UNION ALL: the rows of all inputs (same columns).
     Union { inputs: Vec<NodeId> },
+    /// A dimension's rows made an upserted table: a row replaces the earlier row with the same
+    /// `key` (a `-old +new` change). Planned once per dimension table.
+    Upsert { input: NodeId, key: Vec<usize> },
+    /// `stream LEFT JOIN dim ON ...`: each stream row with every dimension row whose key equals
+    /// its key and for which `residual` holds, or with NULLs when there is none. A change of the
+    /// dimension revises the output of the stream rows still retained.
+    LeftJoin(JoinPlan),
+}
+
+/// A left join of a stream with a dimension.
+#[derive(Clone, Debug)]
+pub struct JoinPlan {
+    pub stream: NodeId,
+    pub dim: NodeId,
+    /// Key expressions over the stream row and, pairwise equal, over the dimension row.
+    pub stream_key: Vec<ScalarExpr>,
+    pub dim_key: Vec<ScalarExpr>,
+    /// The rest of the ON condition, over the joined row (stream columns, then dimension's).
+    pub residual: Option<ScalarExpr>,
+    /// Columns of the dimension rows (the NULLs of an unmatched row).
+    pub dim_width: usize,
+    /// How long stream rows are kept so that dimension changes can revise them: until the
+    /// window of the query that reads the join is final. `None`: for the life of the job.
+    pub retain: Option<Retention>,
+}
+
+/// Stream rows are kept until the window (of `size_ms`, on `time`) they fall in is final.
+#[derive(Clone, Debug)]
+pub struct Retention {
+    /// The event time over the stream row.
+    pub time: ScalarExpr,
+    pub size_ms: u64,
+    pub lateness_ms: u64,
 }
 
 /// Grouping and aggregation. Output columns: the keys, then the window start (`AGGRTIME`,
@@ -238,6 +274,30 @@ impl fmt::Display for Plan {
                     write!(f, " emit {:?}", a.emit)?;
                 }
                 Node::Union { inputs } => write!(f, "Union {inputs:?}")?,
+                Node::Upsert { input, key } => write!(f, "Upsert {input} by columns {key:?}")?,
+                Node::LeftJoin(j) => {
+                    let sk: Vec<String> = j.stream_key.iter().map(|e| e.to_string()).collect();
+                    let dk: Vec<String> = j.dim_key.iter().map(|e| e.to_string()).collect();
+                    write!(
+                        f,
+                        "LeftJoin stream {} dim {} on [{}] = [{}]",
+                        j.stream,
+                        j.dim,
+                        sk.join(", "),
+                        dk.join(", ")
+                    )?;
+                    if let Some(r) = &j.residual {
+                        write!(f, " and {r}")?;
+                    }
+                    match &j.retain {
+                        Some(r) => write!(
+                            f,
+                            " retain stream rows until their {} ms window on {} is final",
+                            r.size_ms, r.time
+                        )?,
+                        None => write!(f, " retain stream rows for the life of the job")?,
+                    }
+                }
             }
             writeln!(f, " => ({})", n.schema.names().join(", "))?;
         }

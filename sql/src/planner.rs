@@ -861,6 +861,22 @@ impl MaxKnown for DataType {
     }
 }
 
+/// The conjuncts of an AND chain.
+fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
+    }
+}
+
 fn literal(v: &SqlValue, pos: Pos) -> SqlResult<Bound> {
     Ok(match v {
         SqlValue::Number(n, _) => match n.parse::<i64>() {
@@ -1087,6 +1103,7 @@ impl Planner<'_> {
                     table: desc.name.clone(),
                     schema: schema.clone(),
                     config,
+                    dimension: false,
                 });
                 let node = self.add(
                     Node::Source {
@@ -1110,6 +1127,7 @@ impl Planner<'_> {
                     config: catalog::SourceConfig::InnerTable {
                         interval_ms: *interval_ms,
                     },
+                    dimension: false,
                 });
                 let node = self.add(
                     Node::Source {
@@ -1125,10 +1143,12 @@ impl Planner<'_> {
                 let (node, scope) = self.select(query, label, Emit::Changes, false)?;
                 Ok((node, scope.requalify(&alias.name)))
             }
-            FromItem::LeftJoin { right, .. } => Err(self.err(
-                right.pos,
-                "LEFT JOIN with dimension tables is not available in this build of tally yet",
-            )),
+            FromItem::LeftJoin {
+                left,
+                right,
+                alias,
+                on,
+            } => self.left_join(left, right, alias.as_ref(), on, label),
             FromItem::UnionAll { queries, .. } => {
                 let mut planned = Vec::new();
                 for q in queries {
@@ -1199,6 +1219,173 @@ impl Planner<'_> {
         }
     }
 
+    /// A dimension table's rows, read whole when the job starts (and, for a followed file, kept
+    /// current), upserted by its key (`table.field.key` or PRIMARY KEY) when it has one. Planned
+    /// once per table and shared by every join that reads it.
+    fn dimension(&mut self, name: &ast::Ident) -> Result<(NodeId, Scope), Diagnostic> {
+        let key = format!("dim:{}", name.name.to_ascii_lowercase());
+        if let Some((node, scope)) = self.source_nodes.get(&key) {
+            return Ok((*node, scope.clone()));
+        }
+        let desc = self.job.table(&name.name).ok_or_else(|| {
+            self.err(
+                name.pos,
+                format!(
+                    "unknown dimension table `{}`: describe it in the job file",
+                    name.name
+                ),
+            )
+        })?;
+        let (mut config, schema) =
+            catalog::source_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
+        if let catalog::SourceConfig::File { path, .. } = &mut config {
+            *path = self.job.dir.join(&*path);
+        } else {
+            return Err(self.err(
+                name.pos,
+                format!(
+                    "`{}` cannot be a dimension: dimension tables are `file` tables for now",
+                    name.name
+                ),
+            ));
+        }
+        self.sources.push(SourcePlan {
+            table: desc.name.clone(),
+            schema: schema.clone(),
+            config,
+            dimension: true,
+        });
+        let mut node = self.add(
+            Node::Source {
+                source: self.sources.len() - 1,
+            },
+            schema.clone(),
+            &format!("dimension {}", desc.name),
+        );
+        let upsert_key = desc
+            .get("field.key")
+            .or_else(|| desc.get("primary.key"))
+            .map(|s| {
+                s.value
+                    .split(',')
+                    .map(|c| {
+                        schema.index_of(c.trim()).ok_or_else(|| {
+                            self.job.error_at(
+                                s.pos,
+                                format!(
+                                    "key column `{}` is not a field of `{}`",
+                                    c.trim(),
+                                    desc.name
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<usize>, Diagnostic>>()
+            })
+            .transpose()?;
+        if let Some(k) = upsert_key {
+            node = self.add(
+                Node::Upsert {
+                    input: node,
+                    key: k,
+                },
+                schema.clone(),
+                &format!("dimension {}", desc.name),
+            );
+        }
+        let scope = Scope::from_schema(&schema, &desc.name);
+        self.source_nodes.insert(key, (node, scope.clone()));
+        Ok((node, scope))
+    }
+
+    fn left_join(
+        &mut self,
+        left: &FromItem,
+        right: &ast::Ident,
+        alias: Option<&ast::Ident>,
+        on: &Expr,
+        label: &str,
+    ) -> Result<(NodeId, Scope), Diagnostic> {
+        let (stream, lscope) = self.from(left, label)?;
+        let (dim, dscope) = self.dimension(right)?;
+        let qualifier = alias.unwrap_or(right).name.clone();
+        let dscope = dscope.requalify(&qualifier);
+        let lw = lscope.cols.len();
+        let mut joined = lscope.clone();
+        joined.cols.extend(dscope.cols.iter().cloned());
+        let mut conjuncts = Vec::new();
+        split_and(on, &mut conjuncts);
+        let binder = self.binder(&joined, None, "ON");
+        let mut stream_key = Vec::new();
+        let mut dim_key = Vec::new();
+        let mut residual: Option<ScalarExpr> = None;
+        let side = |e: &ScalarExpr| -> Option<bool> {
+            let cols = e.columns();
+            if cols.is_empty() {
+                None
+            } else if cols.iter().all(|c| *c < lw) {
+                Some(true)
+            } else if cols.iter().all(|c| *c >= lw) {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        for c in conjuncts {
+            if let Expr::BinaryOp {
+                left: a,
+                op: BinaryOperator::Eq,
+                right: b,
+            } = c
+            {
+                let (ea, ta) = binder.bind(a).map_err(|e| self.sql(e))?;
+                let (eb, tb) = binder.bind(b).map_err(|e| self.sql(e))?;
+                let pair = match (side(&ea), side(&eb)) {
+                    (Some(true), Some(false)) => Some(((ea, ta), (eb, tb))),
+                    (Some(false), Some(true)) => Some(((eb, tb), (ea, ta))),
+                    _ => None,
+                };
+                if let Some(((se, st), (de, dt))) = pair {
+                    let t = compare_type(st, dt)
+                        .ok_or_else(|| self.sql(mismatch(pos_of(c), "compare", st, dt)))?;
+                    stream_key.push(coerce(se, st, t));
+                    dim_key.push(coerce(de, dt, t).shift_columns(lw));
+                    continue;
+                }
+            }
+            let (e, t) = binder.bind(c).map_err(|e| self.sql(e))?;
+            binder
+                .expect_bool(t, pos_of(c), "ON")
+                .map_err(|e| self.sql(e))?;
+            residual = Some(match residual {
+                None => e,
+                Some(r) => ScalarExpr::And(Box::new(r), Box::new(e)),
+            });
+        }
+        if stream_key.is_empty() {
+            return Err(self.err(
+                pos_of(on),
+                format!(
+                    "LEFT JOIN needs an equality between the stream and a column of `{qualifier}`"
+                ),
+            ));
+        }
+        let node = self.add(
+            Node::LeftJoin(JoinPlan {
+                stream,
+                dim,
+                stream_key,
+                dim_key,
+                residual,
+                dim_width: dscope.cols.len(),
+                retain: None,
+            }),
+            joined.schema(),
+            label,
+        );
+        Ok((node, joined))
+    }
+
     /// Plans a SELECT. With `hide_window`, a windowed aggregate whose output does not show
     /// AGGRTIME gets it as a hidden last column (not in the returned scope), so a sink can keep
     /// each group's newest window.
@@ -1210,6 +1397,7 @@ impl Planner<'_> {
         hide_window: bool,
     ) -> Result<(NodeId, Scope), Diagnostic> {
         let (mut input, scope) = self.from(&q.from, label)?;
+        let join_node = matches!(q.from, FromItem::LeftJoin { .. }).then_some(input);
         if let Some(w) = &q.selection {
             let (pred, t) = self
                 .binder(&scope, None, "WHERE")
@@ -1331,6 +1519,23 @@ impl Planner<'_> {
                 })
             }
         };
+        // Stream rows of a join are kept until their window is final, when the window's time
+        // can be read from the stream row alone.
+        if let (Some(j), Some(w)) = (join_node, &window) {
+            let stream_width = match &self.nodes[j].node {
+                Node::LeftJoin(plan) => self.nodes[plan.stream].schema.len(),
+                _ => 0,
+            };
+            if let Node::LeftJoin(plan) = &mut self.nodes[j].node {
+                if w.time.columns().iter().all(|c| *c < stream_width) {
+                    plan.retain = Some(Retention {
+                        time: w.time.clone(),
+                        size_ms: w.size_ms,
+                        lateness_ms: w.lateness_ms,
+                    });
+                }
+            }
+        }
         let state = AggState {
             keys: keys.iter().map(|k| k.to_string()).collect(),
             key_types: key_types.clone(),

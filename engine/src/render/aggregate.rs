@@ -23,9 +23,7 @@ use tally_sql::catalog::Emit;
 use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
-use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Capability, Operator};
-use timely::dataflow::StreamVec;
 
 use super::{hash_values, Rows, Shared};
 use crate::accum::{merged_value, Acc};
@@ -153,28 +151,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         Some((out, event_time))
     });
 
-    // The largest event time of each epoch at this worker, as `(epoch, max)`, sent to every
-    // worker. Records carry their epoch in the data: a message's capability can be earlier.
-    let maxima: StreamVec<'s, u64, (u64, i64)> = prepared
-        .inner
-        .clone()
-        .unary(Pipeline, "EventTimeMax", |_cap, _info| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    let mut per_epoch: BTreeMap<u64, i64> = BTreeMap::new();
-                    for ((_, t), epoch, d) in data.iter() {
-                        if *d > 0 {
-                            let m = per_epoch.entry(*epoch).or_insert(*t);
-                            *m = (*m).max(*t);
-                        }
-                    }
-                    for (epoch, m) in per_epoch {
-                        output.session(&cap.delayed(&epoch, 0)).give((epoch, m));
-                    }
-                });
-            }
-        })
-        .broadcast();
+    let maxima = super::event_time_maxima(prepared.inner.clone(), |(_, t): &Prepared| *t);
 
     let label = label.to_string();
     let metrics = shared.metrics.clone();

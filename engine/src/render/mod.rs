@@ -3,20 +3,27 @@
 
 pub mod aggregate;
 pub mod filter;
+pub mod join;
 pub mod map;
 pub mod sink;
 pub mod source;
 pub mod union;
+pub mod upsert;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::InputSession;
 use differential_dataflow::VecCollection;
+use std::collections::BTreeMap;
 use tally_connectors::{Metrics, WorkerInfo};
 use tally_sql::plan::{Node, Plan};
+
 use tally_sql::{Row, Value};
-use timely::dataflow::{ProbeHandle, Scope};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Operator;
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 /// A collection of rows with epoch timestamps: the type every plan node produces.
 pub type Rows<'s> = VecCollection<'s, u64, Row, isize>;
@@ -70,6 +77,14 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                 aggregate::render(nodes[agg.input].clone(), agg, &node.label, shared)
             }
             Node::Union { inputs } => union::render(inputs.iter().map(|i| nodes[*i].clone())),
+            Node::Upsert { input, key } => upsert::render(nodes[*input].clone(), key.clone()),
+            Node::LeftJoin(join) => join::render(
+                nodes[join.stream].clone(),
+                nodes[join.dim].clone(),
+                join,
+                &node.label,
+                shared,
+            ),
         };
         nodes.push(rows);
     }
@@ -86,6 +101,34 @@ pub fn hash_values(values: &[Value]) -> u64 {
     let mut h = DefaultHasher::new();
     values.hash(&mut h);
     h.finish()
+}
+
+/// The largest event time of each epoch at this worker, as `(epoch, max)`, sent to every worker:
+/// with it every operator knows the watermark over all workers. Records carry their epoch in the
+/// data, because a message's capability can be earlier than its records' times.
+pub fn event_time_maxima<'s, D: Clone + 'static>(
+    updates: StreamVec<'s, u64, (D, u64, isize)>,
+    time: impl Fn(&D) -> i64 + 'static,
+) -> StreamVec<'s, u64, (u64, i64)> {
+    updates
+        .unary(Pipeline, "EventTimeMax", |_cap, _info| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut per_epoch: BTreeMap<u64, i64> = BTreeMap::new();
+                    for (d, epoch, diff) in data.iter() {
+                        if *diff > 0 {
+                            let t = time(d);
+                            let m = per_epoch.entry(*epoch).or_insert(t);
+                            *m = (*m).max(t);
+                        }
+                    }
+                    for (epoch, m) in per_epoch {
+                        output.session(&cap.delayed(&epoch, 0)).give((epoch, m));
+                    }
+                });
+            }
+        })
+        .broadcast()
 }
 
 /// Describes the operators each plan node becomes, for `tally explain`.
@@ -129,6 +172,22 @@ pub fn explain(plan: &Plan) -> String {
                 )
             }
             Node::Union { inputs } => format!("concat of nodes {inputs:?}"),
+            Node::Upsert { input, .. } => format!(
+                "exchange node {input} by hash of the key -> Upsert operator (key -> row; a new \
+                 row for a key is -old +new)"
+            ),
+            Node::LeftJoin(j) => format!(
+                "stream node {} and dimension node {}, both exchanged by hash of the join key -> \
+                 LeftJoin operator (dimension rows by key; stream rows kept {}; a dimension \
+                 change emits -old +new for the kept stream rows of its key)",
+                j.stream,
+                j.dim,
+                if j.retain.is_some() {
+                    "until their window is final (watermark broadcast like an aggregate's)"
+                } else {
+                    "for the life of the job"
+                }
+            ),
         };
         out.push_str(&format!("node {i} [{}]: {ops}\n", n.label));
     }

@@ -264,6 +264,47 @@ impl ScalarExpr {
         }
     }
 
+    /// The same expression reading column `i - by` where it read column `i`.
+    pub fn shift_columns(mut self, by: usize) -> ScalarExpr {
+        self.shift_in_place(by);
+        self
+    }
+
+    fn shift_in_place(&mut self, by: usize) {
+        match self {
+            ScalarExpr::Column(i) => *i -= by,
+            ScalarExpr::Literal(_) => {}
+            ScalarExpr::Binary { left, right, .. } => {
+                left.shift_in_place(by);
+                right.shift_in_place(by);
+            }
+            ScalarExpr::Neg(e) | ScalarExpr::Not(e) => e.shift_in_place(by),
+            ScalarExpr::And(a, b) | ScalarExpr::Or(a, b) => {
+                a.shift_in_place(by);
+                b.shift_in_place(by);
+            }
+            ScalarExpr::IsNull { expr, .. } | ScalarExpr::Cast { expr, .. } => {
+                expr.shift_in_place(by)
+            }
+            ScalarExpr::Case { whens, otherwise } => {
+                for (c, v) in whens {
+                    c.shift_in_place(by);
+                    v.shift_in_place(by);
+                }
+                otherwise.shift_in_place(by);
+            }
+            ScalarExpr::InList { expr, list, .. } => {
+                expr.shift_in_place(by);
+                list.iter_mut().for_each(|e| e.shift_in_place(by));
+            }
+            ScalarExpr::Like { expr, pattern, .. } => {
+                expr.shift_in_place(by);
+                pattern.shift_in_place(by);
+            }
+            ScalarExpr::Call { args, .. } => args.iter_mut().for_each(|e| e.shift_in_place(by)),
+        }
+    }
+
     /// The columns the expression reads.
     pub fn columns(&self) -> Vec<usize> {
         let mut out = Vec::new();
