@@ -59,6 +59,26 @@ fn generate(seed: u64, n: usize) -> Vec<Result<Event, String>> {
     out
 }
 
+/// A changelog of the `regions` dimension (`k,region`), one line per stream line: mostly
+/// repeats, now and then a key moving to another region; k4 only appears after a while.
+fn regions(seed: u64, n: usize) -> Vec<(String, String)> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xd1);
+    let mut current: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
+    (0..n)
+        .map(|i| {
+            let keys = if i < n / 3 { 4 } else { 5 };
+            let k = rng.random_range(0..keys);
+            if k == 4 && current.len() == 4 {
+                current.push("r9".into());
+            }
+            if rng.random_bool(0.02) {
+                current[k] = format!("r{}", rng.random_range(0..6));
+            }
+            (format!("k{k}"), current[k].clone())
+        })
+        .collect()
+}
+
 fn line(e: &Result<Event, String>) -> String {
     match e {
         Ok(e) => format!(
@@ -100,7 +120,12 @@ fn opt(v: Option<i64>) -> String {
 }
 
 /// The batch evaluator: returns the expected CSV files by name.
-fn oracle(lines: &[Result<Event, String>], chunk: usize) -> BTreeMap<&'static str, String> {
+fn oracle(
+    lines: &[Result<Event, String>],
+    lines2: &[Result<Event, String>],
+    dim: &[(String, String)],
+    chunk: usize,
+) -> BTreeMap<&'static str, String> {
     let mut windowed: BTreeMap<(String, i64), WindowAgg> = BTreeMap::new();
     let mut global: BTreeMap<String, WindowAgg> = BTreeMap::new();
     let mut minute_users: BTreeSet<(i64, String)> = BTreeSet::new();
@@ -183,6 +208,97 @@ fn oracle(lines: &[Result<Event, String>], chunk: usize) -> BTreeMap<&'static st
     }
     files.insert("mixed.csv", m.clone());
     files.insert("mixed_changes.csv", m);
+
+    // The join: stream rows take the dimension's value as it stands in their batch, and are
+    // revised by later changes while their window is open.
+    struct Joined {
+        e: Event,
+        start: i64,
+        region: Option<String>,
+        kept: bool,
+    }
+    let mut regions: BTreeMap<String, String> = BTreeMap::new();
+    let mut joined: Vec<Joined> = Vec::new();
+    let mut max_seen: Option<i64> = None;
+    let batches = lines.len().div_ceil(chunk).max(dim.len().div_ceil(chunk));
+    for b in 0..batches {
+        let watermark = max_seen.map(|m| m - LATENESS_MS);
+        for (k, r) in dim.iter().skip(b * chunk).take(chunk) {
+            regions.insert(k.clone(), r.clone());
+        }
+        for j in joined.iter_mut().filter(|j| j.kept) {
+            j.region = regions.get(&j.e.k).cloned();
+        }
+        for e in lines.iter().skip(b * chunk).take(chunk).flatten() {
+            let start = e.t.div_euclid(WINDOW_MS) * WINDOW_MS;
+            if watermark.is_some_and(|wm| start + WINDOW_MS <= wm) {
+                continue;
+            }
+            joined.push(Joined {
+                e: e.clone(),
+                start,
+                region: regions.get(&e.k).cloned(),
+                kept: true,
+            });
+        }
+        for e in lines.iter().skip(b * chunk).take(chunk).flatten() {
+            max_seen = Some(max_seen.map_or(e.t, |m| m.max(e.t)));
+        }
+        if let Some(wm) = max_seen.map(|m| m - LATENESS_MS) {
+            for j in joined.iter_mut() {
+                if j.start + WINDOW_MS <= wm {
+                    j.kept = false;
+                }
+            }
+        }
+    }
+    let mut by_region: BTreeMap<(Option<String>, i64), WindowAgg> = BTreeMap::new();
+    for j in &joined {
+        by_region
+            .entry((j.region.clone(), j.start))
+            .or_default()
+            .add(&j.e);
+    }
+    let mut r = String::from("region,minute,n,users\n");
+    for ((region, start), a) in &by_region {
+        writeln!(
+            r,
+            "{},{start},{},{}",
+            region.clone().unwrap_or_default(),
+            a.rows,
+            a.users.len()
+        )
+        .unwrap();
+    }
+    files.insert("by_region.csv", r);
+
+    // The union: batch b holds chunk b of both streams.
+    let mut united: BTreeMap<(String, i64), WindowAgg> = BTreeMap::new();
+    let mut max_seen: Option<i64> = None;
+    for b in 0..lines.len().max(lines2.len()).div_ceil(chunk) {
+        let watermark = max_seen.map(|m| m - LATENESS_MS);
+        let batch: Vec<&Event> = lines
+            .iter()
+            .skip(b * chunk)
+            .take(chunk)
+            .chain(lines2.iter().skip(b * chunk).take(chunk))
+            .flatten()
+            .collect();
+        for e in &batch {
+            let start = e.t.div_euclid(WINDOW_MS) * WINDOW_MS;
+            if !watermark.is_some_and(|wm| start + WINDOW_MS <= wm) {
+                united.entry((e.k.clone(), start)).or_default().add(e);
+            }
+        }
+        for e in &batch {
+            max_seen = Some(max_seen.map_or(e.t, |m| m.max(e.t)));
+        }
+    }
+    let mut u = String::from("k,minute,n,sum_v\n");
+    for ((k, start), a) in &united {
+        writeln!(u, "{k},{start},{},{}", a.rows, opt(a.sum_v)).unwrap();
+    }
+    files.insert("united.csv", u);
     files
 }
 
@@ -199,7 +315,13 @@ INSERT INTO mixed SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), s
   WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
 INSERT INTO mixed_changes SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
   countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
-  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS
+  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
+INSERT INTO by_region SELECT region, AGGRTIME, count(1), countd(u) FROM src \
+  LEFT JOIN regions ON src.k = regions.k GROUP BY regions.region \
+  COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS; \
+INSERT INTO united SELECT k, AGGRTIME, count(1), sum(v) FROM \
+  (SELECT k, v, t FROM src UNION ALL SELECT k, v, t FROM src2) x \
+  GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS
 
 [tabledesc-src]
 table.name=src
@@ -207,6 +329,35 @@ table.fields=k,string,:u,string,:v,bigint,:t,bigint,
 table.type=file
 table.file.path=input.txt
 table.field.splitter=;
+
+[tabledesc-src2]
+table.name=src2
+table.fields=k,string,:u,string,:v,bigint,:t,bigint,
+table.type=file
+table.file.path=input2.txt
+table.field.splitter=;
+
+[tabledesc-regions]
+table.name=regions
+table.fields=k,string,:region,string,
+table.type=file
+table.file.path=regions.csv
+table.file.format=csv
+table.field.key=k
+table.file.replay=true
+
+[tabledesc-by_region]
+table.name=by_region
+table.fields=region,string,:minute,bigint,:n,bigint,:users,bigint,
+table.type=csv
+table.csv.path=by_region.csv
+table.emit=final
+
+[tabledesc-united]
+table.name=united
+table.fields=k,string,:minute,bigint,:n,bigint,:sum_v,bigint,
+table.type=csv
+table.csv.path=united.csv
 
 [tabledesc-windowed]
 table.name=windowed
@@ -243,9 +394,38 @@ table.csv.path=distinct.csv
 table.flush.ms=1
 "#;
 
-fn run_tally(dir: &Path, lines: &[Result<Event, String>], chunk: usize, workers: usize) {
+struct Input {
+    lines: Vec<Result<Event, String>>,
+    lines2: Vec<Result<Event, String>>,
+    dim: Vec<(String, String)>,
+}
+
+impl Input {
+    fn new(seed: u64, n: usize) -> Input {
+        Input {
+            lines: generate(seed, n),
+            lines2: generate(seed + 1000, n / 2),
+            dim: regions(seed, n),
+        }
+    }
+
+    fn expected(&self, chunk: usize) -> BTreeMap<&'static str, String> {
+        oracle(&self.lines, &self.lines2, &self.dim, chunk)
+    }
+}
+
+fn run_tally(dir: &Path, input: &Input, chunk: usize, workers: usize) {
+    let lines = &input.lines;
     let text: String = lines.iter().map(|l| line(l) + "\n").collect();
     std::fs::write(dir.join("input.txt"), text).unwrap();
+    let text2: String = input.lines2.iter().map(|l| line(l) + "\n").collect();
+    std::fs::write(dir.join("input2.txt"), text2).unwrap();
+    let dim: String = input
+        .dim
+        .iter()
+        .map(|(k, r)| format!("{k},{r}\n"))
+        .collect();
+    std::fs::write(dir.join("regions.csv"), dim).unwrap();
     std::fs::write(dir.join("job.ec"), JOB.replace("CHUNK", &chunk.to_string())).unwrap();
     let job = Job::load(&dir.join("job.ec")).unwrap();
     let plan = tally_sql::planner::plan(&job).unwrap();
@@ -258,7 +438,11 @@ fn run_tally(dir: &Path, lines: &[Result<Event, String>], chunk: usize, workers:
         },
     )
     .unwrap();
-    let bad = lines.iter().filter(|l| l.is_err()).count() as u64;
+    let bad = lines
+        .iter()
+        .chain(&input.lines2)
+        .filter(|l| l.is_err())
+        .count() as u64;
     assert_eq!(summary.bad_rows, bad, "malformed records are counted");
 }
 
@@ -270,15 +454,15 @@ fn tally_matches_the_batch_oracle() {
         (3, 5_000, 64),
         (4, 4_000, 500),
     ] {
-        let lines = generate(seed, n);
-        let expected = oracle(&lines, chunk);
+        let input = Input::new(seed, n);
+        let expected = input.expected(chunk);
         assert!(
             expected["windowed.csv"].lines().count() > 10,
             "the input spans several windows"
         );
         for workers in [1, 2] {
             let dir = tempfile::tempdir().unwrap();
-            run_tally(dir.path(), &lines, chunk, workers);
+            run_tally(dir.path(), &input, chunk, workers);
             if std::env::var_os("TALLY_KEEP_ORACLE").is_some() {
                 let kept = dir.keep();
                 eprintln!("kept {}", kept.display());
@@ -310,17 +494,21 @@ fn late_rows_are_counted_not_applied() {
         })
     };
     let base = 1_700_000_040_000; // 40 s into a minute
-    let lines = vec![
-        e(base),
-        e(base + 120_000),
-        e(base - 1_000),
-        e(base + 121_000),
-    ];
-    let expected = oracle(&lines, 1);
+    let input = Input {
+        lines: vec![
+            e(base),
+            e(base + 120_000),
+            e(base - 1_000),
+            e(base + 121_000),
+        ],
+        lines2: vec![],
+        dim: vec![("a".into(), "r1".into())],
+    };
+    let expected = input.expected(1);
     // The third row belongs to the first window, which closed when the second row arrived.
     assert!(expected["windowed.csv"].contains(",1,1,1,1,1,1\n"));
     let dir = tempfile::tempdir().unwrap();
-    run_tally(dir.path(), &lines, 1, 1);
+    run_tally(dir.path(), &input, 1, 1);
     let got = std::fs::read_to_string(dir.path().join("windowed.csv")).unwrap();
     assert_eq!(got, expected["windowed.csv"]);
 }

@@ -149,7 +149,8 @@ fn parse_num<T: std::str::FromStr>(t: &TableDesc, key: &str) -> CatalogResult<Op
     }
 }
 
-fn parse_bool(t: &TableDesc, key: &str) -> CatalogResult<bool> {
+/// A `true` / `false` setting (absent: false).
+pub fn parse_bool(t: &TableDesc, key: &str) -> CatalogResult<bool> {
     match t.get(key) {
         None => Ok(false),
         Some(s) => match s.value.to_ascii_lowercase().as_str() {
@@ -256,7 +257,13 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
         "file" => {
             check_keys(
                 t,
-                &["file.path", "file.format", "file.follow", "field.splitter"],
+                &[
+                    "file.path",
+                    "file.format",
+                    "file.follow",
+                    "file.replay",
+                    "field.splitter",
+                ],
             )?;
             let path = PathBuf::from(required(t, "file.path")?);
             if t.schema.is_empty() {

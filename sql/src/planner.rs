@@ -1249,11 +1249,15 @@ impl Planner<'_> {
                 ),
             ));
         }
+        // `table.file.replay=true`: the file is a changelog of the dimension, read in batches in
+        // step with the stream instead of whole when the job starts.
+        let replay =
+            catalog::parse_bool(desc, "file.replay").map_err(|(p, m)| self.job.error_at(p, m))?;
         self.sources.push(SourcePlan {
             table: desc.name.clone(),
             schema: schema.clone(),
             config,
-            dimension: true,
+            dimension: !replay,
         });
         let mut node = self.add(
             Node::Source {
