@@ -286,7 +286,7 @@ fn oracle(
             .collect();
         for e in &batch {
             let start = e.t.div_euclid(WINDOW_MS) * WINDOW_MS;
-            if !watermark.is_some_and(|wm| start + WINDOW_MS <= wm) {
+            if watermark.is_none_or(|wm| start + WINDOW_MS > wm) {
                 united.entry((e.k.clone(), start)).or_default().add(e);
             }
         }
