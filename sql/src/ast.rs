@@ -162,3 +162,107 @@ pub fn display_expr(expr: &Expr) -> String {
     out.push_str(rest);
     out
 }
+
+/// Shows a script in EC-SQL, one statement per line; parsing the text gives the same script.
+impl std::fmt::Display for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.statements {
+            match s {
+                Statement::With { name, query } => writeln!(f, "WITH ({query}) {}", name.name)?,
+                Statement::Insert { table, key, query } => {
+                    write!(f, "INSERT INTO {}", table.name)?;
+                    if let Some(k) = key {
+                        write!(f, " WITH {} AS KEY", k.name)?;
+                    }
+                    writeln!(f, " {query}")?;
+                }
+                Statement::Select { query } => writeln!(f, "{query}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Select {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let FromItem::UnionAll { queries, .. } = &self.from {
+            if matches!(self.items.as_slice(), [SelectItem::Wildcard(_)])
+                && self.selection.is_none()
+            {
+                let parts: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
+                return f.write_str(&parts.join(" UNION ALL "));
+            }
+        }
+        f.write_str("SELECT ")?;
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match item {
+                SelectItem::Wildcard(_) => f.write_str("*")?,
+                SelectItem::Expr { expr, alias } => {
+                    f.write_str(&display_expr(expr))?;
+                    if let Some(a) = alias {
+                        write!(f, " AS {}", a.name)?;
+                    }
+                }
+            }
+        }
+        write!(f, " FROM {}", self.from)?;
+        if let Some(w) = &self.selection {
+            write!(f, " WHERE {}", display_expr(w))?;
+        }
+        if let Some(keys) = &self.group_by {
+            let k: Vec<String> = keys.iter().map(display_expr).collect();
+            write!(f, " GROUP BY {}", k.join(", "))?;
+        }
+        if let Some(by) = &self.coordinate.by {
+            write!(f, " COORDINATE BY {}", display_expr(by))?;
+        }
+        for (kind, iv) in [
+            ("AGGR", self.coordinate.aggr),
+            ("ACCU", self.coordinate.accu),
+            ("SW", self.coordinate.sw),
+        ] {
+            if let Some(iv) = iv {
+                write!(f, " WITH {kind} INTERVAL {} SECONDS", iv.seconds)?;
+            }
+        }
+        if let Some(h) = &self.having {
+            write!(f, " HAVING {}", display_expr(h))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for FromItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FromItem::Table { name, alias } => {
+                f.write_str(&name.name)?;
+                if let Some(a) = alias {
+                    write!(f, " {}", a.name)?;
+                }
+                Ok(())
+            }
+            FromItem::Subquery { query, alias } => write!(f, "({query}) {}", alias.name),
+            FromItem::InnerTable { interval_ms, .. } => write!(f, "__innertable({interval_ms})"),
+            FromItem::LeftJoin {
+                left,
+                right,
+                alias,
+                on,
+            } => {
+                write!(f, "{left} LEFT JOIN {}", right.name)?;
+                if let Some(a) = alias {
+                    write!(f, " {}", a.name)?;
+                }
+                write!(f, " ON {}", display_expr(on))
+            }
+            FromItem::UnionAll { queries, .. } => {
+                let parts: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
+                write!(f, "({}) union_all", parts.join(" UNION ALL "))
+            }
+        }
+    }
+}

@@ -851,3 +851,68 @@ mod tests {
         assert_eq!(f.settings["lateness.seconds"].value, "10");
     }
 }
+
+/// Round trips: every EC-SQL extension parses, prints back as EC-SQL, and parses again to the
+/// same script.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+
+    fn round_trip(sql: &str) -> String {
+        let first = parse_script(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+            .to_string();
+        let second = parse_script(&first)
+            .unwrap_or_else(|e| panic!("{first}: {e:?}"))
+            .to_string();
+        assert_eq!(first, second, "printing is stable for {sql}");
+        first
+    }
+
+    #[test]
+    fn extensions_round_trip() {
+        let cases = [
+            (
+                "insert into d select appId, count(qq), count(qq ACCU), count(qq SW) from src \
+                 group by appId coordinate by dTime with aggr interval 60 seconds \
+                 with accu interval 3600 seconds with sw interval 1800 seconds",
+                "INSERT INTO d SELECT appId, count(qq), count(qq ACCU), count(qq SW) FROM src \
+                 GROUP BY appId COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS \
+                 WITH ACCU INTERVAL 3600 SECONDS WITH SW INTERVAL 1800 SECONDS\n",
+            ),
+            (
+                "WITH (SELECT AGGRTIME agtime, qq FROM src GROUP BY qq COORDINATE BY \
+                 unix_timestamp()*1000 WITH AGGR INTERVAL 60 SECONDS) tmp \
+                 INSERT INTO dest SELECT count(1) FROM tmp GROUP BY 1",
+                "WITH (SELECT AGGRTIME AS agtime, qq FROM src GROUP BY qq COORDINATE BY \
+                 unix_timestamp() * 1000 WITH AGGR INTERVAL 60 SECONDS) tmp\n\
+                 INSERT INTO dest SELECT count(1) FROM tmp GROUP BY 1\n",
+            ),
+            (
+                "INSERT INTO t WITH k AS KEY SELECT k, v FROM s",
+                "INSERT INTO t WITH k AS KEY SELECT k, v FROM s\n",
+            ),
+            (
+                "SELECT country_id, count(qq) FROM src LEFT JOIN dim d ON src.ip = d.ip \
+                 GROUP BY d.country_id HAVING count(qq) > 1",
+                "SELECT country_id, count(qq) FROM src LEFT JOIN dim d ON src.ip = d.ip \
+                 GROUP BY d.country_id HAVING count(qq) > 1\n",
+            ),
+            (
+                "INSERT INTO o SELECT a FROM t UNION ALL SELECT b FROM u",
+                "INSERT INTO o SELECT a FROM t UNION ALL SELECT b FROM u\n",
+            ),
+            (
+                "SELECT round(3.5, 1) FROM __innertable(1000)",
+                "SELECT round(3.5, 1) FROM __innertable(1000)\n",
+            ),
+            (
+                "SELECT n FROM (SELECT x AS n FROM t WHERE x > 1) s",
+                "SELECT n FROM (SELECT x AS n FROM t WHERE x > 1) s\n",
+            ),
+        ];
+        for (sql, printed) in cases {
+            assert_eq!(round_trip(sql), printed);
+        }
+    }
+}
