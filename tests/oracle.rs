@@ -512,3 +512,38 @@ fn late_rows_are_counted_not_applied() {
     let got = std::fs::read_to_string(dir.path().join("windowed.csv")).unwrap();
     assert_eq!(got, expected["windowed.csv"]);
 }
+
+#[test]
+fn countd_hllp_is_within_two_percent_of_countd() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nsql=INSERT INTO d SELECT AGGRTIME, countd(qq), countd_hllp(qq), countd(qq ACCU), \
+         countd_hllp(qq ACCU) FROM src GROUP BY 1 COORDINATE BY dTime \
+         WITH AGGR INTERVAL 600 SECONDS WITH ACCU INTERVAL 86400 SECONDS\n\
+         [tabledesc-1]\ntable.name=src\ntable.type=generator\ntable.generator.rows=400000\n\
+         [tabledesc-2]\ntable.name=d\ntable.fields=minute,bigint,:exact,bigint,:approx,bigint,\
+         :exact_day,bigint,:approx_day,bigint,\ntable.type=csv\ntable.csv.path=d.csv\n",
+    )
+    .unwrap();
+    let job = Job::load(&dir.path().join("job.ec")).unwrap();
+    let plan = tally_sql::planner::plan(&job).unwrap();
+    let opts = RunOptions {
+        workers: 2,
+        progress_every: None,
+        ..RunOptions::default()
+    };
+    run(plan, opts).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        for (exact, approx) in [(v[1], v[2]), (v[3], v[4])] {
+            let err = (approx - exact).abs() / exact;
+            assert!(err < 0.02, "{line}: error {err}");
+        }
+        rows += 1;
+    }
+    // 400,000 events at ~10 ms each: about 67 minutes, seven ten-minute windows.
+    assert!(rows >= 5, "{text}");
+}

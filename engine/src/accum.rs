@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
+use tally_sql::hll::Sketch;
 use tally_sql::plan::{AggCall, AggFunc};
 use tally_sql::{DataType, Value};
 
@@ -20,6 +21,8 @@ pub enum Acc {
     Ordered(BTreeMap<Value, i64>),
     /// Distinct values with their multiplicity (countd).
     Distinct(HashMap<Value, i64>),
+    /// A HyperLogLog sketch (countd_hllp, hllp); it only takes additions.
+    Hll(Box<Sketch>),
 }
 
 impl Acc {
@@ -35,6 +38,7 @@ impl Acc {
                 Acc::Ordered(BTreeMap::new())
             }
             AggFunc::CountDistinct => Acc::Distinct(HashMap::new()),
+            AggFunc::CountDistinctHll | AggFunc::HllSketch => Acc::Hll(Box::default()),
         }
     }
 
@@ -70,6 +74,12 @@ impl Acc {
                     m.remove(v);
                 }
             }
+            // The planner only lets sketches read inputs that never retract.
+            Acc::Hll(sketch) => {
+                if diff > 0 {
+                    sketch.insert(v);
+                }
+            }
             Acc::Distinct(m) => {
                 if let Some(c) = m.get_mut(v) {
                     *c += diff;
@@ -97,6 +107,8 @@ impl Acc {
                 .checked_div(Decimal::from(*n))
                 .map_or(Value::Null, Value::Decimal),
             (Acc::Distinct(m), _) => Value::Int(m.len() as i64),
+            (Acc::Hll(sketch), AggFunc::HllSketch) => Value::from(sketch.encode()),
+            (Acc::Hll(sketch), _) => Value::Int(sketch.estimate() as i64),
             (Acc::Ordered(m), AggFunc::Min) => m.keys().next().cloned().unwrap_or_default(),
             (Acc::Ordered(m), AggFunc::Max) => m.keys().next_back().cloned().unwrap_or_default(),
             (Acc::Ordered(m), func) => {
@@ -158,6 +170,15 @@ pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> 
                     }
                 }
                 total.value(call)
+            }
+            Acc::Hll(_) => {
+                let mut union = Sketch::default();
+                for a in many {
+                    if let Acc::Hll(s) = a {
+                        union.merge(s);
+                    }
+                }
+                Acc::Hll(Box::new(union)).value(call)
             }
             Acc::Distinct(_) => {
                 let mut seen: std::collections::HashSet<&Value> = std::collections::HashSet::new();

@@ -8,6 +8,7 @@ pub mod ast;
 pub mod catalog;
 pub mod error;
 pub mod expr;
+pub mod hll;
 pub mod job;
 pub mod parser;
 pub mod plan;

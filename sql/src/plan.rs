@@ -163,9 +163,18 @@ pub enum AggFunc {
     CountDistinct,
     SumDistinct,
     AvgDistinct,
+    /// `countd_hllp(x)`: approximate distinct count (HyperLogLog, about 0.8% error).
+    CountDistinctHll,
+    /// `hllp(x)`: the HyperLogLog sketch itself, as text for `hllp_merge` / `hllp_get`.
+    HllSketch,
 }
 
 impl AggFunc {
+    /// Whether the aggregate can only add values: it cannot take a retraction.
+    pub fn append_only(self) -> bool {
+        matches!(self, AggFunc::CountDistinctHll | AggFunc::HllSketch)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             AggFunc::Count => "count",
@@ -176,6 +185,8 @@ impl AggFunc {
             AggFunc::CountDistinct => "countd",
             AggFunc::SumDistinct => "sum_distinct",
             AggFunc::AvgDistinct => "avg_distinct",
+            AggFunc::CountDistinctHll => "countd_hllp",
+            AggFunc::HllSketch => "hllp",
         }
     }
 }

@@ -173,7 +173,16 @@ fn pos_of(e: &Expr) -> Pos {
     Pos::new(s.line.max(1) as u32, s.column.max(1) as u32)
 }
 
-const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "countd"];
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "countd",
+    "countd_hllp",
+    "hllp",
+];
 
 fn is_aggregate_name(name: &str) -> bool {
     let (_, base) = ast::split_window_mod(name);
@@ -253,6 +262,8 @@ struct AggState {
     accu: bool,
     sw: bool,
     calls: RefCell<Vec<(String, AggCall)>>,
+    /// Where each aggregate of `calls` is first written.
+    call_pos: RefCell<Vec<Pos>>,
 }
 
 impl AggState {
@@ -775,14 +786,25 @@ impl Binder<'_> {
             ("avg", false) => AggFunc::Avg,
             ("avg", true) => AggFunc::AvgDistinct,
             ("min", _) => AggFunc::Min,
+            ("countd_hllp", _) => AggFunc::CountDistinctHll,
+            ("hllp", _) => AggFunc::HllSketch,
             _ => AggFunc::Max,
         };
         let (arg, arg_type, result_type) = match bound {
+            None if func.append_only() => {
+                return Err(SqlError::new(
+                    pos,
+                    format!("`{name}` needs a value, not `*`"),
+                ))
+            }
             None => (None, DataType::Null, DataType::Int),
             Some((e, t)) => {
                 let pos = arg.map_or(pos, pos_of);
                 let (at, rt) = match func {
-                    AggFunc::Count | AggFunc::CountDistinct => (t, DataType::Int),
+                    AggFunc::Count | AggFunc::CountDistinct | AggFunc::CountDistinctHll => {
+                        (t, DataType::Int)
+                    }
+                    AggFunc::HllSketch => (t, DataType::String),
                     AggFunc::Min | AggFunc::Max => (t, t),
                     AggFunc::Sum | AggFunc::SumDistinct => {
                         let nt = arith_type(t).ok_or_else(|| {
@@ -826,6 +848,7 @@ impl Binder<'_> {
         let idx = match calls.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
+                agg.call_pos.borrow_mut().push(pos);
                 calls.push((
                     key,
                     AggCall {
@@ -1219,6 +1242,29 @@ impl Planner<'_> {
         }
     }
 
+    /// Whether a node's rows can be retracted (an aggregate's revisions, a changing dimension).
+    fn may_retract(&self, node: NodeId) -> bool {
+        match &self.nodes[node].node {
+            Node::Source { .. } => false,
+            Node::Filter { input, .. } | Node::Map { input, .. } => self.may_retract(*input),
+            Node::Union { inputs } => inputs.iter().any(|i| self.may_retract(*i)),
+            Node::Aggregate(_) | Node::Upsert { .. } => true,
+            Node::LeftJoin(j) => self.may_retract(j.stream) || self.dimension_changes(j.dim),
+        }
+    }
+
+    /// Whether a dimension node receives rows after the job starts.
+    fn dimension_changes(&self, node: NodeId) -> bool {
+        match &self.nodes[node].node {
+            Node::Source { source } => {
+                let s = &self.sources[*source];
+                !s.dimension || !s.config.is_bounded()
+            }
+            Node::Upsert { input, .. } => self.dimension_changes(*input),
+            _ => true,
+        }
+    }
+
     /// A dimension table's rows, read whole when the job starts (and, for a followed file, kept
     /// current), upserted by its key (`table.field.key` or PRIMARY KEY) when it has one. Planned
     /// once per table and shared by every join that reads it.
@@ -1547,6 +1593,7 @@ impl Planner<'_> {
             accu: c.accu.is_some() && c.aggr.is_some(),
             sw: c.sw.is_some() && c.aggr.is_some(),
             calls: RefCell::new(Vec::new()),
+            call_pos: RefCell::new(Vec::new()),
         };
         // Bind SELECT and HAVING over the aggregate's output; this collects the aggregates.
         let agg_scope = scope.clone();
@@ -1561,12 +1608,26 @@ impl Planner<'_> {
                 Some(pred)
             }
         };
+        let call_pos = state.call_pos.borrow().clone();
         let calls: Vec<AggCall> = state
             .calls
-            .into_inner()
-            .into_iter()
-            .map(|(_, c)| c)
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.clone())
             .collect();
+        // Sketches cannot take a retraction: their input must only add rows.
+        if let Some(i) = calls.iter().position(|c| c.func.append_only()) {
+            if self.may_retract(input) {
+                return Err(self.err(
+                    call_pos[i],
+                    format!(
+                        "`{}` needs an input that only adds rows; this one revises rows (it reads \
+                         an aggregate, or a dimension that changes): use countd",
+                        calls[i].func.name()
+                    ),
+                ));
+            }
+        }
         let mut fields: Vec<Field> = key_names
             .iter()
             .zip(&key_types)

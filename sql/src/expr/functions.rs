@@ -46,6 +46,10 @@ pub enum Func {
     Ceil,
     Abs,
     Pmod,
+    /// `hllp_merge(a, b)`: the union of two `hllp` sketches.
+    HllpMerge,
+    /// `hllp_get(a)`: the distinct count a `hllp` sketch estimates.
+    HllpGet,
 }
 
 /// The smallest type both `a` and `b` convert to implicitly, as Hive finds it.
@@ -104,6 +108,8 @@ impl Func {
             "ceil" | "ceiling" => Func::Ceil,
             "abs" => Func::Abs,
             "pmod" => Func::Pmod,
+            "hllp_merge" => Func::HllpMerge,
+            "hllp_get" => Func::HllpGet,
             _ => return None,
         })
     }
@@ -132,6 +138,8 @@ impl Func {
             Func::Ceil => "ceil",
             Func::Abs => "abs",
             Func::Pmod => "pmod",
+            Func::HllpMerge => "hllp_merge",
+            Func::HllpGet => "hllp_get",
         }
     }
 
@@ -287,6 +295,14 @@ impl Func {
                 let t = num(0)?;
                 (vec![t], t)
             }
+            Func::HllpMerge => {
+                arity(2, 2)?;
+                (vec![expect(0, String)?, expect(1, String)?], String)
+            }
+            Func::HllpGet => {
+                arity(1, 1)?;
+                (vec![expect(0, String)?], Int)
+            }
             Func::Pmod => {
                 arity(2, 2)?;
                 let t = common_type(num(0)?, num(1)?).unwrap_or(Double);
@@ -431,6 +447,23 @@ impl Func {
                 Value::Int(i) => Value::Int(i.wrapping_abs()),
                 Value::Double(d) => Value::Double(d.abs()),
                 Value::Decimal(d) => Value::Decimal(d.abs()),
+                _ => Value::Null,
+            },
+            Func::HllpMerge => match (&a[0], &a[1]) {
+                (Value::Str(x), Value::Str(y)) => {
+                    match (crate::hll::Sketch::decode(x), crate::hll::Sketch::decode(y)) {
+                        (Some(mut x), Some(y)) => {
+                            x.merge(&y);
+                            Value::from(x.encode())
+                        }
+                        _ => Value::Null,
+                    }
+                }
+                _ => Value::Null,
+            },
+            Func::HllpGet => match &a[0] {
+                Value::Str(x) => crate::hll::Sketch::decode(x)
+                    .map_or(Value::Null, |s| Value::Int(s.estimate() as i64)),
                 _ => Value::Null,
             },
             Func::Pmod => match (&a[0], &a[1]) {
@@ -658,6 +691,23 @@ mod tests {
         assert_eq!(call("pmod", &[7.into(), 0.into()]), N);
         assert_eq!(call("pmod", &[(-7.5).into(), 2.into()]), 0.5.into());
         assert_eq!(call("abs", &[s("x")]), N);
+    }
+
+    #[test]
+    fn sketches() {
+        let mut a = crate::hll::Sketch::default();
+        let mut b = crate::hll::Sketch::default();
+        for i in 0..300 {
+            a.insert(&Value::Int(i));
+            b.insert(&Value::Int(i + 200));
+        }
+        let merged = call("hllp_merge", &[s(&a.encode()), s(&b.encode())]);
+        let Value::Int(n) = call("hllp_get", &[merged]) else {
+            panic!("hllp_get gives a number")
+        };
+        assert!((495..=505).contains(&n), "{n}");
+        assert_eq!(call("hllp_get", &[s("not a sketch")]), N);
+        assert_eq!(call("hllp_merge", &[N, s(&a.encode())]), N);
     }
 
     #[test]
