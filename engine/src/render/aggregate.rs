@@ -25,6 +25,7 @@ use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::{Capability, Operator};
 
+use super::epochs::Epochs;
 use super::{hash_values, Rows, Shared};
 use crate::accum::{merged_value, Acc};
 
@@ -168,51 +169,24 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut stash: BTreeMap<u64, Vec<(Prepared, u64, isize)>> = BTreeMap::new();
-            let mut epoch_max: BTreeMap<u64, i64> = BTreeMap::new();
+            let mut epochs: Epochs<Prepared> = Epochs::default();
             let mut groups: Groups = HashMap::new();
             // Panes to close, by pane start; panes to free, by the time they can go.
             let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
             let mut to_free: BTreeMap<i64, Vec<(Row, i64)>> = BTreeMap::new();
-            let mut max_seen: Option<i64> = None;
 
             move |(data, data_frontier), (maxes, max_frontier), output| {
-                // Updates are grouped by their own time: a message's capability can be earlier.
-                data.for_each(|_cap, batch| {
-                    for update in batch.drain(..) {
-                        stash.entry(update.1).or_default().push(update);
-                    }
-                });
-                maxes.for_each(|_cap, batch| {
-                    for (epoch, m) in batch.drain(..) {
-                        let e = epoch_max.entry(epoch).or_insert(m);
-                        *e = (*e).max(m);
-                    }
-                });
-                // The earliest epoch that may still receive input (None: input is complete).
-                let frontier = match (
-                    data_frontier.frontier().as_option().copied(),
-                    max_frontier.frontier().as_option().copied(),
-                ) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let ready = |e: u64| frontier.is_none_or(|f| e < f);
-                let mut epochs: Vec<u64> = stash
-                    .keys()
-                    .chain(epoch_max.keys())
-                    .copied()
-                    .filter(|e| ready(*e))
-                    .collect();
-                epochs.sort_unstable();
-                epochs.dedup();
+                data.for_each(|_cap, batch| epochs.add_updates(batch));
+                maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
+                let frontier = Epochs::<Prepared>::frontier(data_frontier, max_frontier);
+                let ready = epochs.ready(frontier);
                 let Some(cap) = held.as_mut() else { return };
 
-                for epoch in epochs {
-                    let watermark = max_seen.map(|m| m - lateness);
+                for epoch in ready {
+                    let watermark = epochs.watermark(lateness);
                     let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::new();
                     let mut late = 0u64;
-                    for ((row, _), _, diff) in stash.remove(&epoch).unwrap_or_default() {
+                    for ((row, _), diff) in epochs.take(epoch) {
                         let start = match (spec, &row.get(nkeys)) {
                             (Some(_), Some(Value::Int(s))) => *s,
                             _ => 0,
@@ -259,9 +233,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                     if late > 0 {
                         metrics.late(&label, late);
                     }
-                    if let Some(m) = epoch_max.remove(&epoch) {
-                        max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
-                    }
+                    epochs.close(epoch);
                     let at = cap.delayed(&epoch);
                     let mut session = output.session(&at);
                     if emit == Emit::Changes {
@@ -301,8 +273,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                     }
                     // Panes the watermark has passed are final; then free what no open window
                     // spans any more.
-                    if let (Some(spec), Some(m)) = (spec, max_seen) {
-                        let wm = m - lateness;
+                    if let (Some(spec), Some(wm)) = (spec, epochs.watermark(lateness)) {
                         while let Some((&start, _)) = to_close.first_key_value() {
                             if start + spec.size > wm {
                                 break;
@@ -364,6 +335,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                             }
                         }
                         groups.clear();
+                        epochs.clear();
                         to_close.clear();
                         to_free.clear();
                         held = None;

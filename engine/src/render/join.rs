@@ -16,6 +16,7 @@ use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::{Capability, Concat, Operator};
 
+use super::epochs::Epochs;
 use super::{hash_values, Rows, Shared};
 
 /// Which input an update came from, with the data the operator needs.
@@ -115,45 +116,20 @@ pub fn render<'s>(
         .concat(tagged_dim.inner)
         .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut stash: BTreeMap<u64, Vec<(Side, isize)>> = BTreeMap::new();
-            let mut epoch_max: BTreeMap<u64, i64> = BTreeMap::new();
+            let mut epochs: Epochs<Side> = Epochs::default();
             let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::new();
             // Kept stream rows by key: row -> (multiplicity, window end).
             let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::new();
             let mut expiry: BTreeMap<i64, Vec<(Row, Row)>> = BTreeMap::new();
-            let mut max_seen: Option<i64> = None;
             move |(data, data_frontier), (maxes, max_frontier), output| {
-                data.for_each(|_cap, batch| {
-                    for (side, t, d) in batch.drain(..) {
-                        stash.entry(t).or_default().push((side, d));
-                    }
-                });
-                maxes.for_each(|_cap, batch| {
-                    for (epoch, m) in batch.drain(..) {
-                        let e = epoch_max.entry(epoch).or_insert(m);
-                        *e = (*e).max(m);
-                    }
-                });
-                let frontier = match (
-                    data_frontier.frontier().as_option().copied(),
-                    max_frontier.frontier().as_option().copied(),
-                ) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let ready = |e: u64| frontier.is_none_or(|f| e < f);
-                let mut epochs: Vec<u64> = stash
-                    .keys()
-                    .chain(epoch_max.keys())
-                    .copied()
-                    .filter(|e| ready(*e))
-                    .collect();
-                epochs.sort_unstable();
-                epochs.dedup();
+                data.for_each(|_cap, batch| epochs.add_updates(batch));
+                maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
+                let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
+                let ready = epochs.ready(frontier);
                 let Some(cap) = held.as_mut() else { return };
-                for epoch in epochs {
-                    let watermark = max_seen.map(|m| m - lateness);
-                    let updates = stash.remove(&epoch).unwrap_or_default();
+                for epoch in ready {
+                    let watermark = epochs.watermark(lateness);
+                    let updates = epochs.take(epoch);
                     let at = cap.delayed(&epoch);
                     let mut session = output.session(&at);
                     // Dimension changes, grouped by key.
@@ -213,10 +189,8 @@ pub fn render<'s>(
                             }
                         }
                     }
-                    if let Some(m) = epoch_max.remove(&epoch) {
-                        max_seen = Some(max_seen.map_or(m, |s| s.max(m)));
-                    }
-                    if let Some(wm) = max_seen.map(|m| m - lateness) {
+                    epochs.close(epoch);
+                    if let Some(wm) = epochs.watermark(lateness) {
                         while let Some((&until, _)) = expiry.first_key_value() {
                             if until > wm {
                                 break;
@@ -237,6 +211,7 @@ pub fn render<'s>(
                     Some(_) => {}
                     None => {
                         dims.clear();
+                        epochs.clear();
                         kept.clear();
                         expiry.clear();
                         held = None;

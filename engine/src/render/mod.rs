@@ -2,6 +2,7 @@
 //! node kind, each a function from input collections to the node's output collection.
 
 pub mod aggregate;
+pub mod epochs;
 pub mod filter;
 pub mod join;
 pub mod map;
