@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use sqlparser::ast::{DataType as SqlType, Expr};
 use sqlparser::dialect::SparkSqlDialect;
-use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -719,14 +718,6 @@ impl Select {
 
 fn convert_type(t: &SqlType) -> Option<DataType> {
     DataType::parse(&t.to_string())
-}
-
-/// The keyword sqlparser assigned to a word, for callers that need it.
-pub fn keyword_of(t: &Token) -> Keyword {
-    match t {
-        Token::Word(w) => w.keyword,
-        _ => Keyword::NoKeyword,
-    }
 }
 
 #[cfg(test)]

@@ -143,11 +143,6 @@ impl Func {
         }
     }
 
-    /// False for functions whose value changes from call to call.
-    pub fn is_deterministic(&self) -> bool {
-        !matches!(self, Func::Now)
-    }
-
     /// Type-checks a call: given the argument types, returns the type each argument is cast to
     /// and the result type, or an error message.
     pub fn signature(

@@ -248,22 +248,6 @@ impl ScalarExpr {
         }
     }
 
-    /// True when the expression reads no column (it can be folded at plan time).
-    pub fn is_constant(&self) -> bool {
-        match self {
-            ScalarExpr::Column(_) => false,
-            ScalarExpr::Literal(_) => true,
-            ScalarExpr::Call { func, args } => {
-                func.is_deterministic() && args.iter().all(ScalarExpr::is_constant)
-            }
-            _ => {
-                let mut all = true;
-                self.visit_children(&mut |c| all &= c.is_constant());
-                all
-            }
-        }
-    }
-
     /// The same expression reading column `i - by` where it read column `i`.
     pub fn shift_columns(mut self, by: usize) -> ScalarExpr {
         self.shift_in_place(by);
