@@ -50,6 +50,8 @@ pub enum Func {
     HllpMerge,
     /// `hllp_get(a)`: the distinct count a `hllp` sketch estimates.
     HllpGet,
+    /// The rest of Hive's functions on plain types ([`super::hive`]).
+    Simple(&'static super::hive::Simple),
 }
 
 /// The smallest type both `a` and `b` convert to implicitly, as Hive finds it.
@@ -110,7 +112,7 @@ impl Func {
             "pmod" => Func::Pmod,
             "hllp_merge" => Func::HllpMerge,
             "hllp_get" => Func::HllpGet,
-            _ => return None,
+            other => Func::Simple(super::hive::lookup(other)?),
         })
     }
 
@@ -140,6 +142,7 @@ impl Func {
             Func::Pmod => "pmod",
             Func::HllpMerge => "hllp_merge",
             Func::HllpGet => "hllp_get",
+            Func::Simple(f) => f.name,
         }
     }
 
@@ -297,6 +300,13 @@ impl Func {
             Func::HllpGet => {
                 arity(1, 1)?;
                 (vec![expect(0, String)?], Int)
+            }
+            Func::Simple(f) => {
+                arity(f.params.len() - f.optional, f.params.len())?;
+                let casts = (0..n)
+                    .map(|i| expect(i, f.params[i]))
+                    .collect::<Result<_, _>>()?;
+                (casts, f.ret)
             }
             Func::Pmod => {
                 arity(2, 2)?;
@@ -456,6 +466,7 @@ impl Func {
                 }
                 _ => Value::Null,
             },
+            Func::Simple(f) => (f.eval)(a),
             Func::HllpGet => match &a[0] {
                 Value::Str(x) => crate::hll::Sketch::decode(x)
                     .map_or(Value::Null, |s| Value::Int(s.estimate() as i64)),

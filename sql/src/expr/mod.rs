@@ -7,6 +7,7 @@
 
 pub mod date;
 pub mod functions;
+pub mod hive;
 
 use std::fmt;
 use std::sync::Arc;
