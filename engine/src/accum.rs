@@ -1,7 +1,9 @@
 //! Aggregate accumulators that take signed updates, so one operator serves append-only inputs
 //! and inputs that retract (a query reading a windowed query, whose open windows are revised).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use rust_decimal::Decimal;
 use tally_sql::hll::Sketch;
@@ -37,7 +39,7 @@ impl Acc {
             AggFunc::Min | AggFunc::Max | AggFunc::SumDistinct | AggFunc::AvgDistinct => {
                 Acc::Ordered(BTreeMap::new())
             }
-            AggFunc::CountDistinct => Acc::Distinct(HashMap::new()),
+            AggFunc::CountDistinct => Acc::Distinct(HashMap::default()),
             AggFunc::CountDistinctHll | AggFunc::HllSketch => Acc::Hll(Box::default()),
         }
     }
@@ -181,7 +183,7 @@ pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> 
                 Acc::Hll(Box::new(union)).value(call)
             }
             Acc::Distinct(_) => {
-                let mut seen: std::collections::HashSet<&Value> = std::collections::HashSet::new();
+                let mut seen: FxHashSet<&Value> = FxHashSet::default();
                 for a in many {
                     if let Acc::Distinct(m) = a {
                         seen.extend(m.keys());

@@ -16,7 +16,9 @@
 //!    now. A final row is never retracted, so sinks and downstream queries see it frozen.
 //! 5. A pane's state is freed once the last window that spans it is final.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use tally_sql::catalog::Emit;
@@ -170,7 +172,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
             let mut epochs: Epochs<Prepared> = Epochs::default();
-            let mut groups: Groups = HashMap::new();
+            let mut groups: Groups = HashMap::default();
             // Panes to close, by pane start; panes to free, by the time they can go.
             let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
             let mut to_free: BTreeMap<i64, Vec<(Row, i64)>> = BTreeMap::new();
@@ -184,7 +186,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
 
                 for epoch in ready {
                     let watermark = epochs.watermark(lateness);
-                    let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::new();
+                    let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
                     let mut late = 0u64;
                     for ((row, _), diff) in epochs.take(epoch) {
                         let start = match (spec, &row.get(nkeys)) {

@@ -7,7 +7,9 @@
 //! the life of the job. Epoch by epoch: dimension changes first (each kept stream row of a
 //! changed key is emitted again: `-old +new`), then the epoch's stream rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::AsCollection;
 use tally_sql::expr::ScalarExpr;
@@ -117,9 +119,9 @@ pub fn render<'s>(
         .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
             let mut epochs: Epochs<Side> = Epochs::default();
-            let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::new();
+            let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
             // Kept stream rows by key: row -> (multiplicity, window end).
-            let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::new();
+            let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::default();
             let mut expiry: BTreeMap<i64, Vec<(Row, Row)>> = BTreeMap::new();
             move |(data, data_frontier), (maxes, max_frontier), output| {
                 data.for_each(|_cap, batch| epochs.add_updates(batch));
@@ -133,7 +135,7 @@ pub fn render<'s>(
                     let at = cap.delayed(&epoch);
                     let mut session = output.session(&at);
                     // Dimension changes, grouped by key.
-                    let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::new();
+                    let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
                     let mut stream_rows = Vec::new();
                     for (side, diff) in updates {
                         match side {

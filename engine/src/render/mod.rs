@@ -11,7 +11,7 @@ pub mod source;
 pub mod union;
 pub mod upsert;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::InputSession;
@@ -99,7 +99,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
 /// A stable hash of some values: the same in every process, so rows with one key meet at one
 /// worker.
 pub fn hash_values(values: &[Value]) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     values.hash(&mut h);
     h.finish()
 }

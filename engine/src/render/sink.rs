@@ -1,7 +1,9 @@
 //! Sinks: a result table kept by key on the worker that writes it, flushed as upserts and
 //! deletes every `flush.ms` and when the input ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
 use differential_dataflow::consolidation::consolidate;
@@ -32,7 +34,7 @@ impl Table {
             key,
             version,
             rows: BTreeMap::new(),
-            before: HashMap::new(),
+            before: HashMap::default(),
         }
     }
 

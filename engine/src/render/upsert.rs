@@ -1,7 +1,9 @@
 //! `Node::Upsert`: a dimension's rows as a table by key; a new row for a key replaces the old
 //! one (`-old +new`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::AsCollection;
 use tally_sql::Row;
@@ -20,7 +22,7 @@ pub fn render(rows: Rows<'_>, key: Vec<usize>) -> Rows<'_> {
         .unary_frontier(by_key, "Upsert", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
             let mut stash: BTreeMap<u64, Vec<(Row, isize)>> = BTreeMap::new();
-            let mut table: HashMap<Row, Row> = HashMap::new();
+            let mut table: HashMap<Row, Row> = HashMap::default();
             move |(input, frontier), output| {
                 input.for_each(|_cap, batch| {
                     for (row, t, d) in batch.drain(..) {
