@@ -103,6 +103,17 @@ fn generate_writes_the_workload() {
     }
 }
 
+/// Starts `job.ec` of `dir` with two workers, for jobs that run until they are killed.
+fn spawn_live_job(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits until `path` holds `want`, or fails after a generous time.
 fn wait_for(path: &Path, want: &str, child: &mut std::process::Child) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -141,13 +152,7 @@ fn a_followed_file_is_read_as_it_grows_and_when_replaced() {
     )
     .unwrap();
     std::fs::write(&log, "/a\t1\n/b\t2\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_live_job(dir.path());
     let out = dir.path().join("hits.csv");
     wait_for(&out, "page,n\n/a,1\n/b,1\n", &mut child);
     // Appended lines, one of them malformed, one not yet complete.
@@ -250,13 +255,7 @@ fn a_dimension_change_revises_open_windows_only() {
     };
     append("ips.csv", "1.1.1.1,86\n");
     append("clicks.log", "");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_live_job(dir.path());
     let out = dir.path().join("out.csv");
     let a = 1_700_000_040_000i64; // a minute boundary
     let b = a + 120_000;
