@@ -129,8 +129,13 @@ pub enum Change {
 /// A result table's writer. Opened on the worker that writes the table.
 pub trait Sink: Send {
     /// Applies one flush: the changes in order, and the table as it stands after them (sorted
-    /// by key).
+    /// by key) when [`Sink::needs_table`] says so (empty otherwise).
     fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError>;
+
+    /// Whether `flush` needs the whole table (a sink that rewrites it), not just the changes.
+    fn needs_table(&self) -> bool {
+        false
+    }
 }
 
 /// Opens a sink for a result table with the given columns.

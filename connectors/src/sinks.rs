@@ -93,6 +93,10 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
+    fn needs_table(&self) -> bool {
+        self.mode == CsvMode::Final
+    }
+
     fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError> {
         match self.mode {
             CsvMode::Changes => {

@@ -24,8 +24,9 @@ use super::{hash_values, Rows, Shared};
 /// Which input an update came from, with the data the operator needs.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 enum Side {
-    /// A stream row, its key, and the end of its window (i64::MAX: kept for ever).
-    Stream(Row, Row, i64),
+    /// A stream row, its key, its event time and the end of its window (i64::MAX: kept for
+    /// ever; the event time is then unused).
+    Stream(Row, Row, i64, i64),
     Dim(Row, Row),
 }
 
@@ -73,12 +74,12 @@ pub fn render<'s>(
     // Tag each side's rows with their key (and a stream row's window end).
     let tagged_stream = stream.flat_map(move |row| {
         let key = key_of(&stream_key, &row);
-        let until = match &retain {
-            None => i64::MAX,
+        let (time, until) = match &retain {
+            None => (i64::MIN, i64::MAX),
             Some(r) => match r.time.eval(&row) {
                 Value::Int(t) => {
                     let size = r.size_ms as i64;
-                    t.div_euclid(size) * size + size
+                    (t, t.div_euclid(size) * size + size)
                 }
                 _ => {
                     metrics.bad_row(
@@ -90,28 +91,22 @@ pub fn render<'s>(
                 }
             },
         };
-        Some(Side::Stream(row, key, until))
+        Some(Side::Stream(row, key, time, until))
     });
     let tagged_dim = dim.map(move |row| {
         let key = key_of(&dim_key, &row);
         Side::Dim(row, key)
     });
     // The watermark of the stream side, as the aggregate reading this join computes it.
-    let retain = plan.retain.clone();
-    let maxima = super::event_time_maxima(tagged_stream.inner.clone(), move |s: &Side| {
-        match (s, &retain) {
-            (Side::Stream(row, _, _), Some(r)) => match r.time.eval(row) {
-                Value::Int(t) => t,
-                _ => i64::MIN,
-            },
-            _ => i64::MIN,
-        }
+    let maxima = super::event_time_maxima(tagged_stream.inner.clone(), |s: &Side| match s {
+        Side::Stream(_, _, time, _) => *time,
+        Side::Dim(..) => i64::MIN,
     });
     let lateness = plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64);
     let residual = plan.residual.clone();
     let dim_width = plan.dim_width;
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
-        Side::Stream(_, k, _) | Side::Dim(_, k) => hash_values(k),
+        Side::Stream(_, k, _, _) | Side::Dim(_, k) => hash_values(k),
     });
     tagged_stream
         .inner
@@ -142,7 +137,7 @@ pub fn render<'s>(
                             Side::Dim(row, key) => {
                                 changed.entry(key).or_default().push((row, diff as i64))
                             }
-                            Side::Stream(row, key, until) => {
+                            Side::Stream(row, key, _, until) => {
                                 stream_rows.push((row, key, until, diff as i64))
                             }
                         }

@@ -203,7 +203,15 @@ pub fn render<'s>(
                             None => open_sink(&plan.table, &plan.config, &plan.schema)
                                 .map(|s| sink.insert(s)),
                         };
-                        match result.and_then(|s| s.flush(&changes, &table.rows())) {
+                        let flushed = result.and_then(|s| {
+                            let rows = if s.needs_table() {
+                                table.rows()
+                            } else {
+                                Vec::new()
+                            };
+                            s.flush(&changes, &rows)
+                        });
+                        match flushed {
                             Ok(()) => {
                                 shared.metrics.result_rows.fetch_add(
                                     changes.len() as u64,
