@@ -327,10 +327,10 @@ impl Binder<'_> {
     fn bind(&self, e: &Expr) -> SqlResult<Bound> {
         if let Some(agg) = self.agg {
             if !matches!(e, Expr::Value(_)) {
-                if let Ok((b, t)) = self.row(self.clause).bind(e) {
+                if let Ok((b, _)) = self.row(self.clause).bind(e) {
                     let shown = b.to_string();
                     if let Some(i) = agg.keys.iter().position(|k| *k == shown) {
-                        return Ok((ScalarExpr::Column(i), agg.key_types[i].max_known(t)));
+                        return Ok((ScalarExpr::Column(i), agg.key_types[i]));
                     }
                 }
             }
@@ -866,21 +866,6 @@ impl Binder<'_> {
             ScalarExpr::Column(agg.first_agg_column() + idx),
             result_type,
         ))
-    }
-}
-
-trait MaxKnown {
-    fn max_known(self, other: DataType) -> DataType;
-}
-
-impl MaxKnown for DataType {
-    /// The more specific of two types of one key (NULL yields to any other).
-    fn max_known(self, other: DataType) -> DataType {
-        if self == DataType::Null {
-            other
-        } else {
-            self
-        }
     }
 }
 
