@@ -4,4 +4,8 @@
 # with the connectors, and this script will start those servers first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Rust links with cc, and mimalloc builds with it: install a C compiler when it is missing.
+if ! command -v cc >/dev/null 2>&1; then
+  apt-get update && apt-get install -y build-essential
+fi
 cargo test --workspace --all-targets "$@"
