@@ -34,6 +34,18 @@ impl RecordParser {
         }
     }
 
+    /// Counts a record that is not text at all as malformed.
+    pub fn reject(&self, reason: &str, record: &str) {
+        self.metrics.bad_row(&self.table, reason, record);
+    }
+
+    /// Counts rows read.
+    pub fn count(&self, rows: usize) {
+        self.metrics
+            .rows_in
+            .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Parses one record (a line without its newline) and appends it to `out`; a malformed
     /// record is counted and skipped. Returns whether a row was added.
     pub fn parse_into(&self, line: &str, out: &mut Vec<Row>) -> bool {

@@ -13,8 +13,18 @@ pub mod file;
 pub mod format;
 pub mod generator;
 pub mod innertable;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod metrics;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+pub mod polled;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sinks;
+pub mod sqldb;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,6 +52,15 @@ pub trait Source: Send {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError>;
     /// A lower bound on the epoch of every batch this source will still produce.
     fn next_epoch(&self) -> u64;
+
+    /// Moves rows that left the table since the last batch into `out` (sources of changing
+    /// tables: a dimension re-read from a database). Called after each `Batch`; they belong to
+    /// its epoch.
+    fn take_deletes(&mut self, _out: &mut Vec<Row>) {}
+
+    /// Every sink has applied the effects of all epochs before `frontier` (`None`: of every
+    /// epoch): a source can acknowledge them upstream (commit Kafka offsets).
+    fn applied(&mut self, _frontier: Option<u64>) {}
 }
 
 /// Which worker a source or sink is opened for.
@@ -63,9 +82,18 @@ pub enum ConnectorError {
     },
     #[error("{0}")]
     Other(String),
+    /// The server is unreachable or dropped the connection: the same request may succeed once
+    /// it is back, so the caller retries with back-off.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ConnectorError {
+    /// Whether retrying the same request later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ConnectorError::Unavailable(_))
+    }
+
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         ConnectorError::Io {
             path: path.display().to_string(),
@@ -88,7 +116,30 @@ pub fn open_source(
     metrics: std::sync::Arc<Metrics>,
 ) -> Result<Box<dyn Source>, ConnectorError> {
     let chunk_rows = if dimension { usize::MAX } else { chunk_rows };
+    let unavailable = |ty: &str, feature: &str| {
+        ConnectorError::Other(format!(
+            "table {table}: this build of tally has no {ty} connector (cargo feature `{feature}`)"
+        ))
+    };
+    let _ = &unavailable;
     Ok(match config {
+        #[cfg(feature = "kafka")]
+        SourceConfig::Kafka(k) => {
+            let parser =
+                format::RecordParser::new(table, k.format.clone(), schema.clone(), metrics.clone());
+            Box::new(kafka::KafkaSource::open(k, parser, worker, chunk_rows)?)
+        }
+        #[cfg(not(feature = "kafka"))]
+        SourceConfig::Kafka(_) => return Err(unavailable("kafka", "kafka")),
+        SourceConfig::Database { db, poll_ms } => {
+            sqldb::open_dimension(table, db, schema, worker, *poll_ms, metrics)?
+        }
+        #[cfg(feature = "redis")]
+        SourceConfig::Redis { url, key, poll_ms } => {
+            redis::open_dimension(table, url, key, schema, worker, *poll_ms, metrics)?
+        }
+        #[cfg(not(feature = "redis"))]
+        SourceConfig::Redis { .. } => return Err(unavailable("redis", "redis")),
         SourceConfig::File {
             path,
             format,
@@ -136,18 +187,135 @@ pub trait Sink: Send {
     fn needs_table(&self) -> bool {
         false
     }
+
+    /// False while a sink that writes its table whole (a CSV file) has not written it yet: it
+    /// is flushed at the end even when empty.
+    fn written(&self) -> bool {
+        true
+    }
 }
 
-/// Opens a sink for a result table with the given columns.
+/// Opens a sink for a result table with the given columns, whose rows are identified by the
+/// columns `key` (`None`: the whole row).
 pub fn open_sink(
     table: &str,
     config: &SinkConfig,
     schema: &Schema,
+    key: Option<&[usize]>,
 ) -> Result<Box<dyn Sink>, ConnectorError> {
+    let unavailable = |ty: &str| {
+        ConnectorError::Other(format!(
+            "table {table}: this build of tally has no {ty} connector (cargo feature `{ty}`)"
+        ))
+    };
+    let _ = &unavailable;
     Ok(match config {
         SinkConfig::Stdout => Box::new(sinks::StdoutSink::new(table)),
         SinkConfig::Csv { path, mode } => Box::new(sinks::CsvSink::open(path, *mode, schema)?),
+        #[cfg(feature = "redis")]
+        SinkConfig::Redis { url, target, ttl } => Box::new(redis::RedisSink::open(
+            table, url, target, *ttl, schema, key,
+        )?),
+        #[cfg(not(feature = "redis"))]
+        SinkConfig::Redis { .. } => return Err(unavailable("redis")),
+        SinkConfig::Database(db) => sqldb::open_sink(table, db, schema, key)?,
+        #[cfg(feature = "kafka")]
+        SinkConfig::Kafka { brokers, topic } => {
+            Box::new(kafka::KafkaSink::open(brokers, topic, schema, key)?)
+        }
+        #[cfg(not(feature = "kafka"))]
+        SinkConfig::Kafka { .. } => return Err(unavailable("kafka")),
     })
+}
+
+/// `{column}` placeholders of a key or field template, resolved against a row's columns.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Literal text and column indexes, in order.
+    parts: Vec<TemplatePart>,
+    columns: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+enum TemplatePart {
+    Text(String),
+    Column(usize),
+}
+
+impl Template {
+    /// Parses `template`; every placeholder must name a column of `schema`.
+    pub fn parse(template: &str, schema: &Schema) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut columns = Vec::new();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            if start > 0 {
+                parts.push(TemplatePart::Text(rest[..start].to_string()));
+            }
+            let after = &rest[start + 1..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("`{{` without a closing `}}` in `{template}`"))?;
+            let name = &after[..end];
+            let i = schema.index_of(name).ok_or_else(|| {
+                format!(
+                    "the template `{template}` names `{name}`, which is not a column; columns: {}",
+                    schema.names().join(", ")
+                )
+            })?;
+            parts.push(TemplatePart::Column(i));
+            columns.push(i);
+            rest = &after[end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Text(rest.to_string()));
+        }
+        Ok(Template { parts, columns })
+    }
+
+    /// The template that joins `prefix` and the columns `cols` with `:`.
+    pub fn joined(prefix: &str, cols: &[usize]) -> Template {
+        let mut parts = vec![TemplatePart::Text(prefix.to_string())];
+        for &c in cols {
+            parts.push(TemplatePart::Text(":".into()));
+            parts.push(TemplatePart::Column(c));
+        }
+        Template {
+            parts,
+            columns: cols.to_vec(),
+        }
+    }
+
+    /// The parts in order: literal text, or a column index.
+    pub fn parts(&self) -> Vec<Result<&str, usize>> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                TemplatePart::Text(t) => Ok(t.as_str()),
+                TemplatePart::Column(c) => Err(*c),
+            })
+            .collect()
+    }
+
+    /// The columns the template uses.
+    pub fn columns(&self) -> &[usize] {
+        &self.columns
+    }
+
+    pub fn render(&self, row: &Row) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Column(i) => {
+                    if !row[*i].is_null() {
+                        out.push_str(&row[*i].to_string())
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Milliseconds since the Unix epoch: the epoch numbers of live sources.
@@ -156,4 +324,27 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+fn json_value(v: &tally_sql::Value) -> serde_json::Value {
+    use tally_sql::Value;
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Double(d) => serde_json::Number::from_f64(*d)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Value::Decimal(d) => d.to_string().into(),
+        Value::Str(s) => s.to_string().into(),
+    }
+}
+
+/// Some columns of a row as a JSON object keyed by column name.
+pub fn json_object(schema: &Schema, row: &Row, cols: &[usize]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = cols
+        .iter()
+        .map(|&i| (schema.fields[i].name.clone(), json_value(&row[i])))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }

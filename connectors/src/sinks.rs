@@ -97,6 +97,10 @@ impl Sink for CsvSink {
         self.mode == CsvMode::Final
     }
 
+    fn written(&self) -> bool {
+        self.mode == CsvMode::Changes || self.written
+    }
+
     fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError> {
         match self.mode {
             CsvMode::Changes => {

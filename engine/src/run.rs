@@ -178,7 +178,8 @@ fn worker_main(
         worker: info,
     };
     let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared));
-    let probe = dataflow.probe;
+    let pace = dataflow.probes.pace;
+    let applied = dataflow.probes.applied;
     let mut inputs: Vec<_> = dataflow.inputs.into_iter().map(Some).collect();
     let mut sources = Vec::new();
     for s in &plan.sources {
@@ -216,6 +217,10 @@ fn worker_main(
                     for row in batch.drain(..) {
                         input.update(row, 1);
                     }
+                    src.take_deletes(&mut batch);
+                    for row in batch.drain(..) {
+                        input.update(row, -1);
+                    }
                     busy = true;
                 }
                 Poll::Idle => {}
@@ -233,13 +238,17 @@ fn worker_main(
         if open.is_empty() {
             break;
         }
+        let applied_through = applied.with_frontier(|f| f.as_option().copied());
+        for src in sources.iter_mut() {
+            src.applied(applied_through);
+        }
         worker.step_or_park(if busy {
             Some(Duration::ZERO)
         } else {
             Some(Duration::from_millis(5))
         });
         let slowest = open.iter().copied().min().unwrap_or(0);
-        while probe.less_than(&slowest.saturating_sub(max_ahead)) {
+        while pace.less_than(&slowest.saturating_sub(max_ahead)) {
             worker.step_or_park(Some(Duration::from_millis(1)));
             if let Some(e) = shared.failed() {
                 return Err(e);
@@ -249,14 +258,21 @@ fn worker_main(
             }
         }
     }
-    while !probe.done() {
+    while !applied.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));
+        let applied_through = applied.with_frontier(|f| f.as_option().copied());
+        for src in sources.iter_mut() {
+            src.applied(applied_through);
+        }
         if let Some(e) = shared.failed() {
             return Err(e);
         }
         if abort.load(Ordering::Relaxed) {
             return Err("stopped because another worker failed".into());
         }
+    }
+    for src in sources.iter_mut() {
+        src.applied(None);
     }
     Ok(())
 }

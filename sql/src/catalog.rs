@@ -36,6 +36,92 @@ pub enum SourceConfig {
     },
     /// `__innertable(ms)`: one empty row every `interval_ms`.
     InnerTable { interval_ms: u64 },
+    /// `table.type=kafka`: a topic's partitions spread over all workers.
+    Kafka(KafkaSource),
+    /// `table.type=mysql` / `postgres` as a dimension: the table, re-read every `poll_ms` with
+    /// only the differences sent on.
+    Database { db: DbConfig, poll_ms: u64 },
+    /// `table.type=redis` as a dimension: the hashes whose names match a key template.
+    Redis {
+        url: Secret,
+        key: String,
+        poll_ms: u64,
+    },
+}
+
+/// A password or a URL that may hold one: never printed (its `Debug` is `***`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The value, for the one place that hands it to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where a Kafka source starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KafkaOffset {
+    Earliest,
+    Latest,
+    /// The group's committed offsets (earliest where the group has none).
+    Committed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSource {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    pub offset: KafkaOffset,
+    pub format: Format,
+    /// Stop at the end offsets seen when the job starts.
+    pub bounded: bool,
+}
+
+/// Which SQL server a `mysql` / `postgres` table lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Mysql,
+    Postgres,
+}
+
+/// Connection and table of a MySQL or PostgreSQL table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbConfig {
+    pub kind: DbKind,
+    pub host: String,
+    pub port: u16,
+    pub db: String,
+    pub user: String,
+    pub password: Secret,
+    /// The server-side table (default: the tally table's name).
+    pub table: String,
+    /// Create the table when it is missing (sinks only).
+    pub create: bool,
+}
+
+/// Where a Redis sink writes a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One hash per row, named by a template over the row's columns (`pvuv:{appId}`); `None`:
+    /// `<table>:<key values joined by ':'>`. Its fields are the columns the name does not use.
+    Key(Option<String>),
+    /// One hash for the table. With a field template, one field per row (the value: the one
+    /// remaining column, or a JSON object of them); without, the row's columns are the fields
+    /// (a one-row table such as `pv`, `uv`).
+    Hash { name: String, field: Option<String> },
 }
 
 impl SourceConfig {
@@ -45,6 +131,8 @@ impl SourceConfig {
             SourceConfig::File { follow, .. } => !follow,
             SourceConfig::Generator { rows, .. } => rows.is_some(),
             SourceConfig::InnerTable { .. } => false,
+            SourceConfig::Kafka(k) => k.bounded,
+            SourceConfig::Database { .. } | SourceConfig::Redis { .. } => false,
         }
     }
 }
@@ -64,6 +152,25 @@ pub enum SinkConfig {
     Stdout,
     /// `table.type=csv`.
     Csv { path: PathBuf, mode: CsvMode },
+    /// `table.type=redis`.
+    Redis {
+        url: Secret,
+        target: RedisTarget,
+        /// Seconds to live, set when a key (or the table's hash) is created.
+        ttl: Option<u64>,
+    },
+    /// `table.type=mysql` / `postgres`: upserts by the table's primary key.
+    Database(DbConfig),
+    /// `table.type=kafka`: the change log, keyed by the result key.
+    Kafka { brokers: String, topic: String },
+}
+
+impl SinkConfig {
+    /// Whether every worker writes the keys it owns (servers), rather than one worker writing
+    /// the whole table (files, stdout).
+    pub fn partitioned(&self) -> bool {
+        !matches!(self, SinkConfig::Stdout | SinkConfig::Csv { .. })
+    }
 }
 
 /// When a sink sees a window's rows.
@@ -178,21 +285,151 @@ fn type_setting(t: &TableDesc) -> CatalogResult<String> {
     table_type(t).ok_or_else(|| (t.pos, format!("table `{}` needs `table.type`", t.name)))
 }
 
-fn not_yet(t: &TableDesc, ty: &str) -> (Pos, String) {
+fn unknown_type(t: &TableDesc, ty: &str) -> (Pos, String) {
     let pos = t.get("type").map_or(t.pos, |s| s.pos);
-    match ty {
-        "kafka" | "mysql" | "redis" | "postgres" => (
-            pos,
-            format!("table type `{ty}` is not available in this build of tally yet"),
+    (
+        pos,
+        format!(
+            "unknown table type `{ty}`; known: file, generator, kafka, mysql, postgres (tpg), \
+             redis, stdout, csv"
         ),
-        _ => (
-            pos,
-            format!(
-                "unknown table type `{ty}`; known: file, generator, stdout, csv (kafka, mysql, \
-                 redis, postgres are planned)"
-            ),
-        ),
+    )
+}
+
+/// Expands `${VAR}` from the environment (for passwords and URLs that hold one).
+fn expand_env(t: &TableDesc, key: &str) -> CatalogResult<Option<Secret>> {
+    let Some(s) = t.get(key) else { return Ok(None) };
+    let mut out = String::new();
+    let mut rest = s.value.as_str();
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            (
+                s.pos,
+                format!("`table.{key}`: `${{` without a closing `}}`"),
+            )
+        })?;
+        let var = &after[..end];
+        let value = std::env::var(var).map_err(|_| {
+            (
+                s.pos,
+                format!("`table.{key}` names the environment variable `{var}`, which is not set"),
+            )
+        })?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
     }
+    out.push_str(rest);
+    Ok(Some(Secret(out)))
+}
+
+fn string_or(t: &TableDesc, key: &str, default: &str) -> String {
+    t.get(key)
+        .map_or_else(|| default.to_string(), |s| s.value.clone())
+}
+
+fn db_config(t: &TableDesc, ty: &str) -> CatalogResult<DbConfig> {
+    let (kind, port, user) = match ty {
+        "mysql" => (DbKind::Mysql, 3306, "root"),
+        _ => (DbKind::Postgres, 5432, "postgres"),
+    };
+    let k = |s: &str| format!("{ty}.{s}");
+    Ok(DbConfig {
+        kind,
+        host: string_or(t, &k("host"), "127.0.0.1"),
+        port: parse_num(t, &k("port"))?.unwrap_or(port),
+        db: string_or(t, &k("db"), "test"),
+        user: string_or(t, &k("user"), user),
+        password: expand_env(t, &k("password"))?.unwrap_or_default(),
+        table: string_or(t, &k("table"), &t.name),
+        create: parse_bool(t, &k("create"))?,
+    })
+}
+
+fn db_keys(ty: &str, extra: &[&str]) -> Vec<String> {
+    ["host", "port", "db", "user", "password", "table"]
+        .iter()
+        .chain(extra)
+        .map(|s| format!("{ty}.{s}"))
+        .collect()
+}
+
+fn check_keys_owned(t: &TableDesc, allowed: &[String]) -> CatalogResult<()> {
+    let refs: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    check_keys(t, &refs)
+}
+
+fn needs_fields(t: &TableDesc) -> CatalogResult<()> {
+    if t.schema.is_empty() {
+        return Err((t.pos, format!("table `{}` needs `table.fields`", t.name)));
+    }
+    Ok(())
+}
+
+/// The names a `{column}` template uses; each must be one of `names`.
+pub fn template_columns(template: &str) -> Result<Vec<String>, String> {
+    let mut cols = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`{{` without a closing `}}` in `{template}`"))?;
+        cols.push(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    Ok(cols)
+}
+
+fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
+    check_keys(
+        t,
+        &[
+            "kafka.brokers",
+            "kafka.topic",
+            "kafka.group",
+            "kafka.offset",
+            "kafka.format",
+            "kafka.bounded",
+            "field.splitter",
+        ],
+    )?;
+    needs_fields(t)?;
+    let offset = match t.get("kafka.offset") {
+        None => KafkaOffset::Committed,
+        Some(s) => match s.value.to_ascii_lowercase().as_str() {
+            "earliest" => KafkaOffset::Earliest,
+            "latest" => KafkaOffset::Latest,
+            "committed" => KafkaOffset::Committed,
+            _ => {
+                return Err((
+                    s.pos,
+                    format!(
+                        "`table.kafka.offset` must be earliest, latest or committed, found `{}`",
+                        s.value
+                    ),
+                ))
+            }
+        },
+    };
+    Ok(KafkaSource {
+        brokers: required(t, "kafka.brokers")?.to_string(),
+        topic: required(t, "kafka.topic")?.to_string(),
+        group: string_or(t, "kafka.group", &format!("tally-{}", t.name)),
+        offset,
+        format: format_of(t, "kafka.format")?,
+        bounded: parse_bool(t, "kafka.bounded")?,
+    })
+}
+
+fn poll_ms(t: &TableDesc, key: &str) -> CatalogResult<u64> {
+    let ms: u64 = parse_num(t, key)?.unwrap_or(1000);
+    if ms == 0 {
+        let pos = t.get(key).map_or(t.pos, |s| s.pos);
+        return Err((pos, format!("`table.{key}` must be above 0")));
+    }
+    Ok(ms)
 }
 
 /// Unescapes a splitter: `\t`, `\n`, `\\`, `\xHH`, `\uHHHH` and `\001`-style octal.
@@ -335,6 +572,51 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
                 },
             ))
         }
+        "kafka" => Ok((SourceConfig::Kafka(kafka_source(t)?), t.schema.clone())),
+        "mysql" | "postgres" => {
+            check_keys_owned(t, &db_keys(&ty, &["changes", "poll.ms"]))?;
+            needs_fields(t)?;
+            if let Some(s) = t.get(&format!("{ty}.changes")) {
+                if !s.value.eq_ignore_ascii_case("poll") {
+                    return Err((
+                        s.pos,
+                        format!(
+                            "`table.{ty}.changes` = `{}` is not supported by this build; use \
+                             poll (re-read every `table.{ty}.poll.ms`)",
+                            s.value
+                        ),
+                    ));
+                }
+            }
+            let db = db_config(t, &ty)?;
+            let poll_ms = poll_ms(t, &format!("{ty}.poll.ms"))?;
+            Ok((SourceConfig::Database { db, poll_ms }, t.schema.clone()))
+        }
+        "redis" => {
+            check_keys(t, &["redis.url", "redis.key", "redis.poll.ms"])?;
+            needs_fields(t)?;
+            let key = required(t, "redis.key")?.to_string();
+            let pos = t.get("redis.key").map_or(t.pos, |s| s.pos);
+            let cols = template_columns(&key).map_err(|e| (pos, e))?;
+            if let Some(c) = cols.iter().find(|c| t.schema.index_of(c).is_none()) {
+                return Err((
+                    pos,
+                    format!(
+                        "`table.redis.key` names `{c}`, which is not a field of `{}`",
+                        t.name
+                    ),
+                ));
+            }
+            Ok((
+                SourceConfig::Redis {
+                    url: expand_env(t, "redis.url")?
+                        .unwrap_or_else(|| Secret::new("redis://127.0.0.1:6379/")),
+                    key,
+                    poll_ms: poll_ms(t, "redis.poll.ms")?,
+                },
+                t.schema.clone(),
+            ))
+        }
         "stdout" | "csv" => Err((
             t.pos,
             format!(
@@ -342,7 +624,7 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
                 t.name
             ),
         )),
-        other => Err(not_yet(t, other)),
+        other => Err(unknown_type(t, other)),
     }
 }
 
@@ -375,6 +657,63 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
             };
             SinkConfig::Csv { path, mode }
         }
+        "redis" => {
+            check_keys(
+                t,
+                &[
+                    "redis.url",
+                    "redis.key",
+                    "redis.hash",
+                    "redis.field",
+                    "redis.ttl",
+                ],
+            )?;
+            let target =
+                match (t.get("redis.key"), t.get("redis.hash")) {
+                    (Some(_), Some(h)) => return Err((
+                        h.key_pos,
+                        "give `table.redis.key` (a hash per row) or `table.redis.hash` (one hash \
+                         for the table), not both"
+                            .to_string(),
+                    )),
+                    (key, None) => {
+                        if let Some(f) = t.get("redis.field") {
+                            return Err((
+                                f.key_pos,
+                                "`table.redis.field` goes with `table.redis.hash`".to_string(),
+                            ));
+                        }
+                        RedisTarget::Key(key.map(|k| k.value.clone()))
+                    }
+                    (None, Some(h)) => RedisTarget::Hash {
+                        name: h.value.clone(),
+                        field: t.get("redis.field").map(|f| f.value.clone()),
+                    },
+                };
+            for key in ["redis.key", "redis.field"] {
+                if let Some(s) = t.get(key) {
+                    template_columns(&s.value).map_err(|e| (s.pos, e))?;
+                }
+            }
+            let ttl: Option<u64> = parse_num(t, "redis.ttl")?;
+            SinkConfig::Redis {
+                url: expand_env(t, "redis.url")?
+                    .unwrap_or_else(|| Secret::new("redis://127.0.0.1:6379/")),
+                target,
+                ttl: ttl.filter(|&s| s > 0),
+            }
+        }
+        "mysql" | "postgres" => {
+            check_keys_owned(t, &db_keys(&ty, &["create"]))?;
+            SinkConfig::Database(db_config(t, &ty)?)
+        }
+        "kafka" => {
+            check_keys(t, &["kafka.brokers", "kafka.topic"])?;
+            SinkConfig::Kafka {
+                brokers: required(t, "kafka.brokers")?.to_string(),
+                topic: required(t, "kafka.topic")?.to_string(),
+            }
+        }
         "file" | "generator" => {
             return Err((
                 t.pos,
@@ -384,7 +723,7 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
                 ),
             ))
         }
-        other => return Err(not_yet(t, other)),
+        other => return Err(unknown_type(t, other)),
     };
     let emit = match t.get("emit") {
         None => Emit::Changes,

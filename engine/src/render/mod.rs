@@ -54,7 +54,7 @@ impl Shared {
 /// The handles the worker loop drives: one input per plan source, and a probe on every sink.
 pub struct Dataflow {
     pub inputs: Vec<InputSession<u64, Row, isize>>,
-    pub probe: ProbeHandle<u64>,
+    pub probes: sink::Probes,
 }
 
 /// Builds the dataflow of `plan` in `scope`.
@@ -89,11 +89,14 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         };
         nodes.push(rows);
     }
-    let probe = ProbeHandle::new();
+    let probes = sink::Probes {
+        pace: ProbeHandle::new(),
+        applied: ProbeHandle::new(),
+    };
     for s in &plan.sinks {
-        sink::render(scope, nodes[s.input].clone(), s, shared, &probe);
+        sink::render(scope, nodes[s.input].clone(), s, shared, &probes);
     }
-    Dataflow { inputs, probe }
+    Dataflow { inputs, probes }
 }
 
 /// A stable hash of some values: the same in every process, so rows with one key meet at one
@@ -194,9 +197,16 @@ pub fn explain(plan: &Plan) -> String {
     }
     for s in &plan.sinks {
         out.push_str(&format!(
-            "sink {}: exchange to worker 0 -> Sink operator (consolidates each epoch, keeps the \
-             result table by key, flushes upserts/deletes every {} ms and at the end)\n",
-            s.table, s.options.flush_ms
+            "sink {}: exchange {} -> Sink operator (consolidates each epoch, keeps the \
+             result table by key, flushes upserts/deletes every {} ms and at the end; holds \
+             progress until a flush is written)\n",
+            s.table,
+            if s.config.partitioned() {
+                "by hash of the result key (each worker writes its keys)"
+            } else {
+                "to worker 0"
+            },
+            s.options.flush_ms
         ));
     }
     out

@@ -15,7 +15,7 @@ use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use timely::dataflow::operators::{Capability, Operator, Probe};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
-use super::{Rows, Shared};
+use super::{hash_values, Rows, Shared};
 
 /// The content of a result table and what changed since the last flush.
 pub struct Table {
@@ -147,23 +147,65 @@ impl Table {
     }
 }
 
+/// Applies one flush, retrying with back-off while the server is unavailable: the worker (and
+/// with it every source, through the progress the sink holds back) waits; nothing is dropped.
+/// Each flush is idempotent (upserts and deletes by key), so repeating one is safe.
+fn flush_with_retry(
+    sink: &mut dyn Sink,
+    table: &str,
+    changes: &[Change],
+    rows: &[Row],
+) -> Result<(), tally_connectors::ConnectorError> {
+    use backon::{BlockingRetryable, ExponentialBuilder};
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times();
+    (|| sink.flush(changes, rows))
+        .retry(policy)
+        .sleep(std::thread::sleep)
+        .when(|e| e.is_retryable())
+        .notify(|e, wait| {
+            tracing::warn!("sink {table}: {e}; retrying in {wait:?} (the job waits)");
+        })
+        .call()
+}
+
 pub fn render<'s>(
     scope: Scope<'s, u64>,
     rows: Rows<'s>,
     plan: &SinkPlan,
     shared: &Shared,
-    probe: &ProbeHandle<u64>,
+    probes: &Probes,
 ) {
     let plan = plan.clone();
     let shared = shared.clone();
-    let to_writer = ExchangePact::new(|_: &(Row, u64, isize)| 0u64);
+    // Server sinks are written by the worker that owns each key; file-like ones by worker 0.
+    let partitioned = plan.config.partitioned();
+    let route_key = plan.key.clone();
+    let to_writer = ExchangePact::new(move |(row, _, _): &(Row, u64, isize)| {
+        if !partitioned {
+            return 0u64;
+        }
+        match &route_key {
+            Some(cols) => {
+                let k: Row = cols.iter().map(|&i| row[i].clone()).collect();
+                hash_values(&k)
+            }
+            None => hash_values(row),
+        }
+    });
+    // The rows reaching the sink: the worker loop paces its sources on this.
     let out: StreamVec<'s, u64, ()> = rows
         .inner
+        .probe_with(&probes.pace)
         .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
             to_writer,
             "Sink",
             move |cap, info| {
                 let activator = scope.activator_for(info.address.clone());
+                // Held at the earliest epoch whose effects are not yet written, so that the
+                // `applied` probe tells sources what the sinks have applied.
                 let mut held: Option<Capability<u64>> = Some(cap);
                 let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
                 let mut table = Table::new(plan.key.clone(), plan.version);
@@ -171,7 +213,21 @@ pub fn render<'s>(
                 let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
                 let mut last_flush = Instant::now();
                 let mut dirty = false;
-                let writer = shared.worker.index == 0;
+                let mut unflushed: Option<u64> = None;
+                let writer = partitioned || shared.worker.index == 0;
+                let visible_width = plan.version.unwrap_or(plan.schema.len());
+                let key_cols: Option<Vec<usize>> = plan
+                    .key
+                    .as_ref()
+                    .map(|k| k.iter().copied().filter(|&i| i < visible_width).collect());
+                if writer {
+                    // Opened at the start, so a wrong setting or an unreachable server is
+                    // reported before any row is read.
+                    match open_sink(&plan.table, &plan.config, &plan.schema, key_cols.as_deref()) {
+                        Ok(s) => sink = Some(s),
+                        Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
+                    }
+                }
 
                 move |(input, frontier), _output| {
                     // Updates are grouped by their own time: a message's capability can be earlier.
@@ -190,43 +246,47 @@ pub fn render<'s>(
                         if !updates.is_empty() {
                             table.apply(updates);
                             dirty = true;
+                            unflushed.get_or_insert(epoch);
                         }
                     }
                     let finished = limit.is_none();
-                    if writer
-                        && (dirty || (finished && sink.is_none()))
-                        && (finished || last_flush.elapsed() >= flush_every)
-                    {
-                        let changes = table.take_changes();
-                        let result = match sink.as_mut() {
-                            Some(s) => Ok(s),
-                            None => open_sink(&plan.table, &plan.config, &plan.schema)
-                                .map(|s| sink.insert(s)),
-                        };
-                        let flushed = result.and_then(|s| {
+                    if let Some(s) = sink.as_mut().filter(|_| writer) {
+                        if (dirty || (finished && !s.written()))
+                            && (finished || last_flush.elapsed() >= flush_every)
+                        {
+                            let changes = table.take_changes();
                             let rows = if s.needs_table() {
                                 table.rows()
                             } else {
                                 Vec::new()
                             };
-                            s.flush(&changes, &rows)
-                        });
-                        match flushed {
-                            Ok(()) => {
-                                shared.metrics.result_rows.fetch_add(
-                                    changes.len() as u64,
-                                    std::sync::atomic::Ordering::Relaxed,
-                                );
+                            match flush_with_retry(&mut **s, &plan.table, &changes, &rows) {
+                                Ok(()) => {
+                                    shared.metrics.result_rows.fetch_add(
+                                        changes.len() as u64,
+                                        std::sync::atomic::Ordering::Relaxed,
+                                    );
+                                }
+                                Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
                             }
-                            Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
+                            dirty = false;
+                            unflushed = None;
+                            last_flush = Instant::now();
                         }
+                    } else {
                         dirty = false;
-                        last_flush = Instant::now();
+                        unflushed = None;
                     }
                     if dirty {
                         activator.activate_after(flush_every.saturating_sub(last_flush.elapsed()));
                     }
-                    match (limit, held.as_mut()) {
+                    let target = match (limit, unflushed) {
+                        (Some(f), Some(u)) => Some(f.min(u)),
+                        (Some(f), None) => Some(f),
+                        (None, Some(u)) => Some(u),
+                        (None, None) => None,
+                    };
+                    match (target, held.as_mut()) {
                         (Some(f), Some(cap)) if *cap.time() < f => cap.downgrade(&f),
                         (None, _) => held = None,
                         _ => {}
@@ -234,7 +294,16 @@ pub fn render<'s>(
                 }
             },
         );
-    out.probe_with(probe);
+    out.probe_with(&probes.applied);
+}
+
+/// The probes the worker loop reads.
+#[derive(Clone)]
+pub struct Probes {
+    /// Rows that reached the sinks: sources run at most a few epochs ahead of it.
+    pub pace: ProbeHandle<u64>,
+    /// Epochs whose effects every sink has written.
+    pub applied: ProbeHandle<u64>,
 }
 
 #[cfg(test)]

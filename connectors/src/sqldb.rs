@@ -1,0 +1,284 @@
+//! What the MySQL and PostgreSQL connectors share: identifier checks, the column types of a
+//! created table, the check that the table's primary key is the result key, and a dimension
+//! source that re-reads a table every `poll.ms` and sends only the differences.
+
+use std::sync::Arc;
+
+use tally_sql::catalog::{DbConfig, DbKind};
+use tally_sql::{DataType, Row, Schema};
+
+use crate::format::parse_value;
+use crate::polled::{PolledTable, TableReader};
+use crate::{ConnectorError, Metrics, Sink, Source, WorkerInfo};
+
+/// Checks a table or column name: letters, digits and `_`, not starting with a digit, at most
+/// 64 characters. Names are also quoted in every statement.
+pub fn check_identifier(what: &str, name: &str) -> Result<(), ConnectorError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectorError::Other(format!(
+            "{what} {name:?} is not a valid identifier (letters, digits and _, not starting with \
+             a digit, at most 64 characters)"
+        )))
+    }
+}
+
+/// `"name"` for PostgreSQL, `` `name` `` for MySQL (the name is already checked).
+pub fn quote(kind: DbKind, name: &str) -> String {
+    match kind {
+        DbKind::Mysql => format!("`{name}`"),
+        DbKind::Postgres => format!("\"{name}\""),
+    }
+}
+
+/// The column type of a created table.
+pub fn column_type(kind: DbKind, ty: DataType, in_key: bool) -> &'static str {
+    match (kind, ty) {
+        (_, DataType::Int) => "BIGINT",
+        (DbKind::Mysql, DataType::Double) => "DOUBLE",
+        (DbKind::Postgres, DataType::Double) => "DOUBLE PRECISION",
+        (DbKind::Mysql, DataType::Decimal) => "DECIMAL(38,10)",
+        (DbKind::Postgres, DataType::Decimal) => "NUMERIC",
+        (_, DataType::Boolean) => "BOOLEAN",
+        (DbKind::Mysql, _) if in_key => "VARCHAR(255)",
+        (_, _) => "TEXT",
+    }
+}
+
+/// `CREATE TABLE` for a result table with the given key.
+pub fn create_statement(kind: DbKind, table: &str, schema: &Schema, key: &[usize]) -> String {
+    let cols: Vec<String> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let in_key = key.contains(&i);
+            format!(
+                "{} {}{}",
+                quote(kind, &f.name),
+                column_type(kind, f.ty, in_key),
+                if in_key { " NOT NULL" } else { "" }
+            )
+        })
+        .collect();
+    let pk: Vec<String> = key
+        .iter()
+        .map(|&i| quote(kind, &schema.fields[i].name))
+        .collect();
+    format!(
+        "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+        quote(kind, table),
+        cols.join(", "),
+        pk.join(", ")
+    )
+}
+
+/// The result key a database sink upserts by: it must have columns.
+pub fn sink_key(
+    table: &str,
+    db: &DbConfig,
+    key: Option<&[usize]>,
+) -> Result<Vec<usize>, ConnectorError> {
+    match key {
+        Some(k) if !k.is_empty() => Ok(k.to_vec()),
+        _ => Err(ConnectorError::Other(format!(
+            "table {table}: a {} sink upserts by the result key, and this result has none (no \
+             GROUP BY columns); group by a column or write `INSERT INTO {table} WITH col AS KEY`",
+            kind_name(db.kind)
+        ))),
+    }
+}
+
+pub fn kind_name(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Mysql => "mysql",
+        DbKind::Postgres => "postgres",
+    }
+}
+
+/// Checks the names a sink will use and that the server's primary key (`pk`, as the server
+/// lists it) is the result key. `None`: the table does not exist.
+pub fn check_primary_key(
+    db: &DbConfig,
+    schema: &Schema,
+    key: &[usize],
+    pk: &[String],
+    columns: &[String],
+) -> Result<(), ConnectorError> {
+    let want: Vec<String> = key
+        .iter()
+        .map(|&i| schema.fields[i].name.to_ascii_lowercase())
+        .collect();
+    let have: Vec<String> = pk.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut w = want.clone();
+    let mut h = have.clone();
+    w.sort();
+    h.sort();
+    if w != h {
+        return Err(ConnectorError::Other(format!(
+            "{} table {}.{}: its primary key is ({}) but the result key is ({}); they must be the \
+             same columns",
+            kind_name(db.kind),
+            db.db,
+            db.table,
+            pk.join(", "),
+            key.iter()
+                .map(|&i| schema.fields[i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let lower: Vec<String> = columns.iter().map(|c| c.to_ascii_lowercase()).collect();
+    if let Some(f) = schema
+        .fields
+        .iter()
+        .find(|f| !lower.contains(&f.name.to_ascii_lowercase()))
+    {
+        return Err(ConnectorError::Other(format!(
+            "{} table {}.{} has no column `{}` (its columns: {})",
+            kind_name(db.kind),
+            db.db,
+            db.table,
+            f.name,
+            columns.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every name a database table of `schema` uses.
+pub fn check_names(db: &DbConfig, schema: &Schema) -> Result<(), ConnectorError> {
+    check_identifier("database", &db.db)?;
+    check_identifier("table", &db.table)?;
+    for f in &schema.fields {
+        check_identifier("column", &f.name)?;
+    }
+    Ok(())
+}
+
+/// Opens a MySQL or PostgreSQL sink.
+pub fn open_sink(
+    table: &str,
+    db: &DbConfig,
+    schema: &Schema,
+    key: Option<&[usize]>,
+) -> Result<Box<dyn Sink>, ConnectorError> {
+    match db.kind {
+        #[cfg(feature = "mysql")]
+        DbKind::Mysql => Ok(Box::new(crate::mysql::MysqlSink::open(
+            table, db, schema, key,
+        )?)),
+        #[cfg(feature = "postgres")]
+        DbKind::Postgres => Ok(Box::new(crate::postgres::PostgresSink::open(
+            table, db, schema, key,
+        )?)),
+        #[allow(unreachable_patterns)]
+        other => Err(ConnectorError::Other(format!(
+            "table {table}: this build of tally has no {} connector",
+            kind_name(other)
+        ))),
+    }
+}
+
+/// Reads a whole table as text cells (NULL as `None`), in the order of the given columns.
+pub trait CellReader: Send {
+    fn read(&mut self) -> Result<Vec<Vec<Option<String>>>, ConnectorError>;
+}
+
+/// A [`CellReader`] whose cells are parsed to the table's column types; a row with a cell that
+/// does not parse is counted as malformed and skipped.
+struct Typed {
+    table: String,
+    reader: Box<dyn CellReader>,
+    schema: Schema,
+    metrics: Arc<Metrics>,
+}
+
+impl TableReader for Typed {
+    fn read(&mut self) -> Result<Vec<Row>, ConnectorError> {
+        let cells = self.reader.read()?;
+        let mut rows = Vec::with_capacity(cells.len());
+        'rows: for cells in cells {
+            let mut row = Vec::with_capacity(cells.len());
+            for (cell, f) in cells.into_iter().zip(&self.schema.fields) {
+                match cell {
+                    None => row.push(tally_sql::Value::Null),
+                    Some(text) => match parse_value(&text, f.ty) {
+                        Some(v) => row.push(v),
+                        None => {
+                            self.metrics.bad_row(
+                                &self.table,
+                                &format!("column {} is not a valid {}", f.name, f.ty),
+                                &text,
+                            );
+                            continue 'rows;
+                        }
+                    },
+                }
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// Opens a MySQL or PostgreSQL dimension table.
+pub fn open_dimension(
+    table: &str,
+    db: &DbConfig,
+    schema: &Schema,
+    worker: WorkerInfo,
+    poll_ms: u64,
+    metrics: Arc<Metrics>,
+) -> Result<Box<dyn Source>, ConnectorError> {
+    check_names(db, schema)?;
+    if worker.index != 0 {
+        // One worker reads the table; the join spreads its rows by key.
+        return Ok(Box::new(PolledTable::idle()));
+    }
+    let columns = schema.names();
+    let reader: Box<dyn CellReader> = match db.kind {
+        #[cfg(feature = "mysql")]
+        DbKind::Mysql => Box::new(crate::mysql::MysqlReader::open(db, &columns)?),
+        #[cfg(feature = "postgres")]
+        DbKind::Postgres => Box::new(crate::postgres::PostgresReader::open(db, &columns)?),
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(ConnectorError::Other(format!(
+                "table {table}: this build of tally has no {} connector",
+                kind_name(other)
+            )))
+        }
+    };
+    let typed = Typed {
+        table: table.to_string(),
+        reader,
+        schema: schema.clone(),
+        metrics: metrics.clone(),
+    };
+    Ok(Box::new(PolledTable::new(
+        table,
+        Box::new(typed),
+        poll_ms,
+        metrics,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(check_identifier("table", "pv_uv1").is_ok());
+        assert!(check_identifier("table", "a`b").is_err());
+        assert!(check_identifier("table", "1a").is_err());
+        assert!(check_identifier("table", "a b").is_err());
+        assert!(check_identifier("table", "").is_err());
+    }
+}
