@@ -32,6 +32,8 @@ fn opts(db: &DbConfig) -> Opts {
         .user(Some(db.user.clone()))
         .pass((!pass.is_empty()).then(|| pass.to_string()))
         .db_name(Some(db.db.clone()))
+        // Talk to the host and port the job names (not a local socket it may advertise).
+        .prefer_socket(false)
         .into()
 }
 

@@ -1,0 +1,214 @@
+//! Helpers for the tests that talk to real servers: where the servers are, a check that fails
+//! loudly when one is not running, a TCP proxy that can make a server "go away" in the middle
+//! of a run, and running the `tally` binary.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const REDIS: &str = "127.0.0.1:6379";
+pub const MYSQL: &str = "127.0.0.1:3306";
+pub const POSTGRES: &str = "127.0.0.1:5432";
+
+/// Fails the test with a clear message when a server is not listening.
+pub fn require(name: &str, addr: &str) {
+    if TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!(
+            "{name} is not reachable at {addr}: this test needs a real {name} server. \
+             ./scripts/test.sh starts (and installs) the servers the tests use."
+        );
+    }
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+pub fn tally(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the tally binary runs")
+}
+
+pub fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tally failed: {err}");
+    err
+}
+
+/// The rows of a final CSV sink without its header, sorted.
+pub fn csv_rows(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows: Vec<String> = text.lines().skip(1).map(String::from).collect();
+    rows.sort();
+    rows
+}
+
+/// A TCP proxy to a server. `pause` cuts every connection and refuses new ones (the server
+/// "went away"); `resume` lets connections through again.
+pub struct Proxy {
+    pub port: u16,
+    paused: Arc<AtomicBool>,
+    live: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let paused = Arc::new(AtomicBool::new(false));
+        let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (p, l) = (paused.clone(), live.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if p.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                {
+                    let mut live = l.lock().unwrap();
+                    live.push(client.try_clone().unwrap());
+                    live.push(server.try_clone().unwrap());
+                }
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Proxy { port, paused, live }
+    }
+
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+pub fn redis() -> redis::Connection {
+    require("Redis", REDIS);
+    redis::Client::open(format!("redis://{REDIS}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// A blocking MySQL client for checks.
+pub struct Mysql {
+    rt: tokio::runtime::Runtime,
+    conn: mysql_async::Conn,
+}
+
+impl Mysql {
+    pub fn connect() -> Mysql {
+        require("MariaDB/MySQL", MYSQL);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(3306)
+            .user(Some("root"))
+            .db_name(Some("test"));
+        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
+        Mysql { rt, conn }
+    }
+
+    pub fn exec(&mut self, sql: &str) {
+        use mysql_async::prelude::Queryable;
+        self.rt.block_on(self.conn.query_drop(sql)).unwrap();
+    }
+
+    /// Rows as comma-joined text, sorted.
+    pub fn rows(&mut self, sql: &str) -> Vec<String> {
+        use mysql_async::prelude::Queryable;
+        let rows: Vec<mysql_async::Row> = self.rt.block_on(self.conn.query(sql)).unwrap();
+        let mut out: Vec<String> = rows
+            .into_iter()
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| match v {
+                        mysql_async::Value::NULL => String::new(),
+                        mysql_async::Value::Bytes(b) => String::from_utf8(b).unwrap(),
+                        other => other.as_sql(true),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+pub fn postgres() -> postgres::Client {
+    require("PostgreSQL", POSTGRES);
+    postgres::Client::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test",
+        postgres::NoTls,
+    )
+    .unwrap()
+}
+
+/// Rows as comma-joined text, sorted.
+pub fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = client
+        .simple_query(sql)
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
