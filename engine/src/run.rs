@@ -234,6 +234,16 @@ fn worker_main(
             input.advance_to(next);
             input.flush();
         }
+        // Dimensions are kept current only while a stream still flows: once every stream
+        // source has ended, so do they, and the job can finish.
+        let streams_done = plan
+            .sources
+            .iter()
+            .zip(&inputs)
+            .all(|(s, slot)| s.dimension || slot.is_none());
+        if streams_done {
+            inputs.iter_mut().for_each(|slot| *slot = None);
+        }
         let open: Vec<u64> = inputs.iter().flatten().map(|i| *i.time()).collect();
         if open.is_empty() {
             break;

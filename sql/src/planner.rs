@@ -1104,8 +1104,20 @@ impl Planner<'_> {
                 })?;
                 let (mut config, schema) =
                     catalog::source_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
-                if let catalog::SourceConfig::File { path, .. } = &mut config {
-                    *path = self.job.dir.join(&*path);
+                match &mut config {
+                    catalog::SourceConfig::File { path, .. } => *path = self.job.dir.join(&*path),
+                    catalog::SourceConfig::Database { .. }
+                    | catalog::SourceConfig::Redis { .. } => {
+                        return Err(self.err(
+                            name.pos,
+                            format!(
+                                "`{}` is a dimension table (read whole and kept current): join \
+                                 it with `LEFT JOIN {}` instead of reading it in FROM",
+                                name.name, name.name
+                            ),
+                        ))
+                    }
+                    _ => {}
                 }
                 self.sources.push(SourcePlan {
                     table: desc.name.clone(),
@@ -1269,16 +1281,19 @@ impl Planner<'_> {
         })?;
         let (mut config, schema) =
             catalog::source_config(desc).map_err(|(p, m)| self.job.error_at(p, m))?;
-        if let catalog::SourceConfig::File { path, .. } = &mut config {
-            *path = self.job.dir.join(&*path);
-        } else {
-            return Err(self.err(
-                name.pos,
-                format!(
-                    "`{}` cannot be a dimension: dimension tables are `file` tables for now",
-                    name.name
-                ),
-            ));
+        match &mut config {
+            catalog::SourceConfig::File { path, .. } => *path = self.job.dir.join(&*path),
+            catalog::SourceConfig::Database { .. } | catalog::SourceConfig::Redis { .. } => {}
+            _ => {
+                return Err(self.err(
+                    name.pos,
+                    format!(
+                        "`{}` cannot be a dimension: dimension tables are file, mysql, postgres \
+                         or redis tables",
+                        name.name
+                    ),
+                ))
+            }
         }
         // `table.file.replay=true`: the file is a changelog of the dimension, read in batches in
         // step with the stream instead of whole when the job starts.

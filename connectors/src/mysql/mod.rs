@@ -127,34 +127,46 @@ impl MysqlSink {
                 (db.db.clone(), db.table.clone()),
             ))
             .map_err(|e| classify(&db, e))?;
-        if columns.is_empty() {
-            if !db.create {
-                return Err(ConnectorError::Other(format!(
-                    "mysql table {}.{} does not exist; create it with PRIMARY KEY ({}) or set \
-                     table.mysql.create=true",
-                    db.db,
-                    db.table,
-                    key.iter()
-                        .map(|&i| schema.fields[i].name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            let create = create_statement(DbKind::Mysql, &db.table, schema, &key);
+        if columns.is_empty() && !db.create {
+            return Err(ConnectorError::Other(format!(
+                "mysql table {}.{} does not exist; create it with PRIMARY KEY ({}) or set \
+                 table.mysql.create=true",
+                db.db,
+                db.table,
+                key.iter()
+                    .map(|&i| schema.fields[i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let columns = if columns.is_empty() {
+            // Every worker that writes the table may get here at once.
+            let create = create_statement(DbKind::Mysql, &db.table, schema, &key).replacen(
+                "CREATE TABLE",
+                "CREATE TABLE IF NOT EXISTS",
+                1,
+            );
             rt.block_on(conn.query_drop(create))
                 .map_err(|e| classify(&db, e))?;
             tracing::info!("created mysql table {}.{}", db.db, db.table);
+            rt.block_on(conn.exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND \
+                 TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (db.db.clone(), db.table.clone()),
+            ))
+            .map_err(|e| classify(&db, e))?
         } else {
-            let pk: Vec<String> = rt
-                .block_on(conn.exec(
-                    "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE \
-                     TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER \
-                     BY ORDINAL_POSITION",
-                    (db.db.clone(), db.table.clone()),
-                ))
-                .map_err(|e| classify(&db, e))?;
-            check_primary_key(&db, schema, &key, &pk, &columns)?;
-        }
+            columns
+        };
+        let pk: Vec<String> = rt
+            .block_on(conn.exec(
+                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE \
+                 TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER \
+                 BY ORDINAL_POSITION",
+                (db.db.clone(), db.table.clone()),
+            ))
+            .map_err(|e| classify(&db, e))?;
+        check_primary_key(&db, schema, &key, &pk, &columns)?;
         let q = |n: &str| quote(DbKind::Mysql, n);
         let names: Vec<String> = schema.fields.iter().map(|f| q(&f.name)).collect();
         self.insert_head = format!(

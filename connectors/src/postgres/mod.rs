@@ -105,39 +105,49 @@ impl PostgresSink {
         let key = sink_key(table, db, key)?;
         let mut client = connect(db)?;
         let (mut server_table, mut columns) = table_columns(&mut client, db)?;
-        if columns.is_empty() {
-            if !db.create {
-                return Err(ConnectorError::Other(format!(
-                    "postgres table {}.{} does not exist; create it with PRIMARY KEY ({}) or set \
-                     table.postgres.create=true",
-                    db.db,
-                    db.table,
-                    key.iter()
-                        .map(|&i| schema.fields[i].name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            client
-                .batch_execute(&create_statement(DbKind::Postgres, &db.table, schema, &key))
-                .map_err(|e| classify(db, e))?;
-            tracing::info!("created postgres table {}.{}", db.db, db.table);
-            (server_table, columns) = table_columns(&mut client, db)?;
-        } else {
-            let pk: Vec<String> = client
-                .query(
-                    "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = \
-                     i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = \
-                     to_regclass($1) AND i.indisprimary",
-                    &[&quote(DbKind::Postgres, &server_table)],
-                )
-                .map_err(|e| classify(db, e))?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-            check_primary_key(db, schema, &key, &pk, &names)?;
+        if columns.is_empty() && !db.create {
+            return Err(ConnectorError::Other(format!(
+                "postgres table {}.{} does not exist; create it with PRIMARY KEY ({}) or set \
+                 table.postgres.create=true",
+                db.db,
+                db.table,
+                key.iter()
+                    .map(|&i| schema.fields[i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
+        if columns.is_empty() {
+            // Every worker that writes the table may get here at once.
+            let create = create_statement(DbKind::Postgres, &db.table, schema, &key).replacen(
+                "CREATE TABLE",
+                "CREATE TABLE IF NOT EXISTS",
+                1,
+            );
+            // Two sessions creating one table can collide on the catalog; one wins, and the
+            // error only matters when the table is still missing.
+            let created = client.batch_execute(&create);
+            (server_table, columns) = table_columns(&mut client, db)?;
+            if columns.is_empty() {
+                if let Err(e) = created {
+                    return Err(classify(db, e));
+                }
+            }
+            tracing::info!("created postgres table {}.{}", db.db, db.table);
+        }
+        let pk: Vec<String> = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = \
+                 i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) \
+                 AND i.indisprimary",
+                &[&quote(DbKind::Postgres, &server_table)],
+            )
+            .map_err(|e| classify(db, e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+        check_primary_key(db, schema, &key, &pk, &names)?;
         // Each result column as the server names it, with its type.
         let mut server_cols = Vec::new();
         for f in &schema.fields {
