@@ -212,3 +212,140 @@ pub fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A Kafka-compatible broker (tansu, in memory) on a free port, stopped when dropped.
+pub struct Broker {
+    pub addr: String,
+    child: std::process::Child,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let tansu = std::env::var("TANSU").unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            let installed = format!("{home}/.cargo/bin/tansu");
+            if Path::new(&installed).exists() {
+                installed
+            } else {
+                "tansu".to_string()
+            }
+        });
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the Kafka-compatible broker `{tansu}` ({e}): the Kafka tests \
+                     need it. ./scripts/test.sh installs it (cargo install tansu --version \
+                     0.6.0 --locked --features dynostore)."
+                )
+            });
+        let addr = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if TcpStream::connect(&addr).is_ok() {
+                return Broker { addr, child };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the broker did not listen on {addr} within 10 s");
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let tansu = std::env::var("TANSU").unwrap_or_else(|_| {
+            format!(
+                "{}/.cargo/bin/tansu",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let tansu = if Path::new(&tansu).exists() {
+            tansu
+        } else {
+            "tansu".to_string()
+        };
+        let out = Command::new(tansu)
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+                &format!("tcp://{}", self.addr),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "topic create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends records (key, value) and waits until the broker has them all.
+    pub fn produce(&self, topic: &str, records: &[(String, String)]) {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        for (k, v) in records {
+            loop {
+                match producer.send(BaseRecord::to(topic).key(k).payload(v)) {
+                    Ok(()) => break,
+                    Err(_) => {
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// The sum over a topic's partitions of the group's committed offsets.
+    pub fn committed(&self, topic: &str, group: &str, partitions: i32) -> i64 {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("group.id", group)
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

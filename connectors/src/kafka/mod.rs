@@ -5,12 +5,14 @@
 //! reads the topic once; the group is used for the committed offsets. An offset is committed
 //! only once every sink has written the effects of the rows before it (`Source::applied`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -30,14 +32,25 @@ fn kafka_err(what: &str, e: KafkaError) -> ConnectorError {
 }
 
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: Arc<BaseConsumer>,
+    /// One queue per assigned partition, so partitions are read evenly, not one after another.
+    queues: Vec<(i32, PartitionQueue<DefaultConsumerContext>)>,
     topic: String,
     parser: RecordParser,
     chunk_rows: usize,
-    /// Per assigned partition: the offset of the next record to read.
+    bounded: bool,
+    /// Per partition: the offset of the first record read (known once one is read).
+    start: BTreeMap<i32, i64>,
+    /// Per partition: the offset of the next record to read (known once one is read).
     next: BTreeMap<i32, i64>,
-    /// Bounded mode: per partition, the end offset seen at the start.
-    end: Option<BTreeMap<i32, i64>>,
+    /// Bounded mode: partitions read to their end (the broker's end-of-partition event: the
+    /// first time the job has caught up with the partition).
+    done: BTreeSet<i32>,
+    /// Bounded mode: the round being read. Round `r` is records `[r*chunk, (r+1)*chunk)` of
+    /// every partition from its start; it is one epoch, so all partitions advance in step and
+    /// the results do not depend on the worker count.
+    round: u64,
+    pending: Vec<Row>,
     last_epoch: u64,
     /// For each epoch with records: the next offsets after it.
     offsets_by_epoch: BTreeMap<u64, BTreeMap<i32, i64>>,
@@ -64,7 +77,10 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
-            .set("enable.partition.eof", "false")
+            .set(
+                "enable.partition.eof",
+                if config.bounded { "true" } else { "false" },
+            )
             .create()
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
@@ -100,55 +116,52 @@ impl KafkaSource {
         } else {
             None
         };
-        let mut next = BTreeMap::new();
-        let mut end = BTreeMap::new();
         let mut tpl = TopicPartitionList::new();
         for &p in &mine {
-            let (low, high) = consumer
-                .fetch_watermarks(&config.topic, p, TIMEOUT)
-                .map_err(|e| kafka_err("cannot read the partition offsets", e))?;
             let stored = committed.as_ref().and_then(|c| {
                 match c.find_partition(&config.topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => Some(o),
+                    Some(Offset::Offset(o)) if o >= 0 => Some(o),
                     _ => None,
                 }
             });
-            let start = match config.offset {
-                KafkaOffset::Earliest => low,
-                KafkaOffset::Latest => high,
-                KafkaOffset::Committed => stored.unwrap_or(low),
-            }
-            .clamp(low, high);
-            next.insert(p, start);
-            end.insert(p, high);
-            tpl.add_partition_offset(&config.topic, p, Offset::Offset(start))
+            let start = match (config.offset, stored) {
+                (KafkaOffset::Earliest, _) | (KafkaOffset::Committed, None) => Offset::Beginning,
+                (KafkaOffset::Latest, _) => Offset::End,
+                (KafkaOffset::Committed, Some(o)) => Offset::Offset(o),
+            };
+            tpl.add_partition_offset(&config.topic, p, start)
                 .map_err(|e| kafka_err("bad offset", e))?;
         }
+        let consumer = Arc::new(consumer);
+        let queues = mine
+            .iter()
+            .filter_map(|&p| {
+                consumer
+                    .split_partition_queue(&config.topic, p)
+                    .map(|q| (p, q))
+            })
+            .collect();
         consumer
             .assign(&tpl)
             .map_err(|e| kafka_err("cannot assign partitions", e))?;
         Ok(KafkaSource {
             consumer,
+            queues,
             topic: config.topic.clone(),
             parser,
             chunk_rows,
-            next,
-            end: config.bounded.then_some(end),
+            bounded: config.bounded,
+            start: BTreeMap::new(),
+            next: BTreeMap::new(),
+            done: BTreeSet::new(),
+            round: 0,
+            pending: Vec::new(),
             last_epoch: 0,
             offsets_by_epoch: BTreeMap::new(),
             to_commit: BTreeMap::new(),
             last_commit: Instant::now(),
             line: String::new(),
         })
-    }
-
-    fn finished(&self) -> bool {
-        match &self.end {
-            Some(end) => end
-                .iter()
-                .all(|(p, e)| self.next.get(p).is_some_and(|n| n >= e)),
-            None => self.next.is_empty(),
-        }
     }
 
     fn commit(&mut self, mode: CommitMode) {
@@ -170,38 +183,32 @@ impl KafkaSource {
         }
         self.last_commit = Instant::now();
     }
-}
 
-impl Source for KafkaSource {
-    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
-        if self.finished() {
-            return Ok(Poll::Done);
-        }
+    /// Reads up to `limit` records of partition queue `i` into `out`; returns how many.
+    fn read_partition(&mut self, i: usize, limit: usize, out: &mut Vec<Row>) -> usize {
         let mut read = 0;
-        let mut touched = false;
-        while read < self.chunk_rows {
-            let Some(message) = self.consumer.poll(Duration::ZERO) else {
+        let p = self.queues[i].0;
+        while read < limit && !self.done.contains(&p) {
+            let Some(message) = self.queues[i].1.poll(Duration::ZERO) else {
                 break;
             };
             let message = match message {
                 Ok(m) => m,
+                Err(KafkaError::PartitionEOF(_)) => {
+                    if self.bounded {
+                        self.done.insert(p);
+                    }
+                    break;
+                }
                 Err(e) => {
                     // The client reconnects by itself; a broker that went away is only logged.
-                    tracing::warn!("kafka {}: {e}", self.topic);
+                    tracing::warn!("kafka {} partition {p}: {e}", self.topic);
                     break;
                 }
             };
-            let p = message.partition();
-            if self
-                .end
-                .as_ref()
-                .and_then(|e| e.get(&p))
-                .is_some_and(|&e| message.offset() >= e)
-            {
-                continue;
-            }
-            self.next.insert(p, message.offset() + 1);
-            touched = true;
+            let offset = message.offset();
+            self.start.entry(p).or_insert(offset);
+            self.next.insert(p, offset + 1);
             read += 1;
             let payload = message.payload().unwrap_or_default();
             match std::str::from_utf8(payload) {
@@ -214,14 +221,66 @@ impl Source for KafkaSource {
                 }
             }
         }
-        if !touched {
-            return Ok(if self.finished() {
-                Poll::Done
-            } else {
-                Poll::Idle
-            });
+        read
+    }
+
+    /// Bounded mode: completes the current round from every partition; the round is a batch
+    /// once each partition has given its share or reached its end.
+    fn poll_round(&mut self, out: &mut Vec<Row>) -> Poll {
+        let round_end = (self.round as i64 + 1).saturating_mul(self.chunk_rows as i64);
+        let mut complete = true;
+        let mut pending = std::mem::take(&mut self.pending);
+        for i in 0..self.queues.len() {
+            let p = self.queues[i].0;
+            let at = match (self.start.get(&p), self.next.get(&p)) {
+                (Some(s), Some(n)) => n - s,
+                _ => 0,
+            };
+            let want = (round_end - at).max(0) as usize;
+            if want > 0 && !self.done.contains(&p) {
+                let got = self.read_partition(i, want, &mut pending);
+                if got < want && !self.done.contains(&p) {
+                    complete = false;
+                }
+            }
         }
-        self.parser.count(out.len());
+        self.pending = pending;
+        if !complete {
+            return Poll::Idle;
+        }
+        let before = out.len();
+        out.append(&mut self.pending);
+        self.parser.count(out.len() - before);
+        let epoch = self.round;
+        self.round += 1;
+        self.offsets_by_epoch.insert(epoch, self.next.clone());
+        Poll::Batch { epoch }
+    }
+}
+
+impl Source for KafkaSource {
+    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        // Serves the consumer's own events (errors, statistics); records come by partition.
+        let _ = self.consumer.poll(Duration::ZERO);
+        if self.bounded {
+            if self.done.len() == self.queues.len() && self.pending.is_empty() {
+                return Ok(Poll::Done);
+            }
+            return Ok(self.poll_round(out));
+        }
+        if self.queues.is_empty() {
+            return Ok(Poll::Done);
+        }
+        let before = out.len();
+        let share = (self.chunk_rows / self.queues.len()).max(1);
+        let mut read = 0;
+        for i in 0..self.queues.len() {
+            read += self.read_partition(i, share, out);
+        }
+        if read == 0 {
+            return Ok(Poll::Idle);
+        }
+        self.parser.count(out.len() - before);
         let epoch = now_ms().max(self.last_epoch);
         self.last_epoch = epoch;
         self.offsets_by_epoch.insert(epoch, self.next.clone());
@@ -229,7 +288,11 @@ impl Source for KafkaSource {
     }
 
     fn next_epoch(&self) -> u64 {
-        now_ms().max(self.last_epoch)
+        if self.bounded {
+            self.round
+        } else {
+            now_ms().max(self.last_epoch)
+        }
     }
 
     fn applied(&mut self, frontier: Option<u64>) {

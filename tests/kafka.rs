@@ -1,0 +1,213 @@
+//! The Kafka source and sink against a real Kafka-compatible broker (tansu, started per test):
+//! partitions spread over -w 2, a malformed record mid-stream, bounded mode, offsets committed
+//! only after the sink applied the rows, and the change-log sink.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const QUERY: &str = "SELECT appId, AGGRTIME t, count(qq) c, countd(qq) u FROM src GROUP BY appId \
+                     COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS";
+
+/// The generator's events as `;`-delimited lines.
+fn events(dir: &Path, rows: u64) -> Vec<String> {
+    ok(&tally(
+        &[
+            "generate",
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            "3",
+            "-o",
+            "events.txt",
+        ],
+        dir,
+    ));
+    std::fs::read_to_string(dir.join("events.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn keyed(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|l| (l.split(';').nth(1).unwrap().to_string(), l.clone()))
+        .collect()
+}
+
+#[test]
+fn a_bounded_topic_over_two_workers_equals_the_file() {
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = events(dir.path(), 20_000);
+    // Expected: the same rows read from the file.
+    std::fs::write(
+        dir.path().join("file.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out {QUERY}\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=file\ntable.file.path=events.txt\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=expected.csv\n"
+        ),
+    )
+    .unwrap();
+    ok(&tally(&["run", "file.ec", "--progress", "0"], dir.path()));
+    lines.insert(10_000, "app1;not-a-number-row;oops".to_string());
+    broker.produce("events", &keyed(&lines));
+    std::fs::write(
+        dir.path().join("kafka.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out {QUERY} \\\nINSERT INTO log {QUERY}\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=events\ntable.kafka.offset=earliest\ntable.kafka.bounded=true\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=got.csv\n\
+             [tabledesc-log]\ntable.name=log\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=results\n",
+            broker.addr, broker.addr
+        ),
+    )
+    .unwrap();
+    broker.create_topic("results", 2);
+    let log = ok(&tally(
+        &["run", "kafka.ec", "-w", "2", "--progress", "0"],
+        dir.path(),
+    ));
+    assert!(log.contains("rows_in=20000 bad_rows=1"), "{log}");
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    assert_eq!(csv_rows(&dir.path().join("got.csv")), expected);
+    // The change log: the last record of each key is the final row.
+    let consumed = consume(&broker.addr, "results", 2);
+    let mut last = std::collections::BTreeMap::new();
+    for (k, v) in consumed {
+        last.insert(k, v);
+    }
+    let mut rows: Vec<String> = last
+        .values()
+        .map(|v| {
+            let v: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
+            format!(
+                "{},{},{},{}",
+                v["appId"].as_str().unwrap(),
+                v["t"],
+                v["c"],
+                v["u"]
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(rows, expected);
+}
+
+/// Every record of a topic as (key, value), read until each partition reports its end.
+fn consume(addr: &str, topic: &str, partitions: i32) -> Vec<(String, Option<String>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "tally-test-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut ended = std::collections::BTreeSet::new();
+    let start = Instant::now();
+    while ended.len() < partitions as usize {
+        assert!(start.elapsed() < Duration::from_secs(30), "reading {topic}");
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+                let value = m.payload().map(|p| String::from_utf8_lossy(p).into_owned());
+                out.push((key, value));
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn offsets_are_committed_only_after_the_sink_applied_the_rows() {
+    let broker = Broker::start();
+    broker.create_topic("clicks", 2);
+    let proxy = Proxy::start(REDIS);
+    let mut r = redis();
+    let hash = unique("tally_kafka_count");
+    let group = unique("tally_group");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(dir.path(), 2_000);
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out SELECT count(qq) n FROM src GROUP BY 1\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=clicks\ntable.kafka.group={group}\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=redis\n\
+             table.redis.url=redis://127.0.0.1:{}/\ntable.redis.hash={hash}\n\
+             table.flush.ms=100\n",
+            broker.addr, proxy.port
+        ),
+    )
+    .unwrap();
+    let mut job = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = |r: &mut redis::Connection| -> Option<String> {
+        redis::cmd("HGET").arg(&hash).arg("n").query(r).unwrap()
+    };
+    broker.produce("clicks", &keyed(&lines[..1000]));
+    wait_for("the first 1000 rows in Redis", 30, || {
+        count(&mut r).as_deref() == Some("1000")
+    });
+    wait_for("their offsets committed", 30, || {
+        broker.committed("clicks", &group, 2) == 1000
+    });
+    // The sink cannot write: the rows are read, but their offsets are not committed.
+    proxy.pause();
+    broker.produce("clicks", &keyed(&lines[1000..]));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(broker.committed("clicks", &group, 2), 1000);
+    assert_eq!(count(&mut r).as_deref(), Some("1000"));
+    proxy.resume();
+    wait_for("all rows in Redis", 30, || {
+        count(&mut r).as_deref() == Some("2000")
+    });
+    wait_for("all offsets committed", 30, || {
+        broker.committed("clicks", &group, 2) == 2000
+    });
+    let _ = job.kill();
+    let _ = job.wait();
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
+}
