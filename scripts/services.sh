@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts the servers tally's integration tests talk to, installing them when missing:
+#   Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306 (root, no password, database `test`),
+#   PostgreSQL 127.0.0.1:5432 (trust for 127.0.0.1, database `test`), and the Kafka-compatible
+#   broker tansu (a binary; the tests start their own broker on a free port).
+# Idempotent: a server that is already up is left alone. Fails loudly when one cannot start.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+
+log() { echo "services: $*" >&2; }
+
+listening() { # host port
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+wait_for() { # name port
+  for _ in $(seq 1 60); do
+    if listening 127.0.0.1 "$2"; then return 0; fi
+    sleep 0.5
+  done
+  log "$1 did not start listening on 127.0.0.1:$2"
+  exit 1
+}
+
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Redis -----------------------------------------------------------------------------------
+if ! listening 127.0.0.1 6379; then
+  command -v redis-server >/dev/null 2>&1 || { log "installing redis-server"; apt_install redis-server; }
+  mkdir -p /var/lib/redis /var/log/redis
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for Redis 6379
+fi
+
+# --- MariaDB ---------------------------------------------------------------------------------
+if ! listening 127.0.0.1 3306; then
+  if [ ! -x /usr/sbin/mariadbd ]; then
+    log "installing mariadb-server"
+    apt_install mariadb-server
+  fi
+  mkdir -p /run/mysqld
+  chown mysql:mysql /run/mysqld 2>/dev/null || true
+  log "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  wait_for MariaDB 3306
+fi
+# The tests connect over TCP as root without a password, to database `test`.
+if command -v mariadb >/dev/null 2>&1; then
+  if ! mariadb -h 127.0.0.1 -u root -e "SELECT 1" >/dev/null 2>&1; then
+    log "letting root log in over TCP without a password"
+    mariadb -u root -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;"
+  fi
+  mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
+fi
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+if ! listening 127.0.0.1 5432; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "installing postgresql"
+    apt_install postgresql
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  if ! grep -q "^host all all 127.0.0.1/32 trust" "$hba"; then
+    log "trusting 127.0.0.1 in $hba (a test server)"
+    sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  log "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  wait_for PostgreSQL 5432
+fi
+if command -v psql >/dev/null 2>&1; then
+  if ! psql -h 127.0.0.1 -U postgres -d test -c "SELECT 1" >/dev/null 2>&1; then
+    log "creating database test"
+    psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >/dev/null
+  fi
+fi
+
+# --- tansu (Kafka-compatible broker) ---------------------------------------------------------
+TANSU="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+if [ ! -x "$TANSU" ] || ! "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  log "installing tansu $TANSU_VERSION (a Kafka-compatible broker for the Kafka tests; ~8 minutes once)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
+fi
+log "ready: Redis 6379, MariaDB 3306, PostgreSQL 5432, $("$TANSU" --version 2>/dev/null || echo tansu)"
