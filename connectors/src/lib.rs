@@ -102,7 +102,18 @@ impl ConnectorError {
     }
 }
 
-/// Opens `worker`'s share of a source.
+/// How a worker reads its share of the sources of a job.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    pub worker: WorkerInfo,
+    /// Rows per batch of bounded sources.
+    pub chunk_rows: usize,
+    /// The job's idle timeout: how long a source waits for a silent partition.
+    pub idle_ms: u64,
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
+/// Opens a worker's share of a source.
 ///
 /// A `dimension` source delivers the table as it stands when the job starts in epoch 0 (a
 /// bounded file whole, a followed file's current content), and later changes after that.
@@ -110,12 +121,17 @@ pub fn open_source(
     table: &str,
     config: &SourceConfig,
     schema: &Schema,
-    worker: WorkerInfo,
-    chunk_rows: usize,
     dimension: bool,
-    metrics: std::sync::Arc<Metrics>,
+    reading: &Reading,
 ) -> Result<Box<dyn Source>, ConnectorError> {
-    let chunk_rows = if dimension { usize::MAX } else { chunk_rows };
+    let worker = reading.worker;
+    let metrics = reading.metrics.clone();
+    let idle_ms = reading.idle_ms;
+    let chunk_rows = if dimension {
+        usize::MAX
+    } else {
+        reading.chunk_rows
+    };
     let unavailable = |ty: &str, feature: &str| {
         ConnectorError::Other(format!(
             "table {table}: this build of tally has no {ty} connector (cargo feature `{feature}`)"
@@ -127,7 +143,13 @@ pub fn open_source(
         SourceConfig::Kafka(k) => {
             let parser =
                 format::RecordParser::new(table, k.format.clone(), schema.clone(), metrics.clone());
-            Box::new(kafka::KafkaSource::open(k, parser, worker, chunk_rows)?)
+            Box::new(kafka::KafkaSource::open(
+                k,
+                parser,
+                worker,
+                chunk_rows,
+                std::time::Duration::from_millis(idle_ms),
+            )?)
         }
         #[cfg(not(feature = "kafka"))]
         SourceConfig::Kafka(_) => return Err(unavailable("kafka", "kafka")),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use tally_connectors::{open_source, Metrics, Poll, WorkerInfo};
+use tally_connectors::{open_source, Metrics, Poll, Reading, WorkerInfo};
 use tally_sql::plan::Plan;
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
@@ -182,17 +182,15 @@ fn worker_main(
     let applied = dataflow.probes.applied;
     let mut inputs: Vec<_> = dataflow.inputs.into_iter().map(Some).collect();
     let mut sources = Vec::new();
+    let reading = Reading {
+        worker: info,
+        chunk_rows,
+        idle_ms: plan.settings.idle_timeout_ms,
+        metrics: metrics.clone(),
+    };
     for s in &plan.sources {
-        let src = open_source(
-            &s.table,
-            &s.config,
-            &s.schema,
-            info,
-            chunk_rows,
-            s.dimension,
-            metrics.clone(),
-        )
-        .map_err(|e| format!("source {}: {e}", s.table))?;
+        let src = open_source(&s.table, &s.config, &s.schema, s.dimension, &reading)
+            .map_err(|e| format!("source {}: {e}", s.table))?;
         sources.push(src);
     }
     // How many epochs the inputs may run ahead of what the sinks have seen.

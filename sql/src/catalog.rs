@@ -86,7 +86,8 @@ pub struct KafkaSource {
     pub group: String,
     pub offset: KafkaOffset,
     pub format: Format,
-    /// Stop at the end offsets seen when the job starts.
+    /// Stop at each partition's end: the first time the job has caught up with it (for a topic
+    /// no one writes to, the end offsets as the job starts).
     pub bounded: bool,
 }
 

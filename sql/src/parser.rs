@@ -679,16 +679,30 @@ impl P<'_> {
         let ty = raw
             .iter()
             .find(|(k, _)| k == "connector" || k == "type")
-            .map(|(_, v)| v.value.to_ascii_lowercase())
+            .map(|(_, v)| match v.value.to_ascii_lowercase().as_str() {
+                "tpg" => "postgres".to_string(),
+                "tube" => "kafka".to_string(),
+                other => other.to_string(),
+            })
             .ok_or_else(|| {
                 SqlError::new(pos, format!("table `{}` needs 'connector'", name.name))
             })?;
+        const TYPES: &[&str] = &[
+            "file.",
+            "generator.",
+            "kafka.",
+            "mysql.",
+            "postgres.",
+            "redis.",
+            "csv.",
+        ];
         for (k, v) in raw {
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
-                "emit" | "field.splitter" | "field.key" => k,
-                _ if !k.contains('.') => format!("{ty}.{k}"),
-                _ => k,
+                "emit" | "flush.ms" | "field.splitter" | "field.key" | "primary.key" => k,
+                _ if TYPES.iter().any(|t| k.starts_with(t)) => k,
+                // `'host'`, `'poll.ms'`: the type's own settings.
+                _ => format!("{ty}.{k}"),
             };
             settings.insert(key, v);
         }

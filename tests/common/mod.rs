@@ -161,6 +161,18 @@ impl Mysql {
         self.rt.block_on(self.conn.query_drop(sql)).unwrap();
     }
 
+    /// Like `rows`, but no rows while `table` does not exist yet.
+    pub fn rows_of(&mut self, table: &str, sql: &str) -> Vec<String> {
+        let n = self.rows(&format!(
+            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND \
+             TABLE_NAME = '{table}'"
+        ));
+        if n == ["0"] {
+            return Vec::new();
+        }
+        self.rows(sql)
+    }
+
     /// Rows as comma-joined text, sorted.
     pub fn rows(&mut self, sql: &str) -> Vec<String> {
         use mysql_async::prelude::Queryable;
@@ -236,7 +248,7 @@ impl Broker {
             .unwrap()
             .port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
+        let mut child = Command::new(&tansu)
             .args([
                 "broker",
                 "--listener-url",
@@ -263,6 +275,8 @@ impl Broker {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the broker did not listen on {addr} within 10 s");
     }
 

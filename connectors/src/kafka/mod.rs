@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -31,10 +31,23 @@ fn kafka_err(what: &str, e: KafkaError) -> ConnectorError {
     ConnectorError::Other(format!("kafka: {what}: {e}"))
 }
 
+/// The consumer's callbacks: the end of a partition is an event, not an error.
+pub struct SourceContext;
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+            tracing::warn!("kafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
 pub struct KafkaSource {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<SourceContext>>,
     /// One queue per assigned partition, so partitions are read evenly, not one after another.
-    queues: Vec<(i32, PartitionQueue<DefaultConsumerContext>)>,
+    queues: Vec<(i32, PartitionQueue<SourceContext>)>,
     topic: String,
     parser: RecordParser,
     chunk_rows: usize,
@@ -46,6 +59,14 @@ pub struct KafkaSource {
     /// Bounded mode: partitions read to their end (the broker's end-of-partition event: the
     /// first time the job has caught up with the partition).
     done: BTreeSet<i32>,
+    /// Live mode: partitions caught up (at their end since their last record).
+    at_end: BTreeSet<i32>,
+    /// Live mode: partitions that gave their share of the batch being gathered.
+    contributed: BTreeSet<i32>,
+    gathering_since: Option<Instant>,
+    records_since_batch: usize,
+    /// Live mode: how long a batch waits for a partition that has not given its share.
+    idle: Duration,
     /// Bounded mode: the round being read. Round `r` is records `[r*chunk, (r+1)*chunk)` of
     /// every partition from its start; it is one epoch, so all partitions advance in step and
     /// the results do not depend on the worker count.
@@ -66,22 +87,20 @@ impl KafkaSource {
         parser: RecordParser,
         worker: WorkerInfo,
         chunk_rows: usize,
+        idle: Duration,
     ) -> Result<Self, ConnectorError> {
         let reset = match config.offset {
             KafkaOffset::Latest => "latest",
             _ => "earliest",
         };
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
-            .set(
-                "enable.partition.eof",
-                if config.bounded { "true" } else { "false" },
-            )
-            .create()
+            .set("enable.partition.eof", "true")
+            .create_with_context(SourceContext)
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
             .fetch_metadata(Some(&config.topic), TIMEOUT)
@@ -154,6 +173,11 @@ impl KafkaSource {
             start: BTreeMap::new(),
             next: BTreeMap::new(),
             done: BTreeSet::new(),
+            at_end: BTreeSet::new(),
+            contributed: BTreeSet::new(),
+            gathering_since: None,
+            records_since_batch: 0,
+            idle,
             round: 0,
             pending: Vec::new(),
             last_epoch: 0,
@@ -197,6 +221,8 @@ impl KafkaSource {
                 Err(KafkaError::PartitionEOF(_)) => {
                     if self.bounded {
                         self.done.insert(p);
+                    } else {
+                        self.at_end.insert(p);
                     }
                     break;
                 }
@@ -207,9 +233,11 @@ impl KafkaSource {
                 }
             };
             let offset = message.offset();
+            self.at_end.remove(&p);
             self.start.entry(p).or_insert(offset);
             self.next.insert(p, offset + 1);
             read += 1;
+            self.records_since_batch += 1;
             let payload = message.payload().unwrap_or_default();
             match std::str::from_utf8(payload) {
                 Ok(text) => {
@@ -258,6 +286,51 @@ impl KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Live mode: a batch takes up to an equal share from every partition, and waits (up to the
+    /// idle timeout) for a partition that has records to come but has not given them yet, so a
+    /// partition read first does not run ahead of the others in event time while the job
+    /// catches up. A partition at its end (caught up, or empty) does not hold a batch back.
+    fn poll_live(&mut self, out: &mut Vec<Row>) -> Poll {
+        let share = (self.chunk_rows / self.queues.len()).max(1);
+        let started = *self.gathering_since.get_or_insert_with(Instant::now);
+        let mut complete = true;
+        let mut pending = std::mem::take(&mut self.pending);
+        for i in 0..self.queues.len() {
+            let p = self.queues[i].0;
+            if self.contributed.contains(&p) {
+                continue;
+            }
+            let got = self.read_partition(i, share, &mut pending);
+            if got > 0 || self.at_end.contains(&p) {
+                self.contributed.insert(p);
+            } else {
+                complete = false;
+            }
+        }
+        self.pending = pending;
+        // (Records that were all malformed still make a batch: their offsets count.)
+        if self.pending.is_empty() && self.records_since_batch == 0 {
+            self.contributed.clear();
+            self.gathering_since = None;
+            return Poll::Idle;
+        }
+        if !complete && started.elapsed() < self.idle {
+            return Poll::Idle;
+        }
+        self.contributed.clear();
+        self.gathering_since = None;
+        self.records_since_batch = 0;
+        let before = out.len();
+        out.append(&mut self.pending);
+        self.parser.count(out.len() - before);
+        let epoch = now_ms().max(self.last_epoch);
+        self.last_epoch = epoch;
+        self.offsets_by_epoch.insert(epoch, self.next.clone());
+        Poll::Batch { epoch }
+    }
+}
+
 impl Source for KafkaSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
         // Serves the consumer's own events (errors, statistics); records come by partition.
@@ -271,20 +344,7 @@ impl Source for KafkaSource {
         if self.queues.is_empty() {
             return Ok(Poll::Done);
         }
-        let before = out.len();
-        let share = (self.chunk_rows / self.queues.len()).max(1);
-        let mut read = 0;
-        for i in 0..self.queues.len() {
-            read += self.read_partition(i, share, out);
-        }
-        if read == 0 {
-            return Ok(Poll::Idle);
-        }
-        self.parser.count(out.len() - before);
-        let epoch = now_ms().max(self.last_epoch);
-        self.last_epoch = epoch;
-        self.offsets_by_epoch.insert(epoch, self.next.clone());
-        Ok(Poll::Batch { epoch })
+        Ok(self.poll_live(out))
     }
 
     fn next_epoch(&self) -> u64 {

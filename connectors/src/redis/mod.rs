@@ -124,10 +124,9 @@ impl RedisSink {
         let mut p = redis::pipe();
         p.atomic();
         for change in changes {
-            let (row, upsert, created) = match change {
-                Change::Insert(r) => (r, true, true),
-                Change::Update(r) => (r, true, false),
-                Change::Delete(r) => (r, false, false),
+            let (row, upsert) = match change {
+                Change::Insert(r) | Change::Update(r) => (r, true),
+                Change::Delete(r) => (r, false),
             };
             match &self.layout {
                 Layout::PerRow { key } => {
@@ -145,15 +144,17 @@ impl RedisSink {
                             .collect();
                         p.hset_multiple(&name, &pairs).ignore();
                     }
-                    if !created && !unset.is_empty() {
+                    if !unset.is_empty() {
                         let fields: Vec<&str> = unset
                             .iter()
                             .map(|&i| self.schema.fields[i].name.as_str())
                             .collect();
                         p.hdel(&name, fields).ignore();
                     }
-                    if let (true, Some(ttl)) = (created, self.ttl) {
-                        p.expire(&name, ttl as i64).ignore();
+                    if let Some(ttl) = self.ttl {
+                        // Only a hash without a time to live gets one: set when it is created
+                        // (also when it expired and a later change created it again).
+                        p.cmd("EXPIRE").arg(&name).arg(ttl).arg("NX").ignore();
                     }
                 }
                 Layout::Table { name, field } => {
@@ -162,12 +163,15 @@ impl RedisSink {
                         p.hdel(name, f).ignore();
                         continue;
                     }
-                    let value = if self.value_cols.len() == 1 {
-                        cell(&row[self.value_cols[0]])
+                    if self.value_cols.len() == 1 {
+                        match &row[self.value_cols[0]] {
+                            Value::Null => p.hdel(name, f).ignore(),
+                            v => p.hset(name, f, cell(v)).ignore(),
+                        };
                     } else {
-                        crate::json_object(&self.schema, row, &self.value_cols)
-                    };
-                    p.hset(name, f, value).ignore();
+                        let value = crate::json_object(&self.schema, row, &self.value_cols);
+                        p.hset(name, f, value).ignore();
+                    }
                 }
                 Layout::Columns { name } => {
                     let fields: Vec<&str> = self
@@ -179,12 +183,22 @@ impl RedisSink {
                         p.hdel(name, fields).ignore();
                         continue;
                     }
-                    let pairs: Vec<(&str, String)> = self
-                        .value_cols
+                    let (set, unset): (Vec<usize>, Vec<usize>) =
+                        self.value_cols.iter().partition(|&&i| !row[i].is_null());
+                    let pairs: Vec<(&str, String)> = set
                         .iter()
                         .map(|&i| (self.schema.fields[i].name.as_str(), cell(&row[i])))
                         .collect();
-                    p.hset_multiple(name, &pairs).ignore();
+                    if !pairs.is_empty() {
+                        p.hset_multiple(name, &pairs).ignore();
+                    }
+                    let gone: Vec<&str> = unset
+                        .iter()
+                        .map(|&i| self.schema.fields[i].name.as_str())
+                        .collect();
+                    if !gone.is_empty() {
+                        p.hdel(name, gone).ignore();
+                    }
                 }
             }
         }
@@ -275,7 +289,12 @@ impl RedisReader {
                     from_key[col] = Some(group);
                 }
                 Ok(text) => {
-                    pattern.push_str(text);
+                    for c in text.chars() {
+                        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                            pattern.push('\\');
+                        }
+                        pattern.push(c);
+                    }
                     re.push('(');
                     re.push_str(&regex::escape(text));
                     re.push(')');

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
-use differential_dataflow::consolidation::consolidate;
 use tally_connectors::{open_sink, Change, Sink};
 use tally_sql::plan::SinkPlan;
 use tally_sql::Row;
@@ -147,6 +146,25 @@ impl Table {
     }
 }
 
+/// Sums the diffs of equal rows, keeping the rows in the order they first came: rows of one key
+/// that came in one epoch (a keyed stream, `WITH col AS KEY`) are applied in arrival order, so
+/// the last one wins.
+fn consolidate_in_order(updates: &mut Vec<(Row, i64)>) {
+    let mut first: HashMap<Row, usize> = HashMap::default();
+    let mut out: Vec<(Row, i64)> = Vec::with_capacity(updates.len());
+    for (row, diff) in updates.drain(..) {
+        match first.get(&row) {
+            Some(&i) => out[i].1 += diff,
+            None => {
+                first.insert(row.clone(), out.len());
+                out.push((row, diff));
+            }
+        }
+    }
+    out.retain(|(_, d)| *d != 0);
+    *updates = out;
+}
+
 /// Applies one flush, retrying with back-off while the server is unavailable: the worker (and
 /// with it every source, through the progress the sink holds back) waits; nothing is dropped.
 /// Each flush is idempotent (upserts and deletes by key), so repeating one is safe.
@@ -242,7 +260,7 @@ pub fn render<'s>(
                             break;
                         }
                         let mut updates = stash.pop_first().expect("non-empty").1;
-                        consolidate(&mut updates);
+                        consolidate_in_order(&mut updates);
                         if !updates.is_empty() {
                             table.apply(updates);
                             dirty = true;
