@@ -264,3 +264,34 @@ fn database_sinks_refuse_a_wrong_key_bad_names_and_never_print_passwords() {
     pg.batch_execute(&format!("DROP TABLE \"{table}\""))
         .unwrap();
 }
+
+#[test]
+fn a_redis_password_is_never_printed() {
+    require("Redis", REDIS);
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        100,
+        100_000,
+        "table.type=redis\ntable.redis.url=redis://:${TALLY_TEST_SECRET}@127.0.0.1:6379/",
+    );
+    for cmd in ["run", "explain"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args([cmd, "job.ec"])
+            .env("TALLY_TEST_SECRET", "hunter2-do-not-print")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // This server has no password: AUTH is refused and the job stops at once.
+        assert_eq!(out.status.success(), cmd == "explain", "{cmd}: {all}");
+        assert!(
+            !all.contains("hunter2"),
+            "{cmd} printed the password: {all}"
+        );
+    }
+}
