@@ -50,6 +50,10 @@ enum Command {
         /// Seconds between progress lines on stderr (0: none).
         #[arg(long, default_value_t = 5)]
         progress: u64,
+        /// Seconds a process of a cluster waits for the others (reachable, same -w) before it
+        /// fails.
+        #[arg(long, default_value_t = 30)]
+        connect_timeout: u64,
         /// Print help.
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
@@ -137,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             hostfile,
             chunk_rows,
             progress,
+            connect_timeout,
             help: _,
         } => {
             let plan = match load(&job) {
@@ -153,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 hostfile,
                 chunk_rows,
                 progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
+                connect_timeout: Duration::from_secs(connect_timeout.max(1)),
             };
             let summary = tally_engine::run(plan, opts)?;
             tracing::info!(

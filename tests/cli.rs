@@ -278,3 +278,61 @@ fn a_dimension_change_revises_open_windows_only() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+#[test]
+fn a_cluster_that_cannot_form_fails_fast_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(2);
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/easycount.ec");
+    let run = |p: &str, w: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", job.to_str().unwrap(), "-w", w, "-n", "2", "-p", p])
+            .args(["-h", hostfile.to_str().unwrap(), "--progress", "0"])
+            .args(["--connect-timeout", "3"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A peer that never starts.
+    let started = std::time::Instant::now();
+    let alone = run("0", "1").wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&alone.stderr);
+    assert!(!alone.status.success());
+    assert!(err.contains("did not form the cluster within 3 s"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // Two processes with different -w.
+    let p1 = run("1", "1");
+    let p0 = run("0", "2");
+    let out0 = p0.wait_with_output().unwrap();
+    let out1 = p1.wait_with_output().unwrap();
+    assert!(!out0.status.success() && !out1.status.success());
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out0.stderr),
+        String::from_utf8_lossy(&out1.stderr)
+    );
+    assert!(err.contains("-w"), "{err}");
+    // A hostfile with too few lines.
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n", ports[0])).unwrap();
+    let short = run("0", "1").wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(!short.status.success());
+    assert!(err.contains("has 1 address(es) but -n is 2"), "{err}");
+}

@@ -178,12 +178,14 @@ fn offsets_are_committed_only_after_the_sink_applied_the_rows() {
         ),
     )
     .unwrap();
-    let mut job = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _job = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let count = |r: &mut redis::Connection| -> Option<String> {
         redis::cmd("HGET").arg(&hash).arg("n").query(r).unwrap()
     };
@@ -207,7 +209,103 @@ fn offsets_are_committed_only_after_the_sink_applied_the_rows() {
     wait_for("all offsets committed", 30, || {
         broker.committed("clicks", &group, 2) == 2000
     });
-    let _ = job.kill();
-    let _ = job.wait();
     let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
+}
+
+#[test]
+fn two_processes_write_redis_and_mysql_as_one_process_would() {
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let mut r = redis();
+    let mut db = Mysql::connect();
+    let prefix = unique("tally_cluster");
+    let table = unique("tally_cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(dir.path(), 20_000);
+    broker.produce("events", &keyed(&lines));
+    // One process, one worker, from the file: the expected table.
+    std::fs::write(
+        dir.path().join("file.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out {QUERY}\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=file\ntable.file.path=events.txt\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=expected.csv\n"
+        ),
+    )
+    .unwrap();
+    ok(&tally(&["run", "file.ec", "--progress", "0"], dir.path()));
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    std::fs::write(
+        dir.path().join("kafka.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO r {QUERY} \\\nINSERT INTO m {QUERY} \\\n\
+             INSERT INTO c {QUERY}\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=events\ntable.kafka.offset=earliest\ntable.kafka.bounded=true\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-r]\ntable.name=r\ntable.type=redis\ntable.redis.key={prefix}:{{appId}}:{{t}}\n\
+             [tabledesc-m]\ntable.name=m\ntable.type=mysql\ntable.mysql.table={table}\n\
+             table.mysql.create=true\n\
+             [tabledesc-c]\ntable.name=c\ntable.type=csv\ntable.csv.path=got.csv\n",
+            broker.addr
+        ),
+    )
+    .unwrap();
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("hosts"),
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let spawn = |p: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args([
+                "run", "kafka.ec", "-w", "1", "-n", "2", "-p", p, "-h", "hosts",
+            ])
+            .args(["--progress", "0"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let p1 = spawn("1");
+    let p0 = spawn("0");
+    for p in [p0, p1] {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(csv_rows(&dir.path().join("got.csv")), expected);
+    assert_eq!(
+        db.rows(&format!("SELECT appId, t, c, u FROM `{table}`")),
+        expected
+    );
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut r)
+        .unwrap();
+    let mut got = Vec::new();
+    for k in &keys {
+        let h: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(k).query(&mut r).unwrap();
+        let parts: Vec<&str> = k.split(':').collect();
+        got.push(format!("{},{},{},{}", parts[1], parts[2], h["c"], h["u"]));
+    }
+    got.sort();
+    assert_eq!(got, expected);
+    let _: () = redis::cmd("DEL").arg(&keys).query(&mut r).unwrap();
+    db.exec(&format!("DROP TABLE `{table}`"));
 }

@@ -6,13 +6,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 /// Copies an example into `dir` with some text replaced, and starts it.
-fn start(example: &str, dir: &Path, replace: &[(&str, &str)]) -> Child {
+fn start(example: &str, dir: &Path, replace: &[(&str, &str)]) -> Running {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut text = std::fs::read_to_string(root.join(example)).unwrap();
     for (from, to) in replace {
@@ -20,18 +20,20 @@ fn start(example: &str, dir: &Path, replace: &[(&str, &str)]) -> Child {
         text = text.replace(from, to);
     }
     std::fs::write(dir.join(example), text).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["run", example, "--progress", "0"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", example, "--progress", "0"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until `read` gives `expected` (the job keeps running: these are live pipelines).
 fn eventually<T: PartialEq + std::fmt::Debug>(
-    job: &mut Child,
+    job: &mut Running,
     secs: u64,
     expected: &T,
     mut read: impl FnMut() -> T,
@@ -42,17 +44,14 @@ fn eventually<T: PartialEq + std::fmt::Debug>(
         if &got == expected {
             break;
         }
-        if let Ok(Some(status)) = job.try_wait() {
+        if let Ok(Some(status)) = job.0.try_wait() {
             panic!("the job stopped ({status}); sink holds {got:?}");
         }
         if start.elapsed() > Duration::from_secs(secs) {
-            let _ = job.kill();
             panic!("after {secs} s the sink holds\n{got:?}\nexpected\n{expected:?}");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = job.kill();
-    let _ = job.wait();
 }
 
 #[test]

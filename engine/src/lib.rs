@@ -2,6 +2,7 @@
 //! collections and drives it on every worker: sources in, epochs forward, sinks flushed.
 
 pub mod accum;
+mod cluster;
 pub mod render;
 mod run;
 

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub chunk_rows: Option<usize>,
     /// Print a progress line on stderr every this often (None: never).
     pub progress_every: Option<Duration>,
+    /// A process of a cluster that has not formed it within this time fails.
+    pub connect_timeout: Duration,
 }
 
 impl Default for RunOptions {
@@ -37,6 +39,7 @@ impl Default for RunOptions {
             hostfile: None,
             chunk_rows: None,
             progress_every: Some(Duration::from_secs(5)),
+            connect_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -51,7 +54,7 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-fn timely_config(opts: &RunOptions) -> anyhow::Result<Config> {
+fn timely_config(opts: &RunOptions) -> anyhow::Result<(Config, Vec<String>)> {
     if opts.workers == 0 {
         bail!("-w must be at least 1");
     }
@@ -87,27 +90,55 @@ fn timely_config(opts: &RunOptions) -> anyhow::Result<Config> {
                 .map(|i| format!("localhost:{}", 2101 + i))
                 .collect(),
         };
-        CommunicationConfig::Cluster {
-            threads: opts.workers,
-            process: opts.process,
-            addresses,
-            report: false,
-            zerocopy: false,
-        }
+        let shown = addresses.clone();
+        return Ok((
+            Config {
+                communication: CommunicationConfig::Cluster {
+                    threads: opts.workers,
+                    process: opts.process,
+                    addresses,
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: WorkerConfig::default(),
+            },
+            shown,
+        ));
     } else if opts.workers > 1 {
         CommunicationConfig::Process(opts.workers)
     } else {
         CommunicationConfig::Thread
     };
-    Ok(Config {
-        communication,
-        worker: WorkerConfig::default(),
-    })
+    Ok((
+        Config {
+            communication,
+            worker: WorkerConfig::default(),
+        },
+        Vec::new(),
+    ))
 }
 
 /// Runs a planned job to its end (bounded sources) or until it fails.
 pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
-    let config = timely_config(&opts)?;
+    let (config, addresses) = timely_config(&opts)?;
+    let formed = Arc::new(AtomicBool::new(opts.processes == 1));
+    if opts.processes > 1 {
+        crate::cluster::explain_network_panics(opts.process, opts.workers);
+        crate::cluster::watchdog(
+            opts.connect_timeout,
+            formed.clone(),
+            format!(
+                "process {} of {} did not form the cluster within {} s: every process must be \
+                 running, reachable at its address ({}), and given the same -w (here -w {})",
+                opts.process,
+                opts.processes,
+                opts.connect_timeout.as_secs(),
+                addresses.join(", "),
+                opts.workers
+            ),
+        );
+    }
+    let (process, threads, cluster) = (opts.process, opts.workers, opts.processes > 1);
     let metrics = Arc::new(Metrics::default());
     let abort = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -124,7 +155,14 @@ pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
         .unwrap_or(tally_connectors::DEFAULT_CHUNK_ROWS)
         .max(1);
     let guards = timely::execute(config, move |worker| {
-        let result = worker_main(worker, &plan, &worker_metrics, &abort, chunk_rows);
+        // Every worker builds the handshake dataflow: all build the same dataflows in order.
+        let result = if cluster {
+            crate::cluster::handshake(worker, process, threads)
+        } else {
+            Ok(())
+        }
+        .inspect(|()| formed.store(true, Ordering::SeqCst))
+        .and_then(|()| worker_main(worker, &plan, &worker_metrics, &abort, chunk_rows));
         if result.is_err() {
             abort.store(true, Ordering::SeqCst);
         }

@@ -363,3 +363,13 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// A child process killed when dropped, so a failing test leaves no job running.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The benchmark suite of benchmarks.md on this machine: q1-q5 over a file of generated
+# EasyCount events, beside the baselines (q1 hand-written against timely/differential, and
+# ingest only: parse and count), each the median of RUNS runs, one machine-readable line each:
+#   bench=q1 rows=N workers=W seconds=S events_per_s=E peak_rss_kb=K
+# then the ratios the targets are stated in, and a markdown table in benches/out/results.md.
+# Usage: benches/run.sh [ROWS] [WORKERS] [RUNS]      (defaults: 2000000 2 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-2000000}
+workers=${2:-2}
+runs=${3:-3}
+cargo build --release --quiet
+cargo bench --quiet --bench baselines --no-run 2>/dev/null
+mkdir -p benches/data benches/out
+data=benches/data/events.txt
+if [ ! -f "$data" ] || [ "$(wc -l < "$data")" -ne "$rows" ]; then
+  ./target/release/tally generate --rows "$rows" --seed 42 -o "$data"
+fi
+# q4's dimension: 100 apps in 10 categories.
+for i in $(seq 0 99); do echo "app$i;cat$((i % 10))"; done > benches/data/apps.txt
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+results=()
+# One tally query: median wall time of the process (start-up included) and its peak RSS.
+tally_query() { # name workers
+  local name=$1 w=$2 secs=() rss=()
+  for _ in $(seq 1 "$runs"); do
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o benches/out/rss.txt \
+      ./target/release/tally run "benches/$name.ec" -w "$w" --progress 0 2>/dev/null
+    end=$(date +%s.%N)
+    secs+=("$(echo "$end - $start" | bc -l)")
+    rss+=("$(tail -1 benches/out/rss.txt)")
+  done
+  local s r
+  s=$(printf '%s\n' "${secs[@]}" | median)
+  r=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
+  line=$(printf 'bench=%s rows=%s workers=%s seconds=%.3f events_per_s=%.0f peak_rss_kb=%s' \
+    "$name" "$rows" "$w" "$s" "$(echo "$rows / $s" | bc -l)" "$r")
+  echo "$line"
+  results+=("$line")
+}
+
+# A baseline: median of the seconds it reports itself.
+baseline() { # what workers
+  local what=$1 w=$2 secs=() name=""
+  for _ in $(seq 1 "$runs"); do
+    local out
+    out=$(cargo bench --quiet --bench baselines -- "$what" "$data" "$w" 2>/dev/null | grep '^bench=')
+    name=$(echo "$out" | sed 's/^bench=\([^ ]*\).*/\1/')
+    secs+=("$(echo "$out" | sed 's/.*seconds=\([0-9.]*\).*/\1/')")
+  done
+  local s
+  s=$(printf '%s\n' "${secs[@]}" | median)
+  line=$(printf 'bench=%s rows=%s workers=%s seconds=%.3f events_per_s=%.0f' \
+    "$name" "$rows" "$w" "$s" "$(echo "$rows / $s" | bc -l)")
+  echo "$line"
+  results+=("$line")
+}
+
+rate() { echo "$1" | sed 's/.*events_per_s=\([0-9]*\).*/\1/'; }
+
+tally_query q1 "$workers"; q1=${results[-1]}
+tally_query q1 1
+tally_query q2 "$workers"
+tally_query q3 "$workers"
+tally_query q4 "$workers"
+tally_query q5 "$workers"
+baseline q1 "$workers"; hand=${results[-1]}
+baseline ingest "$workers"; ingest=${results[-1]}
+
+ratio_hand=$(echo "$(rate "$hand") / $(rate "$q1")" | bc -l)
+ratio_ingest=$(echo "$(rate "$q1") / $(rate "$ingest")" | bc -l)
+printf 'ratio=handwritten_over_tally_q1 value=%.2f target<=1.30\n' "$ratio_hand"
+printf 'ratio=tally_q1_over_ingest value=%.2f target>=0.33\n' "$ratio_ingest"
+
+{
+  echo "# Benchmark results"
+  echo
+  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{printf "%.0f GiB", $2/1048576}');"
+  echo "\`benches/run.sh $rows $workers $runs\` (median of $runs runs; tally's time includes process start-up)."
+  echo
+  echo "| bench | workers | seconds | events/s | peak RSS (MB) |"
+  echo "|---|---|---|---|---|"
+  for l in "${results[@]}"; do
+    name=$(echo "$l" | sed 's/^bench=\([^ ]*\).*/\1/')
+    w=$(echo "$l" | sed 's/.*workers=\([0-9]*\).*/\1/')
+    s=$(echo "$l" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+    e=$(rate "$l")
+    k=$(echo "$l" | grep -o 'peak_rss_kb=[0-9]*' | cut -d= -f2 || true)
+    mb=$([ -n "$k" ] && echo "$((k / 1024))" || echo "-")
+    echo "| $name | $w | $s | $e | $mb |"
+  done
+  echo
+  printf 'Hand-written differential q1 / tally q1: %.2f (target: tally within 1.3x).\n\n' "$ratio_hand"
+  printf 'tally q1 / ingest only: %.2f (target: at least 1/3).\n' "$ratio_ingest"
+} > benches/out/results.md
+echo "wrote benches/out/results.md"
