@@ -17,6 +17,11 @@ check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmark q1 (count + exact countd per app per minute) from a file of generated events.
-bench rows="2000000" workers="2":
+# The benchmark suite: q1-q5 and the baselines over a file of generated events
+# (medians of `runs` runs; a markdown table in benches/out/results.md).
+bench rows="2000000" workers="2" runs="3":
+    ./benches/run.sh {{rows}} {{workers}} {{runs}}
+
+# q1 alone, one run.
+bench-q1 rows="2000000" workers="2":
     ./benches/q1.sh {{rows}} {{workers}}

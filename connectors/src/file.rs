@@ -120,8 +120,14 @@ impl Source for FileSource {
                     break;
                 }
                 self.line += 1;
-                let text = String::from_utf8_lossy(&self.buf);
-                if self.parser.parse_into(&text, out) {
+                // Valid UTF-8 (the usual case) is checked once and not copied.
+                let added = match std::str::from_utf8(&self.buf) {
+                    Ok(text) => self.parser.parse_into(text, out),
+                    Err(_) => self
+                        .parser
+                        .parse_into(&String::from_utf8_lossy(&self.buf), out),
+                };
+                if added {
                     n += 1;
                 }
             }

@@ -97,7 +97,12 @@ impl RecordParser {
     }
 
     fn delimited(&self, line: &str, splitter: &str) -> Result<Row, String> {
-        self.fields(line.split(splitter))
+        // A one-character splitter (the usual case) is searched for as a char, with memchr.
+        let mut chars = splitter.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => self.fields(line.split(c)),
+            _ => self.fields(line.split(splitter)),
+        }
     }
 
     fn csv(&self, line: &str) -> Result<Row, String> {

@@ -18,7 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::FxHashMap as HashMap;
+/// hashbrown's map with FxHash, for `entry_ref`: a group is found (or made) with one hash of
+/// its key, and no copy of the key when it is there already.
+type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use tally_sql::catalog::Emit;
@@ -186,6 +188,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
 
                 for epoch in ready {
                     let watermark = epochs.watermark(lateness);
+                    // Only `changes` emits per touched pane; `final` waits for the watermark.
                     let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
                     let mut late = 0u64;
                     for ((row, _), diff) in epochs.take(epoch) {
@@ -200,10 +203,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                             }
                         }
                         let key = &row[..nkeys];
-                        if !groups.contains_key(key) {
-                            groups.insert(key.to_vec(), BTreeMap::new());
-                        }
-                        let panes = groups.get_mut(key).expect("inserted");
+                        let panes = groups.entry_ref(key).or_default();
                         let pane = panes.entry(start).or_insert_with(|| {
                             if let Some(spec) = spec {
                                 to_close.entry(start).or_default().push(key.to_vec());
@@ -223,13 +223,8 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                         for (acc, v) in pane.accs.iter_mut().zip(&row[args_at..]) {
                             acc.update(v, diff as i64);
                         }
-                        match touched.get_mut(key) {
-                            Some(set) => {
-                                set.insert(start);
-                            }
-                            None => {
-                                touched.insert(key.to_vec(), BTreeSet::from([start]));
-                            }
+                        if emit == Emit::Changes {
+                            touched.entry_ref(key).or_default().insert(start);
                         }
                     }
                     if late > 0 {
