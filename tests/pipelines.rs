@@ -210,22 +210,31 @@ fn kafka_clicks_to_pv_uv_in_one_redis_hash() {
 }
 
 #[test]
-fn kafka_words_counted_into_redis() {
+fn kafka_log_lines_word_count_into_redis() {
     let broker = Broker::start();
-    broker.create_topic("words", 2);
+    broker.create_topic("lines", 2);
     let mut r = redis();
     let prefix = unique("tally_wc");
-    let text = "the quick brown fox jumps over the lazy dog the end fox";
+    let lines = [
+        "GET /index.html from the quick brown fox",
+        "the lazy dog  jumps over the fox",
+        "the end",
+    ];
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
-    for w in text.split(' ') {
+    for w in lines
+        .iter()
+        .flat_map(|l| l.split(' '))
+        .filter(|w| !w.is_empty())
+    {
         let n: u64 = expected.get(w).map_or(0, |n| n.parse().unwrap());
         expected.insert(w.to_string(), (n + 1).to_string());
     }
-    let records: Vec<(String, String)> = text
-        .split(' ')
-        .map(|w| (w.to_string(), w.to_string()))
+    let records: Vec<(String, String)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), l.to_string()))
         .collect();
-    broker.produce("words", &records);
+    broker.produce("lines", &records);
     let dir = tempfile::tempdir().unwrap();
     let mut job = start(
         "wordcount_kafka_redis.ec",

@@ -89,6 +89,9 @@ pub struct KafkaSource {
     /// Stop at each partition's end: the first time the job has caught up with it (for a topic
     /// no one writes to, the end offsets as the job starts).
     pub bounded: bool,
+    /// What separates several records in one message (default a new line; a space turns a
+    /// log line into one record per word).
+    pub record_splitter: String,
 }
 
 /// Which SQL server a `mysql` / `postgres` table lives in.
@@ -393,6 +396,7 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
             "kafka.offset",
             "kafka.format",
             "kafka.bounded",
+            "kafka.record.splitter",
             "field.splitter",
         ],
     )?;
@@ -421,6 +425,17 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
         offset,
         format: format_of(t, "kafka.format")?,
         bounded: parse_bool(t, "kafka.bounded")?,
+        record_splitter: match t.get("kafka.record.splitter") {
+            None => "\n".to_string(),
+            Some(s) => unescape_splitter(&s.value)
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| {
+                    (
+                        s.pos,
+                        format!("bad `table.kafka.record.splitter` `{}`", s.value),
+                    )
+                })?,
+        },
     })
 }
 

@@ -50,6 +50,8 @@ pub struct KafkaSource {
     queues: Vec<(i32, PartitionQueue<SourceContext>)>,
     topic: String,
     parser: RecordParser,
+    /// What separates several records in one message.
+    record_splitter: String,
     chunk_rows: usize,
     bounded: bool,
     /// Per partition: the offset of the first record read (known once one is read).
@@ -168,6 +170,7 @@ impl KafkaSource {
             queues,
             topic: config.topic.clone(),
             parser,
+            record_splitter: config.record_splitter.clone(),
             chunk_rows,
             bounded: config.bounded,
             start: BTreeMap::new(),
@@ -241,7 +244,11 @@ impl KafkaSource {
             let payload = message.payload().unwrap_or_default();
             match std::str::from_utf8(payload) {
                 Ok(text) => {
-                    self.parser.parse_into(text.trim_end_matches('\n'), out);
+                    for record in text.split(self.record_splitter.as_str()) {
+                        if !record.is_empty() {
+                            self.parser.parse_into(record, out);
+                        }
+                    }
                 }
                 Err(_) => {
                     self.line = String::from_utf8_lossy(payload).into_owned();
