@@ -121,6 +121,22 @@ else
   latency_line=""
 fi
 
+# Sinks beside the servers' own bulk rates.
+sink_rows=${SINK_ROWS:-200000}
+for what in redis mysql; do
+  while read -r line; do
+    echo "$line"
+    results+=("$line")
+  done < <(cargo bench --quiet --bench sinks -- "$what" "$sink_rows" 2>/dev/null | grep '^bench=')
+done
+if command -v redis-benchmark >/dev/null 2>&1; then
+  rps=$(redis-benchmark -q -t hset -n "$sink_rows" -P 100 -r 1000000 2>/dev/null \
+    | tr '\r' '\n' | grep -o 'HSET: [0-9.]*' | tail -1 | awk '{print $2}')
+  line=$(printf 'bench=redis_benchmark_hset_pipelined rows=%s rows_per_s=%.0f' "$sink_rows" "$rps")
+  echo "$line"
+  results+=("$line")
+fi
+
 ratio_hand=$(echo "$(rate "$hand") / $(rate "$q1")" | bc -l)
 ratio_ingest=$(echo "$(rate "$q1") / $(rate "$ingest")" | bc -l)
 printf 'ratio=handwritten_over_tally_q1 value=%.2f target<=1.30\n' "$ratio_hand"
@@ -132,16 +148,16 @@ printf 'ratio=tally_q1_over_ingest value=%.2f target>=0.33\n' "$ratio_ingest"
   echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{printf "%.0f GiB", $2/1048576}');"
   echo "\`benches/run.sh $rows $workers $runs\` (median of $runs runs; tally's time includes process start-up)."
   echo
-  echo "| bench | workers | seconds | events/s | peak RSS (MB) |"
+  echo "| bench | workers | seconds | events/s (rows/s for sinks) | peak RSS (MB) |"
   echo "|---|---|---|---|---|"
+  field() { echo "$1" | grep -o "$2=[0-9.x]*" | head -1 | cut -d= -f2; }
   for l in "${results[@]}"; do
     name=$(echo "$l" | sed 's/^bench=\([^ ]*\).*/\1/')
-    w=$(echo "$l" | sed 's/.*workers=\([0-9x]*\).*/\1/')
-    s=$(echo "$l" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
-    e=$(rate "$l")
-    k=$(echo "$l" | grep -o 'peak_rss_kb=[0-9]*' | cut -d= -f2 || true)
+    w=$(field "$l" workers); s=$(field "$l" seconds)
+    e=$(field "$l" events_per_s); [ -n "$e" ] || e=$(field "$l" rows_per_s)
+    k=$(field "$l" peak_rss_kb)
     mb=$([ -n "$k" ] && echo "$((k / 1024))" || echo "-")
-    echo "| $name | $w | $s | $e | $mb |"
+    echo "| $name | ${w:--} | ${s:--} | ${e:--} | $mb |"
   done
   echo
   printf 'Hand-written differential q1 / tally q1: %.2f (target: tally within 1.3x).\n\n' "$ratio_hand"

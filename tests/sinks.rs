@@ -295,3 +295,106 @@ fn a_redis_password_is_never_printed() {
         );
     }
 }
+
+#[test]
+fn two_processes_from_a_file_write_like_one() {
+    let mut r = redis();
+    let mut db = Mysql::connect();
+    let prefix = unique("tally_fcluster");
+    let table = unique("tally_fcluster");
+    let dir = tempfile::tempdir().unwrap();
+    ok(&tally(
+        &[
+            "generate",
+            "--rows",
+            "30000",
+            "--seed",
+            "5",
+            "-o",
+            "events.txt",
+        ],
+        dir.path(),
+    ));
+    let query = "SELECT appId, AGGRTIME t, count(qq) c, countd(qq) u FROM src GROUP BY appId \
+                 COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS";
+    let source = "[tabledesc-src]\ntable.name=src\ntable.type=file\ntable.file.path=events.txt\n\
+                  table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n";
+    std::fs::write(
+        dir.path().join("one.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO c {query}\n{source}\
+             [tabledesc-c]\ntable.name=c\ntable.type=csv\ntable.csv.path=expected.csv\n"
+        ),
+    )
+    .unwrap();
+    ok(&tally(&["run", "one.ec", "--progress", "0"], dir.path()));
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    std::fs::write(
+        dir.path().join("two.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO c {query} \\\nINSERT INTO r {query} \\\n\
+             INSERT INTO m {query}\n{source}\
+             [tabledesc-c]\ntable.name=c\ntable.type=csv\ntable.csv.path=got.csv\n\
+             [tabledesc-r]\ntable.name=r\ntable.type=redis\ntable.redis.key={prefix}:{{appId}}:{{t}}\n\
+             [tabledesc-m]\ntable.name=m\ntable.type=mysql\ntable.mysql.table={table}\n\
+             table.mysql.create=true\n"
+        ),
+    )
+    .unwrap();
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("hosts"),
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let spawn = |p: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args([
+                "run", "two.ec", "-w", "2", "-n", "2", "-p", p, "-h", "hosts",
+            ])
+            .args(["--progress", "0"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let p1 = spawn("1");
+    let p0 = spawn("0");
+    for p in [p0, p1] {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(csv_rows(&dir.path().join("got.csv")), expected);
+    assert_eq!(
+        db.rows(&format!("SELECT appId, t, c, u FROM `{table}`")),
+        expected
+    );
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut r)
+        .unwrap();
+    let mut got = Vec::new();
+    for k in &keys {
+        let h: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(k).query(&mut r).unwrap();
+        let parts: Vec<&str> = k.split(':').collect();
+        got.push(format!("{},{},{},{}", parts[1], parts[2], h["c"], h["u"]));
+    }
+    got.sort();
+    assert_eq!(got, expected);
+    let _: () = redis::cmd("DEL").arg(&keys).query(&mut r).unwrap();
+    db.exec(&format!("DROP TABLE `{table}`"));
+}
