@@ -309,3 +309,75 @@ fn two_processes_write_redis_and_mysql_as_one_process_would() {
     let _: () = redis::cmd("DEL").arg(&keys).query(&mut r).unwrap();
     db.exec(&format!("DROP TABLE `{table}`"));
 }
+
+#[test]
+fn a_partition_behind_in_event_time_is_not_late() {
+    // Partition 1's events are 150 s behind partition 0's, more than a window and the 30 s
+    // lateness together: with one watermark per partition (their minimum), none is late.
+    let broker = Broker::start();
+    broker.create_topic("skewed", 2);
+    let t0 = 1_700_000_040_000i64;
+    let rows = |app: &str, shift: i64| -> Vec<String> {
+        (0..3000i64)
+            .map(|i| format!("{app};u{};{}", i % 97, t0 + shift + i * 40))
+            .collect()
+    };
+    let (a, b) = (rows("a", 0), rows("b", -150_000));
+    broker.produce_to("skewed", 0, &a);
+    broker.produce_to("skewed", 1, &b);
+    let mut expected: std::collections::BTreeMap<(String, i64), u64> = Default::default();
+    for line in a.iter().chain(&b) {
+        let f: Vec<&str> = line.split(';').collect();
+        let t: i64 = f[2].parse().unwrap();
+        *expected
+            .entry((f[0].to_string(), t - t.rem_euclid(60_000)))
+            .or_default() += 1;
+    }
+    let mut expected: Vec<String> = expected
+        .iter()
+        .map(|((app, t), n)| format!("{app},{t},{n}"))
+        .collect();
+    expected.sort();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out SELECT appId, AGGRTIME t, count(qq) c FROM src \
+             GROUP BY appId COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=skewed\ntable.kafka.offset=earliest\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=got.csv\n\
+             table.flush.ms=100\n",
+            broker.addr
+        ),
+    )
+    .unwrap();
+    // Small batches (50 records of each partition), so partition 0 runs ahead batch by batch.
+    let _job = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", "2", "--chunk-rows", "100"])
+            .args(["--progress", "0"])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let got = dir.path().join("got.csv");
+    let start = Instant::now();
+    loop {
+        let rows = if got.exists() {
+            csv_rows(&got)
+        } else {
+            Vec::new()
+        };
+        if rows == expected {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "after 30 s:\n{rows:?}\nexpected:\n{expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -53,6 +53,12 @@ pub trait Source: Send {
     /// A lower bound on the epoch of every batch this source will still produce.
     fn next_epoch(&self) -> u64;
 
+    /// The watermark lane of the last batch (below the plan's lane count; 0: the source has no
+    /// partitions of its own).
+    fn lane(&self) -> u64 {
+        0
+    }
+
     /// Moves rows that left the table since the last batch into `out` (sources of changing
     /// tables: a dimension re-read from a database). Called after each `Batch`; they belong to
     /// its epoch.

@@ -214,7 +214,10 @@ fn worker_main(
         metrics: metrics.clone(),
         error: Arc::new(Mutex::new(None)),
         worker: info,
+        lanes: plan.settings.lanes.max(1),
+        idle_ms: plan.settings.idle_timeout_ms,
     };
+    let lanes = plan.settings.lanes.max(1);
     let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared));
     let pace = dataflow.probes.pace;
     let applied = dataflow.probes.applied;
@@ -232,7 +235,7 @@ fn worker_main(
         sources.push(src);
     }
     // How many epochs the inputs may run ahead of what the sinks have seen.
-    let max_ahead = 4 * info.peers as u64;
+    let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();
     loop {
         if abort.load(Ordering::Relaxed) {
@@ -246,7 +249,7 @@ fn worker_main(
             let Some(input) = slot.as_mut() else { continue };
             match src.poll(&mut batch).map_err(|e| e.to_string())? {
                 Poll::Batch { epoch } => {
-                    let epoch = epoch.max(*input.time());
+                    let epoch = (epoch * lanes + src.lane().min(lanes - 1)).max(*input.time());
                     input.advance_to(epoch);
                     // Tell timely first, so the rows travel at their own epoch.
                     input.flush();
@@ -266,7 +269,7 @@ fn worker_main(
                     continue;
                 }
             }
-            let next = src.next_epoch().max(*input.time());
+            let next = (src.next_epoch() * lanes).max(*input.time());
             input.advance_to(next);
             input.flush();
         }
@@ -284,7 +287,8 @@ fn worker_main(
         if open.is_empty() {
             break;
         }
-        let applied_through = applied.with_frontier(|f| f.as_option().copied());
+        // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
+        let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
         for src in sources.iter_mut() {
             src.applied(applied_through);
         }
@@ -306,7 +310,8 @@ fn worker_main(
     }
     while !applied.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));
-        let applied_through = applied.with_frontier(|f| f.as_option().copied());
+        // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
+        let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
         for src in sources.iter_mut() {
             src.applied(applied_through);
         }

@@ -27,7 +27,13 @@ pub struct JobSettings {
     /// Rows per batch of bounded sources (`chunk.rows`); a batch is the unit of progress and
     /// of the watermark. `None`: the engine's default.
     pub chunk_rows: Option<usize>,
+    /// Watermark lanes per epoch: 1, or [`LANES`] when a source has partitions that each keep
+    /// their own watermark (a live Kafka topic). An epoch is then `batch * LANES + lane`.
+    pub lanes: u64,
 }
+
+/// How many lanes an epoch has when sources keep a watermark per partition.
+pub const LANES: u64 = 1024;
 
 impl Default for JobSettings {
     fn default() -> Self {
@@ -35,6 +41,7 @@ impl Default for JobSettings {
             lateness_ms: 30_000,
             idle_timeout_ms: 10_000,
             chunk_rows: None,
+            lanes: 1,
         }
     }
 }

@@ -48,6 +48,13 @@ pub fn plan(job: &Job) -> Result<Plan, Diagnostic> {
     for stmt in &job.script.statements {
         p.statement(stmt)?;
     }
+    // A live Kafka topic keeps a watermark per partition: its epochs carry the partition.
+    if p.sources
+        .iter()
+        .any(|s| matches!(&s.config, crate::catalog::SourceConfig::Kafka(k) if !k.bounded))
+    {
+        p.settings.lanes = LANES;
+    }
     Ok(Plan {
         settings: p.settings,
         sources: p.sources,

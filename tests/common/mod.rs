@@ -311,6 +311,29 @@ impl Broker {
         );
     }
 
+    /// Sends values to one partition and waits until the broker has them all.
+    pub fn produce_to(&self, topic: &str, partition: i32, values: &[String]) {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        for v in values {
+            while producer
+                .send(
+                    BaseRecord::<(), String>::to(topic)
+                        .partition(partition)
+                        .payload(v),
+                )
+                .is_err()
+            {
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// Sends records (key, value) and waits until the broker has them all.
     pub fn produce(&self, topic: &str, records: &[(String, String)]) {
         use rdkafka::producer::{BaseProducer, BaseRecord, Producer};

@@ -69,6 +69,11 @@ pub struct KafkaSource {
     records_since_batch: usize,
     /// Live mode: how long a batch waits for a partition that has not given its share.
     idle: Duration,
+    /// Live mode: each partition's rows of the batch being gathered.
+    gathered: BTreeMap<i32, Vec<Row>>,
+    /// Live mode: a gathered batch's partitions still to hand out, and the lane of the last.
+    ready: std::collections::VecDeque<(i32, Vec<Row>)>,
+    lane: u64,
     /// Bounded mode: the round being read. Round `r` is records `[r*chunk, (r+1)*chunk)` of
     /// every partition from its start; it is one epoch, so all partitions advance in step and
     /// the results do not depend on the worker count.
@@ -181,6 +186,9 @@ impl KafkaSource {
             gathering_since: None,
             records_since_batch: 0,
             idle,
+            gathered: BTreeMap::new(),
+            ready: std::collections::VecDeque::new(),
+            lane: 0,
             round: 0,
             pending: Vec::new(),
             last_epoch: 0,
@@ -299,25 +307,34 @@ impl KafkaSource {
     /// partition read first does not run ahead of the others in event time while the job
     /// catches up. A partition at its end (caught up, or empty) does not hold a batch back.
     fn poll_live(&mut self, out: &mut Vec<Row>) -> Poll {
+        // A gathered batch goes out one partition at a time, each in its own watermark lane.
+        if let Some((p, mut rows)) = self.ready.pop_front() {
+            self.lane = lane_of(p);
+            self.parser.count(rows.len());
+            out.append(&mut rows);
+            return Poll::Batch {
+                epoch: self.last_epoch,
+            };
+        }
         let share = (self.chunk_rows / self.queues.len()).max(1);
         let started = *self.gathering_since.get_or_insert_with(Instant::now);
         let mut complete = true;
-        let mut pending = std::mem::take(&mut self.pending);
         for i in 0..self.queues.len() {
             let p = self.queues[i].0;
             if self.contributed.contains(&p) {
                 continue;
             }
-            let got = self.read_partition(i, share, &mut pending);
+            let mut rows = self.gathered.remove(&p).unwrap_or_default();
+            let got = self.read_partition(i, share, &mut rows);
+            self.gathered.insert(p, rows);
             if got > 0 || self.at_end.contains(&p) {
                 self.contributed.insert(p);
             } else {
                 complete = false;
             }
         }
-        self.pending = pending;
         // (Records that were all malformed still make a batch: their offsets count.)
-        if self.pending.is_empty() && self.records_since_batch == 0 {
+        if self.records_since_batch == 0 {
             self.contributed.clear();
             self.gathering_since = None;
             return Poll::Idle;
@@ -328,14 +345,32 @@ impl KafkaSource {
         self.contributed.clear();
         self.gathering_since = None;
         self.records_since_batch = 0;
-        let before = out.len();
-        out.append(&mut self.pending);
-        self.parser.count(out.len() - before);
-        let epoch = now_ms().max(self.last_epoch);
+        // One epoch for the whole gathered batch, later than any before it, its partitions in
+        // increasing lanes.
+        let epoch = now_ms().max(self.last_epoch + 1);
         self.last_epoch = epoch;
         self.offsets_by_epoch.insert(epoch, self.next.clone());
+        let mut parts: Vec<(i32, Vec<Row>)> = std::mem::take(&mut self.gathered)
+            .into_iter()
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect();
+        parts.sort_by_key(|(p, _)| lane_of(*p));
+        self.ready.extend(parts);
+        match self.ready.pop_front() {
+            Some((p, mut rows)) => {
+                self.lane = lane_of(p);
+                self.parser.count(rows.len());
+                out.append(&mut rows);
+            }
+            None => self.lane = 0,
+        }
         Poll::Batch { epoch }
     }
+}
+
+/// The watermark lane of a partition (lane 0 is for sources without partitions).
+fn lane_of(partition: i32) -> u64 {
+    (partition.max(0) as u64 % (tally_sql::plan::LANES - 1)) + 1
 }
 
 impl Source for KafkaSource {
@@ -357,9 +392,16 @@ impl Source for KafkaSource {
     fn next_epoch(&self) -> u64 {
         if self.bounded {
             self.round
+        } else if !self.ready.is_empty() {
+            // The rest of the gathered batch is still to come, at this epoch.
+            self.last_epoch
         } else {
             now_ms().max(self.last_epoch)
         }
+    }
+
+    fn lane(&self) -> u64 {
+        self.lane
     }
 
     fn applied(&mut self, frontier: Option<u64>) {

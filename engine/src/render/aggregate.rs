@@ -164,6 +164,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
     let lateness = plan.window.as_ref().map_or(0, |w| w.lateness_ms as i64);
     let emit = plan.emit;
     let aggs = plan.aggs.clone();
+    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
     // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key = ExchangePact::new(move |((row, _), _, _): &(Prepared, u64, isize)| {
         hash_values(&row[..nkeys])
@@ -173,7 +174,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Prepared> = Epochs::default();
+            let mut epochs: Epochs<Prepared> = Epochs::new(lanes, idle_ms);
             let mut groups: Groups = HashMap::default();
             // Panes to close, by pane start; panes to free, by the time they can go.
             let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
@@ -187,6 +188,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                 let Some(cap) = held.as_mut() else { return };
 
                 for epoch in ready {
+                    epochs.begin(epoch);
                     let watermark = epochs.watermark(lateness);
                     // Only `changes` emits per touched pane; `final` waits for the watermark.
                     let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();

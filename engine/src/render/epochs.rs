@@ -1,6 +1,8 @@
 //! Epoch-by-epoch bookkeeping shared by the operators that keep a watermark (the aggregate and
 //! the join): updates stashed by their own epoch, the broadcast event-time maxima, which epochs
-//! are complete, and the largest event time seen in completed epochs.
+//! are complete, and the watermark's base: the largest event time seen in completed epochs, or,
+//! when epochs carry lanes (`batch * lanes + lane`, one lane per Kafka partition), the smallest
+//! over the lanes that are not idle of each lane's largest event time.
 
 use std::collections::BTreeMap;
 
@@ -9,20 +11,32 @@ use timely::progress::frontier::MutableAntichain;
 pub struct Epochs<D> {
     stash: BTreeMap<u64, Vec<(D, isize)>>,
     maxima: BTreeMap<u64, i64>,
-    max_seen: Option<i64>,
-}
-
-impl<D> Default for Epochs<D> {
-    fn default() -> Self {
-        Epochs {
-            stash: BTreeMap::new(),
-            maxima: BTreeMap::new(),
-            max_seen: None,
-        }
-    }
+    /// Lanes per epoch (1: one lane).
+    lane_count: u64,
+    /// A lane whose newest batch is this much older (in the batches' wall-clock numbers) than
+    /// the newest batch of any lane is idle and does not hold the watermark back.
+    idle: u64,
+    /// Per lane: the largest event time of its closed epochs, and its newest batch number.
+    lanes: BTreeMap<u64, (i64, u64)>,
+    /// The watermark's base so far; it never goes back.
+    base: Option<i64>,
+    /// Closed epochs' maxima not folded yet: `(epoch, max)`.
+    held: Vec<(u64, i64)>,
 }
 
 impl<D> Epochs<D> {
+    pub fn new(lanes: u64, idle_ms: u64) -> Self {
+        Epochs {
+            stash: BTreeMap::new(),
+            maxima: BTreeMap::new(),
+            lane_count: lanes.max(1),
+            idle: idle_ms,
+            lanes: BTreeMap::new(),
+            base: None,
+            held: Vec::new(),
+        }
+    }
+
     /// Stashes updates by their own time (a message's capability can be earlier).
     pub fn add_updates(&mut self, batch: &mut Vec<(D, u64, isize)>) {
         for (d, t, r) in batch.drain(..) {
@@ -68,16 +82,65 @@ impl<D> Epochs<D> {
         self.stash.remove(&epoch).unwrap_or_default()
     }
 
-    /// Folds an epoch's event times into the watermark.
+    /// Folds an epoch's event times into the watermark. With lanes, the maxima of a batch's
+    /// epochs (one per partition) are held until an epoch of a later batch begins: the
+    /// partitions of one batch do not make each other late.
     pub fn close(&mut self, epoch: u64) {
-        if let Some(m) = self.maxima.remove(&epoch) {
-            self.max_seen = Some(self.max_seen.map_or(m, |s| s.max(m)));
+        let Some(m) = self.maxima.remove(&epoch) else {
+            return;
+        };
+        if m == i64::MIN {
+            // Rows without an event time (a dimension's side of a join).
+            return;
+        }
+        self.held.push((epoch, m));
+        if self.lane_count == 1 {
+            self.fold(u64::MAX);
         }
     }
 
-    /// The largest event time of the closed epochs minus the lateness.
+    /// Called before an epoch is processed: folds the held maxima of earlier batches.
+    pub fn begin(&mut self, epoch: u64) {
+        if self.lane_count > 1 {
+            self.fold(epoch / self.lane_count);
+        }
+    }
+
+    /// Folds the held maxima of batches before `batch` into the lanes and the base.
+    fn fold(&mut self, batch: u64) {
+        let lane_count = self.lane_count;
+        let mut folded = false;
+        let lanes = &mut self.lanes;
+        self.held.retain(|&(epoch, m)| {
+            let (lane, b) = (epoch % lane_count, epoch / lane_count);
+            if b >= batch {
+                return true;
+            }
+            let entry = lanes.entry(lane).or_insert((m, b));
+            entry.0 = entry.0.max(m);
+            entry.1 = entry.1.max(b);
+            folded = true;
+            false
+        });
+        if !folded {
+            return;
+        }
+        let newest = self.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
+        let idle = if lane_count > 1 { self.idle } else { u64::MAX };
+        let slowest = self
+            .lanes
+            .values()
+            .filter(|(_, b)| newest - *b <= idle)
+            .map(|(m, _)| *m)
+            .min();
+        if let Some(s) = slowest {
+            self.base = Some(self.base.map_or(s, |b| b.max(s)));
+        }
+    }
+
+    /// The watermark: its base (see the module) minus the lateness.
     pub fn watermark(&self, lateness: i64) -> Option<i64> {
-        self.max_seen.map(|m| m - lateness)
+        self.base.map(|m| m - lateness)
     }
 
     pub fn clear(&mut self) {

@@ -103,6 +103,7 @@ pub fn render<'s>(
         Side::Dim(..) => i64::MIN,
     });
     let lateness = plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64);
+    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
     let residual = plan.residual.clone();
     let dim_width = plan.dim_width;
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
@@ -113,7 +114,7 @@ pub fn render<'s>(
         .concat(tagged_dim.inner)
         .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Side> = Epochs::default();
+            let mut epochs: Epochs<Side> = Epochs::new(lanes, idle_ms);
             let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
             // Kept stream rows by key: row -> (multiplicity, window end).
             let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::default();
@@ -125,6 +126,7 @@ pub fn render<'s>(
                 let ready = epochs.ready(frontier);
                 let Some(cap) = held.as_mut() else { return };
                 for epoch in ready {
+                    epochs.begin(epoch);
                     let watermark = epochs.watermark(lateness);
                     let updates = epochs.take(epoch);
                     let at = cap.delayed(&epoch);

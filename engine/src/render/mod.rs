@@ -36,6 +36,10 @@ pub struct Shared {
     /// The first error an operator met (a sink that cannot write); the worker loop stops on it.
     pub error: Arc<Mutex<Option<String>>>,
     pub worker: WorkerInfo,
+    /// Watermark lanes per epoch (`JobSettings::lanes`) and the idle timeout after which a lane
+    /// stops holding the watermark back.
+    pub lanes: u64,
+    pub idle_ms: u64,
 }
 
 impl Shared {
