@@ -354,12 +354,13 @@ fn a_partition_behind_in_event_time_is_not_late() {
     )
     .unwrap();
     // Small batches (50 records of each partition), so partition 0 runs ahead batch by batch.
+    let log = std::fs::File::create(dir.path().join("log.txt")).unwrap();
     let _job = Running(
         std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
             .args(["run", "job.ec", "-w", "2", "--chunk-rows", "100"])
-            .args(["--progress", "0"])
+            .args(["--progress", "1"])
             .current_dir(dir.path())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     );
@@ -376,7 +377,74 @@ fn a_partition_behind_in_event_time_is_not_late() {
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "after 30 s:\n{rows:?}\nexpected:\n{expected:?}"
+            "after 30 s:\n{rows:?}\nexpected:\n{expected:?}\nlog:\n{}",
+            std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_idle_partition_does_not_hold_windows_back() {
+    // Partition 1 gets a few rows and then nothing; with emit=final, partition 0's windows are
+    // still written once partition 1 has been idle for idle.timeout.seconds.
+    let broker = Broker::start();
+    broker.create_topic("idle", 2);
+    let t0 = 1_700_000_040_000i64;
+    let early: Vec<String> = (0..10)
+        .map(|i| format!("b;u{i};{}", t0 + i * 100))
+        .collect();
+    broker.produce_to("idle", 1, &early);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nidle.timeout.seconds=1\n\
+             sql=INSERT INTO out SELECT appId, AGGRTIME t, count(qq) c FROM src \
+             GROUP BY appId COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=idle\ntable.kafka.offset=earliest\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=got.csv\n\
+             table.emit=final\ntable.flush.ms=100\n",
+            broker.addr
+        ),
+    )
+    .unwrap();
+    let _job = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    // Five minutes of events on partition 0, 100 ms apart: 600 per minute.
+    let late: Vec<String> = (0..3000)
+        .map(|i| format!("a;u{};{}", i % 50, t0 + i * 100))
+        .collect();
+    broker.produce_to("idle", 0, &late);
+    let want = [
+        format!("a,{t0},600"),
+        format!("a,{},600", t0 + 60_000),
+        format!("a,{},600", t0 + 120_000),
+        format!("b,{t0},10"),
+    ];
+    let got = dir.path().join("got.csv");
+    let start = Instant::now();
+    loop {
+        let rows = if got.exists() {
+            csv_rows(&got)
+        } else {
+            Vec::new()
+        };
+        if want.iter().all(|w| rows.contains(w)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "after 30 s the final windows are {rows:?}; expected among them {want:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -59,6 +59,12 @@ pub trait Source: Send {
         0
     }
 
+    /// Every lane this source's table has, on all workers (the partitions of a Kafka topic):
+    /// the watermark waits for each of them until it has been idle for the idle timeout.
+    fn lanes(&self) -> Vec<u64> {
+        Vec::new()
+    }
+
     /// Moves rows that left the table since the last batch into `out` (sources of changing
     /// tables: a dimension re-read from a database). Called after each `Batch`; they belong to
     /// its epoch.

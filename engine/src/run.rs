@@ -216,6 +216,7 @@ fn worker_main(
         worker: info,
         lanes: plan.settings.lanes.max(1),
         idle_ms: plan.settings.idle_timeout_ms,
+        expected_lanes: Arc::default(),
     };
     let lanes = plan.settings.lanes.max(1);
     let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared));
@@ -234,6 +235,10 @@ fn worker_main(
             .map_err(|e| format!("source {}: {e}", s.table))?;
         sources.push(src);
     }
+    let mut expected: Vec<u64> = sources.iter().flat_map(|s| s.lanes()).collect();
+    expected.sort_unstable();
+    expected.dedup();
+    let _ = shared.expected_lanes.set(expected);
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();

@@ -74,6 +74,8 @@ pub struct KafkaSource {
     /// Live mode: a gathered batch's partitions still to hand out, and the lane of the last.
     ready: std::collections::VecDeque<(i32, Vec<Row>)>,
     lane: u64,
+    /// Every partition of the topic, this worker's or not.
+    all_partitions: Vec<i32>,
     /// Bounded mode: the round being read. Round `r` is records `[r*chunk, (r+1)*chunk)` of
     /// every partition from its start; it is one epoch, so all partitions advance in step and
     /// the results do not depend on the worker count.
@@ -189,6 +191,7 @@ impl KafkaSource {
             gathered: BTreeMap::new(),
             ready: std::collections::VecDeque::new(),
             lane: 0,
+            all_partitions: topic.partitions().iter().map(|p| p.id()).collect(),
             round: 0,
             pending: Vec::new(),
             last_epoch: 0,
@@ -402,6 +405,14 @@ impl Source for KafkaSource {
 
     fn lane(&self) -> u64 {
         self.lane
+    }
+
+    fn lanes(&self) -> Vec<u64> {
+        if self.bounded {
+            Vec::new()
+        } else {
+            self.all_partitions.iter().map(|&p| lane_of(p)).collect()
+        }
     }
 
     fn applied(&mut self, frontier: Option<u64>) {

@@ -165,6 +165,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
     let emit = plan.emit;
     let aggs = plan.aggs.clone();
     let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
+    let expected = shared.expected_lanes.clone();
     // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key = ExchangePact::new(move |((row, _), _, _): &(Prepared, u64, isize)| {
         hash_values(&row[..nkeys])
@@ -174,7 +175,7 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Prepared> = Epochs::new(lanes, idle_ms);
+            let mut epochs: Epochs<Prepared> = Epochs::new(lanes, idle_ms, expected.clone());
             let mut groups: Groups = HashMap::default();
             // Panes to close, by pane start; panes to free, by the time they can go.
             let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
@@ -184,8 +185,8 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
                 data.for_each(|_cap, batch| epochs.add_updates(batch));
                 maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
                 let frontier = Epochs::<Prepared>::frontier(data_frontier, max_frontier);
-                let ready = epochs.ready(frontier);
                 let Some(cap) = held.as_mut() else { return };
+                let ready = epochs.ready(frontier, *cap.time());
 
                 for epoch in ready {
                     epochs.begin(epoch);

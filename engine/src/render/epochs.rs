@@ -22,10 +22,21 @@ pub struct Epochs<D> {
     base: Option<i64>,
     /// Closed epochs' maxima not folded yet: `(epoch, max)`.
     held: Vec<(u64, i64)>,
+    /// The frontier at which an empty epoch was last added to fold held maxima (once per
+    /// frontier).
+    synthetic_after: u64,
+    /// Every lane the sources have: one not heard from yet holds the watermark back until the
+    /// idle timeout has passed since the first batch.
+    expected: std::sync::Arc<std::sync::OnceLock<Vec<u64>>>,
+    first_batch: Option<u64>,
 }
 
 impl<D> Epochs<D> {
-    pub fn new(lanes: u64, idle_ms: u64) -> Self {
+    pub fn new(
+        lanes: u64,
+        idle_ms: u64,
+        expected: std::sync::Arc<std::sync::OnceLock<Vec<u64>>>,
+    ) -> Self {
         Epochs {
             stash: BTreeMap::new(),
             maxima: BTreeMap::new(),
@@ -34,6 +45,9 @@ impl<D> Epochs<D> {
             lanes: BTreeMap::new(),
             base: None,
             held: Vec::new(),
+            synthetic_after: 0,
+            expected,
+            first_batch: None,
         }
     }
 
@@ -64,7 +78,8 @@ impl<D> Epochs<D> {
     }
 
     /// The complete epochs with anything to process, in order.
-    pub fn ready(&self, frontier: Option<u64>) -> Vec<u64> {
+    /// `floor`: the operator's capability; an added empty epoch is never before it.
+    pub fn ready(&mut self, frontier: Option<u64>, floor: u64) -> Vec<u64> {
         let mut epochs: Vec<u64> = self
             .stash
             .keys()
@@ -72,6 +87,20 @@ impl<D> Epochs<D> {
             .copied()
             .filter(|e| frontier.is_none_or(|f| *e < f))
             .collect();
+        // Held maxima of a batch that no later epoch will fold (the stream paused after it):
+        // an empty epoch just before the frontier folds them, so that windows still close.
+        if let Some(f) = frontier.filter(|f| *f > self.synthetic_after) {
+            let last = f - 1;
+            if last >= floor
+                && self
+                    .held
+                    .iter()
+                    .any(|(e, _)| e / self.lane_count < last / self.lane_count)
+            {
+                epochs.push(last);
+                self.synthetic_after = f;
+            }
+        }
         epochs.sort_unstable();
         epochs.dedup();
         epochs
@@ -111,11 +140,13 @@ impl<D> Epochs<D> {
         let lane_count = self.lane_count;
         let mut folded = false;
         let lanes = &mut self.lanes;
+        let first = &mut self.first_batch;
         self.held.retain(|&(epoch, m)| {
             let (lane, b) = (epoch % lane_count, epoch / lane_count);
             if b >= batch {
                 return true;
             }
+            *first = Some(first.map_or(b, |f: u64| f.min(b)));
             let entry = lanes.entry(lane).or_insert((m, b));
             entry.0 = entry.0.max(m);
             entry.1 = entry.1.max(b);
@@ -127,6 +158,14 @@ impl<D> Epochs<D> {
         }
         let newest = self.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
         let idle = if lane_count > 1 { self.idle } else { u64::MAX };
+        // A lane not heard from yet waits like one whose last batch was the first batch.
+        let unheard = self.expected.get().is_some_and(|all| {
+            all.iter().any(|l| !self.lanes.contains_key(l))
+                && self.first_batch.is_some_and(|f| newest - f <= idle)
+        });
+        if unheard {
+            return;
+        }
         let slowest = self
             .lanes
             .values()

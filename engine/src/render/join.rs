@@ -104,6 +104,7 @@ pub fn render<'s>(
     });
     let lateness = plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64);
     let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
+    let expected = shared.expected_lanes.clone();
     let residual = plan.residual.clone();
     let dim_width = plan.dim_width;
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
@@ -114,7 +115,7 @@ pub fn render<'s>(
         .concat(tagged_dim.inner)
         .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Side> = Epochs::new(lanes, idle_ms);
+            let mut epochs: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone());
             let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
             // Kept stream rows by key: row -> (multiplicity, window end).
             let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::default();
@@ -123,8 +124,8 @@ pub fn render<'s>(
                 data.for_each(|_cap, batch| epochs.add_updates(batch));
                 maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
                 let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
-                let ready = epochs.ready(frontier);
                 let Some(cap) = held.as_mut() else { return };
+                let ready = epochs.ready(frontier, *cap.time());
                 for epoch in ready {
                     epochs.begin(epoch);
                     let watermark = epochs.watermark(lateness);

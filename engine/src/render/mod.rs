@@ -40,6 +40,8 @@ pub struct Shared {
     /// stops holding the watermark back.
     pub lanes: u64,
     pub idle_ms: u64,
+    /// Every lane the sources have (set once the sources are open).
+    pub expected_lanes: Arc<std::sync::OnceLock<Vec<u64>>>,
 }
 
 impl Shared {
