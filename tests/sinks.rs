@@ -223,10 +223,14 @@ fn database_sinks_refuse_a_wrong_key_bad_names_and_never_print_passwords() {
             100_000,
             &format!("table.type={ty}\ntable.{ty}.table=bad`name"),
         );
-        let out = tally(&["run", "job.ec", "--progress", "0"], dir.path());
+        // Refused by the planner, before anything runs.
+        let out = tally(&["check", "job.ec"], dir.path());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(err.contains("is not a valid identifier"), "{ty}: {err}");
+        assert!(
+            err.contains(&format!("`bad`name` is not a valid {ty} table name")),
+            "{ty}: {err}"
+        );
         // A wrong password from the environment: refused, and never shown.
         job(
             dir.path(),

@@ -758,6 +758,81 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
     Ok((config, SinkOptions { emit, flush_ms }))
 }
 
+/// Checks a server sink's settings against the result it receives, so that `tally check` (not
+/// the first flush) reports a template naming no column, a database sink without a key, or a
+/// column name a database cannot take.
+pub fn check_sink(
+    t: &TableDesc,
+    config: &SinkConfig,
+    schema: &Schema,
+    key: Option<&[usize]>,
+) -> CatalogResult<()> {
+    let at = |k: &str| t.get(k).map_or(t.pos, |s| s.pos);
+    match config {
+        SinkConfig::Redis { target, .. } => {
+            let templates: Vec<(&str, &str)> = match target {
+                RedisTarget::Key(Some(k)) => vec![("redis.key", k.as_str())],
+                RedisTarget::Hash { field: Some(f), .. } => vec![("redis.field", f.as_str())],
+                _ => Vec::new(),
+            };
+            for (setting, template) in templates {
+                let cols = template_columns(template).map_err(|e| (at(setting), e))?;
+                if let Some(c) = cols.iter().find(|c| schema.index_of(c).is_none()) {
+                    return Err((
+                        at(setting),
+                        format!(
+                            "`table.{setting}` names `{c}`, which is not a column of `{}` ({})",
+                            t.name,
+                            schema.names().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        SinkConfig::Database(db) => {
+            let ty = match db.kind {
+                DbKind::Mysql => "mysql",
+                DbKind::Postgres => "postgres",
+            };
+            if key.is_none_or(<[usize]>::is_empty) {
+                return Err((
+                    at("type"),
+                    format!(
+                        "a {ty} sink upserts by the result key, and `{}` gets a result without \
+                         one (no GROUP BY columns); group by a column or write `INSERT INTO {} \
+                         WITH col AS KEY`",
+                        t.name, t.name
+                    ),
+                ));
+            }
+            let ok = |n: &str| {
+                !n.is_empty()
+                    && n.len() <= 64
+                    && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !n.starts_with(|c: char| c.is_ascii_digit())
+            };
+            if let Some(f) = schema.fields.iter().find(|f| !ok(&f.name)) {
+                return Err((
+                    t.get("fields").map_or(at("type"), |s| s.pos),
+                    format!(
+                        "column `{}` of `{}` cannot be a {ty} column name (letters, digits and \
+                         _, not starting with a digit); name it with AS or in table.fields",
+                        f.name, t.name
+                    ),
+                ));
+            }
+            if !ok(&db.table) {
+                return Err((
+                    at(&format!("{ty}.table")),
+                    format!("`{}` is not a valid {ty} table name", db.table),
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1073,6 +1073,8 @@ impl Planner<'_> {
             }
             None => key_of(&scope, query),
         };
+        catalog::check_sink(desc, &config, &schema, key.as_deref())
+            .map_err(|(p, m)| self.job.error_at(p, m))?;
         self.sinks.push(SinkPlan {
             input: node,
             table: desc.name.clone(),
