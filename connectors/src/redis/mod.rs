@@ -135,21 +135,27 @@ impl RedisSink {
                         p.del(&name).ignore();
                         continue;
                     }
-                    let (set, unset): (Vec<usize>, Vec<usize>) =
-                        self.value_cols.iter().partition(|&&i| !row[i].is_null());
-                    if !set.is_empty() {
-                        let pairs: Vec<(&str, String)> = set
-                            .iter()
-                            .map(|&i| (self.schema.fields[i].name.as_str(), cell(&row[i])))
-                            .collect();
-                        p.hset_multiple(&name, &pairs).ignore();
+                    // One HSET of the non-NULL fields and one HDEL of the NULL ones, built in
+                    // place (no intermediate lists).
+                    let nulls = self
+                        .value_cols
+                        .iter()
+                        .filter(|&&i| row[i].is_null())
+                        .count();
+                    if nulls < self.value_cols.len() {
+                        let cmd = p.cmd("HSET").arg(&name);
+                        for &i in self.value_cols.iter().filter(|&&i| !row[i].is_null()) {
+                            cmd.arg(self.schema.fields[i].name.as_str())
+                                .arg(cell(&row[i]));
+                        }
+                        cmd.ignore();
                     }
-                    if !unset.is_empty() {
-                        let fields: Vec<&str> = unset
-                            .iter()
-                            .map(|&i| self.schema.fields[i].name.as_str())
-                            .collect();
-                        p.hdel(&name, fields).ignore();
+                    if nulls > 0 {
+                        let cmd = p.cmd("HDEL").arg(&name);
+                        for &i in self.value_cols.iter().filter(|&&i| row[i].is_null()) {
+                            cmd.arg(self.schema.fields[i].name.as_str());
+                        }
+                        cmd.ignore();
                     }
                     if let Some(ttl) = self.ttl {
                         // Only a hash without a time to live gets one: set when it is created
