@@ -1,5 +1,7 @@
 //! The `tally` binary: exit codes and output of `check`, `explain`, `run` and `generate`.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -171,22 +173,7 @@ fn a_followed_file_is_read_as_it_grows_and_when_replaced() {
 #[test]
 fn two_processes_give_the_result_of_one() {
     let dir = tempfile::tempdir().unwrap();
-    // Free ports for the two processes.
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    let hostfile = dir.path().join("hosts");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
-    )
-    .unwrap();
+    let hostfile = common::write_hostfile(dir.path(), 2);
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/easycount.ec");
     let spawn = |p: &str| {
         Command::new(env!("CARGO_BIN_EXE_tally"))
@@ -279,26 +266,12 @@ fn a_dimension_change_revises_open_windows_only() {
     let _ = child.wait();
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
 #[test]
 fn a_cluster_that_cannot_form_fails_fast_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(2);
-    let hostfile = dir.path().join("hosts");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
-    )
-    .unwrap();
+    let hostfile = common::write_hostfile(dir.path(), 2);
+    let first = std::fs::read_to_string(&hostfile).unwrap();
+    let first = first.lines().next().unwrap().to_string();
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/easycount.ec");
     let run = |p: &str, w: &str| {
         Command::new(env!("CARGO_BIN_EXE_tally"))
@@ -330,7 +303,7 @@ fn a_cluster_that_cannot_form_fails_fast_and_says_why() {
     );
     assert!(err.contains("-w"), "{err}");
     // A hostfile with too few lines.
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n", ports[0])).unwrap();
+    std::fs::write(&hostfile, format!("{first}\n")).unwrap();
     let short = run("0", "1").wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&short.stderr);
     assert!(!short.status.success());

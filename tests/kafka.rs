@@ -252,61 +252,13 @@ fn two_processes_write_redis_and_mysql_as_one_process_would() {
         ),
     )
     .unwrap();
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
-    std::fs::write(
-        dir.path().join("hosts"),
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
-    )
-    .unwrap();
-    let spawn = |p: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-            .args([
-                "run", "kafka.ec", "-w", "1", "-n", "2", "-p", p, "-h", "hosts",
-            ])
-            .args(["--progress", "0"])
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let p1 = spawn("1");
-    let p0 = spawn("0");
-    for p in [p0, p1] {
-        let out = p.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_two_processes(dir.path(), "kafka.ec", "1");
     assert_eq!(csv_rows(&dir.path().join("got.csv")), expected);
     assert_eq!(
         db.rows(&format!("SELECT appId, t, c, u FROM `{table}`")),
         expected
     );
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(&mut r)
-        .unwrap();
-    let mut got = Vec::new();
-    for k in &keys {
-        let h: std::collections::HashMap<String, String> =
-            redis::cmd("HGETALL").arg(k).query(&mut r).unwrap();
-        let parts: Vec<&str> = k.split(':').collect();
-        got.push(format!("{},{},{},{}", parts[1], parts[2], h["c"], h["u"]));
-    }
-    got.sort();
-    assert_eq!(got, expected);
-    let _: () = redis::cmd("DEL").arg(&keys).query(&mut r).unwrap();
+    assert_eq!(take_window_hashes(&mut r, &prefix), expected);
     db.exec(&format!("DROP TABLE `{table}`"));
 }
 

@@ -396,3 +396,64 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// A hostfile for an `n`-process cluster on free localhost ports, written to `dir/hosts`.
+pub fn write_hostfile(dir: &Path, n: usize) -> std::path::PathBuf {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let text: String = listeners
+        .iter()
+        .map(|l| format!("127.0.0.1:{}\n", l.local_addr().unwrap().port()))
+        .collect();
+    let path = dir.join("hosts");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `job` in `dir` as a cluster of two processes of `workers` threads each, on localhost,
+/// and requires both to succeed.
+pub fn run_two_processes(dir: &Path, job: &str, workers: &str) {
+    write_hostfile(dir, 2);
+    let spawn = |p: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", job, "-w", workers, "-n", "2", "-p", p, "-h", "hosts"])
+            .args(["--progress", "0"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let p1 = spawn("1");
+    let p0 = spawn("0");
+    for p in [p0, p1] {
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The hashes `<prefix>:<appId>:<t>` with fields `c` and `u` as `appId,t,c,u` lines, sorted;
+/// deletes them.
+pub fn take_window_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(r)
+        .unwrap();
+    let mut got = Vec::new();
+    for k in &keys {
+        let h: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(k).query(r).unwrap();
+        let parts: Vec<&str> = k.split(':').collect();
+        got.push(format!("{},{},{},{}", parts[1], parts[2], h["c"], h["u"]));
+    }
+    got.sort();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(&keys).query(r).unwrap();
+    }
+    got
+}
