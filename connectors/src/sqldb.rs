@@ -151,6 +151,20 @@ pub fn check_primary_key(
     Ok(())
 }
 
+/// A flush's rows to upsert and rows to delete (one change per key, so their order between
+/// the two does not matter).
+pub fn upserts_and_deletes(changes: &[crate::Change]) -> (Vec<&Row>, Vec<&Row>) {
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    for c in changes {
+        match c {
+            crate::Change::Insert(r) | crate::Change::Update(r) => upserts.push(r),
+            crate::Change::Delete(r) => deletes.push(r),
+        }
+    }
+    (upserts, deletes)
+}
+
 /// Checks every name a database table of `schema` uses.
 pub fn check_names(db: &DbConfig, schema: &Schema) -> Result<(), ConnectorError> {
     check_identifier("database", &db.db)?;

@@ -197,14 +197,7 @@ impl MysqlSink {
     }
 
     fn statements(&self, changes: &[Change]) -> Vec<(String, Vec<MyValue>)> {
-        let mut upserts: Vec<&Row> = Vec::new();
-        let mut deletes: Vec<&Row> = Vec::new();
-        for c in changes {
-            match c {
-                Change::Insert(r) | Change::Update(r) => upserts.push(r),
-                Change::Delete(r) => deletes.push(r),
-            }
-        }
+        let (upserts, deletes) = crate::sqldb::upserts_and_deletes(changes);
         let mut out = Vec::new();
         for chunk in deletes.chunks(BATCH) {
             let marks = vec![self.key_marks.as_str(); chunk.len()].join(", ");
