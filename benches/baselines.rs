@@ -37,6 +37,7 @@ fn parser() -> RecordParser {
         "src",
         Format::Delimited {
             splitter: ";".into(),
+            nested: Default::default(),
         },
         easycount_schema(),
         Arc::new(Metrics::default()),

@@ -58,6 +58,7 @@ fn parsing(c: &mut Criterion) {
         "src",
         Format::Delimited {
             splitter: ";".into(),
+            nested: Default::default(),
         },
         easycount_schema(),
         Arc::new(Metrics::default()),

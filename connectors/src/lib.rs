@@ -360,25 +360,11 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn json_value(v: &tally_sql::Value) -> serde_json::Value {
-    use tally_sql::Value;
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::Int(i) => (*i).into(),
-        Value::Double(d) => serde_json::Number::from_f64(*d)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::Decimal(d) => d.to_string().into(),
-        Value::Str(s) => s.to_string().into(),
-    }
-}
-
 /// Some columns of a row as a JSON object keyed by column name.
 pub fn json_object(schema: &Schema, row: &Row, cols: &[usize]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = cols
         .iter()
-        .map(|&i| (schema.fields[i].name.clone(), json_value(&row[i])))
+        .map(|&i| (schema.fields[i].name.clone(), row[i].to_json()))
         .collect();
     serde_json::Value::Object(map).to_string()
 }

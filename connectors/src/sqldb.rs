@@ -37,7 +37,7 @@ pub fn quote(kind: DbKind, name: &str) -> String {
 }
 
 /// The column type of a created table.
-pub fn column_type(kind: DbKind, ty: DataType, in_key: bool) -> &'static str {
+pub fn column_type(kind: DbKind, ty: &DataType, in_key: bool) -> &'static str {
     match (kind, ty) {
         (_, DataType::Int) => "BIGINT",
         (DbKind::Mysql, DataType::Double) => "DOUBLE",
@@ -61,7 +61,7 @@ pub fn create_statement(kind: DbKind, table: &str, schema: &Schema, key: &[usize
             format!(
                 "{} {}{}",
                 quote(kind, &f.name),
-                column_type(kind, f.ty, in_key),
+                column_type(kind, &f.ty, in_key),
                 if in_key { " NOT NULL" } else { "" }
             )
         })
@@ -222,7 +222,7 @@ impl TableReader for Typed {
             for (cell, f) in cells.into_iter().zip(&self.schema.fields) {
                 match cell {
                     None => row.push(tally_sql::Value::Null),
-                    Some(text) => match parse_value(&text, f.ty) {
+                    Some(text) => match parse_value(&text, &f.ty) {
                         Some(v) => row.push(v),
                         None => {
                             self.metrics.bad_row(

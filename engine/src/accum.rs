@@ -36,9 +36,12 @@ impl Acc {
                 DataType::Decimal => Acc::SumDecimal(Decimal::ZERO, 0),
                 _ => Acc::SumDouble(0.0, 0),
             },
-            AggFunc::Min | AggFunc::Max | AggFunc::SumDistinct | AggFunc::AvgDistinct => {
-                Acc::Ordered(BTreeMap::new())
-            }
+            AggFunc::Min
+            | AggFunc::Max
+            | AggFunc::SumDistinct
+            | AggFunc::AvgDistinct
+            | AggFunc::CollectSet
+            | AggFunc::CollectList => Acc::Ordered(BTreeMap::new()),
             AggFunc::CountDistinct => Acc::Distinct(HashMap::default()),
             AggFunc::CountDistinctHll | AggFunc::HllSketch => Acc::Hll(Box::default()),
         }
@@ -113,6 +116,8 @@ impl Acc {
             (Acc::Hll(sketch), _) => Value::Int(sketch.estimate() as i64),
             (Acc::Ordered(m), AggFunc::Min) => m.keys().next().cloned().unwrap_or_default(),
             (Acc::Ordered(m), AggFunc::Max) => m.keys().next_back().cloned().unwrap_or_default(),
+            (Acc::Ordered(m), AggFunc::CollectSet) => Value::Array(m.keys().cloned().collect()),
+            (Acc::Ordered(m), AggFunc::CollectList) => collect_list(m.iter().map(|(v, n)| (v, *n))),
             (Acc::Ordered(m), func) => {
                 if m.is_empty() {
                     return Value::Null;
@@ -207,6 +212,18 @@ pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> 
                         .max()
                         .cloned()
                         .unwrap_or_default(),
+                    AggFunc::CollectSet => {
+                        let keys: std::collections::BTreeSet<&Value> =
+                            maps.flat_map(|m| m.keys()).collect();
+                        Value::Array(keys.into_iter().cloned().collect())
+                    }
+                    AggFunc::CollectList => {
+                        let mut counts: BTreeMap<&Value, i64> = BTreeMap::new();
+                        for (v, n) in maps.flatten() {
+                            *counts.entry(v).or_default() += n;
+                        }
+                        collect_list(counts.into_iter())
+                    }
                     _ => {
                         let mut union = Acc::Ordered(BTreeMap::new());
                         let keys: std::collections::BTreeSet<&Value> =
@@ -222,6 +239,15 @@ pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> 
     }
 }
 
+/// Each value as many times as it was added, in value order.
+fn collect_list<'a>(counts: impl Iterator<Item = (&'a Value, i64)>) -> Value {
+    let mut out = Vec::new();
+    for (v, n) in counts {
+        out.extend(std::iter::repeat_n(v.clone(), n.max(0) as usize));
+    }
+    Value::array(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,7 +256,7 @@ mod tests {
         AggCall {
             func,
             arg: None,
-            arg_type,
+            arg_type: arg_type.clone(),
             result_type: arg_type,
             window: tally_sql::plan::WindowMod::Aggr,
         }

@@ -12,11 +12,34 @@ use crate::types::{DataType, Field, Schema};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Fields split by a delimiter (`table.field.splitter`, default `,`).
-    Delimited { splitter: String },
+    Delimited { splitter: String, nested: Nested },
     /// RFC 4180 CSV (quotes, embedded delimiters); no header line.
-    Csv,
-    /// One JSON object per line; fields are taken by column name.
+    Csv { nested: Nested },
+    /// One JSON object per line; fields are taken by column name; ARRAY, MAP and STRUCT
+    /// columns from JSON arrays and objects.
     Json,
+}
+
+/// The splitters of ARRAY, MAP and STRUCT values inside one text field, by nesting level,
+/// as in Hive's delimited text: level 1 (`table.collection.splitter`, default `\x02`) splits
+/// the elements of an array, the entries of a map and the fields of a struct; the next level
+/// (`table.map.splitter`, default `\x03`) splits a map entry into key and value; a value
+/// nested deeper uses the level after its parent's (Hive's defaults `\x04`, `\x05`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nested(pub Vec<String>);
+
+impl Default for Nested {
+    fn default() -> Self {
+        Nested((2u8..=8).map(|c| char::from(c).to_string()).collect())
+    }
+}
+
+impl Nested {
+    /// The splitter of `level` (1-based).
+    pub fn at(&self, level: usize) -> &str {
+        let i = level.saturating_sub(1).min(self.0.len() - 1);
+        &self.0[i]
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -398,6 +421,8 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
             "kafka.bounded",
             "kafka.record.splitter",
             "field.splitter",
+            "collection.splitter",
+            "map.splitter",
         ],
     )?;
     needs_fields(t)?;
@@ -482,8 +507,30 @@ pub fn unescape_splitter(s: &str) -> Option<String> {
     Some(out)
 }
 
+fn splitter_setting(t: &TableDesc, key: &str) -> CatalogResult<Option<String>> {
+    match t.get(key) {
+        None => Ok(None),
+        Some(s) => unescape_splitter(&s.value)
+            .filter(|u| !u.is_empty())
+            .map(Some)
+            .ok_or_else(|| (s.pos, format!("bad `table.{key}` `{}`", s.value))),
+    }
+}
+
+fn nested_of(t: &TableDesc) -> CatalogResult<Nested> {
+    let mut n = Nested::default();
+    if let Some(s) = splitter_setting(t, "collection.splitter")? {
+        n.0[0] = s;
+    }
+    if let Some(s) = splitter_setting(t, "map.splitter")? {
+        n.0[1] = s;
+    }
+    Ok(n)
+}
+
 fn format_of(t: &TableDesc, key: &str) -> CatalogResult<Format> {
     let kind = t.get(key).map(|s| (s.value.to_ascii_lowercase(), s.pos));
+    let nested = nested_of(t)?;
     match kind.as_ref().map(|(k, p)| (k.as_str(), *p)) {
         None | Some(("delimited", _)) | Some(("text", _)) => {
             let splitter = match t.get("field.splitter") {
@@ -492,9 +539,9 @@ fn format_of(t: &TableDesc, key: &str) -> CatalogResult<Format> {
                     .filter(|u| !u.is_empty())
                     .ok_or_else(|| (s.pos, format!("bad `table.field.splitter` `{}`", s.value)))?,
             };
-            Ok(Format::Delimited { splitter })
+            Ok(Format::Delimited { splitter, nested })
         }
-        Some(("csv", _)) => Ok(Format::Csv),
+        Some(("csv", _)) => Ok(Format::Csv { nested }),
         Some(("json", _)) => Ok(Format::Json),
         Some((other, pos)) => Err((
             pos,
@@ -516,6 +563,8 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
                     "file.follow",
                     "file.replay",
                     "field.splitter",
+                    "collection.splitter",
+                    "map.splitter",
                 ],
             )?;
             let path = PathBuf::from(required(t, "file.path")?);
@@ -556,8 +605,8 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
             }
             let schema = easycount_schema();
             if !t.schema.is_empty() {
-                let types: Vec<DataType> = t.schema.fields.iter().map(|f| f.ty).collect();
-                let want: Vec<DataType> = schema.fields.iter().map(|f| f.ty).collect();
+                let types: Vec<DataType> = t.schema.fields.iter().map(|f| f.ty.clone()).collect();
+                let want: Vec<DataType> = schema.fields.iter().map(|f| f.ty.clone()).collect();
                 if types != want {
                     let pos = t.get("fields").map_or(t.pos, |s| s.pos);
                     return Err((

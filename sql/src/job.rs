@@ -325,20 +325,41 @@ fn leading_ws(s: &str) -> usize {
     s.len() - s.trim_start().len()
 }
 
-/// Parses `name,type,:name,type,` into a schema. An error carries the character offset of
+/// Splits `s` at `sep` outside `<...>` (a type such as `map<string,int>` or
+/// `struct<a:int>` holds the separators).
+fn split_outside_angles(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            c if c == sep && depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// Parses `name,type,:name,type,` into a schema (a type may be complex:
+/// `tags,array<string>,:attrs,map<string,int>,`). An error carries the character offset of
 /// the offending part within `value`.
 pub fn parse_ec_fields(value: &str) -> Result<Schema, (usize, String)> {
     let mut fields = Vec::new();
     let mut offset = 0;
-    for group in value.split(':') {
+    for group in split_outside_angles(value, ':') {
         let at = offset + leading_ws(group);
         offset += group.chars().count() + 1;
         let group = group.trim();
         if group.is_empty() {
             continue;
         }
-        let parts: Vec<&str> = group
-            .split(',')
+        let parts: Vec<&str> = split_outside_angles(group, ',')
+            .into_iter()
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .collect();
@@ -396,6 +417,11 @@ mod tests {
         assert_eq!(parse_ec_fields("a,strung,").unwrap_err().0, 2);
         assert_eq!(parse_ec_fields("a,int,:b,strung,").unwrap_err().0, 9);
         assert!(parse_ec_fields("a,string,x,").is_err());
+        let s = parse_ec_fields("tags,array<string>,:m,map<string,int>,:s,struct<a:int,b:string>,")
+            .unwrap();
+        assert_eq!(s.fields[1].ty.to_string(), "MAP<STRING,BIGINT>");
+        assert_eq!(s.fields[2].ty.to_string(), "STRUCT<a:BIGINT,b:STRING>");
+        assert!(parse_ec_fields("m,map<string,int,").is_err());
     }
 
     #[test]

@@ -91,6 +91,7 @@ fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
         .tokenize_with_location()
         .map_err(|e| SqlError::new(pos_of(e.location), e.message))?;
     rewrite_window_modifiers(&mut tokens);
+    rewrite_foreach_execute(&mut tokens)?;
     let end = tokens
         .iter()
         .rev()
@@ -148,6 +149,250 @@ fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
         }
         i += 1;
     }
+}
+
+fn significant(t: &TokenWithSpan) -> bool {
+    !matches!(t.token, Token::Whitespace(_))
+}
+
+/// The index of the bracket closing the one at `open` (`(`/`)` or `{`/`}`).
+fn matching(tokens: &[TokenWithSpan], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, t) in tokens.iter().enumerate().skip(open) {
+        match t.token {
+            Token::LParen | Token::LBrace | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBrace | Token::RBracket => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits `tokens` at the commas outside any brackets, dropping whitespace.
+fn split_top_level(tokens: &[TokenWithSpan]) -> Vec<Vec<TokenWithSpan>> {
+    let mut parts = vec![Vec::new()];
+    let mut depth = 0usize;
+    for t in tokens.iter().filter(|t| significant(t)) {
+        match t.token {
+            Token::LParen | Token::LBrace | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBrace | Token::RBracket => depth = depth.saturating_sub(1),
+            Token::Comma if depth == 0 => {
+                parts.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        parts.last_mut().expect("starts non-empty").push(t.clone());
+    }
+    parts
+}
+
+fn token_at(token: Token, at: &TokenWithSpan) -> TokenWithSpan {
+    TokenWithSpan::new(token, at.span)
+}
+
+fn word_at(w: &str, at: &TokenWithSpan) -> TokenWithSpan {
+    token_at(Token::make_word(w, None), at)
+}
+
+fn err_at(t: &TokenWithSpan, msg: impl Into<String>) -> SqlError {
+    SqlError::new(pos_of(t.span.start), msg)
+}
+
+/// Rewrites EC-SQL's `FOREACH(...)` and `EXECUTE(...)` into calls sqlparser can hold:
+///
+/// - `FOREACH(v OF e GENERATE g)` -> `__foreach(v, 'of', e, g)` (`IN` -> `'in'`);
+/// - `EXECUTE(DEFINE v AS t DEFAULT d, ... { s, ... } EMIT e)` ->
+///   `__execute(__define(v, CAST(d AS t)), ..., __block(s, ...), e)`. The statements stay as
+///   written: `$v := x` parses as an assignment, `IF(c, s...)` and `FOR(c, s...)` as calls; a
+///   block inside them loses its braces. The binder ([`crate::planner`]) gives them meaning.
+///
+/// Every token keeps the position it was written at, so errors point into the user's text.
+fn rewrite_foreach_execute(tokens: &mut Vec<TokenWithSpan>) -> SqlResult<()> {
+    // Innermost first: a construct nested in another comes later in the text.
+    let mut i = tokens.len();
+    while i > 0 {
+        i -= 1;
+        let is_foreach = is_word(&tokens[i].token, "FOREACH");
+        let is_execute = is_word(&tokens[i].token, "EXECUTE");
+        if !is_foreach && !is_execute {
+            continue;
+        }
+        let Some(open) = (i + 1..tokens.len()).find(|&k| significant(&tokens[k])) else {
+            continue;
+        };
+        if tokens[open].token != Token::LParen {
+            continue;
+        }
+        let close = matching(tokens, open)
+            .ok_or_else(|| err_at(&tokens[i], "this call's parenthesis is never closed"))?;
+        let inner = &tokens[open + 1..close];
+        let at = tokens[i].clone();
+        let mut out = if is_foreach {
+            rewrite_foreach(&at, inner)?
+        } else {
+            rewrite_execute(&at, inner)?
+        };
+        out.push(token_at(Token::RParen, &tokens[close]));
+        tokens.splice(i..=close, out);
+    }
+    Ok(())
+}
+
+fn rewrite_foreach(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
+    const SHAPE: &str = "FOREACH is written FOREACH(var OF|IN expr GENERATE expr)";
+    let toks: Vec<&TokenWithSpan> = inner.iter().filter(|t| significant(t)).collect();
+    let var = match toks.first() {
+        Some(t) if matches!(t.token, Token::Word(_)) => (*t).clone(),
+        Some(t) => return Err(err_at(t, format!("{SHAPE}: expected a variable name"))),
+        None => return Err(err_at(at, format!("{SHAPE}: it is empty"))),
+    };
+    let kind = match toks.get(1) {
+        Some(t) if is_word(&t.token, "OF") => "of",
+        Some(t) if is_word(&t.token, "IN") => "in",
+        Some(t) => return Err(err_at(t, format!("{SHAPE}: expected OF or IN"))),
+        None => return Err(err_at(&var, format!("{SHAPE}: expected OF or IN"))),
+    };
+    let kind_tok = toks[1];
+    let mut depth = 0usize;
+    let mut generate = None;
+    for (k, t) in toks.iter().enumerate().skip(2) {
+        match t.token {
+            Token::LParen | Token::LBrace | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBrace | Token::RBracket => depth = depth.saturating_sub(1),
+            _ if depth == 0 && is_word(&t.token, "GENERATE") => {
+                generate = Some(k);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(g) = generate else {
+        return Err(err_at(at, format!("{SHAPE}: GENERATE is missing")));
+    };
+    if g == 2 {
+        return Err(err_at(toks[g], format!("{SHAPE}: nothing to iterate over")));
+    }
+    if g + 1 == toks.len() {
+        return Err(err_at(toks[g], format!("{SHAPE}: nothing after GENERATE")));
+    }
+    let mut out = vec![
+        word_at("__foreach", at),
+        token_at(Token::LParen, at),
+        var,
+        token_at(Token::Comma, kind_tok),
+        token_at(Token::SingleQuotedString(kind.to_string()), kind_tok),
+        token_at(Token::Comma, kind_tok),
+    ];
+    out.extend(toks[2..g].iter().map(|t| (*t).clone()));
+    out.push(token_at(Token::Comma, toks[g]));
+    out.extend(toks[g + 1..].iter().map(|t| (*t).clone()));
+    Ok(out)
+}
+
+fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
+    const SHAPE: &str =
+        "EXECUTE is written EXECUTE(DEFINE v AS type DEFAULT value, ... { statements } EMIT expr)";
+    let toks: Vec<TokenWithSpan> = inner.iter().filter(|t| significant(t)).cloned().collect();
+    let Some(brace) = toks.iter().position(|t| t.token == Token::LBrace) else {
+        return Err(err_at(
+            at,
+            format!("{SHAPE}: the {{ statements }} block is missing"),
+        ));
+    };
+    let end = matching(&toks, brace)
+        .ok_or_else(|| err_at(&toks[brace], "this block's brace is never closed"))?;
+    let mut out = vec![word_at("__execute", at), token_at(Token::LParen, at)];
+    // DEFINE v AS t [DEFAULT d], ...
+    let defs = &toks[..brace];
+    if let Some(first) = defs.first() {
+        if !is_word(&first.token, "DEFINE") {
+            return Err(err_at(first, format!("{SHAPE}: expected DEFINE or {{")));
+        }
+        for def in split_top_level(&defs[1..]) {
+            let Some(name) = def.first() else {
+                return Err(err_at(first, format!("{SHAPE}: a definition is empty")));
+            };
+            if !matches!(name.token, Token::Word(_))
+                || !def.get(1).is_some_and(|t| is_word(&t.token, "AS"))
+            {
+                return Err(err_at(name, format!("{SHAPE}: expected `name AS type`")));
+            }
+            let default = def.iter().position(|t| is_word(&t.token, "DEFAULT"));
+            let ty = &def[2..default.unwrap_or(def.len())];
+            if ty.is_empty() {
+                return Err(err_at(
+                    name,
+                    format!("{SHAPE}: `{}` has no type", name.token),
+                ));
+            }
+            let value: Vec<TokenWithSpan> = match default {
+                Some(d) if d + 1 < def.len() => def[d + 1..].to_vec(),
+                Some(d) => return Err(err_at(&def[d], format!("{SHAPE}: DEFAULT needs a value"))),
+                None => vec![word_at("NULL", name)],
+            };
+            out.extend([
+                word_at("__define", name),
+                token_at(Token::LParen, name),
+                name.clone(),
+                token_at(Token::Comma, name),
+                word_at("CAST", name),
+                token_at(Token::LParen, name),
+            ]);
+            out.extend(value);
+            out.push(word_at("AS", name));
+            out.extend(ty.iter().cloned());
+            out.push(token_at(Token::RParen, name));
+            out.push(token_at(Token::RParen, name));
+            out.push(token_at(Token::Comma, name));
+        }
+    }
+    // { statements }: inner braces (an IF's or FOR's block) only group.
+    out.push(word_at("__block", &toks[brace]));
+    out.push(token_at(Token::LParen, &toks[brace]));
+    let body = &toks[brace + 1..end];
+    for (k, t) in body.iter().enumerate() {
+        match t.token {
+            Token::LBrace => {
+                let prev = if k == 0 {
+                    None
+                } else {
+                    Some(&body[k - 1].token)
+                };
+                if !matches!(prev, None | Some(Token::LParen) | Some(Token::Comma)) {
+                    out.push(token_at(Token::Comma, t));
+                }
+            }
+            Token::RBrace => {
+                if !matches!(
+                    body.get(k + 1).map(|n| &n.token),
+                    None | Some(Token::RParen) | Some(Token::Comma)
+                ) {
+                    out.push(token_at(Token::Comma, t));
+                }
+            }
+            _ => out.push(t.clone()),
+        }
+    }
+    out.push(token_at(Token::RParen, &toks[end]));
+    // EMIT expr
+    match toks.get(end + 1) {
+        Some(t) if is_word(&t.token, "EMIT") && end + 2 < toks.len() => {
+            out.push(token_at(Token::Comma, t));
+            out.extend(toks[end + 2..].iter().cloned());
+        }
+        Some(t) if is_word(&t.token, "EMIT") => {
+            return Err(err_at(t, format!("{SHAPE}: nothing after EMIT")))
+        }
+        Some(t) => return Err(err_at(t, format!("{SHAPE}: expected EMIT"))),
+        None => return Err(err_at(&toks[end], format!("{SHAPE}: EMIT is missing"))),
+    }
+    Ok(out)
 }
 
 struct P<'a> {
@@ -699,7 +944,13 @@ impl P<'_> {
         for (k, v) in raw {
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
-                "emit" | "flush.ms" | "field.splitter" | "field.key" | "primary.key" => k,
+                "emit"
+                | "flush.ms"
+                | "field.splitter"
+                | "collection.splitter"
+                | "map.splitter"
+                | "field.key"
+                | "primary.key" => k,
                 _ if TYPES.iter().any(|t| k.starts_with(t)) => k,
                 // `'host'`, `'poll.ms'`: the type's own settings.
                 _ => format!("{ty}.{k}"),

@@ -30,6 +30,9 @@ pub struct JobSettings {
     /// Watermark lanes per epoch: 1, or [`LANES`] when a source has partitions that each keep
     /// their own watermark (a live Kafka topic). An epoch is then `batch * LANES + lane`.
     pub lanes: u64,
+    /// FOR iterations one EXECUTE may run for one row (`execute.max.iterations`); past it the
+    /// row is skipped and counted as bad.
+    pub max_iterations: u64,
 }
 
 /// How many lanes an epoch has when sources keep a watermark per partition.
@@ -42,6 +45,7 @@ impl Default for JobSettings {
             idle_timeout_ms: 10_000,
             chunk_rows: None,
             lanes: 1,
+            max_iterations: 100_000,
         }
     }
 }
@@ -174,6 +178,11 @@ pub enum AggFunc {
     CountDistinctHll,
     /// `hllp(x)`: the HyperLogLog sketch itself, as text for `hllp_merge` / `hllp_get`.
     HllSketch,
+    /// `collect_set(x)`: the distinct non-NULL values, as an ARRAY in value order.
+    CollectSet,
+    /// `collect_list(x)`: every non-NULL value, duplicates kept, as an ARRAY in value order
+    /// (a stream's arrival order is not stable under retractions, so tally sorts).
+    CollectList,
 }
 
 impl AggFunc {
@@ -194,6 +203,8 @@ impl AggFunc {
             AggFunc::AvgDistinct => "avg_distinct",
             AggFunc::CountDistinctHll => "countd_hllp",
             AggFunc::HllSketch => "hllp",
+            AggFunc::CollectSet => "collect_set",
+            AggFunc::CollectList => "collect_list",
         }
     }
 }

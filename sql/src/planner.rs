@@ -3,19 +3,22 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::FixedOffset;
 use sqlparser::ast::{
-    BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    Spanned, UnaryOperator, Value as SqlValue,
+    AccessExpr, BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Spanned, Subscript, UnaryOperator, Value as SqlValue,
 };
 
 use crate::ast::{self, FromItem, Select, SelectItem, Statement, WindowMod};
 use crate::catalog::{self, Emit, SinkConfig, SinkOptions};
 use crate::error::{Diagnostic, Pos, SqlError, SqlResult};
+use crate::expr::collections::CollFunc;
 use crate::expr::date::parse_offset;
 use crate::expr::functions::{common_type, implicit_cast};
-use crate::expr::{BinOp, Func, LikePattern, ScalarExpr};
+use crate::expr::{BinOp, Func, LikePattern, Program, ScalarExpr, Stmt};
 use crate::job::Job;
 use crate::plan::*;
 use crate::types::{DataType, Field, Schema, Value};
@@ -71,10 +74,7 @@ fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
             Some(v) => v.value.parse::<u64>().map(Some).map_err(|_| {
                 job.error_at(
                     v.pos,
-                    format!(
-                        "`{key}` must be a whole number of seconds, found `{}`",
-                        v.value
-                    ),
+                    format!("`{key}` must be a whole number, found `{}`", v.value),
                 )
             }),
         }
@@ -87,6 +87,9 @@ fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     }
     if let Some(c) = num("chunk.rows")? {
         s.chunk_rows = Some(c.max(1) as usize);
+    }
+    if let Some(n) = num("execute.max.iterations")? {
+        s.max_iterations = n;
     }
     Ok(s)
 }
@@ -115,7 +118,7 @@ impl Scope {
                 .map(|f| Column {
                     qualifier: Some(qualifier.to_string()),
                     name: f.name.clone(),
-                    ty: f.ty,
+                    ty: f.ty.clone(),
                     key: false,
                 })
                 .collect(),
@@ -135,7 +138,7 @@ impl Scope {
                 .iter()
                 .map(|c| Field {
                     name: c.name.clone(),
-                    ty: c.ty,
+                    ty: c.ty.clone(),
                 })
                 .collect(),
         )
@@ -189,6 +192,8 @@ const AGGREGATES: &[&str] = &[
     "countd",
     "countd_hllp",
     "hllp",
+    "collect_set",
+    "collect_list",
 ];
 
 fn is_aggregate_name(name: &str) -> bool {
@@ -211,6 +216,13 @@ fn contains_aggregate(e: &Expr) -> bool {
                 })
         }
         Expr::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            contains_aggregate(root)
+                || access_chain.iter().any(|a| match a {
+                    AccessExpr::Subscript(Subscript::Index { index }) => contains_aggregate(index),
+                    _ => false,
+                })
+        }
         Expr::UnaryOp { expr, .. }
         | Expr::Nested(expr)
         | Expr::IsNull(expr)
@@ -284,36 +296,40 @@ struct Binder<'a> {
     agg: Option<&'a AggState>,
     clause: &'static str,
     tz: FixedOffset,
+    /// The local variables of the FOREACH / EXECUTE being bound, innermost last; a variable's
+    /// slot is its index.
+    locals: Rc<RefCell<Vec<(String, DataType)>>>,
+    max_iterations: u64,
 }
 
 type Bound = (ScalarExpr, DataType);
 
-fn mismatch(pos: Pos, what: &str, a: DataType, b: DataType) -> SqlError {
+fn mismatch(pos: Pos, what: &str, a: &DataType, b: &DataType) -> SqlError {
     SqlError::new(pos, format!("type mismatch: cannot {what} {a} and {b}"))
 }
 
 /// Casts `e` from `from` to `to` when they differ (NULL needs no cast).
-fn coerce(e: ScalarExpr, from: DataType, to: DataType) -> ScalarExpr {
-    if from == to || from == DataType::Null || to == DataType::Null {
+fn coerce(e: ScalarExpr, from: &DataType, to: &DataType) -> ScalarExpr {
+    if from == to || *from == DataType::Null || *to == DataType::Null {
         e
     } else if let ScalarExpr::Literal(v) = &e {
         ScalarExpr::Literal(v.cast(to))
     } else {
-        e.cast(to)
+        e.cast(to.clone())
     }
 }
 
 /// The type arithmetic operands are brought to (strings read as doubles).
-fn arith_type(t: DataType) -> Option<DataType> {
+fn arith_type(t: &DataType) -> Option<DataType> {
     match t {
         DataType::String => Some(DataType::Double),
-        DataType::Boolean => None,
-        t => Some(t),
+        DataType::Int | DataType::Double | DataType::Decimal | DataType::Null => Some(t.clone()),
+        _ => None,
     }
 }
 
 /// The common type of a comparison.
-fn compare_type(a: DataType, b: DataType) -> Option<DataType> {
+fn compare_type(a: &DataType, b: &DataType) -> Option<DataType> {
     use DataType::*;
     match (a, b) {
         (String, t) | (t, String) if t.is_numeric() => Some(Double),
@@ -328,6 +344,8 @@ impl Binder<'_> {
             agg: None,
             clause,
             tz: self.tz,
+            locals: self.locals.clone(),
+            max_iterations: self.max_iterations,
         }
     }
 
@@ -337,18 +355,55 @@ impl Binder<'_> {
                 if let Ok((b, _)) = self.row(self.clause).bind(e) {
                     let shown = b.to_string();
                     if let Some(i) = agg.keys.iter().position(|k| *k == shown) {
-                        return Ok((ScalarExpr::Column(i), agg.key_types[i]));
+                        return Ok((ScalarExpr::Column(i), agg.key_types[i].clone()));
                     }
                 }
             }
         }
         let pos = pos_of(e);
         match e {
-            Expr::Identifier(id) => self.column(None, &id.value, pos),
-            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                self.column(Some(&parts[0].value), &parts[1].value, pos)
+            Expr::Identifier(id) => match self.local(&id.value) {
+                Some(b) => Ok(b),
+                None => self.column(None, &id.value, pos),
+            },
+            Expr::CompoundIdentifier(parts) => self.compound(parts, pos),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut b = self.bind(root)?;
+                for a in access_chain {
+                    b = match a {
+                        AccessExpr::Dot(Expr::Identifier(f)) => self.field(b, &f.value, pos)?,
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            let (i, it) = self.bind(index)?;
+                            self.subscript(b, (i, it), pos_of(index))?
+                        }
+                        _ => {
+                            return Err(SqlError::new(
+                                pos,
+                                "unsupported access: use a[i], m['key'] or s.field",
+                            ))
+                        }
+                    };
+                }
+                Ok(b)
             }
-            Expr::Value(v) => literal(&v.value, pos),
+            Expr::Value(v) => match &v.value {
+                SqlValue::Placeholder(p) if p.starts_with('$') => {
+                    self.local(&p[1..]).ok_or_else(|| {
+                        SqlError::new(
+                            pos,
+                            format!("unknown variable `{p}`: DEFINE it in the EXECUTE"),
+                        )
+                    })
+                }
+                v => literal(v, pos),
+            },
+            Expr::BinaryOp {
+                op: BinaryOperator::Assignment,
+                ..
+            } => Err(SqlError::new(
+                pos,
+                "`:=` assigns a variable only as a statement of an EXECUTE block",
+            )),
             Expr::Nested(inner) => self.bind(inner),
             Expr::BinaryOp { left, op, right } => self.binary(left, op, right, pos),
             Expr::UnaryOp { op, expr } => {
@@ -356,13 +411,13 @@ impl Binder<'_> {
                 match op {
                     UnaryOperator::Plus => Ok((x, t)),
                     UnaryOperator::Minus => {
-                        let nt = arith_type(t).ok_or_else(|| {
+                        let nt = arith_type(&t).ok_or_else(|| {
                             SqlError::new(pos, format!("type mismatch: cannot negate {t}"))
                         })?;
-                        Ok((ScalarExpr::Neg(Box::new(coerce(x, t, nt))), nt))
+                        Ok((ScalarExpr::Neg(Box::new(coerce(x, &t, &nt))), nt))
                     }
                     UnaryOperator::Not | UnaryOperator::BangNot => {
-                        self.expect_bool(t, pos, "NOT")?;
+                        self.expect_bool(&t, pos, "NOT")?;
                         Ok((ScalarExpr::Not(Box::new(x)), DataType::Boolean))
                     }
                     other => Err(SqlError::new(pos, format!("unsupported operator {other}"))),
@@ -404,14 +459,17 @@ impl Binder<'_> {
                     .iter()
                     .map(|i| self.bind(i))
                     .collect::<Result<_, _>>()?;
-                let mut t = xt;
+                let mut t = xt.clone();
                 for (_, it) in &items {
-                    t = compare_type(t, *it).ok_or_else(|| mismatch(pos, "compare", xt, *it))?;
+                    t = compare_type(&t, it).ok_or_else(|| mismatch(pos, "compare", &xt, it))?;
                 }
                 Ok((
                     ScalarExpr::InList {
-                        expr: Box::new(coerce(x, xt, t)),
-                        list: items.into_iter().map(|(i, it)| coerce(i, it, t)).collect(),
+                        expr: Box::new(coerce(x, &xt, &t)),
+                        list: items
+                            .into_iter()
+                            .map(|(i, it)| coerce(i, &it, &t))
+                            .collect(),
                         negated: *negated,
                     },
                     DataType::Boolean,
@@ -429,8 +487,8 @@ impl Binder<'_> {
                 }
                 let (x, xt) = self.bind(expr)?;
                 let (p, pt) = self.bind(pattern)?;
-                for t in [xt, pt] {
-                    if !implicit_cast(t, DataType::String) {
+                for t in [&xt, &pt] {
+                    if !implicit_cast(t, &DataType::String) {
                         return Err(SqlError::new(
                             pos,
                             format!("type mismatch: LIKE needs STRING, found {t}"),
@@ -443,9 +501,9 @@ impl Binder<'_> {
                 };
                 Ok((
                     ScalarExpr::Like {
-                        expr: Box::new(coerce(x, xt, DataType::String)),
+                        expr: Box::new(coerce(x, &xt, &DataType::String)),
                         compiled,
-                        pattern: Box::new(coerce(p, pt, DataType::String)),
+                        pattern: Box::new(coerce(p, &pt, &DataType::String)),
                         negated: *negated,
                     },
                     DataType::Boolean,
@@ -466,7 +524,7 @@ impl Binder<'_> {
                         }
                         None => {
                             let (b, t) = self.bind(&c.condition)?;
-                            self.expect_bool(t, pos_of(&c.condition), "CASE WHEN")?;
+                            self.expect_bool(&t, pos_of(&c.condition), "CASE WHEN")?;
                             b
                         }
                     };
@@ -477,20 +535,20 @@ impl Binder<'_> {
                     Some(e) => self.bind(e)?,
                     None => (ScalarExpr::Literal(Value::Null), DataType::Null),
                 };
-                let mut t = otherwise.1;
+                let mut t = otherwise.1.clone();
                 for (_, rt) in &results {
-                    t = common_type(t, *rt)
-                        .ok_or_else(|| mismatch(pos, "mix in one CASE", t, *rt))?;
+                    t = common_type(&t, rt)
+                        .ok_or_else(|| mismatch(pos, "mix in one CASE", &t, rt))?;
                 }
                 let whens = whens
                     .into_iter()
                     .zip(results)
-                    .map(|(c, (r, rt))| (c, coerce(r, rt, t)))
+                    .map(|(c, (r, rt))| (c, coerce(r, &rt, &t)))
                     .collect();
                 Ok((
                     ScalarExpr::Case {
                         whens,
-                        otherwise: Box::new(coerce(otherwise.0, otherwise.1, t)),
+                        otherwise: Box::new(coerce(otherwise.0, &otherwise.1, &t)),
                     },
                     t,
                 ))
@@ -502,7 +560,7 @@ impl Binder<'_> {
                 let to = DataType::parse(&data_type.to_string()).ok_or_else(|| {
                     SqlError::new(pos, format!("unsupported type {data_type} in CAST"))
                 })?;
-                Ok((coerce(x, xt, to), to))
+                Ok((coerce(x, &xt, &to), to))
             }
             Expr::Ceil { expr, .. } => self.call("ceil", &[expr.as_ref()], pos),
             Expr::Floor { expr, .. } => self.call("floor", &[expr.as_ref()], pos),
@@ -531,7 +589,338 @@ impl Binder<'_> {
         }
     }
 
-    fn expect_bool(&self, t: DataType, pos: Pos, what: &str) -> SqlResult<()> {
+    /// A FOREACH or EXECUTE variable by name (the innermost wins).
+    fn local(&self, name: &str) -> Option<Bound> {
+        let locals = self.locals.borrow();
+        locals
+            .iter()
+            .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|slot| (ScalarExpr::Local(slot), locals[slot].1.clone()))
+    }
+
+    /// `t.col`, `t.col.field...` or `col.field...` (`s.f` on a STRUCT column).
+    fn compound(&self, parts: &[sqlparser::ast::Ident], pos: Pos) -> SqlResult<Bound> {
+        let qualified = parts.len() >= 2
+            && self.local(&parts[0].value).is_none()
+            && self
+                .scope
+                .resolve(Some(&parts[0].value), &parts[1].value, pos)?
+                .is_some();
+        let (mut b, rest) = if qualified {
+            (
+                self.column(Some(&parts[0].value), &parts[1].value, pos)?,
+                &parts[2..],
+            )
+        } else if let Some(l) = self.local(&parts[0].value) {
+            (l, &parts[1..])
+        } else if parts.len() == 2 && self.scope.resolve(None, &parts[0].value, pos)?.is_none() {
+            // `t.col` where `t.col` does not exist: report it as a qualified column.
+            return self.column(Some(&parts[0].value), &parts[1].value, pos);
+        } else {
+            (self.column(None, &parts[0].value, pos)?, &parts[1..])
+        };
+        for f in rest {
+            b = self.field(b, &f.value, pos)?;
+        }
+        Ok(b)
+    }
+
+    /// `s.name` on a STRUCT.
+    fn field(&self, (e, t): Bound, name: &str, pos: Pos) -> SqlResult<Bound> {
+        let DataType::Struct(fields) = &t else {
+            return Err(SqlError::new(
+                pos,
+                format!("`.{name}` reads a STRUCT field, but the value is {t}"),
+            ));
+        };
+        let Some(i) = fields
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+        else {
+            let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(SqlError::new(
+                pos,
+                format!("{t} has no field `{name}`; fields: {}", names.join(", ")),
+            ));
+        };
+        let ty = fields[i].1.clone();
+        Ok((
+            ScalarExpr::Call {
+                func: Func::Coll(CollFunc::Field(i)),
+                args: vec![e],
+            },
+            ty,
+        ))
+    }
+
+    /// `a[i]` on an ARRAY (0-based), `m[k]` on a MAP.
+    fn subscript(&self, (e, t): Bound, (i, it): Bound, pos: Pos) -> SqlResult<Bound> {
+        let func = match &t {
+            DataType::Array(_) => CollFunc::ArrayGet,
+            DataType::Map(..) => CollFunc::MapGet,
+            other => {
+                return Err(SqlError::new(
+                    pos,
+                    format!(
+                        "[...] reads an ARRAY element or a MAP value, but the value is {other}"
+                    ),
+                ))
+            }
+        };
+        let (casts, ret) = func
+            .signature(&[t.clone(), it.clone()])
+            .map_err(|m| SqlError::new(pos, format!("type mismatch: {m}")))?;
+        Ok((
+            ScalarExpr::Call {
+                func: Func::Coll(func),
+                args: vec![e, coerce(i, &it, &casts[1])],
+            },
+            ret,
+        ))
+    }
+
+    /// The arguments of a call, which must all be plain expressions.
+    fn plain_args<'f>(
+        &self,
+        f: &'f sqlparser::ast::Function,
+        pos: Pos,
+    ) -> SqlResult<Vec<&'f Expr>> {
+        function_args(f)
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                _ => Err(SqlError::new(
+                    pos,
+                    format!("bad argument to `{}`", function_name(f)),
+                )),
+            })
+            .collect()
+    }
+
+    /// `__foreach(var, 'of' | 'in', over, body)`, as the parser rewrites FOREACH.
+    fn foreach(&self, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        let [Expr::Identifier(var), Expr::Value(kind), over, body] = args else {
+            return Err(SqlError::new(
+                pos,
+                "FOREACH is written FOREACH(var OF|IN expr GENERATE expr)",
+            ));
+        };
+        let indexes = kind.value == SqlValue::SingleQuotedString("of".into());
+        let (o, ot) = self.bind(over)?;
+        let item = match (&ot, indexes) {
+            (DataType::Array(_), true) => DataType::Int,
+            (DataType::Array(t), false) => (**t).clone(),
+            (DataType::Map(k, _), true) => (**k).clone(),
+            (DataType::Map(_, v), false) => (**v).clone(),
+            (other, _) => {
+                return Err(SqlError::new(
+                    pos_of(over),
+                    format!("FOREACH iterates over an ARRAY or a MAP, but this is {other}"),
+                ))
+            }
+        };
+        let slot = {
+            let mut locals = self.locals.borrow_mut();
+            locals.push((var.value.clone(), item));
+            locals.len() - 1
+        };
+        let bound = self.bind(body);
+        self.locals.borrow_mut().truncate(slot);
+        let (b, bt) = bound?;
+        let bt = if bt == DataType::Null {
+            DataType::String
+        } else {
+            bt
+        };
+        Ok((
+            ScalarExpr::Foreach {
+                slot,
+                indexes,
+                over: Box::new(o),
+                body: Box::new(b),
+            },
+            DataType::Array(Box::new(bt)),
+        ))
+    }
+
+    /// `__execute(__define(v, CAST(d AS t)), ..., __block(statements), emit)`, as the parser
+    /// rewrites EXECUTE.
+    fn execute(&self, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        let depth = self.locals.borrow().len();
+        let bound = self.execute_inner(args, pos);
+        self.locals.borrow_mut().truncate(depth);
+        bound
+    }
+
+    fn execute_inner(&self, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        let Some((emit, rest)) = args.split_last() else {
+            return Err(SqlError::new(pos, "EXECUTE needs a block and EMIT"));
+        };
+        let Some((Expr::Function(block), defines)) = rest.split_last() else {
+            return Err(SqlError::new(pos, "EXECUTE needs a { ... } block"));
+        };
+        let mut defs = Vec::new();
+        for d in defines {
+            let Expr::Function(f) = d else {
+                return Err(SqlError::new(pos_of(d), "expected a DEFINE"));
+            };
+            let fargs = self.plain_args(f, pos_of(d))?;
+            let [Expr::Identifier(name), init] = fargs[..] else {
+                return Err(SqlError::new(
+                    pos_of(d),
+                    "expected `DEFINE v AS type DEFAULT value`",
+                ));
+            };
+            let (e, t) = self.bind(init)?;
+            let mut locals = self.locals.borrow_mut();
+            let depth = locals.len() - defs.len();
+            if locals[depth..]
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(&name.value))
+            {
+                return Err(SqlError::new(
+                    pos_of(d),
+                    format!("variable `{}` is defined twice", name.value),
+                ));
+            }
+            locals.push((name.value.clone(), t));
+            defs.push((locals.len() - 1, e));
+        }
+        let stmts = self.plain_args(block, pos_of(rest[rest.len() - 1]))?;
+        let block = stmts
+            .iter()
+            .map(|s| self.statement(s))
+            .collect::<SqlResult<Vec<_>>>()?;
+        let (emit, et) = self.bind(emit)?;
+        Ok((
+            ScalarExpr::Execute(Arc::new(Program {
+                defines: defs,
+                block,
+                emit,
+                max_iterations: self.max_iterations,
+            })),
+            et,
+        ))
+    }
+
+    /// One statement of an EXECUTE block.
+    fn statement(&self, s: &Expr) -> SqlResult<Stmt> {
+        let pos = pos_of(s);
+        match s {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Assignment,
+                right,
+            } => {
+                let name = match left.as_ref() {
+                    Expr::Value(v) => match &v.value {
+                        SqlValue::Placeholder(p) => p.trim_start_matches('$').to_string(),
+                        _ => String::new(),
+                    },
+                    Expr::Identifier(id) => id.value.clone(),
+                    _ => String::new(),
+                };
+                let Some((ScalarExpr::Local(slot), vt)) = self.local(&name) else {
+                    return Err(SqlError::new(
+                        pos,
+                        format!("`{left}` is not a variable: DEFINE it in the EXECUTE"),
+                    ));
+                };
+                let (e, t) = self.bind(right)?;
+                if !implicit_cast(&t, &vt) || (t.is_complex() && !vt.is_complex()) {
+                    return Err(SqlError::new(
+                        pos,
+                        format!("type mismatch: cannot assign {t} to `${name}`, a {vt}"),
+                    ));
+                }
+                Ok(Stmt::Set(slot, coerce(e, &t, &vt)))
+            }
+            Expr::Function(f)
+                if ["if", "for"]
+                    .iter()
+                    .any(|w| function_name(f).eq_ignore_ascii_case(w)) =>
+            {
+                let word = function_name(f).to_ascii_uppercase();
+                let args = self.plain_args(f, pos)?;
+                let Some((cond, body)) = args.split_first() else {
+                    return Err(SqlError::new(
+                        pos,
+                        format!("{word} is written {word}(condition, statements...)"),
+                    ));
+                };
+                let (c, ct) = self.bind(cond)?;
+                self.expect_bool(&ct, pos_of(cond), &word)?;
+                let body = body
+                    .iter()
+                    .map(|s| self.statement(s))
+                    .collect::<SqlResult<Vec<_>>>()?;
+                Ok(if word == "IF" {
+                    Stmt::If(c, body)
+                } else {
+                    Stmt::For(c, body)
+                })
+            }
+            other => Err(SqlError::new(
+                pos,
+                format!(
+                    "an EXECUTE block holds `$v := expr`, IF(condition, ...) and \
+                     FOR(condition, ...) statements, not `{}`",
+                    ast::display_expr(other)
+                ),
+            )),
+        }
+    }
+
+    /// `named_struct('a', x, 'b', y)`.
+    fn named_struct(&self, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        if args.is_empty() || !args.len().is_multiple_of(2) {
+            return Err(SqlError::new(
+                pos,
+                "named_struct() takes 'name', value pairs",
+            ));
+        }
+        let mut names: Vec<Arc<str>> = Vec::new();
+        let mut values = Vec::new();
+        let mut types = Vec::new();
+        for pair in args.chunks(2) {
+            let name = match pair[0] {
+                Expr::Value(v) => match &v.value {
+                    SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => s,
+                    _ => "",
+                },
+                _ => "",
+            };
+            if name.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                return Err(SqlError::new(
+                    pos_of(pair[0]),
+                    "named_struct() needs distinct field names as quoted strings",
+                ));
+            }
+            names.push(Arc::from(name));
+            let (e, t) = self.bind(pair[1])?;
+            values.push(e);
+            types.push(t);
+        }
+        let func = CollFunc::NamedStruct(names.into());
+        let (casts, ret) = func
+            .signature(&types)
+            .map_err(|m| SqlError::new(pos, format!("type mismatch: {m}")))?;
+        let args = values
+            .into_iter()
+            .zip(types)
+            .zip(casts)
+            .map(|((e, t), to)| coerce(e, &t, &to))
+            .collect();
+        Ok((
+            ScalarExpr::Call {
+                func: Func::Coll(func),
+                args,
+            },
+            ret,
+        ))
+    }
+
+    fn expect_bool(&self, t: &DataType, pos: Pos, what: &str) -> SqlResult<()> {
         if matches!(t, DataType::Boolean | DataType::Null) {
             Ok(())
         } else {
@@ -555,7 +944,7 @@ impl Binder<'_> {
                 ));
             }
         } else if let Some(i) = found {
-            return Ok((ScalarExpr::Column(i), self.scope.cols[i].ty));
+            return Ok((ScalarExpr::Column(i), self.scope.cols[i].ty.clone()));
         }
         if name.eq_ignore_ascii_case("AGGRTIME") {
             return Err(SqlError::new(
@@ -577,11 +966,11 @@ impl Binder<'_> {
     fn compare(&self, op: BinOp, l: &Expr, r: &Expr, pos: Pos) -> SqlResult<ScalarExpr> {
         let (a, at) = self.bind(l)?;
         let (b, bt) = self.bind(r)?;
-        let t = compare_type(at, bt).ok_or_else(|| mismatch(pos, "compare", at, bt))?;
+        let t = compare_type(&at, &bt).ok_or_else(|| mismatch(pos, "compare", &at, &bt))?;
         Ok(ScalarExpr::Binary {
             op,
-            left: Box::new(coerce(a, at, t)),
-            right: Box::new(coerce(b, bt, t)),
+            left: Box::new(coerce(a, &at, &t)),
+            right: Box::new(coerce(b, &bt, &t)),
         })
     }
 
@@ -607,8 +996,8 @@ impl Binder<'_> {
                 } else {
                     "OR"
                 };
-                self.expect_bool(at, pos_of(l), word)?;
-                self.expect_bool(bt, pos_of(r), word)?;
+                self.expect_bool(&at, pos_of(l), word)?;
+                self.expect_bool(&bt, pos_of(r), word)?;
                 let (a, b) = (Box::new(a), Box::new(b));
                 let e = if matches!(op, BinaryOperator::And) {
                     ScalarExpr::And(a, b)
@@ -618,13 +1007,13 @@ impl Binder<'_> {
                 return Ok((e, DataType::Boolean));
             }
             BinaryOperator::MyIntegerDivide | BinaryOperator::DuckIntegerDivide => {
-                for t in [at, bt] {
-                    arith_type(t).ok_or_else(|| mismatch(pos, "apply DIV to", at, bt))?;
+                for t in [&at, &bt] {
+                    arith_type(t).ok_or_else(|| mismatch(pos, "apply DIV to", &at, &bt))?;
                 }
                 let e = ScalarExpr::Binary {
                     op: BinOp::IntDiv,
-                    left: Box::new(coerce(a, at, DataType::Int)),
-                    right: Box::new(coerce(b, bt, DataType::Int)),
+                    left: Box::new(coerce(a, &at, &DataType::Int)),
+                    right: Box::new(coerce(b, &bt, &DataType::Int)),
                 };
                 return Ok((e, DataType::Int));
             }
@@ -639,22 +1028,22 @@ impl Binder<'_> {
             other => return Err(SqlError::new(pos, format!("unsupported operator {other}"))),
         };
         let what = format!("apply {} to", bop.symbol());
-        let (na, nb) = match (arith_type(at), arith_type(bt)) {
+        let (na, nb) = match (arith_type(&at), arith_type(&bt)) {
             (Some(x), Some(y)) => (x, y),
-            _ => return Err(mismatch(pos, &what, at, bt)),
+            _ => return Err(mismatch(pos, &what, &at, &bt)),
         };
-        let mut t = common_type(na, nb).ok_or_else(|| mismatch(pos, &what, at, bt))?;
+        let mut t = common_type(&na, &nb).ok_or_else(|| mismatch(pos, &what, &at, &bt))?;
         if t == DataType::Null {
             t = DataType::Int;
         }
-        let result = match (bop, t) {
+        let result = match (bop, &t) {
             (BinOp::Div, DataType::Int) => DataType::Double,
-            _ => t,
+            _ => t.clone(),
         };
         let e = ScalarExpr::Binary {
             op: bop,
-            left: Box::new(coerce(a, at, t)),
-            right: Box::new(coerce(b, bt, t)),
+            left: Box::new(coerce(a, &at, &t)),
+            right: Box::new(coerce(b, &bt, &t)),
         };
         Ok((e, result))
     }
@@ -666,14 +1055,14 @@ impl Binder<'_> {
             .iter()
             .map(|a| self.bind(a))
             .collect::<Result<_, _>>()?;
-        let types: Vec<DataType> = bound.iter().map(|(_, t)| *t).collect();
+        let types: Vec<DataType> = bound.iter().map(|(_, t)| t.clone()).collect();
         let (casts, ret) = func
             .signature(&types)
             .map_err(|m| SqlError::new(pos, format!("type mismatch: {m}")))?;
         let args: Vec<ScalarExpr> = bound
             .into_iter()
             .zip(casts)
-            .map(|((e, t), to)| coerce(e, t, to))
+            .map(|((e, t), to)| coerce(e, &t, &to))
             .collect();
         let literals: Vec<Option<&Value>> = args
             .iter()
@@ -703,7 +1092,22 @@ impl Binder<'_> {
             _ => false,
         };
         if AGGREGATES.contains(&name.as_str()) {
+            if !self.locals.borrow().is_empty() {
+                return Err(SqlError::new(
+                    pos,
+                    format!("aggregate `{name}` cannot be used inside FOREACH or EXECUTE"),
+                ));
+            }
             return self.aggregate(&name, modifier, distinct, f, pos);
+        }
+        match name.as_str() {
+            "__foreach" => return self.foreach(&self.plain_args(f, pos)?, pos),
+            "__execute" => return self.execute(&self.plain_args(f, pos)?, pos),
+            "named_struct" => return self.named_struct(&self.plain_args(f, pos)?, pos),
+            "__define" | "__block" => {
+                return Err(SqlError::new(pos, format!("`{name}` is reserved")))
+            }
+            _ => {}
         }
         if modifier != WindowMod::Aggr {
             return Err(SqlError::new(
@@ -795,6 +1199,8 @@ impl Binder<'_> {
             ("min", _) => AggFunc::Min,
             ("countd_hllp", _) => AggFunc::CountDistinctHll,
             ("hllp", _) => AggFunc::HllSketch,
+            ("collect_set", _) => AggFunc::CollectSet,
+            ("collect_list", _) => AggFunc::CollectList,
             _ => AggFunc::Max,
         };
         let (arg, arg_type, result_type) = match bound {
@@ -809,12 +1215,20 @@ impl Binder<'_> {
                 let pos = arg.map_or(pos, pos_of);
                 let (at, rt) = match func {
                     AggFunc::Count | AggFunc::CountDistinct | AggFunc::CountDistinctHll => {
-                        (t, DataType::Int)
+                        (t.clone(), DataType::Int)
                     }
-                    AggFunc::HllSketch => (t, DataType::String),
-                    AggFunc::Min | AggFunc::Max => (t, t),
+                    AggFunc::HllSketch => (t.clone(), DataType::String),
+                    AggFunc::CollectSet | AggFunc::CollectList => {
+                        let et = if t == DataType::Null {
+                            DataType::String
+                        } else {
+                            t.clone()
+                        };
+                        (et.clone(), DataType::Array(Box::new(et)))
+                    }
+                    AggFunc::Min | AggFunc::Max => (t.clone(), t.clone()),
                     AggFunc::Sum | AggFunc::SumDistinct => {
-                        let nt = arith_type(t).ok_or_else(|| {
+                        let nt = arith_type(&t).ok_or_else(|| {
                             SqlError::new(
                                 pos,
                                 format!("type mismatch: {name} needs a number, found {t}"),
@@ -825,10 +1239,10 @@ impl Binder<'_> {
                         } else {
                             nt
                         };
-                        (nt, nt)
+                        (nt.clone(), nt)
                     }
                     AggFunc::Avg | AggFunc::AvgDistinct => {
-                        let nt = arith_type(t).ok_or_else(|| {
+                        let nt = arith_type(&t).ok_or_else(|| {
                             SqlError::new(
                                 pos,
                                 format!("type mismatch: {name} needs a number, found {t}"),
@@ -839,10 +1253,10 @@ impl Binder<'_> {
                         } else {
                             DataType::Double
                         };
-                        (nt, nt)
+                        (nt.clone(), nt)
                     }
                 };
-                (Some(coerce(e, t, at)), at, rt)
+                (Some(coerce(e, &t, &at)), at, rt)
             }
         };
         let key = format!(
@@ -862,7 +1276,7 @@ impl Binder<'_> {
                         func,
                         arg,
                         arg_type,
-                        result_type,
+                        result_type: result_type.clone(),
                         window: modifier,
                     },
                 ));
@@ -951,6 +1365,8 @@ impl Planner<'_> {
             agg,
             clause,
             tz: self.tz,
+            locals: Rc::default(),
+            max_iterations: self.settings.max_iterations,
         }
     }
 
@@ -1033,7 +1449,7 @@ impl Planner<'_> {
         let mut casts = Vec::new();
         let mut needs_cast = false;
         for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
-            if !implicit_cast(col.ty, field.ty) && col.ty != DataType::Boolean {
+            if !implicit_cast(&col.ty, &field.ty) && col.ty != DataType::Boolean {
                 let pos = item_pos(query, i).unwrap_or(query.pos);
                 return Err(self.err(
                     pos,
@@ -1049,7 +1465,7 @@ impl Planner<'_> {
                 ));
             }
             needs_cast |= col.ty != field.ty && col.ty != DataType::Null;
-            casts.push(coerce(ScalarExpr::Column(i), col.ty, field.ty));
+            casts.push(coerce(ScalarExpr::Column(i), &col.ty, &field.ty));
         }
         if needs_cast {
             node = self.add(
@@ -1184,7 +1600,8 @@ impl Planner<'_> {
                     planned.push(self.select(q, label, Emit::Changes, false)?);
                 }
                 let width = planned[0].1.cols.len();
-                let mut types: Vec<DataType> = planned[0].1.cols.iter().map(|c| c.ty).collect();
+                let mut types: Vec<DataType> =
+                    planned[0].1.cols.iter().map(|c| c.ty.clone()).collect();
                 for (q, (_, scope)) in queries.iter().zip(&planned).skip(1) {
                     if scope.cols.len() != width {
                         return Err(self.err(
@@ -1196,7 +1613,7 @@ impl Planner<'_> {
                         ));
                     }
                     for (i, c) in scope.cols.iter().enumerate() {
-                        types[i] = common_type(types[i], c.ty).ok_or_else(|| {
+                        types[i] = common_type(&types[i], &c.ty).ok_or_else(|| {
                             self.err(
                                 item_pos(q, i).unwrap_or(q.pos),
                                 format!(
@@ -1211,7 +1628,7 @@ impl Planner<'_> {
                 }
                 let mut out = planned[0].1.clone();
                 for (c, t) in out.cols.iter_mut().zip(&types) {
-                    c.ty = *t;
+                    c.ty = t.clone();
                     c.key = false;
                 }
                 let mut inputs = Vec::new();
@@ -1221,7 +1638,7 @@ impl Planner<'_> {
                         .iter()
                         .zip(&types)
                         .enumerate()
-                        .map(|(i, (c, t))| coerce(ScalarExpr::Column(i), c.ty, *t))
+                        .map(|(i, (c, t))| coerce(ScalarExpr::Column(i), &c.ty, t))
                         .collect();
                     let node = if scope
                         .cols
@@ -1405,16 +1822,16 @@ impl Planner<'_> {
                     _ => None,
                 };
                 if let Some(((se, st), (de, dt))) = pair {
-                    let t = compare_type(st, dt)
-                        .ok_or_else(|| self.sql(mismatch(pos_of(c), "compare", st, dt)))?;
-                    stream_key.push(coerce(se, st, t));
-                    dim_key.push(coerce(de, dt, t).shift_columns(lw));
+                    let t = compare_type(&st, &dt)
+                        .ok_or_else(|| self.sql(mismatch(pos_of(c), "compare", &st, &dt)))?;
+                    stream_key.push(coerce(se, &st, &t));
+                    dim_key.push(coerce(de, &dt, &t).shift_columns(lw));
                     continue;
                 }
             }
             let (e, t) = binder.bind(c).map_err(|e| self.sql(e))?;
             binder
-                .expect_bool(t, pos_of(c), "ON")
+                .expect_bool(&t, pos_of(c), "ON")
                 .map_err(|e| self.sql(e))?;
             residual = Some(match residual {
                 None => e,
@@ -1463,7 +1880,7 @@ impl Planner<'_> {
                 .bind(w)
                 .map_err(|e| self.sql(e))?;
             self.binder(&scope, None, "WHERE")
-                .expect_bool(t, pos_of(w), "WHERE")
+                .expect_bool(&t, pos_of(w), "WHERE")
                 .map_err(|e| self.sql(e))?;
             input = self.add(
                 Node::Filter {
@@ -1558,7 +1975,7 @@ impl Planner<'_> {
                                 format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number), found {t}"),
                             ));
                         }
-                        coerce(b, t, DataType::Int)
+                        coerce(b, &t, &DataType::Int)
                     }
                     None => ScalarExpr::Binary {
                         op: BinOp::Mul,
@@ -1612,7 +2029,7 @@ impl Planner<'_> {
             Some(h) => {
                 let b = self.binder(&agg_scope, Some(&state), "HAVING");
                 let (pred, t) = b.bind(h).map_err(|e| self.sql(e))?;
-                b.expect_bool(t, pos_of(h), "HAVING")
+                b.expect_bool(&t, pos_of(h), "HAVING")
                     .map_err(|e| self.sql(e))?;
                 Some(pred)
             }
@@ -1642,7 +2059,7 @@ impl Planner<'_> {
             .zip(&key_types)
             .map(|(n, t)| Field {
                 name: n.clone(),
-                ty: *t,
+                ty: t.clone(),
             })
             .collect();
         if window.is_some() {
@@ -1654,7 +2071,7 @@ impl Planner<'_> {
         for (i, c) in calls.iter().enumerate() {
             fields.push(Field {
                 name: format!("_agg{i}_{}", c.func.name()),
-                ty: c.result_type,
+                ty: c.result_type.clone(),
             });
         }
         let nkeys = state.keys.len() + state.windowed as usize;
@@ -1722,7 +2139,7 @@ impl Planner<'_> {
                         out.cols.push(Column {
                             qualifier: None,
                             name: c.name.clone(),
-                            ty: c.ty,
+                            ty: c.ty.clone(),
                             key: false,
                         });
                     }

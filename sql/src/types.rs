@@ -1,7 +1,8 @@
 //! Values, rows and SQL types.
 //!
 //! A [`Value`] is what one cell of a row holds at run time. Rows travel through the dataflow as
-//! `Vec<Value>`; strings are reference-counted so projections and keys clone cheaply.
+//! `Vec<Value>`; strings and the complex values (ARRAY, MAP, STRUCT) are reference-counted so
+//! projections and keys clone cheaply, and a value stays 24 bytes whatever its type.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -15,8 +16,10 @@ use serde::{Deserialize, Serialize};
 /// One row: the values of a table's or query's columns, in order.
 pub type Row = Vec<Value>;
 
-/// The SQL types tally knows. All integer widths share 64-bit storage (Hive's BIGINT rules).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The SQL types tally knows. All integer widths share 64-bit storage (Hive's BIGINT rules);
+/// DATE, TIMESTAMP and BINARY are kept as their text (`yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss`),
+/// which is what Hive's date functions take and how they compare.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DataType {
     /// The type of the literal `NULL`; it converts to every other type.
     Null,
@@ -28,39 +31,162 @@ pub enum DataType {
     /// DECIMAL(p, s): exact, up to 28 significant digits.
     Decimal,
     String,
+    /// `ARRAY<T>`.
+    Array(Box<DataType>),
+    /// `MAP<K, V>`.
+    Map(Box<DataType>, Box<DataType>),
+    /// `STRUCT<name:T, ...>`.
+    Struct(Vec<(String, DataType)>),
 }
 
 impl DataType {
-    /// Parses a type name as written in `table.fields` or DDL (case-insensitive, `DECIMAL(p,s)`
-    /// accepted).
+    /// Parses a type as written in `table.fields`, DDL or CAST (case-insensitive):
+    /// `DECIMAL(p,s)`, and nested `ARRAY<T>`, `MAP<K,V>`, `STRUCT<name:T,...>` (also
+    /// `STRUCT<name T, ...>`, as sqlparser prints it).
     pub fn parse(name: &str) -> Option<DataType> {
-        let lower = name.trim().to_ascii_lowercase();
-        let base = lower.split('(').next().unwrap_or("").trim();
+        let mut p = TypeParser {
+            s: name.as_bytes(),
+            at: 0,
+        };
+        let ty = p.ty()?;
+        p.skip_ws();
+        (p.at == p.s.len()).then_some(ty)
+    }
+
+    fn scalar(base: &str) -> Option<DataType> {
         Some(match base {
             "tinyint" | "smallint" | "int" | "integer" | "bigint" | "long" => DataType::Int,
             "float" | "double" | "real" => DataType::Double,
             "decimal" | "numeric" => DataType::Decimal,
-            "string" | "varchar" | "char" | "text" => DataType::String,
+            "string" | "varchar" | "char" | "text" | "date" | "timestamp" | "binary" => {
+                DataType::String
+            }
             "boolean" | "bool" => DataType::Boolean,
             _ => return None,
         })
     }
 
-    pub fn is_numeric(self) -> bool {
+    /// ARRAY, MAP or STRUCT.
+    pub fn is_complex(&self) -> bool {
+        matches!(
+            self,
+            DataType::Array(_) | DataType::Map(..) | DataType::Struct(_)
+        )
+    }
+
+    pub fn is_numeric(&self) -> bool {
         matches!(self, DataType::Int | DataType::Double | DataType::Decimal)
+    }
+}
+
+/// A recursive-descent reader of type names.
+struct TypeParser<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl TypeParser<'_> {
+    fn skip_ws(&mut self) {
+        while self.s.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_ws();
+        if self.s.get(self.at) == Some(&c) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn word(&mut self) -> Option<String> {
+        self.skip_ws();
+        let start = self.at;
+        while self
+            .s
+            .get(self.at)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            self.at += 1;
+        }
+        (self.at > start).then(|| String::from_utf8_lossy(&self.s[start..self.at]).into_owned())
+    }
+
+    fn ty(&mut self) -> Option<DataType> {
+        let word = self.word()?.to_ascii_lowercase();
+        match word.as_str() {
+            "array" => {
+                self.eat(b'<').then_some(())?;
+                let t = self.ty()?;
+                self.eat(b'>').then_some(())?;
+                Some(DataType::Array(Box::new(t)))
+            }
+            "map" => {
+                self.eat(b'<').then_some(())?;
+                let k = self.ty()?;
+                self.eat(b',').then_some(())?;
+                let v = self.ty()?;
+                self.eat(b'>').then_some(())?;
+                Some(DataType::Map(Box::new(k), Box::new(v)))
+            }
+            "struct" => {
+                self.eat(b'<').then_some(())?;
+                let mut fields: Vec<(String, DataType)> = Vec::new();
+                loop {
+                    let name = self.word()?;
+                    self.eat(b':');
+                    let t = self.ty()?;
+                    if fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        return None;
+                    }
+                    fields.push((name, t));
+                    if !self.eat(b',') {
+                        break;
+                    }
+                }
+                self.eat(b'>').then_some(())?;
+                Some(DataType::Struct(fields))
+            }
+            base => {
+                let t = DataType::scalar(base)?;
+                // `DECIMAL(10, 2)`, `VARCHAR(20)`: the size does not change the storage.
+                if self.eat(b'(') {
+                    while self.s.get(self.at).is_some_and(|c| *c != b')') {
+                        self.at += 1;
+                    }
+                    self.eat(b')').then_some(())?;
+                }
+                Some(t)
+            }
+        }
     }
 }
 
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DataType::Null => "NULL",
-            DataType::Boolean => "BOOLEAN",
-            DataType::Int => "BIGINT",
-            DataType::Double => "DOUBLE",
-            DataType::Decimal => "DECIMAL",
-            DataType::String => "STRING",
-        })
+        match self {
+            DataType::Null => f.write_str("NULL"),
+            DataType::Boolean => f.write_str("BOOLEAN"),
+            DataType::Int => f.write_str("BIGINT"),
+            DataType::Double => f.write_str("DOUBLE"),
+            DataType::Decimal => f.write_str("DECIMAL"),
+            DataType::String => f.write_str("STRING"),
+            DataType::Array(t) => write!(f, "ARRAY<{t}>"),
+            DataType::Map(k, v) => write!(f, "MAP<{k},{v}>"),
+            DataType::Struct(fields) => {
+                f.write_str("STRUCT<")?;
+                for (i, (n, t)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{n}:{t}")?;
+                }
+                f.write_str(">")
+            }
+        }
     }
 }
 
@@ -75,6 +201,11 @@ pub enum Value {
     Double(f64),
     Decimal(Decimal),
     Str(Arc<str>),
+    Array(Arc<[Value]>),
+    /// Entries sorted by key, keys unique: two maps with the same entries are equal.
+    Map(Arc<[(Value, Value)]>),
+    /// Field names and values, in the order of the type.
+    Struct(Arc<[(Arc<str>, Value)]>),
 }
 
 impl Value {
@@ -94,7 +225,58 @@ impl Value {
             Value::Double(_) => 3,
             Value::Decimal(_) => 4,
             Value::Str(_) => 5,
+            Value::Array(_) => 6,
+            Value::Map(_) => 7,
+            Value::Struct(_) => 8,
         }
+    }
+
+    /// A map from entries in any order; a key given twice keeps its last value (as Hive's
+    /// `map()` does). NULL keys are dropped.
+    pub fn map_from(entries: impl IntoIterator<Item = (Value, Value)>) -> Value {
+        let mut v: Vec<(Value, Value)> =
+            entries.into_iter().filter(|(k, _)| !k.is_null()).collect();
+        // A stable sort keeps equal keys in arrival order; keep the last of each run.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Value, Value)> = Vec::with_capacity(v.len());
+        for e in v {
+            match out.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
+            }
+        }
+        Value::Map(out.into())
+    }
+
+    /// The value as JSON: numbers and booleans as such, DECIMAL as a string (no precision
+    /// lost), arrays as arrays, maps and structs as objects (a map key as its text).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Double(d) => serde_json::Number::from_f64(*d).map_or(J::Null, J::Number),
+            Value::Decimal(d) => d.to_string().into(),
+            Value::Str(s) => s.to_string().into(),
+            Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
+            Value::Struct(fields) => J::Object(
+                fields
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn array(items: Vec<Value>) -> Value {
+        Value::Array(items.into())
     }
 
     /// The value as a boolean condition: only `true` is true (NULL and false filter out).
@@ -105,6 +287,7 @@ impl Value {
     /// The value as a double, converting strings the way Hive does; NULL when impossible.
     pub fn to_f64(&self) -> Option<f64> {
         match self {
+            Value::Array(_) | Value::Map(_) | Value::Struct(_) => None,
             Value::Int(i) => Some(*i as f64),
             Value::Double(d) => Some(*d),
             Value::Decimal(d) => d.to_f64(),
@@ -131,7 +314,7 @@ impl Value {
                 })
             }
             Value::Bool(b) => Some(*b as i64),
-            Value::Null => None,
+            Value::Null | Value::Array(_) | Value::Map(_) | Value::Struct(_) => None,
         }
     }
 
@@ -142,16 +325,38 @@ impl Value {
             Value::Decimal(d) => Some(*d),
             Value::Str(s) => s.trim().parse::<Decimal>().ok(),
             Value::Bool(b) => Some(Decimal::from(*b as i64)),
-            Value::Null => None,
+            Value::Null | Value::Array(_) | Value::Map(_) | Value::Struct(_) => None,
         }
     }
 
     /// Converts to `ty` with Hive's cast rules; NULL when the value cannot be converted.
-    pub fn cast(&self, ty: DataType) -> Value {
+    /// Complex values cast element by element (a STRUCT by position); a complex value cast to
+    /// STRING is its JSON-like text, as Hive shows it.
+    pub fn cast(&self, ty: &DataType) -> Value {
         if self.is_null() {
             return Value::Null;
         }
         match ty {
+            DataType::Array(t) => match self {
+                Value::Array(items) => Value::Array(items.iter().map(|v| v.cast(t)).collect()),
+                _ => Value::Null,
+            },
+            DataType::Map(k, v) => match self {
+                Value::Map(entries) => {
+                    Value::map_from(entries.iter().map(|(a, b)| (a.cast(k), b.cast(v))))
+                }
+                _ => Value::Null,
+            },
+            DataType::Struct(fields) => match self {
+                Value::Struct(vals) if vals.len() == fields.len() => Value::Struct(
+                    fields
+                        .iter()
+                        .zip(vals.iter())
+                        .map(|((n, t), (_, v))| (Arc::from(n.as_str()), v.cast(t)))
+                        .collect(),
+                ),
+                _ => Value::Null,
+            },
             DataType::Null => Value::Null,
             DataType::Int => self.to_i64().map_or(Value::Null, Value::Int),
             DataType::Double => self.to_f64().map_or(Value::Null, Value::Double),
@@ -170,7 +375,7 @@ impl Value {
                     "false" | "f" | "0" | "no" | "n" | "off" | "" => Value::Bool(false),
                     _ => Value::Null,
                 },
-                Value::Null => Value::Null,
+                Value::Null | Value::Array(_) | Value::Map(_) | Value::Struct(_) => Value::Null,
             },
         }
     }
@@ -208,7 +413,51 @@ impl fmt::Display for Value {
             Value::Double(d) => format_double(*d, f),
             Value::Decimal(d) => write!(f, "{d}"),
             Value::Str(s) => f.write_str(s),
+            Value::Array(_) | Value::Map(_) | Value::Struct(_) => write_nested(self, f),
         }
+    }
+}
+
+/// A value inside a complex value, as Hive's CLI shows it: JSON, with strings quoted and NULL
+/// as `null` (`["a","b"]`, `{"k":1}`, `{"name":"x","n":2}`).
+fn write_nested(v: &Value, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match v {
+        Value::Null => f.write_str("null"),
+        Value::Str(s) => write!(f, "{}", serde_json::Value::from(&**s)),
+        Value::Array(items) => {
+            f.write_str("[")?;
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write_nested(x, f)?;
+            }
+            f.write_str("]")
+        }
+        Value::Map(entries) => {
+            f.write_str("{")?;
+            for (i, (k, x)) in entries.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write_nested(k, f)?;
+                f.write_str(":")?;
+                write_nested(x, f)?;
+            }
+            f.write_str("}")
+        }
+        Value::Struct(fields) => {
+            f.write_str("{")?;
+            for (i, (n, x)) in fields.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}:", serde_json::Value::from(&**n))?;
+                write_nested(x, f)?;
+            }
+            f.write_str("}")
+        }
+        other => write!(f, "{other}"),
     }
 }
 
@@ -235,6 +484,11 @@ impl Ord for Value {
             (Value::Double(a), Value::Double(b)) => normalize(*a).total_cmp(&normalize(*b)),
             (Value::Decimal(a), Value::Decimal(b)) => a.cmp(b),
             (Value::Str(a), Value::Str(b)) => a.cmp(b),
+            (Value::Array(a), Value::Array(b)) => a.cmp(b),
+            (Value::Map(a), Value::Map(b)) => a.cmp(b),
+            (Value::Struct(a), Value::Struct(b)) => {
+                a.iter().map(|(_, v)| v).cmp(b.iter().map(|(_, v)| v))
+            }
             _ => self.rank().cmp(&other.rank()),
         }
     }
@@ -261,6 +515,12 @@ impl Hash for Value {
             Value::Double(d) => normalize(*d).to_bits().hash(state),
             Value::Decimal(d) => d.normalize().hash(state),
             Value::Str(s) => s.hash(state),
+            Value::Array(items) => items.hash(state),
+            Value::Map(entries) => entries.hash(state),
+            Value::Struct(fields) => {
+                state.write_usize(fields.len());
+                fields.iter().for_each(|(_, v)| v.hash(state));
+            }
         }
     }
 }
@@ -347,21 +607,63 @@ mod tests {
 
     #[test]
     fn casts_follow_hive() {
-        assert_eq!(Value::str("12").cast(DataType::Int), Value::Int(12));
-        assert_eq!(Value::str("1.9").cast(DataType::Int), Value::Int(1));
-        assert_eq!(Value::str("x").cast(DataType::Int), Value::Null);
-        assert_eq!(Value::Double(-2.7).cast(DataType::Int), Value::Int(-2));
-        assert_eq!(Value::Int(3).cast(DataType::String), Value::str("3"));
+        assert_eq!(Value::str("12").cast(&DataType::Int), Value::Int(12));
+        assert_eq!(Value::str("1.9").cast(&DataType::Int), Value::Int(1));
+        assert_eq!(Value::str("x").cast(&DataType::Int), Value::Null);
+        assert_eq!(Value::Double(-2.7).cast(&DataType::Int), Value::Int(-2));
+        assert_eq!(Value::Int(3).cast(&DataType::String), Value::str("3"));
         assert_eq!(
-            Value::str("false").cast(DataType::Boolean),
+            Value::str("false").cast(&DataType::Boolean),
             Value::Bool(false)
         );
-        assert_eq!(Value::str("maybe").cast(DataType::Boolean), Value::Null);
-        assert_eq!(Value::Null.cast(DataType::Int), Value::Null);
+        assert_eq!(Value::str("maybe").cast(&DataType::Boolean), Value::Null);
+        assert_eq!(Value::Null.cast(&DataType::Int), Value::Null);
         assert_eq!(
-            Value::str("1.50").cast(DataType::Decimal),
+            Value::str("1.50").cast(&DataType::Decimal),
             Value::Decimal(Decimal::new(150, 2))
         );
+    }
+
+    #[test]
+    fn complex_types_parse_and_print() {
+        let t = DataType::parse("map<string, array<struct<a:int,b:string>>>").unwrap();
+        assert_eq!(
+            t.to_string(),
+            "MAP<STRING,ARRAY<STRUCT<a:BIGINT,b:STRING>>>"
+        );
+        assert_eq!(DataType::parse(&t.to_string()), Some(t));
+        // sqlparser prints struct fields as `name TYPE`.
+        assert_eq!(
+            DataType::parse("STRUCT<a INT, b STRING>")
+                .unwrap()
+                .to_string(),
+            "STRUCT<a:BIGINT,b:STRING>"
+        );
+        assert_eq!(DataType::parse("decimal(10, 2)"), Some(DataType::Decimal));
+        assert_eq!(DataType::parse("array<string"), None);
+        assert_eq!(DataType::parse("array<strung>"), None);
+        assert_eq!(DataType::parse("struct<a:int,a:int>"), None);
+        assert_eq!(DataType::parse("map<string>"), None);
+
+        let s = Value::Struct(
+            vec![
+                (Arc::from("name"), Value::str("x\"y")),
+                (Arc::from("n"), Value::Null),
+            ]
+            .into(),
+        );
+        let a = Value::array(vec![Value::Int(1), Value::Double(0.5), s]);
+        assert_eq!(a.to_string(), r#"[1,0.5,{"name":"x\"y","n":null}]"#);
+        let m = Value::map_from([
+            (Value::str("b"), Value::Int(2)),
+            (Value::str("a"), Value::Int(1)),
+            (Value::str("b"), Value::Int(3)),
+        ]);
+        assert_eq!(m.to_string(), r#"{"a":1,"b":3}"#);
+        assert_eq!(m.cast(&DataType::String), Value::str(r#"{"a":1,"b":3}"#));
+        let as_str = DataType::parse("map<string,string>").unwrap();
+        assert_eq!(m.cast(&as_str).to_string(), r#"{"a":"1","b":"3"}"#);
+        assert_eq!(Value::str("x").cast(&as_str), Value::Null);
     }
 
     #[test]

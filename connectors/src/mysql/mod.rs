@@ -61,6 +61,8 @@ fn to_mysql(v: &Value) -> MyValue {
         Value::Double(d) => MyValue::Double(*d),
         Value::Decimal(d) => MyValue::Bytes(d.to_string().into_bytes()),
         Value::Str(s) => MyValue::Bytes(s.as_bytes().to_vec()),
+        // ARRAY, MAP, STRUCT: their JSON text.
+        other => MyValue::Bytes(other.to_string().into_bytes()),
     }
 }
 

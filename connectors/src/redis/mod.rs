@@ -366,7 +366,7 @@ impl RedisReader {
                 };
                 match text {
                     None => row.push(Value::Null),
-                    Some(t) => match parse_value(t, f.ty) {
+                    Some(t) => match parse_value(t, &f.ty) {
                         Some(v) => row.push(v),
                         None => {
                             self.metrics.bad_row(

@@ -24,6 +24,7 @@ type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use tally_sql::catalog::Emit;
+use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
@@ -90,6 +91,38 @@ impl Spec {
 }
 
 type Prepared = (Row, i64);
+
+/// [`render`]'s preparation of a row with checked evaluation: a row whose key, time or
+/// argument fails is counted as bad and skipped.
+fn prepare_checked(
+    exprs: &[ScalarExpr],
+    nkeys: usize,
+    window: Option<&WindowPlan>,
+    row: &Row,
+    query: &str,
+    metrics: &tally_connectors::Metrics,
+) -> Option<Prepared> {
+    let mut out = super::try_eval_all(exprs, row, query, metrics)?;
+    let mut event_time = 0;
+    if let Some(w) = window {
+        match out[nkeys] {
+            Value::Int(t) => {
+                event_time = t;
+                let size = w.size_ms as i64;
+                out[nkeys] = Value::Int(t.div_euclid(size) * size);
+            }
+            _ => {
+                metrics.bad_row(
+                    query,
+                    "its COORDINATE BY value is NULL",
+                    &format!("{row:?}"),
+                );
+                return None;
+            }
+        }
+    }
+    Some((out, event_time))
+}
 type Groups = HashMap<Row, BTreeMap<i64, Pane>>;
 
 /// The output row of the pane at `start` of the group `key`.
@@ -126,10 +159,30 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
     let windowed = window.is_some();
     let metrics = shared.metrics.clone();
     let query = label.to_string();
+    // An EXECUTE in a key or argument can fail a row: those rows are evaluated with checks.
+    let can_fail = keys.iter().any(ScalarExpr::can_fail)
+        || arg_exprs.iter().flatten().any(ScalarExpr::can_fail)
+        || window.as_ref().is_some_and(|w| w.time.can_fail());
+    // Keys, then the event time when windowed, then the arguments.
+    let checked: Vec<ScalarExpr> = if can_fail {
+        let mut exprs = keys.clone();
+        exprs.extend(window.as_ref().map(|w| w.time.clone()));
+        exprs.extend(
+            arg_exprs
+                .iter()
+                .map(|a| a.clone().unwrap_or(ScalarExpr::lit(true))),
+        );
+        exprs
+    } else {
+        Vec::new()
+    };
 
     // Group key, pane start, arguments; and the event time for the watermark.
     let prepared: VecCollection<'s, u64, Prepared, isize> = rows.flat_map(move |row| {
         let mut out = Vec::with_capacity(nkeys + 1 + arg_exprs.len());
+        if can_fail {
+            return prepare_checked(&checked, nkeys, window.as_ref(), &row, &query, &metrics);
+        }
         out.extend(keys.iter().map(|k| k.eval(&row)));
         let mut event_time = 0;
         if let Some(w) = &window {

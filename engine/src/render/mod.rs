@@ -18,6 +18,7 @@ use differential_dataflow::input::InputSession;
 use differential_dataflow::VecCollection;
 use std::collections::BTreeMap;
 use tally_connectors::{Metrics, WorkerInfo};
+use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::{Node, Plan};
 
 use tally_sql::{Row, Value};
@@ -76,10 +77,18 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
     for node in &plan.nodes {
         let rows = match &node.node {
             Node::Source { source } => sources[*source].clone(),
-            Node::Filter { input, predicate } => {
-                filter::render(nodes[*input].clone(), predicate.clone())
-            }
-            Node::Map { input, exprs } => map::render(nodes[*input].clone(), exprs.clone()),
+            Node::Filter { input, predicate } => filter::render(
+                nodes[*input].clone(),
+                predicate.clone(),
+                &node.label,
+                &shared.metrics,
+            ),
+            Node::Map { input, exprs } => map::render(
+                nodes[*input].clone(),
+                exprs.clone(),
+                &node.label,
+                &shared.metrics,
+            ),
             Node::Aggregate(agg) => {
                 aggregate::render(nodes[agg.input].clone(), agg, &node.label, shared)
             }
@@ -103,6 +112,28 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         sink::render(scope, nodes[s.input].clone(), s, shared, &probes);
     }
     Dataflow { inputs, probes }
+}
+
+/// Evaluates expressions that [can fail](ScalarExpr::can_fail) on one row; a row that fails
+/// (an EXECUTE loop past its iteration limit) is counted as a bad row, sampled in the log, and
+/// skipped.
+pub fn try_eval_all(
+    exprs: &[ScalarExpr],
+    row: &[Value],
+    label: &str,
+    metrics: &Metrics,
+) -> Option<Row> {
+    let mut out = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        match e.try_eval(row) {
+            Ok(v) => out.push(v),
+            Err(err) => {
+                metrics.bad_row(label, &err.to_string(), &format!("{row:?}"));
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// A stable hash of some values: the same in every process, so rows with one key meet at one

@@ -52,36 +52,50 @@ pub enum Func {
     HllpGet,
     /// The rest of Hive's functions on plain types ([`super::hive`]).
     Simple(&'static super::hive::Simple),
+    /// Functions of ARRAY, MAP and STRUCT values ([`super::collections`]).
+    Coll(super::collections::CollFunc),
 }
 
 /// The smallest type both `a` and `b` convert to implicitly, as Hive finds it.
-pub fn common_type(a: DataType, b: DataType) -> Option<DataType> {
+pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     use DataType::*;
     Some(match (a, b) {
-        _ if a == b => a,
-        (Null, t) | (t, Null) => t,
+        _ if a == b => a.clone(),
+        (Null, t) | (t, Null) => t.clone(),
         (Int, Decimal) | (Decimal, Int) => Decimal,
         (Int | Decimal, Double) | (Double, Int | Decimal) => Double,
         (String, t) | (t, String) if t.is_numeric() => String,
+        (Array(x), Array(y)) => Array(Box::new(common_type(x, y)?)),
+        (Map(k1, v1), Map(k2, v2)) => Map(
+            Box::new(common_type(k1, k2)?),
+            Box::new(common_type(v1, v2)?),
+        ),
         _ => return None,
     })
 }
 
 /// Whether a value of type `from` may be passed where `to` is expected (an implicit cast).
-pub fn implicit_cast(from: DataType, to: DataType) -> bool {
+pub fn implicit_cast(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
-    from == to
-        || from == Null
-        || to == String
-        || (to.is_numeric() && (from.is_numeric() || from == String))
+    match (from, to) {
+        _ if from == to => true,
+        (Null, _) => true,
+        (Array(x), Array(y)) => implicit_cast(x, y),
+        (Map(k1, v1), Map(k2, v2)) => implicit_cast(k1, k2) && implicit_cast(v1, v2),
+        (Struct(a), Struct(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|((_, x), (_, y))| implicit_cast(x, y))
+        }
+        (_, String) => true,
+        _ => to.is_numeric() && (from.is_numeric() || *from == String),
+    }
 }
 
 /// The type of a numeric argument once strings are read as doubles.
-fn numeric(t: DataType) -> Option<DataType> {
+fn numeric(t: &DataType) -> Option<DataType> {
     match t {
-        DataType::Int | DataType::Double | DataType::Decimal => Some(t),
+        DataType::Int | DataType::Double | DataType::Decimal => Some(t.clone()),
         DataType::String | DataType::Null => Some(DataType::Double),
-        DataType::Boolean => None,
+        _ => None,
     }
 }
 
@@ -112,7 +126,10 @@ impl Func {
             "pmod" => Func::Pmod,
             "hllp_merge" => Func::HllpMerge,
             "hllp_get" => Func::HllpGet,
-            other => Func::Simple(super::hive::lookup(other)?),
+            other => match super::collections::CollFunc::lookup(other) {
+                Some(c) => Func::Coll(c),
+                None => Func::Simple(super::hive::lookup(other)?),
+            },
         })
     }
 
@@ -143,6 +160,7 @@ impl Func {
             Func::HllpMerge => "hllp_merge",
             Func::HllpGet => "hllp_get",
             Func::Simple(f) => f.name,
+            Func::Coll(c) => c.name(),
         }
     }
 
@@ -173,7 +191,7 @@ impl Func {
             }
         };
         let expect = |i: usize, to: DataType| -> Result<DataType, std::string::String> {
-            if implicit_cast(args[i], to) {
+            if implicit_cast(&args[i], &to) {
                 Ok(to)
             } else {
                 Err(format!(
@@ -186,7 +204,7 @@ impl Func {
         };
         let common = |types: &[DataType]| -> Result<DataType, std::string::String> {
             types.iter().try_fold(Null, |acc, t| {
-                common_type(acc, *t).ok_or_else(|| {
+                common_type(&acc, t).ok_or_else(|| {
                     format!(
                         "the arguments of {}() have no common type ({acc} and {t})",
                         self.name()
@@ -195,7 +213,7 @@ impl Func {
             })
         };
         let num = |i: usize| -> Result<DataType, std::string::String> {
-            numeric(args[i]).ok_or_else(|| {
+            numeric(&args[i]).ok_or_else(|| {
                 format!(
                     "argument {} of {}() must be numeric, found {}",
                     i + 1,
@@ -208,7 +226,7 @@ impl Func {
             Func::If => {
                 arity(3, 3)?;
                 let t = common(&args[1..])?;
-                (vec![expect(0, Boolean)?, t, t], t)
+                (vec![expect(0, Boolean)?, t.clone(), t.clone()], t)
             }
             Func::Nvl | Func::Coalesce => {
                 if matches!(self, Func::Nvl) {
@@ -217,7 +235,7 @@ impl Func {
                     arity(1, usize::MAX)?
                 };
                 let t = common(args)?;
-                (vec![t; n], t)
+                (vec![t.clone(); n], t)
             }
             Func::IsNull | Func::IsNotNull => {
                 arity(1, 1)?;
@@ -232,11 +250,21 @@ impl Func {
                     String,
                 )
             }
+            // Hive's concat_ws also joins the elements of ARRAY<STRING> arguments.
             Func::ConcatWs => {
                 arity(2, usize::MAX)?;
                 (
                     (0..n)
-                        .map(|i| expect(i, String))
+                        .map(|i| match &args[i] {
+                            Array(_) if i > 0 => expect(i, Array(Box::new(String))),
+                            _ if args[i].is_complex() => Err(format!(
+                                "argument {} of concat_ws() must be STRING or ARRAY<STRING>, \
+                                 found {}",
+                                i + 1,
+                                args[i]
+                            )),
+                            _ => expect(i, String),
+                        })
                         .collect::<Result<_, _>>()?,
                     String,
                 )
@@ -278,7 +306,7 @@ impl Func {
             Func::Round => {
                 arity(1, 2)?;
                 let t = num(0)?;
-                let mut ts = vec![t];
+                let mut ts = vec![t.clone()];
                 if n == 2 {
                     ts.push(expect(1, Int)?);
                 }
@@ -291,7 +319,7 @@ impl Func {
             Func::Abs => {
                 arity(1, 1)?;
                 let t = num(0)?;
-                (vec![t], t)
+                (vec![t.clone()], t)
             }
             Func::HllpMerge => {
                 arity(2, 2)?;
@@ -304,14 +332,15 @@ impl Func {
             Func::Simple(f) => {
                 arity(f.params.len() - f.optional, f.params.len())?;
                 let casts = (0..n)
-                    .map(|i| expect(i, f.params[i]))
+                    .map(|i| expect(i, f.params[i].clone()))
                     .collect::<Result<_, _>>()?;
-                (casts, f.ret)
+                (casts, f.ret.clone())
             }
+            Func::Coll(c) => c.signature(args)?,
             Func::Pmod => {
                 arity(2, 2)?;
-                let t = common_type(num(0)?, num(1)?).unwrap_or(Double);
-                (vec![t, t], t)
+                let t = common_type(&num(0)?, &num(1)?).unwrap_or(Double);
+                (vec![t.clone(), t.clone()], t)
             }
         })
     }
@@ -370,11 +399,15 @@ impl Func {
                 let Value::Str(sep) = &a[0] else {
                     return Value::Null;
                 };
-                let parts: Vec<String> = a[1..]
-                    .iter()
-                    .filter(|v| !v.is_null())
-                    .map(|v| v.to_string())
-                    .collect();
+                let mut parts: Vec<String> = Vec::new();
+                for v in &a[1..] {
+                    match v {
+                        Value::Null => {}
+                        Value::Array(items) => parts
+                            .extend(items.iter().filter(|x| !x.is_null()).map(|x| x.to_string())),
+                        v => parts.push(v.to_string()),
+                    }
+                }
                 Value::from(parts.join(sep))
             }
             Func::Substr => {
@@ -467,6 +500,7 @@ impl Func {
                 _ => Value::Null,
             },
             Func::Simple(f) => (f.eval)(a),
+            Func::Coll(c) => c.eval(a),
             Func::HllpGet => match &a[0] {
                 Value::Str(x) => crate::hll::Sketch::decode(x)
                     .map_or(Value::Null, |s| Value::Int(s.estimate() as i64)),
@@ -558,7 +592,7 @@ fn round(v: &Value, digits: i64) -> Value {
             RoundingStrategy::MidpointAwayFromZero,
         )),
         Value::Decimal(d) => {
-            round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits).cast(DataType::Decimal)
+            round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits).cast(&DataType::Decimal)
         }
         _ => Value::Null,
     }
@@ -578,7 +612,7 @@ mod tests {
         let f = f.specialize(&lits);
         let types: Vec<DataType> = args.iter().map(type_of).collect();
         let (casts, _) = f.signature(&types).unwrap();
-        let cast: Vec<Value> = args.iter().zip(casts).map(|(v, t)| v.cast(t)).collect();
+        let cast: Vec<Value> = args.iter().zip(casts).map(|(v, t)| v.cast(&t)).collect();
         f.eval(&cast)
     }
 
@@ -590,6 +624,8 @@ mod tests {
             Value::Double(_) => DataType::Double,
             Value::Decimal(_) => DataType::Decimal,
             Value::Str(_) => DataType::String,
+            Value::Array(_) => DataType::Array(Box::new(DataType::String)),
+            Value::Map(_) | Value::Struct(_) => unreachable!("tests pass plain values"),
         }
     }
 

@@ -329,9 +329,24 @@ thread_local! {
     static REGEXES: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
 }
 
+/// The compiled pattern, from the per-thread cache (a `Regex` clone shares the compiled
+/// program); `None` when it is not a valid regular expression.
+pub(crate) fn cached_regex(pattern: &str) -> Option<Regex> {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| Regex::new(pattern).ok())
+            .clone()
+    })
+}
+
 /// Runs `f` with the compiled pattern (compiled once per thread and pattern); NULL when the
 /// pattern is not a valid regular expression.
-fn with_regex(pattern: &str, f: impl FnOnce(&Regex) -> Value) -> Value {
+pub(crate) fn with_regex(pattern: &str, f: impl FnOnce(&Regex) -> Value) -> Value {
     REGEXES.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() > 1000 {
@@ -475,7 +490,7 @@ mod tests {
 
     fn call(name: &str, args: &[Value]) -> Value {
         let f = lookup(name).unwrap();
-        let cast: Vec<Value> = args.iter().zip(f.params).map(|(v, t)| v.cast(*t)).collect();
+        let cast: Vec<Value> = args.iter().zip(f.params).map(|(v, t)| v.cast(t)).collect();
         (f.eval)(&cast)
     }
 

@@ -5,6 +5,7 @@
 //! operator already share one type. Evaluation never fails: a value that cannot be computed
 //! (division by zero, a bad cast, an unparseable date) is NULL, as in Hive.
 
+pub mod collections;
 pub mod date;
 pub mod functions;
 pub mod hive;
@@ -140,6 +141,114 @@ pub enum ScalarExpr {
         func: Func,
         args: Vec<ScalarExpr>,
     },
+    /// A local variable of FOREACH or EXECUTE, by slot.
+    Local(usize),
+    /// `FOREACH(var OF|IN over GENERATE body)`: `body` evaluated with the variable in `slot`
+    /// set to each index (OF; for a map, each key) or element (IN; for a map, each value).
+    Foreach {
+        slot: usize,
+        indexes: bool,
+        over: Box<ScalarExpr>,
+        body: Box<ScalarExpr>,
+    },
+    /// `EXECUTE(DEFINE ... { ... } EMIT ...)`.
+    Execute(Arc<Program>),
+}
+
+/// The body of an EXECUTE: locals set to their defaults, statements run, a value emitted.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub defines: Vec<(usize, ScalarExpr)>,
+    pub block: Vec<Stmt>,
+    pub emit: ScalarExpr,
+    /// FOR iterations allowed per evaluation; past it the row fails (see [`EvalError`]).
+    pub max_iterations: u64,
+}
+
+/// A statement of an EXECUTE block.
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    /// `$v := expr` (the value already cast to the variable's type).
+    Set(usize, ScalarExpr),
+    /// `IF(cond, statements...)`.
+    If(ScalarExpr, Vec<Stmt>),
+    /// `FOR(cond, statements...)`: runs while `cond` is true.
+    For(ScalarExpr, Vec<Stmt>),
+}
+
+/// Why a row could not be evaluated: only an EXECUTE loop past its iteration limit. The row is
+/// skipped and counted; the job goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvalError(pub String);
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What evaluation carries besides the row: local variables and the first error.
+#[derive(Default)]
+pub struct Env {
+    locals: Vec<Value>,
+    error: Option<EvalError>,
+}
+
+impl Env {
+    fn set(&mut self, slot: usize, v: Value) {
+        if self.locals.len() <= slot {
+            self.locals.resize(slot + 1, Value::Null);
+        }
+        self.locals[slot] = v;
+    }
+}
+
+impl Program {
+    fn run(&self, row: &[Value], env: &mut Env) -> Value {
+        for (slot, init) in &self.defines {
+            let v = init.ev(row, env);
+            env.set(*slot, v);
+        }
+        let mut iterations = 0u64;
+        self.block(&self.block, row, env, &mut iterations);
+        if env.error.is_some() {
+            return Value::Null;
+        }
+        self.emit.ev(row, env)
+    }
+
+    fn block(&self, stmts: &[Stmt], row: &[Value], env: &mut Env, iterations: &mut u64) {
+        for s in stmts {
+            if env.error.is_some() {
+                return;
+            }
+            match s {
+                Stmt::Set(slot, e) => {
+                    let v = e.ev(row, env);
+                    env.set(*slot, v);
+                }
+                Stmt::If(cond, body) => {
+                    if cond.ev(row, env).is_true() {
+                        self.block(body, row, env, iterations);
+                    }
+                }
+                Stmt::For(cond, body) => {
+                    while env.error.is_none() && cond.ev(row, env).is_true() {
+                        *iterations += 1;
+                        if *iterations > self.max_iterations {
+                            env.error = Some(EvalError(format!(
+                                "EXECUTE stopped after {} loop iterations (FOR({cond}) did not \
+                                 end; the limit is `execute.max.iterations`)",
+                                self.max_iterations
+                            )));
+                            return;
+                        }
+                        self.block(body, row, env, iterations);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl ScalarExpr {
@@ -154,64 +263,89 @@ impl ScalarExpr {
         }
     }
 
-    /// Evaluates the expression on one row.
+    /// Evaluates the expression on one row. An expression that [can fail](Self::can_fail) is
+    /// NULL where it failed; use [`Self::try_eval`] for it.
     pub fn eval(&self, row: &[Value]) -> Value {
+        self.ev(row, &mut Env::default())
+    }
+
+    /// Evaluates the expression on one row, or says why the row cannot be evaluated.
+    pub fn try_eval(&self, row: &[Value]) -> Result<Value, EvalError> {
+        let mut env = Env::default();
+        let v = self.ev(row, &mut env);
+        match env.error {
+            Some(e) => Err(e),
+            None => Ok(v),
+        }
+    }
+
+    /// Whether evaluation can fail (the expression has an EXECUTE, whose loops are limited).
+    pub fn can_fail(&self) -> bool {
+        if matches!(self, ScalarExpr::Execute(_)) {
+            return true;
+        }
+        let mut found = false;
+        self.visit_children(&mut |c| found |= c.can_fail());
+        found
+    }
+
+    fn ev(&self, row: &[Value], env: &mut Env) -> Value {
         match self {
             ScalarExpr::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
             ScalarExpr::Literal(v) => v.clone(),
             ScalarExpr::Binary { op, left, right } => {
-                binary(*op, &left.eval(row), &right.eval(row))
+                binary(*op, &left.ev(row, env), &right.ev(row, env))
             }
-            ScalarExpr::Neg(e) => match e.eval(row) {
+            ScalarExpr::Neg(e) => match e.ev(row, env) {
                 Value::Int(i) => Value::Int(i.wrapping_neg()),
                 Value::Double(d) => Value::Double(-d),
                 Value::Decimal(d) => Value::Decimal(-d),
                 _ => Value::Null,
             },
-            ScalarExpr::Not(e) => match e.eval(row) {
+            ScalarExpr::Not(e) => match e.ev(row, env) {
                 Value::Bool(b) => Value::Bool(!b),
                 _ => Value::Null,
             },
-            ScalarExpr::And(a, b) => match a.eval(row) {
+            ScalarExpr::And(a, b) => match a.ev(row, env) {
                 Value::Bool(false) => Value::Bool(false),
-                av => match (av, b.eval(row)) {
+                av => match (av, b.ev(row, env)) {
                     (_, Value::Bool(false)) => Value::Bool(false),
                     (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
                     _ => Value::Null,
                 },
             },
-            ScalarExpr::Or(a, b) => match a.eval(row) {
+            ScalarExpr::Or(a, b) => match a.ev(row, env) {
                 Value::Bool(true) => Value::Bool(true),
-                av => match (av, b.eval(row)) {
+                av => match (av, b.ev(row, env)) {
                     (_, Value::Bool(true)) => Value::Bool(true),
                     (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
                     _ => Value::Null,
                 },
             },
             ScalarExpr::IsNull { expr, negated } => {
-                Value::Bool(expr.eval(row).is_null() != *negated)
+                Value::Bool(expr.ev(row, env).is_null() != *negated)
             }
-            ScalarExpr::Cast { expr, to } => expr.eval(row).cast(*to),
+            ScalarExpr::Cast { expr, to } => expr.ev(row, env).cast(to),
             ScalarExpr::Case { whens, otherwise } => {
                 for (cond, value) in whens {
-                    if cond.eval(row).is_true() {
-                        return value.eval(row);
+                    if cond.ev(row, env).is_true() {
+                        return value.ev(row, env);
                     }
                 }
-                otherwise.eval(row)
+                otherwise.ev(row, env)
             }
             ScalarExpr::InList {
                 expr,
                 list,
                 negated,
             } => {
-                let v = expr.eval(row);
+                let v = expr.ev(row, env);
                 if v.is_null() {
                     return Value::Null;
                 }
                 let mut saw_null = false;
                 for item in list {
-                    let w = item.eval(row);
+                    let w = item.ev(row, env);
                     if w.is_null() {
                         saw_null = true;
                     } else if w == v {
@@ -230,12 +364,12 @@ impl ScalarExpr {
                 pattern,
                 negated,
             } => {
-                let Value::Str(s) = expr.eval(row) else {
+                let Value::Str(s) = expr.ev(row, env) else {
                     return Value::Null;
                 };
                 let matched = match compiled {
                     Some(p) => p.matches(&s),
-                    None => match pattern.eval(row) {
+                    None => match pattern.ev(row, env) {
                         Value::Str(p) => LikePattern::new(&p).matches(&s),
                         _ => return Value::Null,
                     },
@@ -243,9 +377,34 @@ impl ScalarExpr {
                 Value::Bool(matched != *negated)
             }
             ScalarExpr::Call { func, args } => {
-                let vals: Vec<Value> = args.iter().map(|a| a.eval(row)).collect();
+                let vals: Vec<Value> = args.iter().map(|a| a.ev(row, env)).collect();
                 func.eval(&vals)
             }
+            ScalarExpr::Local(slot) => env.locals.get(*slot).cloned().unwrap_or_default(),
+            ScalarExpr::Foreach {
+                slot,
+                indexes,
+                over,
+                body,
+            } => {
+                let items: Vec<Value> = match (over.ev(row, env), indexes) {
+                    (Value::Array(a), true) => (0..a.len() as i64).map(Value::Int).collect(),
+                    (Value::Array(a), false) => a.to_vec(),
+                    (Value::Map(m), true) => m.iter().map(|(k, _)| k.clone()).collect(),
+                    (Value::Map(m), false) => m.iter().map(|(_, v)| v.clone()).collect(),
+                    _ => return Value::Null,
+                };
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    env.set(*slot, item);
+                    out.push(body.ev(row, env));
+                    if env.error.is_some() {
+                        return Value::Null;
+                    }
+                }
+                Value::array(out)
+            }
+            ScalarExpr::Execute(program) => program.run(row, env),
         }
     }
 
@@ -287,6 +446,17 @@ impl ScalarExpr {
                 pattern.shift_in_place(by);
             }
             ScalarExpr::Call { args, .. } => args.iter_mut().for_each(|e| e.shift_in_place(by)),
+            ScalarExpr::Local(_) => {}
+            ScalarExpr::Foreach { over, body, .. } => {
+                over.shift_in_place(by);
+                body.shift_in_place(by);
+            }
+            ScalarExpr::Execute(program) => {
+                let p = Arc::make_mut(program);
+                p.defines.iter_mut().for_each(|(_, e)| e.shift_in_place(by));
+                shift_block(&mut p.block, by);
+                p.emit.shift_in_place(by);
+            }
         }
     }
 
@@ -333,8 +503,64 @@ impl ScalarExpr {
                 f(pattern)
             }
             ScalarExpr::Call { args, .. } => args.iter().for_each(f),
+            ScalarExpr::Local(_) => {}
+            ScalarExpr::Foreach { over, body, .. } => {
+                f(over);
+                f(body)
+            }
+            ScalarExpr::Execute(program) => {
+                program.defines.iter().for_each(|(_, e)| f(e));
+                visit_block(&program.block, f);
+                f(&program.emit)
+            }
         }
     }
+}
+
+fn shift_block(block: &mut [Stmt], by: usize) {
+    for s in block {
+        match s {
+            Stmt::Set(_, e) => e.shift_in_place(by),
+            Stmt::If(c, b) | Stmt::For(c, b) => {
+                c.shift_in_place(by);
+                shift_block(b, by);
+            }
+        }
+    }
+}
+
+fn visit_block(block: &[Stmt], f: &mut dyn FnMut(&ScalarExpr)) {
+    for s in block {
+        match s {
+            Stmt::Set(_, e) => f(e),
+            Stmt::If(c, b) | Stmt::For(c, b) => {
+                f(c);
+                visit_block(b, f);
+            }
+        }
+    }
+}
+
+fn fmt_block(block: &[Stmt], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, s) in block.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        match s {
+            Stmt::Set(slot, e) => write!(f, "$%{slot} := {e}")?,
+            Stmt::If(c, b) | Stmt::For(c, b) => {
+                let word = if matches!(s, Stmt::If(..)) {
+                    "IF"
+                } else {
+                    "FOR"
+                };
+                write!(f, "{word}({c}, ")?;
+                fmt_block(b, f)?;
+                f.write_str(")")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn decimal_result(d: Option<Decimal>) -> Value {
@@ -458,6 +684,26 @@ impl fmt::Display for ScalarExpr {
                     write!(f, "{e}")?;
                 }
                 f.write_str(")")
+            }
+            ScalarExpr::Local(slot) => write!(f, "$%{slot}"),
+            ScalarExpr::Foreach {
+                slot,
+                indexes,
+                over,
+                body,
+            } => write!(
+                f,
+                "FOREACH($%{slot} {} {over} GENERATE {body})",
+                if *indexes { "OF" } else { "IN" }
+            ),
+            ScalarExpr::Execute(p) => {
+                f.write_str("EXECUTE(")?;
+                for (slot, e) in &p.defines {
+                    write!(f, "$%{slot} := {e}, ")?;
+                }
+                f.write_str("{ ")?;
+                fmt_block(&p.block, f)?;
+                write!(f, " }} EMIT {})", p.emit)
             }
         }
     }
