@@ -119,11 +119,139 @@ pub fn split_window_mod(name: &str) -> (WindowMod, &str) {
     }
 }
 
-/// Shows an expression as the user wrote it (modifiers back in place).
+/// Shows an expression as the user wrote it (modifiers, FOREACH and EXECUTE back in place).
 pub fn display_expr(expr: &Expr) -> String {
-    let s = expr.to_string();
+    restore_constructs(&restore_modifiers(&expr.to_string()))
+}
+
+/// Byte ranges of `s` outside single-quoted strings, as a predicate on positions.
+fn outside_quotes(s: &str) -> Vec<bool> {
+    let mut inside = false;
+    s.bytes()
+        .map(|b| {
+            if b == b'\'' {
+                inside = !inside;
+                true
+            } else {
+                !inside
+            }
+        })
+        .collect()
+}
+
+/// Splits at top-level commas (outside brackets and quotes), trimming each part.
+fn split_args(s: &str) -> Vec<&str> {
+    let free = outside_quotes(s);
+    let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
+    for (i, b) in s.bytes().enumerate() {
+        if !free[i] {
+            continue;
+        }
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b',' if depth == 0 => {
+                parts.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(s[start..].trim());
+    parts
+}
+
+/// The index of the `)` closing the `(` at `open`.
+fn closing(s: &str, open: usize) -> Option<usize> {
+    let free = outside_quotes(s);
+    let mut depth = 0i32;
+    for (i, b) in s.bytes().enumerate().skip(open) {
+        if !free[i] {
+            continue;
+        }
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `__foreach(...)` and `__execute(...)` (the parser's rewrite) back to FOREACH and EXECUTE.
+fn restore_constructs(s: &str) -> String {
+    let free = outside_quotes(s);
+    let found = ["__foreach(", "__execute("]
+        .iter()
+        .filter_map(|p| {
+            s.match_indices(p)
+                .find(|(i, _)| free[*i])
+                .map(|(i, _)| (i, *p))
+        })
+        .min();
+    let Some((at, prefix)) = found else {
+        return s.to_string();
+    };
+    let open = at + prefix.len() - 1;
+    let Some(close) = closing(s, open) else {
+        return s.to_string();
+    };
+    let args = split_args(&s[open + 1..close]);
+    let inner: Vec<String> = args.iter().map(|a| restore_constructs(a)).collect();
+    let shown = if prefix == "__foreach(" && inner.len() == 4 {
+        let kind = if inner[1] == "'of'" { "OF" } else { "IN" };
+        format!(
+            "FOREACH({} {kind} {} GENERATE {})",
+            inner[0], inner[2], inner[3]
+        )
+    } else if prefix == "__execute(" && inner.len() >= 2 {
+        let (emit, rest) = inner.split_last().expect("two or more");
+        let (block, defines) = rest.split_last().expect("one or more");
+        let mut out = String::from("EXECUTE(");
+        let defs: Vec<String> = defines.iter().map(|d| show_define(d)).collect();
+        if !defs.is_empty() {
+            out.push_str("DEFINE ");
+            out.push_str(&defs.join(", "));
+            out.push(' ');
+        }
+        let body = block
+            .strip_prefix("__block(")
+            .and_then(|b| b.strip_suffix(')'))
+            .unwrap_or(block);
+        out.push_str(&format!("{{ {body} }} EMIT {emit})"));
+        out
+    } else {
+        s[at..=close].to_string()
+    };
+    format!("{}{shown}{}", &s[..at], restore_constructs(&s[close + 1..]))
+}
+
+/// `__define(v, CAST(d AS t))` -> `v AS t DEFAULT d`.
+fn show_define(d: &str) -> String {
+    let parts = d
+        .strip_prefix("__define(")
+        .and_then(|x| x.strip_suffix(')'))
+        .map(split_args);
+    if let Some([name, cast]) = parts.as_deref() {
+        if let Some(inner) = cast.strip_prefix("CAST(").and_then(|c| c.strip_suffix(')')) {
+            let free = outside_quotes(inner);
+            if let Some((i, _)) = inner.match_indices(" AS ").filter(|(i, _)| free[*i]).last() {
+                return format!("{name} AS {} DEFAULT {}", &inner[i + 4..], &inner[..i]);
+            }
+        }
+    }
+    d.to_string()
+}
+
+/// `__accu__count(x)` -> `count(x ACCU)`, `__sw__count(x)` -> `count(x SW)`.
+fn restore_modifiers(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
+    let mut rest = s;
     while let Some(i) = rest.find("__") {
         let tail = &rest[i..];
         let (modifier, prefix_len) = if tail.starts_with(ACCU_PREFIX) {

@@ -1166,6 +1166,30 @@ mod round_trip {
                 "SELECT n FROM (SELECT x AS n FROM t WHERE x > 1) s",
                 "SELECT n FROM (SELECT x AS n FROM t WHERE x > 1) s\n",
             ),
+            (
+                "SELECT qq, foreach(idx of path generate if(idx < size(path)-2, \
+                 array(array_get(path, idx), path[idx+1]), null)) FROM tbl",
+                "SELECT qq, FOREACH(idx OF path GENERATE if(idx < size(path) - 2, \
+                 array(array_get(path, idx), path[idx + 1]), NULL)) FROM tbl\n",
+            ),
+            (
+                "SELECT FOREACH(v IN m GENERATE FOREACH(w IN v GENERATE w.x)) FROM t",
+                "SELECT FOREACH(v IN m GENERATE FOREACH(w IN v GENERATE w.x)) FROM t\n",
+            ),
+            (
+                "SELECT execute(define i as int default 0, s as string default 'a,b' { \
+                 for($i < 3, $s := concat($s, ','), IF($i > 1 { $s := 'x' }), $i := $i + 1) \
+                 } emit $s) FROM t",
+                "SELECT EXECUTE(DEFINE i AS INT DEFAULT 0, s AS STRING DEFAULT 'a,b' { \
+                 for($i < 3, $s := concat($s, ','), IF($i > 1, $s := 'x'), $i := $i + 1) \
+                 } EMIT $s) FROM t\n",
+            ),
+            (
+                "SELECT EXECUTE({ } EMIT 1), EXECUTE(DEFINE a AS array<string> { } EMIT a[0]) \
+                 FROM t",
+                "SELECT EXECUTE({  } EMIT 1), EXECUTE(DEFINE a AS ARRAY<STRING> DEFAULT NULL \
+                 {  } EMIT a[0]) FROM t\n",
+            ),
         ];
         for (sql, printed) in cases {
             assert_eq!(round_trip(sql), printed);
