@@ -235,9 +235,19 @@ fn worker_main(
             .map_err(|e| format!("source {}: {e}", s.table))?;
         sources.push(src);
     }
-    let mut expected: Vec<u64> = sources.iter().flat_map(|s| s.lanes()).collect();
-    expected.sort_unstable();
-    expected.dedup();
+    // Each source's lanes: a live topic's partitions, otherwise its one lane.
+    let expected: Vec<Vec<u64>> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let own = s.lanes();
+            let own = if own.is_empty() { vec![0] } else { own };
+            let mut global: Vec<u64> = own.into_iter().map(|l| plan.lane(i, l)).collect();
+            global.sort_unstable();
+            global.dedup();
+            global
+        })
+        .collect();
     let _ = shared.expected_lanes.set(expected);
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
@@ -250,11 +260,11 @@ fn worker_main(
             return Err(e);
         }
         let mut busy = false;
-        for (src, slot) in sources.iter_mut().zip(inputs.iter_mut()) {
+        for (index, (src, slot)) in sources.iter_mut().zip(inputs.iter_mut()).enumerate() {
             let Some(input) = slot.as_mut() else { continue };
             match src.poll(&mut batch).map_err(|e| e.to_string())? {
                 Poll::Batch { epoch } => {
-                    let epoch = (epoch * lanes + src.lane().min(lanes - 1)).max(*input.time());
+                    let epoch = (epoch * lanes + plan.lane(index, src.lane())).max(*input.time());
                     input.advance_to(epoch);
                     // Tell timely first, so the rows travel at their own epoch.
                     input.flush();

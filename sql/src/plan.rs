@@ -27,8 +27,10 @@ pub struct JobSettings {
     /// Rows per batch of bounded sources (`chunk.rows`); a batch is the unit of progress and
     /// of the watermark. `None`: the engine's default.
     pub chunk_rows: Option<usize>,
-    /// Watermark lanes per epoch: 1, or [`LANES`] when a source has partitions that each keep
-    /// their own watermark (a live Kafka topic). An epoch is then `batch * LANES + lane`.
+    /// Watermark lanes per epoch: 1, or [`LANES`] when watermarks are kept per lane: per
+    /// partition of a live Kafka topic, and per source when a windowed query reads several
+    /// streams (a UNION ALL), so that the watermark is their minimum. An epoch is then
+    /// `batch * LANES + lane`; see [`Plan::lane`].
     pub lanes: u64,
     /// FOR iterations one EXECUTE may run for one row (`execute.max.iterations`); past it the
     /// row is skipped and counted as bad.
@@ -56,6 +58,51 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     pub nodes: Vec<PlanNode>,
     pub sinks: Vec<SinkPlan>,
+}
+
+impl Plan {
+    /// For each node, the stream sources whose rows reach it (a join's dimension side does not
+    /// count: its rows carry no event time).
+    pub fn stream_sources(&self) -> Vec<std::collections::BTreeSet<usize>> {
+        let mut out: Vec<std::collections::BTreeSet<usize>> = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let set = match &n.node {
+                Node::Source { source } if !self.sources[*source].dimension => {
+                    std::iter::once(*source).collect()
+                }
+                Node::Source { .. } => Default::default(),
+                Node::Filter { input, .. }
+                | Node::Map { input, .. }
+                | Node::Upsert { input, .. } => out[*input].clone(),
+                Node::Aggregate(a) => out[a.input].clone(),
+                Node::Union { inputs } => inputs.iter().flat_map(|i| out[*i].clone()).collect(),
+                Node::LeftJoin(j) => out[j.stream].clone(),
+            };
+            out.push(set);
+        }
+        out
+    }
+
+    /// Whether a node keeps a watermark: a windowed aggregate, or a join that keeps stream
+    /// rows until their window is final.
+    pub fn keeps_watermark(node: &Node) -> bool {
+        match node {
+            Node::Aggregate(a) => a.window.is_some(),
+            Node::LeftJoin(j) => j.retain.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The global watermark lane of a row of `source` that the source put in its own lane
+    /// `source_lane` (a Kafka partition's; 0 otherwise): each source has its own range of
+    /// `LANES / sources` lanes.
+    pub fn lane(&self, source: usize, source_lane: u64) -> u64 {
+        if self.settings.lanes <= 1 {
+            return 0;
+        }
+        let stride = (self.settings.lanes / self.sources.len().max(1) as u64).max(1);
+        (source as u64 * stride + source_lane % stride) % self.settings.lanes
+    }
 }
 
 /// One table read by the job. Several queries reading one table share one source.

@@ -51,19 +51,29 @@ pub fn plan(job: &Job) -> Result<Plan, Diagnostic> {
     for stmt in &job.script.statements {
         p.statement(stmt)?;
     }
-    // A live Kafka topic keeps a watermark per partition: its epochs carry the partition.
-    if p.sources
-        .iter()
-        .any(|s| matches!(&s.config, crate::catalog::SourceConfig::Kafka(k) if !k.bounded))
-    {
-        p.settings.lanes = LANES;
-    }
-    Ok(Plan {
+    let mut plan = Plan {
         settings: p.settings,
         sources: p.sources,
         nodes: p.nodes,
         sinks: p.sinks,
-    })
+    };
+    // Watermarks per lane: a live Kafka topic keeps one per partition, and a windowed query
+    // over several streams (a union) one per source, so that a stream behind in event time is
+    // not made late by another.
+    let live_kafka = plan
+        .sources
+        .iter()
+        .any(|s| matches!(&s.config, crate::catalog::SourceConfig::Kafka(k) if !k.bounded));
+    let upstream = plan.stream_sources();
+    let merged_streams = plan
+        .nodes
+        .iter()
+        .zip(&upstream)
+        .any(|(n, srcs)| Plan::keeps_watermark(&n.node) && srcs.len() > 1);
+    if live_kafka || merged_streams {
+        plan.settings.lanes = LANES;
+    }
+    Ok(plan)
 }
 
 fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {

@@ -403,8 +403,14 @@ impl Source for KafkaSource {
         }
     }
 
+    /// A live topic's rows carry their partition's lane; a bounded read's rounds advance every
+    /// partition together under one watermark, so they all use lane 0.
     fn lane(&self) -> u64 {
-        self.lane
+        if self.bounded {
+            0
+        } else {
+            self.lane
+        }
     }
 
     fn lanes(&self) -> Vec<u64> {

@@ -151,7 +151,13 @@ fn output_row(
     r
 }
 
-pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Shared) -> Rows<'s> {
+pub fn render<'s>(
+    rows: Rows<'s>,
+    plan: &AggregatePlan,
+    label: &str,
+    shared: &Shared,
+    sources: Vec<usize>,
+) -> Rows<'s> {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
     let arg_exprs: Vec<_> = plan.aggs.iter().map(|a| a.arg.clone()).collect();
@@ -228,7 +234,8 @@ pub fn render<'s>(rows: Rows<'s>, plan: &AggregatePlan, label: &str, shared: &Sh
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Prepared> = Epochs::new(lanes, idle_ms, expected.clone());
+            let mut epochs: Epochs<Prepared> =
+                Epochs::new(lanes, idle_ms, expected.clone(), sources.clone());
             let mut groups: Groups = HashMap::default();
             // Panes to close, by pane start; panes to free, by the time they can go.
             let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();

@@ -25,18 +25,19 @@ pub struct Epochs<D> {
     /// The frontier at which an empty epoch was last added to fold held maxima (once per
     /// frontier).
     synthetic_after: u64,
-    /// Every lane the sources have: one not heard from yet holds the watermark back until the
-    /// idle timeout has passed since the first batch.
-    expected: std::sync::Arc<std::sync::OnceLock<Vec<u64>>>,
+    /// Every lane of every source, by source (set once the sources are open), and the sources
+    /// whose rows reach this operator: a lane of theirs not heard from yet holds the watermark
+    /// back until the idle timeout has passed since the first batch.
+    expected: ExpectedLanes,
+    sources: Vec<usize>,
     first_batch: Option<u64>,
 }
 
+/// The global watermark lanes of each source of the plan, by source index.
+pub type ExpectedLanes = std::sync::Arc<std::sync::OnceLock<Vec<Vec<u64>>>>;
+
 impl<D> Epochs<D> {
-    pub fn new(
-        lanes: u64,
-        idle_ms: u64,
-        expected: std::sync::Arc<std::sync::OnceLock<Vec<u64>>>,
-    ) -> Self {
+    pub fn new(lanes: u64, idle_ms: u64, expected: ExpectedLanes, sources: Vec<usize>) -> Self {
         Epochs {
             stash: BTreeMap::new(),
             maxima: BTreeMap::new(),
@@ -47,6 +48,7 @@ impl<D> Epochs<D> {
             held: Vec::new(),
             synthetic_after: 0,
             expected,
+            sources,
             first_batch: None,
         }
     }
@@ -159,10 +161,15 @@ impl<D> Epochs<D> {
         let newest = self.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
         let idle = if lane_count > 1 { self.idle } else { u64::MAX };
         // A lane not heard from yet waits like one whose last batch was the first batch.
-        let unheard = self.expected.get().is_some_and(|all| {
-            all.iter().any(|l| !self.lanes.contains_key(l))
-                && self.first_batch.is_some_and(|f| newest - f <= idle)
-        });
+        let unheard = lane_count > 1
+            && self.expected.get().is_some_and(|all| {
+                self.sources
+                    .iter()
+                    .filter_map(|s| all.get(*s))
+                    .flatten()
+                    .any(|l| !self.lanes.contains_key(l))
+                    && self.first_batch.is_some_and(|f| newest - f <= idle)
+            });
         if unheard {
             return;
         }

@@ -65,6 +65,7 @@ pub fn render<'s>(
     plan: &JoinPlan,
     label: &str,
     shared: &Shared,
+    sources: Vec<usize>,
 ) -> Rows<'s> {
     let stream_key = plan.stream_key.clone();
     let dim_key = plan.dim_key.clone();
@@ -115,7 +116,8 @@ pub fn render<'s>(
         .concat(tagged_dim.inner)
         .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone());
+            let mut epochs: Epochs<Side> =
+                Epochs::new(lanes, idle_ms, expected.clone(), sources.clone());
             let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
             // Kept stream rows by key: row -> (multiplicity, window end).
             let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::default();

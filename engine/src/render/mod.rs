@@ -41,8 +41,8 @@ pub struct Shared {
     /// stops holding the watermark back.
     pub lanes: u64,
     pub idle_ms: u64,
-    /// Every lane the sources have (set once the sources are open).
-    pub expected_lanes: Arc<std::sync::OnceLock<Vec<u64>>>,
+    /// Every lane of each source (set once the sources are open).
+    pub expected_lanes: epochs::ExpectedLanes,
 }
 
 impl Shared {
@@ -74,7 +74,9 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         sources.push(rows);
     }
     let mut nodes: Vec<Rows<'s>> = Vec::with_capacity(plan.nodes.len());
-    for node in &plan.nodes {
+    let upstream = plan.stream_sources();
+    for (id, node) in plan.nodes.iter().enumerate() {
+        let upstream_sources: Vec<usize> = upstream[id].iter().copied().collect();
         let rows = match &node.node {
             Node::Source { source } => sources[*source].clone(),
             Node::Filter { input, predicate } => filter::render(
@@ -89,9 +91,13 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                 &node.label,
                 &shared.metrics,
             ),
-            Node::Aggregate(agg) => {
-                aggregate::render(nodes[agg.input].clone(), agg, &node.label, shared)
-            }
+            Node::Aggregate(agg) => aggregate::render(
+                nodes[agg.input].clone(),
+                agg,
+                &node.label,
+                shared,
+                upstream_sources,
+            ),
             Node::Union { inputs } => union::render(inputs.iter().map(|i| nodes[*i].clone())),
             Node::Upsert { input, key } => upsert::render(nodes[*input].clone(), key.clone()),
             Node::LeftJoin(join) => join::render(
@@ -100,6 +106,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                 join,
                 &node.label,
                 shared,
+                upstream_sources,
             ),
         };
         nodes.push(rows);
