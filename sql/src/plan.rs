@@ -183,6 +183,11 @@ pub struct Retention {
 #[derive(Clone, Debug)]
 pub struct AggregatePlan {
     pub input: NodeId,
+    /// Where the watermark's event times are read when not from `input`: the rows before the
+    /// query's WHERE. A filter does not hold the watermark back (a selective WHERE would keep
+    /// windows open until the next matching row), and a join before the WHERE and the
+    /// aggregate after it agree on which windows are final.
+    pub watermark_from: Option<NodeId>,
     /// Group key expressions over the input row; empty for one global group.
     pub keys: Vec<ScalarExpr>,
     pub window: Option<WindowPlan>,

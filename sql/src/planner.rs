@@ -1884,6 +1884,7 @@ impl Planner<'_> {
     ) -> Result<(NodeId, Scope), Diagnostic> {
         let (mut input, scope) = self.from(&q.from, label)?;
         let join_node = matches!(q.from, FromItem::LeftJoin { .. }).then_some(input);
+        let before_where = input;
         if let Some(w) = &q.selection {
             let (pred, t) = self
                 .binder(&scope, None, "WHERE")
@@ -2088,6 +2089,7 @@ impl Planner<'_> {
         let mut node = self.add(
             Node::Aggregate(AggregatePlan {
                 input,
+                watermark_from: (input != before_where && window.is_some()).then_some(before_where),
                 keys,
                 window,
                 aggs: calls,

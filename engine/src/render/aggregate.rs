@@ -153,6 +153,7 @@ fn output_row(
 
 pub fn render<'s>(
     rows: Rows<'s>,
+    watermark_rows: Option<Rows<'s>>,
     plan: &AggregatePlan,
     label: &str,
     shared: &Shared,
@@ -215,7 +216,16 @@ pub fn render<'s>(
         Some((out, event_time))
     });
 
-    let maxima = super::event_time_maxima(prepared.inner.clone(), |(_, t): &Prepared| *t);
+    let maxima = match (watermark_rows, &plan.window) {
+        (Some(before), Some(w)) => {
+            let time = w.time.clone();
+            super::event_time_maxima(before.inner, move |row: &Row| match time.eval(row) {
+                Value::Int(t) => t,
+                _ => i64::MIN,
+            })
+        }
+        _ => super::event_time_maxima(prepared.inner.clone(), |(_, t): &Prepared| *t),
+    };
 
     let label = label.to_string();
     let metrics = shared.metrics.clone();

@@ -93,6 +93,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
             ),
             Node::Aggregate(agg) => aggregate::render(
                 nodes[agg.input].clone(),
+                agg.watermark_from.map(|n| nodes[n].clone()),
                 agg,
                 &node.label,
                 shared,
