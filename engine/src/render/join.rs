@@ -1,11 +1,13 @@
 //! `Node::LeftJoin`: a stream joined with a dimension, NULLs where nothing matches.
 //!
-//! Both sides are exchanged by the hash of the join key. The operator keeps the dimension's
-//! rows by key and the stream rows that a dimension change may still revise: when the query
-//! reading the join is windowed, until the row's window is final (the watermark is computed as
-//! in the aggregate operator, from the same rows, so both agree on what is final); otherwise for
-//! the life of the job. Epoch by epoch: dimension changes first (each kept stream row of a
-//! changed key is emitted again: `-old +new`), then the epoch's stream rows.
+//! Every join of one dimension on one key runs in one operator: the dimension's rows are kept
+//! once by key and shared by the streams (queries) that join it. The streams and the dimension
+//! are exchanged by the hash of the join key. For each stream the operator keeps the rows that
+//! a dimension change may still revise: when the query reading that join is windowed, until
+//! the row's window is final (the watermark is computed as in the aggregate operator, from the
+//! same rows, so both agree on what is final); otherwise for the life of the job. Epoch by
+//! epoch: dimension changes first (each kept stream row of a changed key is emitted again:
+//! `-old +new`), then the epoch's stream rows.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,8 @@ use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::JoinPlan;
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
-use timely::dataflow::operators::{Capability, Concat, Operator};
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::{Capability, Concatenate, Operator};
 
 use super::epochs::Epochs;
 use super::{hash_values, Rows, Shared};
@@ -24,10 +27,31 @@ use super::{hash_values, Rows, Shared};
 /// Which input an update came from, with the data the operator needs.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 enum Side {
-    /// A stream row, its key, its event time and the end of its window (i64::MAX: kept for
-    /// ever; the event time is then unused).
-    Stream(Row, Row, i64, i64),
+    /// A row of stream `idx`, its key, its event time and the end of its window (i64::MAX:
+    /// kept for ever; the event time is then unused).
+    Stream(u32, Row, Row, i64, i64),
     Dim(Row, Row),
+}
+
+/// One stream of a shared join operator: its rows, its join, and what its watermark needs.
+pub struct Member<'s> {
+    pub stream: Rows<'s>,
+    pub plan: JoinPlan,
+    pub label: String,
+    /// The sources whose rows reach the stream (for the watermark's lanes).
+    pub sources: Vec<usize>,
+}
+
+/// What the operator keeps for one stream.
+struct Kept {
+    residual: Option<ScalarExpr>,
+    dim_width: usize,
+    lateness: i64,
+    /// The stream's watermark (its maxima only).
+    epochs: Epochs<()>,
+    /// Kept rows by key: row -> (multiplicity, window end).
+    rows: HashMap<Row, HashMap<Row, (i64, i64)>>,
+    expiry: BTreeMap<i64, Vec<(Row, Row)>>,
 }
 
 fn key_of(exprs: &[ScalarExpr], row: &Row) -> Row {
@@ -59,167 +83,234 @@ fn joined(
     out
 }
 
-pub fn render<'s>(
-    stream: Rows<'s>,
+/// Renders the joins of one dimension (`dim`, keyed by `dim_key`): one output per member, in
+/// order.
+pub fn render_group<'s>(
     dim: Rows<'s>,
-    plan: &JoinPlan,
-    label: &str,
+    dim_key: Vec<ScalarExpr>,
+    members: Vec<Member<'s>>,
     shared: &Shared,
-    sources: Vec<usize>,
-) -> Rows<'s> {
-    let stream_key = plan.stream_key.clone();
-    let dim_key = plan.dim_key.clone();
-    let retain = plan.retain.clone();
-    let metrics = shared.metrics.clone();
-    let query = label.to_string();
-    // Tag each side's rows with their key (and a stream row's window end).
-    let tagged_stream = stream.flat_map(move |row| {
-        let key = key_of(&stream_key, &row);
-        let (time, until) = match &retain {
-            None => (i64::MIN, i64::MAX),
-            Some(r) => match r.time.eval(&row) {
-                Value::Int(t) => {
-                    let size = r.size_ms as i64;
-                    (t, t.div_euclid(size) * size + size)
-                }
-                _ => {
-                    metrics.bad_row(
-                        &query,
-                        "its COORDINATE BY value is NULL",
-                        &format!("{row:?}"),
-                    );
-                    return None;
-                }
-            },
-        };
-        Some(Side::Stream(row, key, time, until))
-    });
+) -> Vec<Rows<'s>> {
+    let count = members.len();
+    let scope = dim.inner.scope();
+    let mut tagged = Vec::with_capacity(count + 1);
+    let mut maxima = Vec::with_capacity(count);
+    let mut kept_init = Vec::with_capacity(count);
+    for (idx, m) in members.into_iter().enumerate() {
+        let idx32 = idx as u32;
+        let stream_key = m.plan.stream_key.clone();
+        let retain = m.plan.retain.clone();
+        let metrics = shared.metrics.clone();
+        let query = m.label.clone();
+        // Tag each stream row with its key (and its window end).
+        let tagged_stream = m.stream.flat_map(move |row| {
+            let key = key_of(&stream_key, &row);
+            let (time, until) = match &retain {
+                None => (i64::MIN, i64::MAX),
+                Some(r) => match r.time.eval(&row) {
+                    Value::Int(t) => {
+                        let size = r.size_ms as i64;
+                        (t, t.div_euclid(size) * size + size)
+                    }
+                    _ => {
+                        metrics.bad_row(
+                            &query,
+                            "its COORDINATE BY value is NULL",
+                            &format!("{row:?}"),
+                        );
+                        return None;
+                    }
+                },
+            };
+            Some(Side::Stream(idx32, row, key, time, until))
+        });
+        // The watermark of this stream, as the aggregate reading its join computes it.
+        maxima.push(
+            super::event_time_maxima(tagged_stream.inner.clone(), |s: &Side| match s {
+                Side::Stream(_, _, _, time, _) => *time,
+                Side::Dim(..) => i64::MIN,
+            })
+            .map(move |(epoch, max)| (idx32, epoch, max)),
+        );
+        tagged.push(tagged_stream.inner);
+        kept_init.push((
+            m.plan.residual.clone(),
+            m.plan.dim_width,
+            m.plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64),
+            m.sources,
+        ));
+    }
     let tagged_dim = dim.map(move |row| {
         let key = key_of(&dim_key, &row);
         Side::Dim(row, key)
     });
-    // The watermark of the stream side, as the aggregate reading this join computes it.
-    let maxima = super::event_time_maxima(tagged_stream.inner.clone(), |s: &Side| match s {
-        Side::Stream(_, _, time, _) => *time,
-        Side::Dim(..) => i64::MIN,
-    });
-    let lateness = plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64);
+    tagged.push(tagged_dim.inner);
     let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
     let expected = shared.expected_lanes.clone();
-    let residual = plan.residual.clone();
-    let dim_width = plan.dim_width;
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
-        Side::Stream(_, k, _, _) | Side::Dim(_, k) => hash_values(k),
+        Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => hash_values(k),
     });
-    tagged_stream
-        .inner
-        .concat(tagged_dim.inner)
-        .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
-            let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Side> =
-                Epochs::new(lanes, idle_ms, expected.clone(), sources.clone());
-            let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
-            // Kept stream rows by key: row -> (multiplicity, window end).
-            let mut kept: HashMap<Row, HashMap<Row, (i64, i64)>> = HashMap::default();
-            let mut expiry: BTreeMap<i64, Vec<(Row, Row)>> = BTreeMap::new();
-            move |(data, data_frontier), (maxes, max_frontier), output| {
-                data.for_each(|_cap, batch| epochs.add_updates(batch));
-                maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
-                let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
-                let Some(cap) = held.as_mut() else { return };
-                let ready = epochs.ready(frontier, *cap.time());
-                for epoch in ready {
-                    epochs.begin(epoch);
-                    let watermark = epochs.watermark(lateness);
-                    let updates = epochs.take(epoch);
-                    let at = cap.delayed(&epoch);
-                    let mut session = output.session(&at);
-                    // Dimension changes, grouped by key.
-                    let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
-                    let mut stream_rows = Vec::new();
-                    for (side, diff) in updates {
-                        match side {
-                            Side::Dim(row, key) => {
-                                changed.entry(key).or_default().push((row, diff as i64))
-                            }
-                            Side::Stream(row, key, _, until) => {
-                                stream_rows.push((row, key, until, diff as i64))
-                            }
+    let joined_rows = scope
+        .concatenate(tagged)
+        .binary_frontier(
+            scope.concatenate(maxima),
+            by_key,
+            Pipeline,
+            "LeftJoin",
+            move |cap, _info| {
+                let mut held: Option<Capability<u64>> = Some(cap);
+                // Every update, stashed by epoch; each stream's watermark apart.
+                let mut data: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone(), vec![]);
+                let mut streams: Vec<Kept> = kept_init
+                    .iter()
+                    .map(|(residual, dim_width, lateness, sources)| Kept {
+                        residual: residual.clone(),
+                        dim_width: *dim_width,
+                        lateness: *lateness,
+                        epochs: Epochs::new(lanes, idle_ms, expected.clone(), sources.clone()),
+                        rows: HashMap::default(),
+                        expiry: BTreeMap::new(),
+                    })
+                    .collect();
+                let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
+                move |(input, data_frontier), (maxes, max_frontier), output| {
+                    input.for_each(|_cap, batch| data.add_updates(batch));
+                    maxes.for_each(|_cap, batch| {
+                        for (idx, epoch, max) in batch.drain(..) {
+                            streams[idx as usize]
+                                .epochs
+                                .add_maxima(&mut vec![(epoch, max)]);
                         }
+                    });
+                    let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
+                    let Some(cap) = held.as_mut() else { return };
+                    let mut ready = data.ready(frontier, *cap.time());
+                    for s in &mut streams {
+                        ready.extend(s.epochs.ready(frontier, *cap.time()));
                     }
-                    for (key, changes) in changed {
-                        let rows = kept.get(&key);
-                        if let Some(rows) = rows {
-                            for (row, (n, _)) in rows {
-                                for (out, m) in joined(row, dims.get(&key), &residual, dim_width) {
-                                    session.give((out, epoch, -(n * m) as isize));
+                    ready.sort_unstable();
+                    ready.dedup();
+                    for epoch in ready {
+                        let mut watermarks = Vec::with_capacity(streams.len());
+                        for s in &mut streams {
+                            s.epochs.begin(epoch);
+                            watermarks.push(s.epochs.watermark(s.lateness));
+                        }
+                        let updates = data.take(epoch);
+                        let at = cap.delayed(&epoch);
+                        let mut session = output.session(&at);
+                        // Dimension changes, grouped by key.
+                        let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
+                        let mut stream_rows = Vec::new();
+                        for (side, diff) in updates {
+                            match side {
+                                Side::Dim(row, key) => {
+                                    changed.entry(key).or_default().push((row, diff as i64))
+                                }
+                                Side::Stream(idx, row, key, _, until) => {
+                                    stream_rows.push((idx, row, key, until, diff as i64))
                                 }
                             }
                         }
-                        let entry = dims.entry(key.clone()).or_default();
-                        for (row, diff) in changes {
-                            let c = entry.entry(row.clone()).or_insert(0);
-                            *c += diff;
-                            if *c == 0 {
-                                entry.remove(&row);
+                        for (key, changes) in changed {
+                            // Retract what every stream's kept rows of the key joined to.
+                            for (idx, s) in streams.iter().enumerate() {
+                                let Some(rows) = s.rows.get(&key) else {
+                                    continue;
+                                };
+                                for (row, (n, _)) in rows {
+                                    let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
+                                    for (out, m) in out {
+                                        session.give(((idx as u32, out), epoch, -(n * m) as isize));
+                                    }
+                                }
                             }
-                        }
-                        if entry.is_empty() {
-                            dims.remove(&key);
-                        }
-                        if let Some(rows) = kept.get(&key) {
-                            for (row, (n, _)) in rows {
-                                for (out, m) in joined(row, dims.get(&key), &residual, dim_width) {
-                                    session.give((out, epoch, (n * m) as isize));
+                            let entry = dims.entry(key.clone()).or_default();
+                            for (row, diff) in changes {
+                                let c = entry.entry(row.clone()).or_insert(0);
+                                *c += diff;
+                                if *c == 0 {
+                                    entry.remove(&row);
+                                }
+                            }
+                            if entry.is_empty() {
+                                dims.remove(&key);
+                            }
+                            for (idx, s) in streams.iter().enumerate() {
+                                let Some(rows) = s.rows.get(&key) else {
+                                    continue;
+                                };
+                                for (row, (n, _)) in rows {
+                                    let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
+                                    for (out, m) in out {
+                                        session.give(((idx as u32, out), epoch, (n * m) as isize));
+                                    }
                                 }
                             }
                         }
-                    }
-                    for (row, key, until, diff) in stream_rows {
-                        for (out, m) in joined(&row, dims.get(&key), &residual, dim_width) {
-                            session.give((out, epoch, (diff * m) as isize));
-                        }
-                        // Keep the row while its window is open.
-                        if watermark.is_none_or(|wm| until > wm) {
-                            let rows = kept.entry(key.clone()).or_default();
-                            let e = rows.entry(row.clone()).or_insert((0, until));
-                            e.0 += diff;
-                            if e.0 == 0 {
-                                rows.remove(&row);
-                            } else if until != i64::MAX {
-                                expiry.entry(until).or_default().push((key, row));
+                        for (idx, row, key, until, diff) in stream_rows {
+                            let s = &mut streams[idx as usize];
+                            for (out, m) in joined(&row, dims.get(&key), &s.residual, s.dim_width) {
+                                session.give(((idx, out), epoch, (diff * m) as isize));
                             }
-                        }
-                    }
-                    epochs.close(epoch);
-                    if let Some(wm) = epochs.watermark(lateness) {
-                        while let Some((&until, _)) = expiry.first_key_value() {
-                            if until > wm {
-                                break;
-                            }
-                            for (key, row) in expiry.pop_first().expect("non-empty").1 {
-                                if let Some(rows) = kept.get_mut(&key) {
+                            // Keep the row while its window is open.
+                            if watermarks[idx as usize].is_none_or(|wm| until > wm) {
+                                let rows = s.rows.entry(key.clone()).or_default();
+                                let e = rows.entry(row.clone()).or_insert((0, until));
+                                e.0 += diff;
+                                if e.0 == 0 {
                                     rows.remove(&row);
-                                    if rows.is_empty() {
-                                        kept.remove(&key);
+                                } else if until != i64::MAX {
+                                    s.expiry.entry(until).or_default().push((key, row));
+                                }
+                            }
+                        }
+                        for s in &mut streams {
+                            s.epochs.close(epoch);
+                            let Some(wm) = s.epochs.watermark(s.lateness) else {
+                                continue;
+                            };
+                            while let Some((&until, _)) = s.expiry.first_key_value() {
+                                if until > wm {
+                                    break;
+                                }
+                                for (key, row) in s.expiry.pop_first().expect("non-empty").1 {
+                                    if let Some(rows) = s.rows.get_mut(&key) {
+                                        rows.remove(&row);
+                                        if rows.is_empty() {
+                                            s.rows.remove(&key);
+                                        }
                                     }
                                 }
                             }
                         }
                     }
-                }
-                match frontier {
-                    Some(f) if *cap.time() < f => cap.downgrade(&f),
-                    Some(_) => {}
-                    None => {
-                        dims.clear();
-                        epochs.clear();
-                        kept.clear();
-                        expiry.clear();
-                        held = None;
+                    match frontier {
+                        Some(f) if *cap.time() < f => cap.downgrade(&f),
+                        Some(_) => {}
+                        None => {
+                            dims.clear();
+                            data.clear();
+                            for s in &mut streams {
+                                s.epochs.clear();
+                                s.rows.clear();
+                                s.expiry.clear();
+                            }
+                            held = None;
+                        }
                     }
                 }
-            }
+            },
+        )
+        .as_collection();
+    if count == 1 {
+        return vec![joined_rows.map(|(_, row)| row)];
+    }
+    (0..count as u32)
+        .map(|i| {
+            joined_rows
+                .clone()
+                .flat_map(move |(j, row)| (j == i).then_some(row))
         })
-        .as_collection()
+        .collect()
 }

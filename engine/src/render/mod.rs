@@ -19,7 +19,7 @@ use differential_dataflow::VecCollection;
 use std::collections::BTreeMap;
 use tally_connectors::{Metrics, WorkerInfo};
 use tally_sql::expr::ScalarExpr;
-use tally_sql::plan::{Node, Plan};
+use tally_sql::plan::{Node, NodeId, Plan};
 
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::Pipeline;
@@ -73,45 +73,85 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         inputs.push(input);
         sources.push(rows);
     }
-    let mut nodes: Vec<Rows<'s>> = Vec::with_capacity(plan.nodes.len());
     let upstream = plan.stream_sources();
-    for (id, node) in plan.nodes.iter().enumerate() {
-        let upstream_sources: Vec<usize> = upstream[id].iter().copied().collect();
-        let rows = match &node.node {
-            Node::Source { source } => sources[*source].clone(),
-            Node::Filter { input, predicate } => filter::render(
-                nodes[*input].clone(),
-                predicate.clone(),
-                &node.label,
-                &shared.metrics,
-            ),
-            Node::Map { input, exprs } => map::render(
-                nodes[*input].clone(),
-                exprs.clone(),
-                &node.label,
-                &shared.metrics,
-            ),
-            Node::Aggregate(agg) => aggregate::render(
-                nodes[agg.input].clone(),
-                agg.watermark_from.map(|n| nodes[n].clone()),
-                agg,
-                &node.label,
-                shared,
-                upstream_sources,
-            ),
-            Node::Union { inputs } => union::render(inputs.iter().map(|i| nodes[*i].clone())),
-            Node::Upsert { input, key } => upsert::render(nodes[*input].clone(), key.clone()),
-            Node::LeftJoin(join) => join::render(
-                nodes[join.stream].clone(),
-                nodes[join.dim].clone(),
-                join,
-                &node.label,
-                shared,
-                upstream_sources,
-            ),
-        };
-        nodes.push(rows);
+    let groups = join_groups(plan);
+    // Nodes are rendered once what they read is; a group of joins sharing a dimension is
+    // rendered as one operator once every member's inputs are.
+    let mut nodes: Vec<Option<Rows<'s>>> = vec![None; plan.nodes.len()];
+    while nodes.iter().any(Option::is_none) {
+        let mut progressed = false;
+        for (id, node) in plan.nodes.iter().enumerate() {
+            if nodes[id].is_some() || !node_inputs(&node.node).iter().all(|i| nodes[*i].is_some()) {
+                continue;
+            }
+            let upstream_sources: Vec<usize> = upstream[id].iter().copied().collect();
+            let get = |i: usize| nodes[i].clone().expect("rendered before its readers");
+            let rows = match &node.node {
+                Node::Source { source } => sources[*source].clone(),
+                Node::Filter { input, predicate } => {
+                    filter::render(get(*input), predicate.clone(), &node.label, &shared.metrics)
+                }
+                Node::Map { input, exprs } => {
+                    map::render(get(*input), exprs.clone(), &node.label, &shared.metrics)
+                }
+                Node::Aggregate(agg) => aggregate::render(
+                    get(agg.input),
+                    agg.watermark_from.map(get),
+                    agg,
+                    &node.label,
+                    shared,
+                    upstream_sources,
+                ),
+                Node::Union { inputs } => union::render(inputs.iter().map(|i| get(*i))),
+                Node::Upsert { input, key } => upsert::render(get(*input), key.clone()),
+                Node::LeftJoin(join) => {
+                    let group = groups
+                        .iter()
+                        .find(|g| g.contains(&id))
+                        .expect("every join is in a group");
+                    let all_ready = group.iter().all(|m| {
+                        node_inputs(&plan.nodes[*m].node)
+                            .iter()
+                            .all(|i| nodes[*i].is_some())
+                    });
+                    if !all_ready {
+                        continue;
+                    }
+                    let members = group
+                        .iter()
+                        .map(|m| {
+                            let Node::LeftJoin(j) = &plan.nodes[*m].node else {
+                                unreachable!("groups hold joins")
+                            };
+                            join::Member {
+                                stream: get(j.stream),
+                                plan: j.clone(),
+                                label: plan.nodes[*m].label.clone(),
+                                sources: upstream[*m].iter().copied().collect(),
+                            }
+                        })
+                        .collect();
+                    let outs =
+                        join::render_group(get(join.dim), join.dim_key.clone(), members, shared);
+                    for (m, rows) in group.iter().zip(outs) {
+                        nodes[*m] = Some(rows);
+                    }
+                    progressed = true;
+                    continue;
+                }
+            };
+            nodes[id] = Some(rows);
+            progressed = true;
+        }
+        assert!(
+            progressed,
+            "the plan's nodes depend on each other in a cycle"
+        );
     }
+    let nodes: Vec<Rows<'s>> = nodes
+        .into_iter()
+        .map(|n| n.expect("all rendered"))
+        .collect();
     let probes = sink::Probes {
         pace: ProbeHandle::new(),
         applied: ProbeHandle::new(),
@@ -120,6 +160,55 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         sink::render(scope, nodes[s.input].clone(), s, shared, &probes);
     }
     Dataflow { inputs, probes }
+}
+
+/// The nodes a node reads.
+fn node_inputs(node: &Node) -> Vec<NodeId> {
+    match node {
+        Node::Source { .. } => vec![],
+        Node::Filter { input, .. } | Node::Map { input, .. } | Node::Upsert { input, .. } => {
+            vec![*input]
+        }
+        Node::Aggregate(a) => std::iter::once(a.input).chain(a.watermark_from).collect(),
+        Node::Union { inputs } => inputs.clone(),
+        Node::LeftJoin(j) => vec![j.stream, j.dim],
+    }
+}
+
+/// The joins that share one operator: those of one dimension node on one (printed) key, except
+/// that a join whose stream reads another join of the group starts a group of its own (one
+/// operator cannot feed itself).
+fn join_groups(plan: &Plan) -> Vec<Vec<NodeId>> {
+    // ancestors[n]: every node n reads, directly or not.
+    let mut ancestors: Vec<std::collections::BTreeSet<NodeId>> = Vec::new();
+    for node in &plan.nodes {
+        let mut set = std::collections::BTreeSet::new();
+        for i in node_inputs(&node.node) {
+            set.insert(i);
+            set.extend(ancestors[i].iter().copied());
+        }
+        ancestors.push(set);
+    }
+    let mut groups: Vec<(NodeId, String, Vec<NodeId>)> = Vec::new();
+    for (id, node) in plan.nodes.iter().enumerate() {
+        let Node::LeftJoin(j) = &node.node else {
+            continue;
+        };
+        let key: Vec<String> = j.dim_key.iter().map(|e| e.to_string()).collect();
+        let key = key.join(", ");
+        let fits = groups.iter_mut().find(|(dim, k, members)| {
+            *dim == j.dim
+                && *k == key
+                && members
+                    .iter()
+                    .all(|m| !ancestors[id].contains(m) && !ancestors[*m].contains(&id))
+        });
+        match fits {
+            Some((_, _, members)) => members.push(id),
+            None => groups.push((j.dim, key, vec![id])),
+        }
+    }
+    groups.into_iter().map(|(_, _, members)| members).collect()
 }
 
 /// Evaluates expressions that [can fail](ScalarExpr::can_fail) on one row; a row that fails
@@ -183,6 +272,7 @@ pub fn event_time_maxima<'s, D: Clone + 'static>(
 /// Describes the operators each plan node becomes, for `tally explain`.
 pub fn explain(plan: &Plan) -> String {
     let mut out = String::new();
+    let groups = join_groups(plan);
     for (i, s) in plan.sources.iter().enumerate() {
         out.push_str(&format!(
             "input {i} ({}): InputSession<u64 epoch, Row, isize>, fed by each worker's share of the source\n",
@@ -227,10 +317,14 @@ pub fn explain(plan: &Plan) -> String {
             ),
             Node::LeftJoin(j) => format!(
                 "stream node {} and dimension node {}, both exchanged by hash of the join key -> \
-                 LeftJoin operator (dimension rows by key; stream rows kept {}; a dimension \
-                 change emits -old +new for the kept stream rows of its key)",
+                 LeftJoin operator{} (dimension rows kept once by key; stream rows kept {}; a \
+                 dimension change emits -old +new for the kept stream rows of its key)",
                 j.stream,
                 j.dim,
+                match groups.iter().find(|g| g.contains(&i)) {
+                    Some(g) if g.len() > 1 => format!(" shared by the joins of nodes {g:?}"),
+                    _ => String::new(),
+                },
                 if j.retain.is_some() {
                     "until their window is final (watermark broadcast like an aggregate's)"
                 } else {
