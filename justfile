@@ -25,3 +25,8 @@ bench rows="2000000" workers="2" runs="3":
 # q1 alone, one run.
 bench-q1 rows="2000000" workers="2":
     ./benches/q1.sh {{rows}} {{workers}}
+
+# Scale runs: q1 at 1M/10M/100M events and an endless run with RSS sampled every 10 s
+# (lines in benches/out/scale.txt).
+bench-scale steps="1000000 10000000 100000000" duration="300" rate="200000":
+    ./benches/scale.sh "{{steps}}" {{duration}} {{rate}}
