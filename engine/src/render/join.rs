@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use differential_dataflow::AsCollection;
+use differential_dataflow::{AsCollection, VecCollection};
 use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::JoinPlan;
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::{Capability, Concatenate, Operator};
+use timely::dataflow::StreamVec;
 
 use super::epochs::Epochs;
 use super::{hash_values, Rows, Shared};
@@ -145,167 +146,14 @@ pub fn render_group<'s>(
         Side::Dim(row, key)
     });
     tagged.push(tagged_dim.inner);
-    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
-    let expected = shared.expected_lanes.clone();
-    let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
-        Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => hash_values(k),
-    });
-    let joined_rows = scope
-        .concatenate(tagged)
-        .binary_frontier(
-            scope.concatenate(maxima),
-            by_key,
-            Pipeline,
-            "LeftJoin",
-            move |cap, _info| {
-                let mut held: Option<Capability<u64>> = Some(cap);
-                // Every update, stashed by epoch; each stream's watermark apart.
-                let mut data: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone(), vec![]);
-                let mut streams: Vec<Kept> = kept_init
-                    .iter()
-                    .map(|(residual, dim_width, lateness, sources)| Kept {
-                        residual: residual.clone(),
-                        dim_width: *dim_width,
-                        lateness: *lateness,
-                        epochs: Epochs::new(lanes, idle_ms, expected.clone(), sources.clone()),
-                        rows: HashMap::default(),
-                        expiry: BTreeMap::new(),
-                    })
-                    .collect();
-                let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
-                move |(input, data_frontier), (maxes, max_frontier), output| {
-                    input.for_each(|_cap, batch| data.add_updates(batch));
-                    maxes.for_each(|_cap, batch| {
-                        for (idx, epoch, max) in batch.drain(..) {
-                            streams[idx as usize]
-                                .epochs
-                                .add_maxima(&mut vec![(epoch, max)]);
-                        }
-                    });
-                    let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
-                    let Some(cap) = held.as_mut() else { return };
-                    let mut ready = data.ready(frontier, *cap.time());
-                    for s in &mut streams {
-                        ready.extend(s.epochs.ready(frontier, *cap.time()));
-                    }
-                    ready.sort_unstable();
-                    ready.dedup();
-                    for epoch in ready {
-                        let mut watermarks = Vec::with_capacity(streams.len());
-                        for s in &mut streams {
-                            s.epochs.begin(epoch);
-                            watermarks.push(s.epochs.watermark(s.lateness));
-                        }
-                        let updates = data.take(epoch);
-                        let at = cap.delayed(&epoch);
-                        let mut session = output.session(&at);
-                        // Dimension changes, grouped by key.
-                        let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
-                        let mut stream_rows = Vec::new();
-                        for (side, diff) in updates {
-                            match side {
-                                Side::Dim(row, key) => {
-                                    changed.entry(key).or_default().push((row, diff as i64))
-                                }
-                                Side::Stream(idx, row, key, _, until) => {
-                                    stream_rows.push((idx, row, key, until, diff as i64))
-                                }
-                            }
-                        }
-                        for (key, changes) in changed {
-                            // Retract what every stream's kept rows of the key joined to.
-                            for (idx, s) in streams.iter().enumerate() {
-                                let Some(rows) = s.rows.get(&key) else {
-                                    continue;
-                                };
-                                for (row, (n, _)) in rows {
-                                    let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
-                                    for (out, m) in out {
-                                        session.give(((idx as u32, out), epoch, -(n * m) as isize));
-                                    }
-                                }
-                            }
-                            let entry = dims.entry(key.clone()).or_default();
-                            for (row, diff) in changes {
-                                let c = entry.entry(row.clone()).or_insert(0);
-                                *c += diff;
-                                if *c == 0 {
-                                    entry.remove(&row);
-                                }
-                            }
-                            if entry.is_empty() {
-                                dims.remove(&key);
-                            }
-                            for (idx, s) in streams.iter().enumerate() {
-                                let Some(rows) = s.rows.get(&key) else {
-                                    continue;
-                                };
-                                for (row, (n, _)) in rows {
-                                    let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
-                                    for (out, m) in out {
-                                        session.give(((idx as u32, out), epoch, (n * m) as isize));
-                                    }
-                                }
-                            }
-                        }
-                        for (idx, row, key, until, diff) in stream_rows {
-                            let s = &mut streams[idx as usize];
-                            for (out, m) in joined(&row, dims.get(&key), &s.residual, s.dim_width) {
-                                session.give(((idx, out), epoch, (diff * m) as isize));
-                            }
-                            // Keep the row while its window is open.
-                            if watermarks[idx as usize].is_none_or(|wm| until > wm) {
-                                let rows = s.rows.entry(key.clone()).or_default();
-                                let e = rows.entry(row.clone()).or_insert((0, until));
-                                e.0 += diff;
-                                if e.0 == 0 {
-                                    rows.remove(&row);
-                                } else if until != i64::MAX {
-                                    s.expiry.entry(until).or_default().push((key, row));
-                                }
-                            }
-                        }
-                        for s in &mut streams {
-                            s.epochs.close(epoch);
-                            let Some(wm) = s.epochs.watermark(s.lateness) else {
-                                continue;
-                            };
-                            while let Some((&until, _)) = s.expiry.first_key_value() {
-                                if until > wm {
-                                    break;
-                                }
-                                for (key, row) in s.expiry.pop_first().expect("non-empty").1 {
-                                    if let Some(rows) = s.rows.get_mut(&key) {
-                                        rows.remove(&row);
-                                        if rows.is_empty() {
-                                            s.rows.remove(&key);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    match frontier {
-                        Some(f) if *cap.time() < f => cap.downgrade(&f),
-                        Some(_) => {}
-                        None => {
-                            dims.clear();
-                            data.clear();
-                            for s in &mut streams {
-                                s.epochs.clear();
-                                s.rows.clear();
-                                s.expiry.clear();
-                            }
-                            held = None;
-                        }
-                    }
-                }
-            },
-        )
-        .as_collection();
+    let updates = scope.concatenate(tagged);
+    let maxima = scope.concatenate(maxima);
+    // One stream's rows come out as they are; several streams' carry their stream's index and
+    // each query reads its own.
     if count == 1 {
-        return vec![joined_rows.map(|(_, row)| row)];
+        return vec![operator(updates, maxima, kept_init, shared, |_, row| row)];
     }
+    let joined_rows = operator(updates, maxima, kept_init, shared, |idx, row| (idx, row));
     (0..count as u32)
         .map(|i| {
             joined_rows
@@ -313,4 +161,174 @@ pub fn render_group<'s>(
                 .flat_map(move |(j, row)| (j == i).then_some(row))
         })
         .collect()
+}
+
+/// What the operator is built from for each stream: residual, dimension width, lateness and
+/// upstream sources.
+type KeptInit = (Option<ScalarExpr>, usize, i64, Vec<usize>);
+
+/// The join operator: `updates` (every stream's rows and the dimension's), `maxima` (each
+/// stream's event-time maxima, by stream index); `wrap` makes an output record of a joined row
+/// and its stream's index.
+fn operator<'s, D>(
+    updates: StreamVec<'s, u64, (Side, u64, isize)>,
+    maxima: StreamVec<'s, u64, (u32, u64, i64)>,
+    kept_init: Vec<KeptInit>,
+    shared: &Shared,
+    wrap: fn(u32, Row) -> D,
+) -> VecCollection<'s, u64, D, isize>
+where
+    D: Clone + 'static,
+{
+    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
+    let expected = shared.expected_lanes.clone();
+    let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
+        Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => hash_values(k),
+    });
+    updates
+        .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
+            let mut held: Option<Capability<u64>> = Some(cap);
+            // Every update, stashed by epoch; each stream's watermark apart.
+            let mut data: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone(), vec![]);
+            let mut streams: Vec<Kept> = kept_init
+                .iter()
+                .map(|(residual, dim_width, lateness, sources)| Kept {
+                    residual: residual.clone(),
+                    dim_width: *dim_width,
+                    lateness: *lateness,
+                    epochs: Epochs::new(lanes, idle_ms, expected.clone(), sources.clone()),
+                    rows: HashMap::default(),
+                    expiry: BTreeMap::new(),
+                })
+                .collect();
+            let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
+            move |(input, data_frontier), (maxes, max_frontier), output| {
+                input.for_each(|_cap, batch| data.add_updates(batch));
+                maxes.for_each(|_cap, batch| {
+                    for (idx, epoch, max) in batch.drain(..) {
+                        streams[idx as usize]
+                            .epochs
+                            .add_maxima(&mut vec![(epoch, max)]);
+                    }
+                });
+                let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
+                let Some(cap) = held.as_mut() else { return };
+                let mut ready = data.ready(frontier, *cap.time());
+                for s in &mut streams {
+                    ready.extend(s.epochs.ready(frontier, *cap.time()));
+                }
+                ready.sort_unstable();
+                ready.dedup();
+                for epoch in ready {
+                    let mut watermarks = Vec::with_capacity(streams.len());
+                    for s in &mut streams {
+                        s.epochs.begin(epoch);
+                        watermarks.push(s.epochs.watermark(s.lateness));
+                    }
+                    let updates = data.take(epoch);
+                    let at = cap.delayed(&epoch);
+                    let mut session = output.session(&at);
+                    // Dimension changes, grouped by key.
+                    let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
+                    let mut stream_rows = Vec::new();
+                    for (side, diff) in updates {
+                        match side {
+                            Side::Dim(row, key) => {
+                                changed.entry(key).or_default().push((row, diff as i64))
+                            }
+                            Side::Stream(idx, row, key, _, until) => {
+                                stream_rows.push((idx, row, key, until, diff as i64))
+                            }
+                        }
+                    }
+                    for (key, changes) in changed {
+                        // Retract what every stream's kept rows of the key joined to.
+                        for (idx, s) in streams.iter().enumerate() {
+                            let Some(rows) = s.rows.get(&key) else {
+                                continue;
+                            };
+                            for (row, (n, _)) in rows {
+                                let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
+                                for (out, m) in out {
+                                    session.give((wrap(idx as u32, out), epoch, -(n * m) as isize));
+                                }
+                            }
+                        }
+                        let entry = dims.entry(key.clone()).or_default();
+                        for (row, diff) in changes {
+                            let c = entry.entry(row.clone()).or_insert(0);
+                            *c += diff;
+                            if *c == 0 {
+                                entry.remove(&row);
+                            }
+                        }
+                        if entry.is_empty() {
+                            dims.remove(&key);
+                        }
+                        for (idx, s) in streams.iter().enumerate() {
+                            let Some(rows) = s.rows.get(&key) else {
+                                continue;
+                            };
+                            for (row, (n, _)) in rows {
+                                let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
+                                for (out, m) in out {
+                                    session.give((wrap(idx as u32, out), epoch, (n * m) as isize));
+                                }
+                            }
+                        }
+                    }
+                    for (idx, row, key, until, diff) in stream_rows {
+                        let s = &mut streams[idx as usize];
+                        for (out, m) in joined(&row, dims.get(&key), &s.residual, s.dim_width) {
+                            session.give((wrap(idx, out), epoch, (diff * m) as isize));
+                        }
+                        // Keep the row while its window is open.
+                        if watermarks[idx as usize].is_none_or(|wm| until > wm) {
+                            let rows = s.rows.entry(key.clone()).or_default();
+                            let e = rows.entry(row.clone()).or_insert((0, until));
+                            e.0 += diff;
+                            if e.0 == 0 {
+                                rows.remove(&row);
+                            } else if until != i64::MAX {
+                                s.expiry.entry(until).or_default().push((key, row));
+                            }
+                        }
+                    }
+                    for s in &mut streams {
+                        s.epochs.close(epoch);
+                        let Some(wm) = s.epochs.watermark(s.lateness) else {
+                            continue;
+                        };
+                        while let Some((&until, _)) = s.expiry.first_key_value() {
+                            if until > wm {
+                                break;
+                            }
+                            for (key, row) in s.expiry.pop_first().expect("non-empty").1 {
+                                if let Some(rows) = s.rows.get_mut(&key) {
+                                    rows.remove(&row);
+                                    if rows.is_empty() {
+                                        s.rows.remove(&key);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                match frontier {
+                    Some(f) if *cap.time() < f => cap.downgrade(&f),
+                    Some(_) => {}
+                    None => {
+                        dims.clear();
+                        data.clear();
+                        for s in &mut streams {
+                            s.epochs.clear();
+                            s.rows.clear();
+                            s.expiry.clear();
+                        }
+                        held = None;
+                    }
+                }
+            }
+        })
+        .as_collection()
 }

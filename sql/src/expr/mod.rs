@@ -266,7 +266,12 @@ impl ScalarExpr {
     /// Evaluates the expression on one row. An expression that [can fail](Self::can_fail) is
     /// NULL where it failed; use [`Self::try_eval`] for it.
     pub fn eval(&self, row: &[Value]) -> Value {
-        self.ev(row, &mut Env::default())
+        match self {
+            // The common leaves need no environment.
+            ScalarExpr::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
+            ScalarExpr::Literal(v) => v.clone(),
+            _ => self.ev(row, &mut Env::default()),
+        }
     }
 
     /// Evaluates the expression on one row, or says why the row cannot be evaluated.
