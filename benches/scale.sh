@@ -18,18 +18,19 @@ steps=${1:-"1000000 10000000 100000000"}
 duration=${2:-300}
 rate=${3:-200000}
 cargo build --release --quiet
+tally="${CARGO_TARGET_DIR:-target}/release/tally"
 mkdir -p benches/data benches/out
 out=benches/out/scale.txt
 : > "$out"
 
 for rows in $steps; do
   data=benches/data/scale_events.txt
-  ./target/release/tally generate --rows "$rows" --seed 42 -o "$data"
+  "$tally" generate --rows "$rows" --seed 42 -o "$data"
   sed "s#data/events.txt#data/scale_events.txt#; s#out/q1.csv#out/q1_scale.csv#" benches/q1.ec \
     > benches/q1_scale.ec
   start=$(date +%s.%N)
   /usr/bin/time -f "%M" -o benches/out/rss.txt \
-    ./target/release/tally run benches/q1_scale.ec -w 2 --progress 0 2>/dev/null
+    "$tally" run benches/q1_scale.ec -w 2 --progress 0 2>/dev/null
   end=$(date +%s.%N)
   secs=$(echo "$end - $start" | bc -l)
   printf 'bench=q1_size rows=%s workers=2 seconds=%.3f events_per_s=%.0f peak_rss_kb=%s\n' \
@@ -57,7 +58,7 @@ table.type=csv
 table.csv.path=endless.csv
 table.csv.mode=changes
 JOB
-./target/release/tally run benches/out/endless.ec -w 2 --progress 0 2>benches/out/endless.log &
+"$tally" run benches/out/endless.ec -w 2 --progress 0 2>benches/out/endless.log &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f benches/out/endless.csv' EXIT
 samples=()
