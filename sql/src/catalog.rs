@@ -955,8 +955,14 @@ mod tests {
             changes("mysql", "table.mysql.changes=binlog"),
             DbChanges::Binlog
         );
-        assert_eq!(changes("mysql", "table.mysql.changes=POLL"), DbChanges::Poll);
-        assert_eq!(changes("mysql", "table.mysql.changes=auto"), DbChanges::Auto);
+        assert_eq!(
+            changes("mysql", "table.mysql.changes=POLL"),
+            DbChanges::Poll
+        );
+        assert_eq!(
+            changes("mysql", "table.mysql.changes=auto"),
+            DbChanges::Auto
+        );
         assert_eq!(changes("postgres", ""), DbChanges::Auto);
         assert_eq!(
             changes("postgres", "table.postgres.changes=poll"),

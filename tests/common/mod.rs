@@ -465,7 +465,10 @@ impl Mysql {
     /// A client of the MariaDB with a binlog (127.0.0.1:3307, root, database `test`); fails
     /// loudly when it is not running.
     pub fn connect_binlog() -> Mysql {
-        require("MariaDB with a binlog (log_bin=ON, binlog_format=ROW)", MYSQL_BINLOG);
+        require(
+            "MariaDB with a binlog (log_bin=ON, binlog_format=ROW)",
+            MYSQL_BINLOG,
+        );
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

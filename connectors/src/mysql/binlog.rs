@@ -88,11 +88,21 @@ pub fn open(
         pos: None,
         first: true,
         progressed: false,
+        failing: false,
         unconvertible: HashSet::new(),
     };
     std::thread::Builder::new()
         .name(format!("binlog-{table}"))
-        .spawn(move || follower.run(rt))
+        .spawn(move || {
+            let tx = follower.tx.clone();
+            let table = follower.table.clone();
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| follower.run(rt))).is_err()
+            {
+                let _ = tx.send(Feed::Failed(ConnectorError::Other(format!(
+                    "table {table}: the binlog reader failed (a panic; see the log above)"
+                ))));
+            }
+        })
         .map_err(|e| ConnectorError::Other(format!("table {table}: cannot start a thread: {e}")))?;
     Ok(Some(Box::new(BinlogTable {
         rx,
@@ -449,21 +459,25 @@ fn cell(value: &BinlogValue<'_>, col: &Column) -> Result<Option<String>, String>
     };
     let text = match (col.ty.as_str(), value) {
         ("tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint", MyValue::Int(v)) => {
-            if col.unsigned && *v < 0 {
-                let bits = match col.ty.as_str() {
-                    "tinyint" => 8,
-                    "smallint" => 16,
-                    "mediumint" => 24,
-                    "int" | "integer" => 32,
-                    _ => 64,
-                };
-                if bits == 64 {
-                    (*v as u64).to_string()
-                } else {
-                    (*v + (1i64 << bits)).to_string()
-                }
+            // The binlog has no signedness (unless binlog_row_metadata=FULL), and the decoder
+            // reads some widths one way only: take the column's bits as the column says.
+            let bits = match col.ty.as_str() {
+                "tinyint" => 8,
+                "smallint" => 16,
+                "mediumint" => 24,
+                "int" | "integer" => 32,
+                _ => 64,
+            };
+            let raw = if bits == 64 {
+                *v as u64
             } else {
-                v.to_string()
+                (*v as u64) & ((1u64 << bits) - 1)
+            };
+            if col.unsigned {
+                raw.to_string()
+            } else {
+                // Sign-extend from the column's width.
+                (((raw << (64 - bits)) as i64) >> (64 - bits)).to_string()
             }
         }
         (_, MyValue::UInt(v)) => v.to_string(),
@@ -487,6 +501,14 @@ fn cell(value: &BinlogValue<'_>, col: &Column) -> Result<Option<String>, String>
             }
         }
         ("timestamp", MyValue::Int(secs)) => timestamp(*secs, 0, col.fsp),
+        // mysql_common decodes negative TIME(1) to TIME(4) values wrongly.
+        ("time", MyValue::Time(..)) if (1..=4).contains(&col.fsp) => {
+            return Err(format!(
+                "column `{}` is TIME({}), which this reader does not decode (TIME and TIME(5) \
+                 or TIME(6) it does)",
+                col.name, col.fsp
+            ))
+        }
         ("time", MyValue::Time(neg, days, h, m, s, us)) => format!(
             "{}{:02}:{m:02}:{s:02}{}",
             if *neg { "-" } else { "" },
@@ -620,6 +642,8 @@ struct Follower {
     first: bool,
     /// An event arrived since the last failure (the back-off starts over).
     progressed: bool,
+    /// The last attempt failed on the connection (logged once until it works again).
+    failing: bool,
     /// Columns whose values were not converted (logged once each).
     unconvertible: HashSet<String>,
 }
@@ -636,7 +660,6 @@ impl Follower {
             .without_max_times();
         let mut delays = None;
         let mut reread = Some(String::new());
-        let mut failing = false;
         while !self.stopped() {
             self.progressed = false;
             let result = match &reread {
@@ -648,9 +671,9 @@ impl Follower {
                     // Read (again): follow from the snapshot's position.
                     reread = None;
                     delays = None;
-                    if failing {
+                    if self.failing {
                         tracing::info!("dimension {}: read {} again", self.table, self.place);
-                        failing = false;
+                        self.failing = false;
                     }
                 }
                 Ok(Some(Next::Stop)) => return,
@@ -677,7 +700,7 @@ impl Follower {
                         .get_or_insert_with(|| policy.build())
                         .next()
                         .unwrap_or(Duration::from_secs(5));
-                    if !failing || self.progressed {
+                    if !self.failing || self.progressed {
                         tracing::warn!(
                             "dimension {}: {e}; keeping its last rows and reconnecting{}",
                             self.table,
@@ -687,7 +710,7 @@ impl Follower {
                             }
                         );
                     }
-                    failing = true;
+                    self.failing = true;
                     let until = Instant::now() + wait;
                     while Instant::now() < until && !self.stopped() {
                         std::thread::sleep(Duration::from_millis(50).min(wait));
@@ -701,9 +724,7 @@ impl Follower {
     /// the rows sent before.
     async fn snapshot(&mut self) -> Result<(), ConnectorError> {
         let db = self.db.clone();
-        let mut conn = Conn::new(opts(&db))
-            .await
-            .map_err(|e| classify(&db, e))?;
+        let mut conn = Conn::new(opts(&db)).await.map_err(|e| classify(&db, e))?;
         let read = self.read(&mut conn).await;
         let _ = conn.disconnect().await;
         let (layout, rows, pos) = read.map_err(|e| classify(&db, e))??;
@@ -724,6 +745,11 @@ impl Follower {
             deletes.extend(std::iter::repeat_n(row.clone(), n.saturating_sub(left)));
         }
         self.current = fresh;
+        if !self.first {
+            self.metrics
+                .dimension_rereads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.first {
             tracing::info!(
                 "dimension {}: read {} ({} rows); following its binlog from {pos} (replica \
@@ -823,9 +849,7 @@ impl Follower {
         let (Some(start), Some(layout)) = (self.pos.clone(), self.layout.clone()) else {
             return Ok(Next::Reread("nothing read yet".into()));
         };
-        let mut conn = Conn::new(opts(&db))
-            .await
-            .map_err(|e| classify(&db, e))?;
+        let mut conn = Conn::new(opts(&db)).await.map_err(|e| classify(&db, e))?;
         // A heartbeat every second when nothing is written, so a lost server is noticed.
         conn.query_drop("SET @master_heartbeat_period = 1000000000")
             .await
@@ -842,6 +866,7 @@ impl Follower {
         let mut ours: HashSet<u64> = HashSet::new();
         let mut txn: Vec<Op> = Vec::new();
         let mut in_txn = false;
+        let mut described = false;
         let mut last = Instant::now();
         loop {
             if self.stopped() {
@@ -877,6 +902,14 @@ impl Follower {
             };
             last = Instant::now();
             self.progressed = true;
+            if self.failing {
+                tracing::info!(
+                    "dimension {}: following the binlog of {} again from {start}",
+                    self.table,
+                    self.place
+                );
+                self.failing = false;
+            }
             let end = u64::from(event.header().log_pos());
             let raw_type = event.header().event_type_raw();
             let data = match event.read_data() {
@@ -892,6 +925,9 @@ impl Follower {
                 pos: end,
             };
             match data {
+                // The first event names the file asked for, and is read before the format
+                // description says the events carry checksums (so the name would too).
+                Some(EventData::RotateEvent(_)) if !described => {}
                 Some(EventData::RotateEvent(r)) => {
                     file = r.name().into_owned();
                     if !in_txn {
@@ -962,15 +998,25 @@ impl Follower {
                     let Some(tme) = stream.get_tme(re.table_id()) else {
                         return Ok(Next::Reread("a row event without its table map".into()));
                     };
-                    for row in re.rows(tme) {
-                        let (before, after) = match row {
-                            Ok(r) => r,
-                            Err(e) => {
-                                return Ok(Next::Reread(format!(
-                                    "a row of the table does not decode: {e}"
-                                )))
-                            }
-                        };
+                    // The decoder may fail on values it does not handle (in debug builds by
+                    // an arithmetic overflow): that is a re-read, not a stopped reader.
+                    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        re.rows(tme).collect::<Result<Vec<_>, _>>()
+                    }));
+                    let rows = match decoded {
+                        Ok(Ok(rows)) => rows,
+                        Ok(Err(e)) => {
+                            return Ok(Next::Reread(format!(
+                                "a row of the table does not decode: {e}"
+                            )))
+                        }
+                        Err(_) => {
+                            return Ok(Next::Reread(
+                                "the binlog decoder failed on a row of the table".into(),
+                            ))
+                        }
+                    };
+                    for (before, after) in rows {
                         for (image, insert) in [(before, false), (after, true)] {
                             let Some(image) = image else { continue };
                             match self.typed(&layout, &image) {
@@ -989,9 +1035,9 @@ impl Follower {
                         self.pos = Some(at(&file));
                     }
                 }
+                Some(EventData::FormatDescriptionEvent(_)) => described = true,
                 Some(
-                    EventData::FormatDescriptionEvent(_)
-                    | EventData::GtidEvent(_)
+                    EventData::GtidEvent(_)
                     | EventData::AnonymousGtidEvent(_)
                     | EventData::PreviousGtidsEvent(_)
                     | EventData::RowsQueryEvent(_)
@@ -1079,6 +1125,7 @@ impl Follower {
                         deletes.push(row);
                     }
                     None => {
+                        let shown: String = format!("{row:?}").chars().take(300).collect();
                         // Undo this transaction's part; the re-read diffs from the rest.
                         for (row, inserted) in applied.into_iter().rev() {
                             if inserted {
@@ -1092,9 +1139,9 @@ impl Follower {
                                 *self.current.entry(row).or_default() += 1;
                             }
                         }
-                        return Some(
-                            "the binlog deletes a row that is not among the rows read".into(),
-                        );
+                        return Some(format!(
+                            "the binlog deletes a row that is not among the rows read: {shown}"
+                        ));
                     }
                 },
             }
@@ -1164,11 +1211,16 @@ mod tests {
         c.unsigned = true;
         assert_eq!(text(MyValue::Int(-56), &c).unwrap(), "200");
         c.ty = "bigint".into();
-        assert_eq!(
-            text(MyValue::Int(-1), &c).unwrap(),
-            "18446744073709551615"
-        );
+        assert_eq!(text(MyValue::Int(-1), &c).unwrap(), "18446744073709551615");
         assert_eq!(text(MyValue::Int(-5), &col("int")).unwrap(), "-5");
+        assert_eq!(
+            text(MyValue::Int(8_388_608), &col("mediumint")).unwrap(),
+            "-8388608"
+        );
+        assert_eq!(
+            text(MyValue::Int(i64::MIN), &col("bigint")).unwrap(),
+            i64::MIN.to_string()
+        );
         assert_eq!(text(MyValue::NULL, &col("int")), None);
         assert_eq!(
             text(MyValue::Float(3.1415927), &col("float")).unwrap(),
@@ -1201,11 +1253,13 @@ mod tests {
             "0000-00-00 00:00:00"
         );
         let mut t = col("time");
-        t.fsp = 1;
+        t.fsp = 6;
         assert_eq!(
             text(MyValue::Time(true, 1, 1, 1, 2, 500_000), &t).unwrap(),
-            "-25:01:02.5"
+            "-25:01:02.500000"
         );
+        t.fsp = 2;
+        assert!(cell(&BinlogValue::Value(MyValue::Time(true, 0, 1, 1, 2, 0)), &t).is_err());
         assert_eq!(
             text(MyValue::Bytes(b"1900".to_vec()), &col("year")).unwrap(),
             "0000"
