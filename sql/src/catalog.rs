@@ -934,7 +934,7 @@ mod tests {
 
     fn dimension(ty: &str, extra: &str) -> CatalogResult<(SourceConfig, Schema)> {
         let text = format!(
-            "[system]\nsql=SELECT 1\n[tabledesc-d]\ntable.name=d\n\
+            "[system]\nsql=SELECT k FROM d\n[tabledesc-d]\ntable.name=d\n\
              table.fields=k,string,:v,string,\ntable.type={ty}\n{extra}"
         );
         let job = crate::job::Job::parse("job.ec", &text).unwrap();

@@ -1223,8 +1223,8 @@ mod tests {
         );
         assert_eq!(text(MyValue::NULL, &col("int")), None);
         assert_eq!(
-            text(MyValue::Float(3.1415927), &col("float")).unwrap(),
-            "3.14159"
+            text(MyValue::Float(1.2345678), &col("float")).unwrap(),
+            "1.23457"
         );
         assert_eq!(
             text(MyValue::Float(1234567.9), &col("float")).unwrap(),
