@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts the servers tally's integration tests talk to, installing them when missing:
 #   Redis 127.0.0.1:6379, MariaDB 127.0.0.1:3306 (root, no password, database `test`),
+#   a second MariaDB with a row-format binlog on 127.0.0.1:3307 (same login; its own datadir
+#   /var/lib/tally-mariadb-binlog, for the binlog dimension tests),
 #   PostgreSQL 127.0.0.1:5432 (trust for 127.0.0.1, database `test`), and the Kafka-compatible
 #   broker tansu (a binary; the tests start their own broker on a free port).
 # Idempotent: a server that is already up is left alone. Fails loudly when one cannot start.
@@ -63,6 +65,39 @@ if command -v mariadb >/dev/null 2>&1; then
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE IF NOT EXISTS test"
 fi
 
+# --- MariaDB with a binlog (binlog dimension tests) --------------------------------------------
+# A second server of the same installation: its own datadir, socket and pid file, row-format
+# binlog. The one on 3306 is left as it is (its binlog may be off).
+BINLOG_DATADIR=/var/lib/tally-mariadb-binlog
+BINLOG_SOCKET=/run/mysqld/tally-binlog.sock
+if ! listening 127.0.0.1 3307; then
+  mkdir -p /run/mysqld
+  chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if [ ! -d "$BINLOG_DATADIR/mysql" ]; then
+    log "creating the datadir of the binlog MariaDB in $BINLOG_DATADIR"
+    mkdir -p "$BINLOG_DATADIR"
+    chown mysql:mysql "$BINLOG_DATADIR"
+    mariadb-install-db --no-defaults --user=mysql --datadir="$BINLOG_DATADIR" \
+      --auth-root-authentication-method=socket >/dev/null
+  fi
+  log "starting MariaDB with a binlog on 3307"
+  setsid nohup /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$BINLOG_DATADIR" \
+    --port=3307 --bind-address=127.0.0.1 --socket="$BINLOG_SOCKET" \
+    --pid-file=/run/mysqld/tally-binlog.pid --log-error="$BINLOG_DATADIR/error.log" \
+    --log-bin=tally-bin --binlog-format=ROW --binlog-row-image=FULL --server-id=1 \
+    </dev/null >/dev/null 2>&1 &
+  wait_for "MariaDB (binlog)" 3307
+fi
+if ! mariadb -h 127.0.0.1 -P 3307 -u root -e "SELECT 1" >/dev/null 2>&1; then
+  log "letting root log in to the binlog MariaDB over TCP without a password"
+  mariadb -S "$BINLOG_SOCKET" -u root -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;"
+fi
+mariadb -h 127.0.0.1 -P 3307 -u root -e "CREATE DATABASE IF NOT EXISTS test"
+if [ "$(mariadb -h 127.0.0.1 -P 3307 -u root -N -e "SELECT @@log_bin, @@binlog_format")" != "$(printf '1\tROW')" ]; then
+  log "the server on 127.0.0.1:3307 has no row-format binlog (log_bin, binlog_format); the binlog tests need one"
+  exit 1
+fi
+
 # --- PostgreSQL ------------------------------------------------------------------------------
 if ! listening 127.0.0.1 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -92,4 +127,4 @@ if [ ! -x "$TANSU" ] || ! "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSI
   log "installing tansu $TANSU_VERSION (a Kafka-compatible broker for the Kafka tests; ~8 minutes once)"
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
 fi
-log "ready: Redis 6379, MariaDB 3306, PostgreSQL 5432, $("$TANSU" --version 2>/dev/null || echo tansu)"
+log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, $("$TANSU" --version 2>/dev/null || echo tansu)"

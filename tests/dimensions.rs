@@ -36,14 +36,14 @@ fn job(dir: &Path, dim: &str, table: &str, prefix: &str) {
 }
 
 /// Runs the job and calls `change` 2.5 s in (about 250 s of event time: the first windows are
-/// final by then, the later ones not yet started).
-fn run_and_change(dir: &Path, change: impl FnOnce()) {
+/// final by then, the later ones not yet started). Returns the run's log.
+fn run_and_change(dir: &Path, change: impl FnOnce()) -> String {
     let d = dir.to_path_buf();
     let run =
         std::thread::spawn(move || tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d));
     std::thread::sleep(Duration::from_millis(2500));
     change();
-    ok(&run.join().unwrap());
+    ok(&run.join().unwrap())
 }
 
 /// Every window has one category: `x` for the windows final before the change, `y` after;
@@ -126,11 +126,93 @@ fn a_mysql_dimension_change_revises_open_windows_only() {
         &table,
         &prefix,
     );
-    run_and_change(dir.path(), || {
+    let log = run_and_change(dir.path(), || {
         Mysql::connect().exec(&format!("UPDATE `{dim}` SET cat = 'y'"));
     });
     check(dir.path(), &mut db, &table, &prefix);
     db.exec(&format!("DROP TABLE `{dim}`"));
+    // `table.mysql.changes` is auto by default: this server has no binlog, so it is polled.
+    assert!(
+        log.contains("dimension dim: polling mysql 127.0.0.1:3306/test.")
+            && log.contains("not following its binlog: its binlog is off (server variable log_bin"),
+        "{log}"
+    );
+}
+
+/// The same change, and a delete and an insert, followed in the binlog of the server on 3307:
+/// the rows come from row events (no re-read of the table after the first).
+#[test]
+fn a_mysql_dimension_followed_in_the_binlog_revises_open_windows_only() {
+    let mut db = Mysql::connect();
+    let mut binlog = Mysql::connect_binlog();
+    let dim = unique("tally_dim");
+    let table = unique("tally_bycat");
+    let prefix = unique("tally_now");
+    binlog.exec(&format!(
+        "CREATE TABLE `{dim}` (appId VARCHAR(32) PRIMARY KEY, cat VARCHAR(8)) ENGINE=InnoDB"
+    ));
+    let values: Vec<String> = (0..100).map(|i| format!("('app{i}', 'x')")).collect();
+    binlog.exec(&format!("INSERT INTO `{dim}` VALUES {}", values.join(", ")));
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        &format!(
+            "table.type=mysql\ntable.mysql.port=3307\ntable.mysql.table={dim}\n\
+             table.mysql.changes=binlog\ntable.mysql.poll.ms=100000"
+        ),
+        &table,
+        &prefix,
+    );
+    let d = dim.clone();
+    let log = run_and_change(dir.path(), move || {
+        // One transaction: an update of 99 rows, a delete and an insert (app7 leaves as x and
+        // comes back as y).
+        Mysql::connect_binlog().exec(&format!(
+            "START TRANSACTION; UPDATE `{d}` SET cat = 'y' WHERE appId <> 'app7'; \
+             DELETE FROM `{d}` WHERE appId = 'app7'; INSERT INTO `{d}` VALUES ('app7', 'y'); \
+             COMMIT"
+        ));
+    });
+    check(dir.path(), &mut db, &table, &prefix);
+    binlog.exec(&format!("DROP TABLE `{dim}`"));
+    assert!(
+        log.contains(&format!(
+            "dimension dim: read mysql 127.0.0.1:3307/test.{dim} (100 rows); following its \
+             binlog from "
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("polling"), "{log}");
+    assert!(!log.contains("again and sending the difference"), "{log}");
+}
+
+/// `changes=binlog` against a server without binlog stops the job at start, naming the
+/// setting and the server variable.
+#[test]
+fn a_binlog_dimension_on_a_server_without_binlog_is_refused() {
+    let mut db = Mysql::connect();
+    let dim = unique("tally_dim");
+    let table = unique("tally_bycat");
+    db.exec(&format!(
+        "CREATE TABLE `{dim}` (appId VARCHAR(32) PRIMARY KEY, cat VARCHAR(8))"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        &format!("table.type=mysql\ntable.mysql.table={dim}\ntable.mysql.changes=binlog"),
+        &table,
+        "unused",
+    );
+    let out = tally(&["run", "job.ec", "-w", "2", "--progress", "0"], dir.path());
+    db.exec(&format!("DROP TABLE `{dim}`"));
+    db.exec(&format!("DROP TABLE IF EXISTS `{table}`"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the job ran: {err}");
+    assert!(
+        err.contains("`table.mysql.changes` = `binlog`, but mysql 127.0.0.1:3306/test.")
+            && err.contains("server variable log_bin = OFF"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -165,9 +165,11 @@ pub fn open_source(
         }
         #[cfg(not(feature = "kafka"))]
         SourceConfig::Kafka(_) => return Err(unavailable("kafka", "kafka")),
-        SourceConfig::Database { db, poll_ms } => {
-            sqldb::open_dimension(table, db, schema, worker, *poll_ms, metrics)?
-        }
+        SourceConfig::Database {
+            db,
+            poll_ms,
+            changes,
+        } => sqldb::open_dimension(table, db, schema, worker, *poll_ms, *changes, metrics)?,
         #[cfg(feature = "redis")]
         SourceConfig::Redis { url, key, poll_ms } => {
             redis::open_dimension(table, url, key, schema, worker, *poll_ms, metrics)?

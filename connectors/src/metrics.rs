@@ -9,6 +9,9 @@ pub struct Metrics {
     pub bad_rows: AtomicU64,
     pub late_rows: AtomicU64,
     pub result_rows: AtomicU64,
+    /// Times a dimension followed in a binlog had to read its whole table again (DDL, an
+    /// unknown event, a purged position, a value it could not convert).
+    pub dimension_rereads: AtomicU64,
     /// The smallest watermark over the windowed queries, epoch ms (`i64::MIN`: none yet).
     pub watermark_ms: AtomicI64,
 }
@@ -20,6 +23,7 @@ impl Default for Metrics {
             bad_rows: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             result_rows: AtomicU64::new(0),
+            dimension_rereads: AtomicU64::new(0),
             watermark_ms: AtomicI64::new(i64::MIN),
         }
     }

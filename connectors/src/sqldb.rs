@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tally_sql::catalog::{DbConfig, DbKind};
+use tally_sql::catalog::{DbChanges, DbConfig, DbKind};
 use tally_sql::{DataType, Row, Schema};
 
 use crate::format::parse_value;
@@ -216,38 +216,51 @@ struct Typed {
 impl TableReader for Typed {
     fn read(&mut self) -> Result<Vec<Row>, ConnectorError> {
         let cells = self.reader.read()?;
-        let mut rows = Vec::with_capacity(cells.len());
-        'rows: for cells in cells {
-            let mut row = Vec::with_capacity(cells.len());
-            for (cell, f) in cells.into_iter().zip(&self.schema.fields) {
-                match cell {
-                    None => row.push(tally_sql::Value::Null),
-                    Some(text) => match parse_value(&text, &f.ty) {
-                        Some(v) => row.push(v),
-                        None => {
-                            self.metrics.bad_row(
-                                &self.table,
-                                &format!("column {} is not a valid {}", f.name, f.ty),
-                                &text,
-                            );
-                            continue 'rows;
-                        }
-                    },
-                }
-            }
-            rows.push(row);
-        }
-        Ok(rows)
+        Ok(cells
+            .into_iter()
+            .filter_map(|cells| typed_row(&self.table, &self.schema, &self.metrics, cells))
+            .collect())
     }
 }
 
-/// Opens a MySQL or PostgreSQL dimension table.
+/// One row of text cells (NULL as `None`, in the order of the schema's fields) parsed to the
+/// field types; `None` (counted as malformed) when a cell does not parse. Every database
+/// dimension path (a polled read, a binlog event) types its rows here, so they agree.
+pub(crate) fn typed_row(
+    table: &str,
+    schema: &Schema,
+    metrics: &Metrics,
+    cells: Vec<Option<String>>,
+) -> Option<Row> {
+    let mut row = Vec::with_capacity(cells.len());
+    for (cell, f) in cells.into_iter().zip(&schema.fields) {
+        match cell {
+            None => row.push(tally_sql::Value::Null),
+            Some(text) => match parse_value(&text, &f.ty) {
+                Some(v) => row.push(v),
+                None => {
+                    metrics.bad_row(
+                        table,
+                        &format!("column {} is not a valid {}", f.name, f.ty),
+                        &text,
+                    );
+                    return None;
+                }
+            },
+        }
+    }
+    Some(row)
+}
+
+/// Opens a MySQL or PostgreSQL dimension table: followed in the MySQL binlog (`changes` binlog,
+/// or auto when the server allows it) or re-read every `poll_ms`.
 pub fn open_dimension(
     table: &str,
     db: &DbConfig,
     schema: &Schema,
     worker: WorkerInfo,
     poll_ms: u64,
+    changes: DbChanges,
     metrics: Arc<Metrics>,
 ) -> Result<Box<dyn Source>, ConnectorError> {
     check_names(db, schema)?;
@@ -255,6 +268,15 @@ pub fn open_dimension(
         // One worker reads the table; the join spreads its rows by key.
         return Ok(Box::new(PolledTable::idle()));
     }
+    #[cfg(feature = "mysql")]
+    if db.kind == DbKind::Mysql && changes != DbChanges::Poll {
+        if let Some(source) =
+            crate::mysql::binlog::open(table, db, schema, changes, poll_ms, metrics.clone())?
+        {
+            return Ok(source);
+        }
+    }
+    let _ = changes;
     let columns = schema.names();
     let reader: Box<dyn CellReader> = match db.kind {
         #[cfg(feature = "mysql")]

@@ -61,9 +61,13 @@ pub enum SourceConfig {
     InnerTable { interval_ms: u64 },
     /// `table.type=kafka`: a topic's partitions spread over all workers.
     Kafka(KafkaSource),
-    /// `table.type=mysql` / `postgres` as a dimension: the table, re-read every `poll_ms` with
-    /// only the differences sent on.
-    Database { db: DbConfig, poll_ms: u64 },
+    /// `table.type=mysql` / `postgres` as a dimension: the table, kept current from the binlog
+    /// (MySQL) or re-read every `poll_ms` with only the differences sent on.
+    Database {
+        db: DbConfig,
+        poll_ms: u64,
+        changes: DbChanges,
+    },
     /// `table.type=redis` as a dimension: the hashes whose names match a key template.
     Redis {
         url: Secret,
@@ -122,6 +126,18 @@ pub struct KafkaSource {
 pub enum DbKind {
     Mysql,
     Postgres,
+}
+
+/// How a database dimension sees the rows that change while the job runs
+/// (`table.<type>.changes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbChanges {
+    /// Re-read the whole table every `poll.ms`.
+    Poll,
+    /// Follow the MySQL binlog; the job fails at start when the server cannot give it.
+    Binlog,
+    /// The binlog when the server can give it, otherwise polling (PostgreSQL: polling).
+    Auto,
 }
 
 /// Connection and table of a MySQL or PostgreSQL table.
@@ -641,21 +657,42 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
         "mysql" | "postgres" => {
             check_keys_owned(t, &db_keys(&ty, &["changes", "poll.ms"]))?;
             needs_fields(t)?;
-            if let Some(s) = t.get(&format!("{ty}.changes")) {
-                if !s.value.eq_ignore_ascii_case("poll") {
-                    return Err((
-                        s.pos,
-                        format!(
-                            "`table.{ty}.changes` = `{}` is not supported by this build; use \
-                             poll (re-read every `table.{ty}.poll.ms`)",
-                            s.value
-                        ),
-                    ));
-                }
-            }
+            let changes = match t.get(&format!("{ty}.changes")) {
+                None => DbChanges::Auto,
+                Some(s) => match (s.value.to_ascii_lowercase().as_str(), ty.as_str()) {
+                    ("poll", _) => DbChanges::Poll,
+                    ("auto", _) => DbChanges::Auto,
+                    ("binlog", "mysql") => DbChanges::Binlog,
+                    ("binlog", _) => {
+                        return Err((
+                            s.pos,
+                            format!(
+                                "`table.{ty}.changes` = `binlog`: PostgreSQL has no binlog; use \
+                                 poll or auto (both re-read every `table.{ty}.poll.ms`)"
+                            ),
+                        ))
+                    }
+                    _ => {
+                        return Err((
+                            s.pos,
+                            format!(
+                                "`table.{ty}.changes` must be binlog, poll or auto, found `{}`",
+                                s.value
+                            ),
+                        ))
+                    }
+                },
+            };
             let db = db_config(t, &ty)?;
             let poll_ms = poll_ms(t, &format!("{ty}.poll.ms"))?;
-            Ok((SourceConfig::Database { db, poll_ms }, t.schema.clone()))
+            Ok((
+                SourceConfig::Database {
+                    db,
+                    poll_ms,
+                    changes,
+                },
+                t.schema.clone(),
+            ))
         }
         "redis" => {
             check_keys(t, &["redis.url", "redis.key", "redis.poll.ms"])?;
@@ -893,5 +930,47 @@ mod tests {
         assert_eq!(unescape_splitter("\\x01").unwrap(), "\u{1}");
         assert_eq!(unescape_splitter("|").unwrap(), "|");
         assert!(unescape_splitter("\\").is_none());
+    }
+
+    fn dimension(ty: &str, extra: &str) -> CatalogResult<(SourceConfig, Schema)> {
+        let text = format!(
+            "[system]\nsql=SELECT k FROM d\n[tabledesc-d]\ntable.name=d\n\
+             table.fields=k,string,:v,string,\ntable.type={ty}\n{extra}"
+        );
+        let job = crate::job::Job::parse("job.ec", &text).unwrap();
+        source_config(&job.tables[0])
+    }
+
+    fn changes(ty: &str, extra: &str) -> DbChanges {
+        match dimension(ty, extra).unwrap().0 {
+            SourceConfig::Database { changes, .. } => changes,
+            other => panic!("not a database source: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn database_changes() {
+        assert_eq!(changes("mysql", ""), DbChanges::Auto);
+        assert_eq!(
+            changes("mysql", "table.mysql.changes=binlog"),
+            DbChanges::Binlog
+        );
+        assert_eq!(
+            changes("mysql", "table.mysql.changes=POLL"),
+            DbChanges::Poll
+        );
+        assert_eq!(
+            changes("mysql", "table.mysql.changes=auto"),
+            DbChanges::Auto
+        );
+        assert_eq!(changes("postgres", ""), DbChanges::Auto);
+        assert_eq!(
+            changes("postgres", "table.postgres.changes=poll"),
+            DbChanges::Poll
+        );
+        let e = dimension("postgres", "table.postgres.changes=binlog").unwrap_err();
+        assert!(e.1.contains("PostgreSQL has no binlog"), "{}", e.1);
+        let e = dimension("mysql", "table.mysql.changes=cdc").unwrap_err();
+        assert!(e.1.contains("binlog, poll or auto"), "{}", e.1);
     }
 }

@@ -457,3 +457,36 @@ pub fn take_window_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String
     }
     got
 }
+
+/// The MariaDB with a row-format binlog that scripts/services.sh starts for the binlog tests.
+pub const MYSQL_BINLOG: &str = "127.0.0.1:3307";
+
+impl Mysql {
+    /// A client of the MariaDB with a binlog (127.0.0.1:3307, root, database `test`); fails
+    /// loudly when it is not running.
+    pub fn connect_binlog() -> Mysql {
+        require(
+            "MariaDB with a binlog (log_bin=ON, binlog_format=ROW)",
+            MYSQL_BINLOG,
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(3307)
+            .user(Some("root"))
+            .db_name(Some("test"));
+        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
+        let mut db = Mysql { rt, conn };
+        let on = db.rows("SELECT @@log_bin, @@binlog_format");
+        assert_eq!(
+            on,
+            ["1,ROW"],
+            "the server on {MYSQL_BINLOG} must have log_bin=ON and binlog_format=ROW \
+             (./scripts/services.sh starts it so)"
+        );
+        db
+    }
+}

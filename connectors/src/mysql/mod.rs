@@ -10,13 +10,15 @@ use tally_sql::catalog::{DbConfig, DbKind};
 use tally_sql::{Row, Schema, Value};
 use tokio::runtime::Runtime;
 
+pub mod binlog;
+
 use crate::sqldb::{check_names, check_primary_key, create_statement, quote, sink_key};
 use crate::{Change, ConnectorError, Sink};
 
 /// Rows per multi-row statement.
 const BATCH: usize = 500;
 
-fn runtime() -> Result<Runtime, ConnectorError> {
+pub(crate) fn runtime() -> Result<Runtime, ConnectorError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -24,7 +26,7 @@ fn runtime() -> Result<Runtime, ConnectorError> {
         .map_err(|e| ConnectorError::Other(format!("cannot start a runtime for mysql: {e}")))
 }
 
-fn opts(db: &DbConfig) -> Opts {
+pub(crate) fn opts(db: &DbConfig) -> Opts {
     let pass = db.password.expose();
     OptsBuilder::default()
         .ip_or_hostname(db.host.clone())
@@ -39,7 +41,7 @@ fn opts(db: &DbConfig) -> Opts {
 
 /// Sorts an error into "retry later" (the connection) and "fix the job" (everything else).
 /// The message never holds the password: the client does not print it.
-fn classify(db: &DbConfig, e: mysql_async::Error) -> ConnectorError {
+pub(crate) fn classify(db: &DbConfig, e: mysql_async::Error) -> ConnectorError {
     let place = format!("mysql {}:{}/{}", db.host, db.port, db.db);
     match &e {
         mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => {
@@ -270,37 +272,47 @@ impl MysqlReader {
     }
 }
 
+/// Makes TIMESTAMP columns read the same on every dimension path: the binlog holds them as
+/// seconds since the epoch, which are shown in UTC.
+pub(crate) const READ_SESSION: &str = "SET time_zone = '+00:00'";
+
+/// Rows of the text protocol as text cells (NULL as `None`).
+pub(crate) fn text_cells(rows: Vec<mysql_async::Row>) -> Vec<Vec<Option<String>>> {
+    rows.into_iter()
+        .map(|row| row.unwrap().into_iter().map(text_cell).collect())
+        .collect()
+}
+
+fn text_cell(v: MyValue) -> Option<String> {
+    match v {
+        MyValue::NULL => None,
+        MyValue::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
 impl crate::sqldb::CellReader for MysqlReader {
     fn read(&mut self) -> Result<Vec<Vec<Option<String>>>, ConnectorError> {
         if self.conn.is_none() {
             let conn = self
                 .rt
-                .block_on(Conn::new(opts(&self.db)))
+                .block_on(async {
+                    let mut conn = Conn::new(opts(&self.db)).await?;
+                    conn.query_drop(READ_SESSION).await?;
+                    Ok::<_, mysql_async::Error>(conn)
+                })
                 .map_err(|e| classify(&self.db, e))?;
             self.conn = Some(conn);
         }
         let conn = self.conn.as_mut().expect("connected");
         let rows: Result<Vec<mysql_async::Row>, _> =
             self.rt.block_on(conn.query(self.query.as_str()));
-        let rows = match rows {
-            Ok(r) => r,
+        match rows {
+            Ok(r) => Ok(text_cells(r)),
             Err(e) => {
                 self.conn = None;
-                return Err(classify(&self.db, e));
+                Err(classify(&self.db, e))
             }
-        };
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                row.unwrap()
-                    .into_iter()
-                    .map(|v| match v {
-                        MyValue::NULL => None,
-                        MyValue::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-                    })
-                    .collect()
-            })
-            .collect())
+        }
     }
 }
