@@ -286,6 +286,11 @@ pub struct SinkPlan {
     /// the row of its key only if its window is not older, so a result that does not show
     /// AGGRTIME keeps each group's newest window. It is not written.
     pub version: Option<usize>,
+    /// The window size (ms) of a windowed result whose key includes its window (AGGRTIME or a
+    /// column computed from it): a row whose window is final never changes again, so a sink
+    /// that does not rewrite the whole table forgets it once the watermark passes its window's
+    /// end (read from the `version` column), and its memory stays flat on an endless stream.
+    pub frozen_after_ms: Option<u64>,
     pub config: SinkConfig,
     pub options: SinkOptions,
 }

@@ -112,6 +112,8 @@ struct Column {
     ty: DataType,
     /// Part of the result key (a group key or AGGRTIME), for sinks.
     key: bool,
+    /// Computed from AGGRTIME, with the window's size in ms.
+    window_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -130,6 +132,7 @@ impl Scope {
                     name: f.name.clone(),
                     ty: f.ty.clone(),
                     key: false,
+                    window_ms: None,
                 })
                 .collect(),
         }
@@ -1399,6 +1402,7 @@ impl Planner<'_> {
                 self.sinks.push(SinkPlan {
                     input: node,
                     version: None,
+                    frozen_after_ms: None,
                     table: "stdout".into(),
                     schema: scope.schema(),
                     key,
@@ -1435,8 +1439,13 @@ impl Planner<'_> {
         }
         let label = format!("INSERT INTO {}", table.name);
         let (mut node, scope) = self.select(query, &label, options.emit, true)?;
-        // A windowed result that does not show AGGRTIME carries it in a hidden last column.
+        // A windowed result carries its window start in a hidden last column.
         let hidden = self.nodes[node].schema.len() > scope.cols.len();
+        // Whether the key holds the window: then a row is frozen once its window is final.
+        let window_in_key = scope
+            .cols
+            .iter()
+            .find_map(|c| c.window_ms.filter(|_| c.key));
         let schema = if desc.schema.is_empty() {
             scope.schema()
         } else {
@@ -1501,10 +1510,15 @@ impl Planner<'_> {
         };
         catalog::check_sink(desc, &config, &schema, key.as_deref())
             .map_err(|(p, m)| self.job.error_at(p, m))?;
+        let key_has_window = match &key {
+            Some(cols) => cols.iter().any(|&i| scope.cols[i].window_ms.is_some()),
+            None => false,
+        };
         self.sinks.push(SinkPlan {
             input: node,
             table: desc.name.clone(),
             version: hidden.then_some(schema.len()),
+            frozen_after_ms: window_in_key.filter(|_| hidden && key_has_window),
             schema,
             key,
             config,
@@ -2006,6 +2020,7 @@ impl Planner<'_> {
                 })
             }
         };
+        let window_size = window.as_ref().map(|w| w.size_ms);
         // Stream rows of a join are kept until their window is final, when the window's time
         // can be read from the stream row alone.
         if let (Some(j), Some(w)) = (join_node, &window) {
@@ -2109,15 +2124,17 @@ impl Planner<'_> {
             );
         }
         // A column computed from group keys (or AGGRTIME) alone is part of the result key.
+        let window_col = state.keys.len();
+        let window_ms = window_size;
         for (col, e) in out.cols.iter_mut().zip(&exprs) {
             let cols = e.columns();
             col.key = !cols.is_empty() && cols.iter().all(|i| *i < nkeys);
+            col.window_ms = window_ms.filter(|_| cols.contains(&window_col));
         }
-        let window_col = state.keys.len();
         let mut schema = out.schema();
         let mut exprs = exprs;
-        if hide_window && state.windowed && !exprs.iter().any(|e| e.columns().contains(&window_col))
-        {
+        // A sink reads each row's window from a hidden last column.
+        if hide_window && state.windowed {
             exprs.push(ScalarExpr::Column(window_col));
             schema.fields.push(Field {
                 name: "AGGRTIME".into(),
@@ -2153,6 +2170,7 @@ impl Planner<'_> {
                             name: c.name.clone(),
                             ty: c.ty.clone(),
                             key: false,
+                            window_ms: None,
                         });
                     }
                 }
@@ -2176,6 +2194,7 @@ impl Planner<'_> {
                             t
                         },
                         key: false,
+                        window_ms: None,
                     });
                 }
             }

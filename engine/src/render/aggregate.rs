@@ -31,7 +31,7 @@ use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::{Capability, Operator};
 
 use super::epochs::Epochs;
-use super::{hash_values, Rows, Shared};
+use super::{hash_values, Rows, Shared, WatermarkFeed};
 use crate::accum::{merged_value, Acc};
 
 /// One aggr window of one group.
@@ -158,7 +158,7 @@ pub fn render<'s>(
     label: &str,
     shared: &Shared,
     sources: Vec<usize>,
-) -> Rows<'s> {
+) -> (Rows<'s>, Option<WatermarkFeed<'s>>) {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
     let arg_exprs: Vec<_> = plan.aggs.iter().map(|a| a.arg.clone()).collect();
@@ -227,6 +227,12 @@ pub fn render<'s>(
         _ => super::event_time_maxima(prepared.inner.clone(), |(_, t): &Prepared| *t),
     };
 
+    // What a sink of this query needs to follow its watermark.
+    let feed = plan.window.as_ref().map(|w| WatermarkFeed {
+        maxima: maxima.clone(),
+        lateness: w.lateness_ms as i64,
+        sources: sources.clone(),
+    });
     let label = label.to_string();
     let metrics = shared.metrics.clone();
     let spec = plan.window.as_ref().map(Spec::new);
@@ -240,7 +246,7 @@ pub fn render<'s>(
         hash_values(&row[..nkeys])
     });
     let args_at = nkeys + windowed as usize;
-    prepared
+    let rows = prepared
         .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
@@ -413,5 +419,6 @@ pub fn render<'s>(
                 }
             }
         })
-        .as_collection()
+        .as_collection();
+    (rows, feed)
 }

@@ -58,6 +58,16 @@ impl Shared {
     }
 }
 
+/// A windowed query's watermark as a stream: the broadcast event-time maxima its aggregate
+/// reads, its lateness and the sources behind it. A sink of the query follows the same
+/// watermark to forget rows whose window is final.
+#[derive(Clone)]
+pub struct WatermarkFeed<'s> {
+    pub maxima: StreamVec<'s, u64, (u64, i64)>,
+    pub lateness: i64,
+    pub sources: Vec<usize>,
+}
+
 /// The handles the worker loop drives: one input per plan source, and a probe on every sink.
 pub struct Dataflow {
     pub inputs: Vec<InputSession<u64, Row, isize>>,
@@ -78,6 +88,9 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
     // Nodes are rendered once what they read is; a group of joins sharing a dimension is
     // rendered as one operator once every member's inputs are.
     let mut nodes: Vec<Option<Rows<'s>>> = vec![None; plan.nodes.len()];
+    // Each node's windowed query watermark, where its rows are a windowed aggregate's output
+    // (through projections and HAVING).
+    let mut feeds: Vec<Option<WatermarkFeed<'s>>> = vec![None; plan.nodes.len()];
     while nodes.iter().any(Option::is_none) {
         let mut progressed = false;
         for (id, node) in plan.nodes.iter().enumerate() {
@@ -89,19 +102,25 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
             let rows = match &node.node {
                 Node::Source { source } => sources[*source].clone(),
                 Node::Filter { input, predicate } => {
+                    feeds[id] = feeds[*input].clone();
                     filter::render(get(*input), predicate.clone(), &node.label, &shared.metrics)
                 }
                 Node::Map { input, exprs } => {
+                    feeds[id] = feeds[*input].clone();
                     map::render(get(*input), exprs.clone(), &node.label, &shared.metrics)
                 }
-                Node::Aggregate(agg) => aggregate::render(
-                    get(agg.input),
-                    agg.watermark_from.map(get),
-                    agg,
-                    &node.label,
-                    shared,
-                    upstream_sources,
-                ),
+                Node::Aggregate(agg) => {
+                    let (rows, feed) = aggregate::render(
+                        get(agg.input),
+                        agg.watermark_from.map(get),
+                        agg,
+                        &node.label,
+                        shared,
+                        upstream_sources,
+                    );
+                    feeds[id] = feed;
+                    rows
+                }
                 Node::Union { inputs } => union::render(inputs.iter().map(|i| get(*i))),
                 Node::Upsert { input, key } => upsert::render(get(*input), key.clone()),
                 Node::LeftJoin(join) => {
@@ -157,7 +176,14 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         applied: ProbeHandle::new(),
     };
     for s in &plan.sinks {
-        sink::render(scope, nodes[s.input].clone(), s, shared, &probes);
+        sink::render(
+            scope,
+            nodes[s.input].clone(),
+            feeds[s.input].clone(),
+            s,
+            shared,
+            &probes,
+        );
     }
     Dataflow { inputs, probes }
 }

@@ -8,19 +8,33 @@ use std::time::{Duration, Instant};
 
 use tally_connectors::{open_sink, Change, Sink};
 use tally_sql::plan::SinkPlan;
-use tally_sql::Row;
+use tally_sql::{Row, Value};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use timely::dataflow::operators::{Capability, Operator, Probe};
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
-use super::{hash_values, Rows, Shared};
+use super::epochs::Epochs;
+use super::{hash_values, Rows, Shared, WatermarkFeed};
+
+/// Which rows of a table become final when: see [`Table::forgetting_final_rows`].
+struct Frozen {
+    /// The window size (ms).
+    size: i64,
+    /// Keys by the end of their row's window.
+    by_end: BTreeMap<i64, Vec<Row>>,
+    /// Final keys whose last change waits for a flush.
+    deferred: Vec<Row>,
+}
 
 /// The content of a result table and what changed since the last flush.
 pub struct Table {
     key: Option<Vec<usize>>,
     /// The hidden window-start column of `SinkPlan::version`.
     version: Option<usize>,
+    /// `SinkPlan::frozen_after_ms`: keys by the end of their row's window, to forget rows
+    /// whose window is final.
+    frozen: Option<Frozen>,
     /// Keyed tables: key -> row. Whole-row tables: row -> multiplicity (key = row).
     rows: BTreeMap<Row, (Row, i64)>,
     /// For each key changed since the last flush, the row the sink last saw.
@@ -32,6 +46,7 @@ impl Table {
         Table {
             key,
             version,
+            frozen: None,
             rows: BTreeMap::new(),
             before: HashMap::default(),
         }
@@ -70,6 +85,17 @@ impl Table {
                         .is_some_and(|(cur, _)| cur.get(v) > row.get(v))
                 };
                 if !self.version.is_some_and(older) {
+                    if let (Some(frozen), Some(Value::Int(start))) =
+                        (self.frozen.as_mut(), self.version.and_then(|v| row.get(v)))
+                    {
+                        if !self.rows.contains_key(&key) {
+                            frozen
+                                .by_end
+                                .entry(start + frozen.size)
+                                .or_default()
+                                .push(key.clone());
+                        }
+                    }
                     self.rows.insert(key, (row, 1));
                 }
             } else if self.rows.get(&key).is_some_and(|(r, _)| *r == row) {
@@ -127,6 +153,56 @@ impl Table {
             }
         }
         changes
+    }
+
+    /// Forgets rows of windows whose end is at or before `watermark` (only those with no change
+    /// waiting for a flush): they never change again. For tables made with
+    /// [`Table::forgetting_final_rows`].
+    pub fn forget_final(&mut self, watermark: i64) -> usize {
+        let Some(Frozen {
+            by_end, deferred, ..
+        }) = self.frozen.as_mut()
+        else {
+            return 0;
+        };
+        let mut forgotten = 0;
+        // Keys already final at an earlier call whose last change has been flushed since.
+        let before = &self.before;
+        let rows = &mut self.rows;
+        deferred.retain(|key| {
+            if before.contains_key(key) {
+                return true;
+            }
+            forgotten += rows.remove(key).is_some() as usize;
+            false
+        });
+        while let Some((&end, _)) = by_end.first_key_value() {
+            if end > watermark {
+                break;
+            }
+            for key in by_end.pop_first().expect("non-empty").1 {
+                if before.contains_key(&key) {
+                    // Its last change is not written yet: forget it after the next flush.
+                    deferred.push(key);
+                } else if rows.remove(&key).is_some() {
+                    forgotten += 1;
+                }
+            }
+        }
+        forgotten
+    }
+
+    /// Makes the table forget rows whose window (of `size_ms`, read from the version column)
+    /// is final; see [`Table::forget_final`].
+    pub fn forgetting_final_rows(mut self, size_ms: u64) -> Self {
+        if self.version.is_some() && self.key.is_some() {
+            self.frozen = Some(Frozen {
+                size: size_ms as i64,
+                by_end: BTreeMap::new(),
+                deferred: Vec::new(),
+            });
+        }
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -192,6 +268,7 @@ fn flush_with_retry(
 pub fn render<'s>(
     scope: Scope<'s, u64>,
     rows: Rows<'s>,
+    feed: Option<WatermarkFeed<'s>>,
     plan: &SinkPlan,
     shared: &Shared,
     probes: &Probes,
@@ -213,12 +290,26 @@ pub fn render<'s>(
             None => hash_values(row),
         }
     });
+    // A sink that forgets final rows follows its query's watermark; any other reads no maxima.
+    let forget = plan.frozen_after_ms.filter(|_| feed.is_some());
+    let (maxima, lateness, sources) = match feed.filter(|_| forget.is_some()) {
+        Some(f) => (f.maxima, f.lateness, f.sources),
+        None => (
+            timely::dataflow::operators::generic::operator::empty(scope),
+            0,
+            Vec::new(),
+        ),
+    };
+    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
+    let expected = shared.expected_lanes.clone();
     // The rows reaching the sink: the worker loop paces its sources on this.
     let out: StreamVec<'s, u64, ()> = rows
         .inner
         .probe_with(&probes.pace)
-        .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
+            maxima,
             to_writer,
+            timely::dataflow::channels::pact::Pipeline,
             "Sink",
             move |cap, info| {
                 let activator = scope.activator_for(info.address.clone());
@@ -227,6 +318,7 @@ pub fn render<'s>(
                 let mut held: Option<Capability<u64>> = Some(cap);
                 let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
                 let mut table = Table::new(plan.key.clone(), plan.version);
+                let mut watermark: Epochs<()> = Epochs::new(lanes, idle_ms, expected, sources);
                 let mut sink: Option<Box<dyn Sink>> = None;
                 let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
                 let mut last_flush = Instant::now();
@@ -246,14 +338,24 @@ pub fn render<'s>(
                         Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
                     }
                 }
+                // A sink that rewrites the whole table (CSV `final`) keeps every row.
+                let forgetting = match forget {
+                    Some(size) if sink.as_ref().is_some_and(|s| !s.needs_table()) => {
+                        table =
+                            Table::new(plan.key.clone(), plan.version).forgetting_final_rows(size);
+                        true
+                    }
+                    _ => false,
+                };
 
-                move |(input, frontier), _output| {
+                move |(input, frontier), (maxes, max_frontier), _output| {
                     // Updates are grouped by their own time: a message's capability can be earlier.
                     input.for_each(|_cap, batch| {
                         for (r, t, d) in batch.drain(..) {
                             stash.entry(t).or_default().push((r, d as i64));
                         }
                     });
+                    maxes.for_each(|_cap, batch| watermark.add_maxima(batch));
                     let limit = frontier.frontier().as_option().copied();
                     while let Some((&epoch, _)) = stash.first_key_value() {
                         if limit.is_some_and(|f| epoch >= f) {
@@ -291,6 +393,19 @@ pub fn render<'s>(
                             unflushed = None;
                             last_flush = Instant::now();
                         }
+                        if forgetting {
+                            // The query's watermark over the epochs applied here: a window
+                            // that ends at or before it gets no more changes.
+                            let both = Epochs::<()>::frontier(frontier, max_frontier);
+                            let floor = held.as_ref().map_or(0, |c| *c.time());
+                            for epoch in watermark.ready(both, floor) {
+                                watermark.begin(epoch);
+                                watermark.close(epoch);
+                            }
+                            if let Some(wm) = watermark.watermark(lateness) {
+                                table.forget_final(wm);
+                            }
+                        }
                     } else {
                         dirty = false;
                         unflushed = None;
@@ -327,7 +442,6 @@ pub struct Probes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tally_sql::Value;
 
     fn r(k: &str, v: i64) -> Row {
         vec![Value::str(k), Value::Int(v)]
@@ -353,6 +467,47 @@ mod tests {
         t.apply(vec![(r("a", 4), -1), (r("a", 3), 1)]);
         assert_eq!(t.take_changes(), vec![]);
         assert_eq!(t.rows(), vec![r("a", 3)]);
+    }
+
+    #[test]
+    fn rows_of_final_windows_are_forgotten_after_their_flush() {
+        // (app, window start, count) with the window start also in the hidden column 3.
+        let w = |app: &str, start: i64, n: i64| {
+            vec![
+                Value::str(app),
+                Value::Int(start),
+                Value::Int(n),
+                Value::Int(start),
+            ]
+        };
+        let mut t = Table::new(Some(vec![0, 1]), Some(3)).forgetting_final_rows(60);
+        t.apply(vec![(w("a", 0, 1), 1), (w("a", 60, 1), 1)]);
+        // The window [0, 60) is final at 60, [60, 120) is not yet; nothing is flushed yet,
+        // so nothing is forgotten.
+        assert_eq!(t.forget_final(59), 0);
+        assert_eq!(t.forget_final(60), 0);
+        assert_eq!(t.take_changes().len(), 2);
+        // After the flush the final row goes, the open one stays.
+        assert_eq!(t.forget_final(60), 1);
+        assert_eq!(t.len(), 1);
+        // A row kept back by a pending change goes after the flush.
+        t.apply(vec![(w("a", 60, 1), -1), (w("a", 60, 2), 1)]);
+        assert_eq!(t.forget_final(500), 0);
+        assert_eq!(
+            t.take_changes(),
+            vec![Change::Update(w("a", 60, 2)[..3].to_vec())]
+        );
+        assert_eq!(t.forget_final(500), 1);
+        assert!(t.is_empty());
+        // A table without the window in its key keeps its rows.
+        let mut whole = Table::new(Some(vec![0]), Some(3)).forgetting_final_rows(60);
+        let mut kept = Table::new(None, Some(3)).forgetting_final_rows(60);
+        whole.apply(vec![(w("a", 0, 1), 1)]);
+        kept.apply(vec![(w("a", 0, 1), 1)]);
+        whole.take_changes();
+        kept.take_changes();
+        assert_eq!(kept.forget_final(1000), 0);
+        assert_eq!(whole.forget_final(1000), 1);
     }
 
     #[test]
