@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// its key, and no copy of the key when it is there already.
 type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
-use differential_dataflow::{AsCollection, VecCollection};
+use differential_dataflow::AsCollection;
 use tally_sql::catalog::Emit;
 use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
@@ -185,7 +185,7 @@ pub fn render<'s>(
     };
 
     // Group key, pane start, arguments; and the event time for the watermark.
-    let prepared: VecCollection<'s, u64, Prepared, isize> = rows.flat_map(move |row| {
+    let prepare = move |row: Row| -> Option<Prepared> {
         let mut out = Vec::with_capacity(nkeys + 1 + arg_exprs.len());
         if can_fail {
             return prepare_checked(&checked, nkeys, window.as_ref(), &row, &query, &metrics);
@@ -214,17 +214,26 @@ pub fn render<'s>(
             None => Value::Bool(true),
         }));
         Some((out, event_time))
-    });
+    };
 
-    let maxima = match (watermark_rows, &plan.window) {
+    // The watermark comes from the rows before a WHERE when there is one, else from the
+    // prepared rows, found in the same pass.
+    let (prepared, maxima) = match (watermark_rows, &plan.window) {
         (Some(before), Some(w)) => {
             let time = w.time.clone();
-            super::event_time_maxima(before.inner, move |row: &Row| match time.eval(row) {
-                Value::Int(t) => t,
-                _ => i64::MIN,
-            })
+            let maxima =
+                super::event_time_maxima(before.inner, move |row: &Row| match time.eval(row) {
+                    Value::Int(t) => t,
+                    _ => i64::MIN,
+                });
+            (rows.flat_map(prepare).inner, maxima)
         }
-        _ => super::event_time_maxima(prepared.inner.clone(), |(_, t): &Prepared| *t),
+        _ => super::map_with_maxima(rows, move |row| {
+            prepare(row).map(|p| {
+                let t = p.1;
+                (p, t)
+            })
+        }),
     };
 
     // What a sink of this query needs to follow its watermark.
@@ -247,7 +256,6 @@ pub fn render<'s>(
     });
     let args_at = nkeys + windowed as usize;
     let rows = prepared
-        .inner
         .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
             let mut held: Option<Capability<u64>> = Some(cap);
             let mut epochs: Epochs<Prepared> =
