@@ -9,6 +9,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+pub use smol_str::SmolStr;
+
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -200,7 +202,9 @@ pub enum Value {
     Int(i64),
     Double(f64),
     Decimal(Decimal),
-    Str(Arc<str>),
+    /// Strings up to 23 bytes (ids, names, codes: most strings a stream carries) are held
+    /// inline, without an allocation; longer ones are shared.
+    Str(SmolStr),
     Array(Arc<[Value]>),
     /// Entries sorted by key, keys unique: two maps with the same entries are equal.
     Map(Arc<[(Value, Value)]>),
@@ -210,7 +214,7 @@ pub enum Value {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Arc::from(s))
+        Value::Str(SmolStr::new(s))
     }
 
     pub fn is_null(&self) -> bool {
@@ -363,7 +367,7 @@ impl Value {
             DataType::Decimal => self.to_decimal().map_or(Value::Null, Value::Decimal),
             DataType::String => match self {
                 Value::Str(_) => self.clone(),
-                other => Value::Str(Arc::from(other.to_string())),
+                other => Value::Str(SmolStr::from(other.to_string())),
             },
             DataType::Boolean => match self {
                 Value::Bool(_) => self.clone(),
@@ -551,7 +555,7 @@ impl From<&str> for Value {
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::Str(Arc::from(s))
+        Value::Str(SmolStr::from(s))
     }
 }
 

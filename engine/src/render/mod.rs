@@ -295,16 +295,16 @@ pub fn event_time_maxima<'s, D: Clone + 'static>(
         .broadcast()
 }
 
+/// `(epoch, largest event time)` of each epoch at each worker, broadcast to all workers.
+pub type Maxima<'s> = StreamVec<'s, u64, (u64, i64)>;
+
 /// Maps each row with `f` (`None` drops it) and, in the same pass, finds the largest event time
 /// of each epoch as [`event_time_maxima`] does. One reader of the rows instead of two: a second
 /// reader of a stream gets a copy of every batch.
 pub fn map_with_maxima<'s, D: Clone + 'static>(
     rows: Rows<'s>,
     mut f: impl FnMut(Row) -> Option<(D, i64)> + 'static,
-) -> (
-    StreamVec<'s, u64, (D, u64, isize)>,
-    StreamVec<'s, u64, (u64, i64)>,
-) {
+) -> (StreamVec<'s, u64, (D, u64, isize)>, Maxima<'s>) {
     use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
     use timely::dataflow::operators::generic::OutputBuilder;
     use timely::progress::operate::FrontierInterest;
