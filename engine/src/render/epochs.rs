@@ -55,8 +55,14 @@ impl<D> Epochs<D> {
 
     /// Stashes updates by their own time (a message's capability can be earlier).
     pub fn add_updates(&mut self, batch: &mut Vec<(D, u64, isize)>) {
-        for (d, t, r) in batch.drain(..) {
-            self.stash.entry(t).or_default().push((d, r));
+        // A batch's updates usually share one time: look its list up once per run of a time.
+        let mut updates = batch.drain(..).peekable();
+        while let Some((d, t, r)) = updates.next() {
+            let list = self.stash.entry(t).or_default();
+            list.push((d, r));
+            while let Some((d, _, r)) = updates.next_if(|(_, next, _)| *next == t) {
+                list.push((d, r));
+            }
         }
     }
 
