@@ -913,6 +913,12 @@ pub fn check_sink(
                     format!("`{}` is not a valid {ty} table name", db.table),
                 ));
             }
+            if !ok(&db.db) {
+                return Err((
+                    at(&format!("{ty}.db")),
+                    format!("`{}` is not a valid {ty} database name", db.db),
+                ));
+            }
         }
         _ => {}
     }
