@@ -1,4 +1,4 @@
-# expect: 14:15: `test-db` is not a valid mysql database name
+# expect: 14:16: `test-db` is not a valid mysql database name
 [system]
 sql=INSERT INTO dest SELECT k, count(1) n FROM src GROUP BY k
 
