@@ -8,8 +8,17 @@
 #   scripts/services.sh when they are not listening.
 # Then the job runs in release mode until Ctrl-C. What it writes and how to look at it: the
 # README's Connectors section, and the lines printed before the job starts.
+# EXAMPLE_PROFILE=dev uses the debug build instead of the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cargo_run() {
+  if [ "${EXAMPLE_PROFILE:-release}" = dev ]; then
+    cargo run --quiet "$@"
+  else
+    cargo run --release --quiet "$@"
+  fi
+}
 
 log() { echo "example: $*" >&2; }
 listening() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
@@ -90,12 +99,12 @@ if [ -n "$topic" ]; then
   fi
   if [ "$sample" = generated ]; then
     log "generating 20000 click events (appId;qq;dTime)"
-    cargo run --release --quiet -- generate --rows 20000 -o "$tmp/events.txt"
+    cargo_run -- generate --rows 20000 -o "$tmp/events.txt"
     sample="$tmp/events.txt"
   fi
-  cargo run --release --quiet --example produce -- "$topic" "$sample" 127.0.0.1:9092
+  cargo_run --example produce -- "$topic" "$sample" 127.0.0.1:9092
 fi
 
 log "running $job (Ctrl-C to stop)"
 if [ -n "$look" ]; then log "to see the result: $look"; fi
-cargo run --release --quiet -- run "$job" "$@"
+cargo_run -- run "$job" "$@"
