@@ -30,3 +30,8 @@ bench-q1 rows="2000000" workers="2":
 # (lines in benches/out/scale.txt).
 bench-scale steps="1000000 10000000 100000000" duration="300" rate="200000":
     ./benches/scale.sh "{{steps}}" {{duration}} {{rate}}
+
+# Run one example pipeline with what it needs (a broker, its topic and a sample input for the
+# Kafka examples; the servers of scripts/services.sh): `just example kafka_pv_uv_redis`.
+example name *args="":
+    ./scripts/example.sh {{name}} {{args}}

@@ -71,6 +71,11 @@ fi
 BINLOG_DATADIR=/var/lib/tally-mariadb-binlog
 BINLOG_SOCKET=/run/mysqld/tally-binlog.sock
 if ! listening 127.0.0.1 3307; then
+  # Needed even when another server (MySQL, or a MariaDB not installed here) answers on 3306.
+  if ! command -v mariadb-install-db >/dev/null 2>&1 || [ ! -x /usr/sbin/mariadbd ]; then
+    log "installing mariadb-server (the binlog MariaDB on 3307 needs mariadb-install-db and mariadbd)"
+    apt_install mariadb-server
+  fi
   mkdir -p /run/mysqld
   chown mysql:mysql /run/mysqld 2>/dev/null || true
   if [ ! -d "$BINLOG_DATADIR/mysql" ]; then
@@ -88,6 +93,7 @@ if ! listening 127.0.0.1 3307; then
     </dev/null >/dev/null 2>&1 &
   wait_for "MariaDB (binlog)" 3307
 fi
+command -v mariadb >/dev/null 2>&1 || { log "installing mariadb-client"; apt_install mariadb-client; }
 if ! mariadb -h 127.0.0.1 -P 3307 -u root -e "SELECT 1" >/dev/null 2>&1; then
   log "letting root log in to the binlog MariaDB over TCP without a password"
   mariadb -S "$BINLOG_SOCKET" -u root -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;"

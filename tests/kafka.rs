@@ -401,3 +401,90 @@ fn an_idle_partition_does_not_hold_windows_back() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The Kafka sink writes a delete as a tombstone keyed by the result key and an update as a
+/// record with the new row: a followed dimension file moves every app from category x to y
+/// while the job runs, so the row of x leaves the table and the row of y changes. The last
+/// record of each key is the sink's table (the CSV of the same query).
+#[test]
+fn a_kafka_sink_writes_tombstones_for_deletes_and_new_rows_for_updates() {
+    let broker = Broker::start();
+    broker.create_topic("per_cat", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let x: String = (0..100).map(|i| format!("app{i},x\n")).collect();
+    std::fs::write(dir.path().join("dim.csv"), x).unwrap();
+    let query = "SELECT cat, count(qq) c FROM src LEFT JOIN dim ON src.appId = dim.appId \
+                 GROUP BY cat";
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO changes {query} \\\nINSERT INTO final_table {query}\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=generator\n\
+             table.generator.rows=60000\ntable.generator.rate=10000\n\
+             [tabledesc-dim]\ntable.name=dim\ntable.fields=appId,string,:cat,string,\n\
+             table.type=file\ntable.file.path=dim.csv\ntable.file.format=csv\n\
+             table.file.follow=true\ntable.field.key=appId\n\
+             [tabledesc-changes]\ntable.name=changes\ntable.type=kafka\n\
+             table.kafka.brokers={}\ntable.kafka.topic=per_cat\ntable.flush.ms=100\n\
+             [tabledesc-final_table]\ntable.name=final_table\ntable.type=csv\n\
+             table.csv.path=table.csv\n",
+            broker.addr
+        ),
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let run =
+        std::thread::spawn(move || tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d));
+    std::thread::sleep(Duration::from_millis(2500));
+    let y: String = (0..100).map(|i| format!("app{i},y\n")).collect();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("dim.csv"))
+            .unwrap();
+        f.write_all(y.as_bytes()).unwrap();
+    }
+    ok(&run.join().unwrap());
+    let table = csv_rows(&dir.path().join("table.csv"));
+    assert_eq!(table, ["y,60000"]);
+    // The records of each key, in order (one key's records are in one partition, in order).
+    let mut by_key: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
+    for (k, v) in consume(&broker.addr, "per_cat", 2) {
+        by_key.entry(k).or_default().push(v);
+    }
+    let keys: Vec<&String> = by_key.keys().collect();
+    assert_eq!(keys, [r#"{"cat":"x"}"#, r#"{"cat":"y"}"#], "{by_key:?}");
+    let xs = &by_key[r#"{"cat":"x"}"#];
+    assert_eq!(
+        xs.last(),
+        Some(&None),
+        "x did not end with a tombstone: {xs:?}"
+    );
+    assert!(
+        xs.len() >= 2 && xs[..xs.len() - 1].iter().all(|v| v.is_some()),
+        "x was written before its delete: {xs:?}"
+    );
+    let ys = &by_key[r#"{"cat":"y"}"#];
+    assert!(ys.iter().all(Option::is_some), "{ys:?}");
+    assert!(
+        ys.len() >= 2,
+        "the change did not reach the rows read after it (y was written once, at the end): \
+         {ys:?}"
+    );
+    let counts: Vec<i64> = ys
+        .iter()
+        .map(|v| {
+            let v: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
+            v["c"].as_i64().unwrap()
+        })
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] < w[1]),
+        "y's updates out of order: {counts:?}"
+    );
+    // The last record of each key that is not a tombstone is the sink's table.
+    let last: serde_json::Value =
+        serde_json::from_str(ys.last().unwrap().as_deref().unwrap()).unwrap();
+    assert_eq!(last, serde_json::json!({"cat": "y", "c": 60000}));
+}

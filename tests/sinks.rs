@@ -30,13 +30,20 @@ fn job(dir: &Path, rows: u64, rate: u64, sink: &str) -> std::path::PathBuf {
 
 /// Runs `job` at -w 2 while the proxy cuts the server off for 1.5 s after 1.5 s.
 fn run_with_outage(dir: &Path, proxy: &Proxy) -> String {
+    run_with(dir, || {
+        proxy.pause();
+        std::thread::sleep(Duration::from_millis(1500));
+        proxy.resume();
+    })
+}
+
+/// Runs `job` at -w 2, calling `outage` 1.5 s in.
+fn run_with(dir: &Path, outage: impl FnOnce()) -> String {
     let d = dir.to_path_buf();
     let run =
         std::thread::spawn(move || tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d));
     std::thread::sleep(Duration::from_millis(1500));
-    proxy.pause();
-    std::thread::sleep(Duration::from_millis(1500));
-    proxy.resume();
+    outage();
     let out = run.join().unwrap();
     ok(&out)
 }
@@ -353,4 +360,258 @@ fn two_processes_from_a_file_write_like_one() {
     );
     assert_eq!(take_window_hashes(&mut r, &prefix), expected);
     db.exec(&format!("DROP TABLE `{table}`"));
+}
+
+/// The hashes `<prefix>:<appId>:<t>` with fields `c` and `u` as `appId,t,c,u` lines, sorted;
+/// every hash must have exactly these two fields.
+fn window_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(r)
+        .unwrap();
+    let mut got = Vec::new();
+    for k in &keys {
+        let h: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(k).query(r).unwrap();
+        assert_eq!(h.len(), 2, "{k}: {h:?}");
+        let parts: Vec<&str> = k.split(':').collect();
+        got.push(format!("{},{},{},{}", parts[1], parts[2], h["c"], h["u"]));
+    }
+    got.sort();
+    got
+}
+
+/// A real Redis server (not a proxy) killed with SIGKILL mid-run and started again on the same
+/// port 1.5 s later, its data kept in its append-only file: the sink retries, and ends equal to
+/// the CSV of the same run (nothing lost, nothing doubled).
+#[test]
+fn redis_sink_survives_its_server_killed_and_started_again() {
+    let mut server = PrivateRedis::start();
+    let prefix = unique("tally_restart");
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        30_000,
+        6_000,
+        &format!(
+            "table.type=redis\ntable.redis.url={}\ntable.redis.key={prefix}:{{appId}}:{{t}}",
+            server.url()
+        ),
+    );
+    let mut before = 0;
+    let log = run_with(dir.path(), || {
+        before = window_hashes(&mut server.connect(), &prefix).len();
+        server.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        server.start_again();
+    });
+    assert!(
+        before > 0,
+        "nothing was written before the server was killed"
+    );
+    assert!(log.contains("retrying"), "the restart was not seen: {log}");
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    assert!(
+        expected.len() > before,
+        "{} rows, {before} before",
+        expected.len()
+    );
+    assert_eq!(window_hashes(&mut server.connect(), &prefix), expected);
+}
+
+/// A private PostgreSQL cluster restarted (`pg_ctl restart -m fast`) mid-run: every connection
+/// is cut and the server is down for a moment; the sink ends equal to the CSV of the run.
+#[test]
+fn postgres_sink_survives_a_restart_of_its_server() {
+    let server = PrivatePostgres::start();
+    let table = unique("tally_restart");
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        30_000,
+        6_000,
+        &format!(
+            "table.type=postgres\ntable.postgres.port={}\ntable.postgres.table={table}\n\
+             table.postgres.create=true",
+            server.port
+        ),
+    );
+    let query = format!("SELECT \"appId\", t, c, u FROM \"{table}\"");
+    let mut before = 0;
+    let log = run_with(dir.path(), || {
+        before = pg_rows(&mut server.client("test"), &query).len();
+        server.restart();
+    });
+    assert!(before > 0, "nothing was written before the restart");
+    assert!(log.contains("retrying"), "the restart was not seen: {log}");
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    assert!(
+        expected.len() > before,
+        "{} rows, {before} before",
+        expected.len()
+    );
+    assert_eq!(pg_rows(&mut server.client("test"), &query), expected);
+}
+
+/// A private MariaDB killed with SIGKILL mid-run (a crash: InnoDB recovers the committed
+/// flushes when it starts again) and started again on the same port 1.5 s later.
+#[test]
+fn mysql_sink_survives_its_server_killed_and_started_again() {
+    let mut server = PrivateMysql::start();
+    let table = unique("tally_restart");
+    let dir = tempfile::tempdir().unwrap();
+    job(
+        dir.path(),
+        30_000,
+        6_000,
+        &format!(
+            "table.type=mysql\ntable.mysql.port={}\ntable.mysql.table={table}\n\
+             table.mysql.create=true",
+            server.port
+        ),
+    );
+    let query = format!("SELECT appId, t, c, u FROM test.`{table}`");
+    let mut before = 0;
+    let log = run_with(dir.path(), || {
+        before = server.connect().rows_of(&table, &query).len();
+        server.kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        server.start_again();
+    });
+    assert!(
+        before > 0,
+        "nothing was written before the server was killed"
+    );
+    assert!(log.contains("retrying"), "the restart was not seen: {log}");
+    let expected = csv_rows(&dir.path().join("expected.csv"));
+    assert!(
+        expected.len() > before,
+        "{} rows, {before} before",
+        expected.len()
+    );
+    assert_eq!(server.connect().rows(&query), expected);
+}
+
+/// `table.redis.ttl` is set when a key is created and never refreshed by later writes: while
+/// flushes keep updating the same keys, their absolute expiry time (PEXPIRETIME) stays the same
+/// in the three layouts (a hash per row, one hash with a field per row, one hash of columns).
+#[test]
+fn redis_ttl_is_set_when_a_key_is_created_and_not_refreshed() {
+    let mut r = redis();
+    let p = unique("tally_ttl");
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[system]\n\
+         sql=INSERT INTO per_row SELECT appId, count(qq) c FROM src GROUP BY appId \\\n\
+         INSERT INTO fields SELECT appId, count(qq) c FROM src GROUP BY appId \\\n\
+         INSERT INTO columns SELECT count(qq) pv FROM src GROUP BY 1\n\
+         [tabledesc-src]\ntable.name=src\ntable.type=generator\ntable.generator.rows=5000\n\
+         table.generator.rate=1000\n\
+         [tabledesc-per_row]\ntable.name=per_row\ntable.type=redis\n\
+         table.redis.key={p}:{{appId}}\ntable.redis.ttl=100\ntable.flush.ms=100\n\
+         [tabledesc-fields]\ntable.name=fields\ntable.type=redis\ntable.redis.hash={p}_f\n\
+         table.redis.field={{appId}}\ntable.redis.ttl=100\ntable.flush.ms=100\n\
+         [tabledesc-columns]\ntable.name=columns\ntable.type=redis\ntable.redis.hash={p}_c\n\
+         table.redis.ttl=100\ntable.flush.ms=100\n"
+    );
+    std::fs::write(dir.path().join("job.ec"), text).unwrap();
+    let d = dir.path().to_path_buf();
+    let run =
+        std::thread::spawn(move || tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d));
+    // (key, field) -> the (value, PEXPIRETIME) pairs seen.
+    let watched = [
+        (format!("{p}:app0"), "c".to_string()),
+        (format!("{p}_f"), "app0".to_string()),
+        (format!("{p}_c"), "pv".to_string()),
+    ];
+    let mut seen: Vec<Vec<(String, i64)>> = vec![Vec::new(); watched.len()];
+    while !run.is_finished() {
+        for (i, (key, field)) in watched.iter().enumerate() {
+            let (value, expiry): (Option<String>, i64) = redis::pipe()
+                .atomic()
+                .cmd("HGET")
+                .arg(key)
+                .arg(field)
+                .cmd("PEXPIRETIME")
+                .arg(key)
+                .query(&mut r)
+                .unwrap();
+            if let Some(v) = value {
+                seen[i].push((v, expiry));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ok(&run.join().unwrap());
+    for (i, (key, _)) in watched.iter().enumerate() {
+        let values: std::collections::BTreeSet<&String> = seen[i].iter().map(|s| &s.0).collect();
+        assert!(
+            values.len() >= 5,
+            "{key}: too few updates seen to tell: {:?}",
+            seen[i]
+        );
+        let expiries: std::collections::BTreeSet<i64> = seen[i].iter().map(|s| s.1).collect();
+        assert_eq!(
+            expiries.len(),
+            1,
+            "{key}: the expiry time moved while the key was updated: {:?}",
+            seen[i]
+        );
+        let expiry = *expiries.first().unwrap();
+        assert!(expiry > 0, "{key} has no time to live: {expiry}");
+        let ttl: i64 = redis::cmd("TTL").arg(key).query(&mut r).unwrap();
+        assert!(ttl > 0 && ttl < 100, "{key}: TTL {ttl} after the run");
+    }
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{p}_f"))
+        .arg(format!("{p}_c"))
+        .query(&mut r)
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{p}:*"))
+        .query(&mut r)
+        .unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query(&mut r).unwrap();
+}
+
+/// A sink column or database name that MySQL or PostgreSQL cannot take is refused by `tally
+/// check` and by `tally run`, before anything runs, naming the name and the setting's line.
+#[test]
+fn database_sinks_refuse_a_bad_column_name_and_a_bad_database_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for ty in ["mysql", "postgres"] {
+        for (setting, message) in [
+            (
+                "table.fields=appId,string,:t,bigint,:c,bigint,:u-x,bigint,".to_string(),
+                format!("column `u-x` of `dest` cannot be a {ty} column name"),
+            ),
+            (
+                format!("table.{ty}.db=test;drop"),
+                format!("`test;drop` is not a valid {ty} database name"),
+            ),
+        ] {
+            job(
+                dir.path(),
+                100,
+                100_000,
+                &format!("table.type={ty}\n{setting}"),
+            );
+            let check: &[&str] = &["check", "job.ec"];
+            let run: &[&str] = &["run", "job.ec", "--progress", "0"];
+            for args in [check, run] {
+                let out = tally(args, dir.path());
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(!out.status.success(), "{ty} {args:?} {setting}: {err}");
+                // The line of the setting (line 20 of the job).
+                assert!(
+                    err.contains("job.ec:20:") && err.contains(&message),
+                    "{ty} {args:?} {setting}: {err}"
+                );
+                assert!(
+                    !dir.path().join("expected.csv").exists(),
+                    "{ty}: the job ran"
+                );
+            }
+        }
+    }
 }

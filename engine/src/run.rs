@@ -260,10 +260,30 @@ fn worker_main(
             return Err(e);
         }
         let mut busy = false;
+        // The streams' newest epoch on this worker. A dimension numbers its changes by the
+        // wall clock; they are applied at the streams' epoch instead (at most), so a change
+        // reaches the stream rows being read now and revises the windows open now, whatever
+        // the streams number their batches by (a generator block, a file chunk, a bounded
+        // Kafka round or wall-clock milliseconds). Otherwise a change would wait, in the
+        // future of a bounded stream's epochs, until that stream ended.
+        let stream_now = plan
+            .sources
+            .iter()
+            .zip(&inputs)
+            .filter(|(s, _)| !s.dimension)
+            .filter_map(|(_, slot)| slot.as_ref().map(|i| *i.time() / lanes))
+            .max()
+            .unwrap_or(0);
         for (index, (src, slot)) in sources.iter_mut().zip(inputs.iter_mut()).enumerate() {
             let Some(input) = slot.as_mut() else { continue };
+            let dimension = plan.sources[index].dimension;
             match src.poll(&mut batch).map_err(|e| e.to_string())? {
                 Poll::Batch { epoch } => {
+                    let epoch = if dimension {
+                        epoch.min(stream_now)
+                    } else {
+                        epoch
+                    };
                     let epoch = (epoch * lanes + plan.lane(index, src.lane())).max(*input.time());
                     input.advance_to(epoch);
                     // Tell timely first, so the rows travel at their own epoch.
@@ -284,7 +304,12 @@ fn worker_main(
                     continue;
                 }
             }
-            let next = (src.next_epoch() * lanes).max(*input.time());
+            let next = if dimension {
+                src.next_epoch().min(stream_now)
+            } else {
+                src.next_epoch()
+            };
+            let next = (next * lanes).max(*input.time());
             input.advance_to(next);
             input.flush();
         }

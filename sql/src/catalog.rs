@@ -874,6 +874,48 @@ pub fn check_sink(
                     ));
                 }
             }
+            // The columns a per-row hash name or a field name uses are not written as values:
+            // at least one must be left.
+            let (setting, used): (&str, Vec<usize>) = match target {
+                RedisTarget::Key(Some(k)) => (
+                    "redis.key",
+                    template_columns(k)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|c| schema.index_of(c))
+                        .collect(),
+                ),
+                RedisTarget::Key(None) => (
+                    "type",
+                    key.map_or_else(|| (0..schema.len()).collect(), <[usize]>::to_vec),
+                ),
+                RedisTarget::Hash { field: Some(f), .. } => (
+                    "redis.field",
+                    template_columns(f)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|c| schema.index_of(c))
+                        .collect(),
+                ),
+                RedisTarget::Hash { field: None, .. } => ("type", Vec::new()),
+            };
+            if !schema.fields.is_empty() && (0..schema.len()).all(|i| used.contains(&i)) {
+                return Err((
+                    at(setting),
+                    format!(
+                        "every column of `{}` ({}) is in the redis {}, so nothing is left to \
+                         write as a value; leave a column out of the template (or, for a \
+                         result without key, give `table.redis.key` or use `table.redis.hash`)",
+                        t.name,
+                        schema.names().join(", "),
+                        if setting == "redis.field" {
+                            "field name"
+                        } else {
+                            "key"
+                        }
+                    ),
+                ));
+            }
         }
         SinkConfig::Database(db) => {
             let ty = match db.kind {
@@ -911,6 +953,12 @@ pub fn check_sink(
                 return Err((
                     at(&format!("{ty}.table")),
                     format!("`{}` is not a valid {ty} table name", db.table),
+                ));
+            }
+            if !ok(&db.db) {
+                return Err((
+                    at(&format!("{ty}.db")),
+                    format!("`{}` is not a valid {ty} database name", db.db),
                 ));
             }
         }

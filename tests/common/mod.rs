@@ -490,3 +490,367 @@ impl Mysql {
         db
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits up to `secs` for something to listen on `127.0.0.1:port`.
+fn wait_listening(port: u16, secs: u64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The last lines of a server's log file, for a failure message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A private redis-server of this test on a free port, its data in an append-only file in a
+/// temporary folder, so that it can be killed (SIGKILL) and started again on the same port
+/// with its data. Killed, and its folder removed, when dropped (also when the test fails).
+pub struct PrivateRedis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> PrivateRedis {
+        let mut server = PrivateRedis {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let child = Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.dir.path().join("redis.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): this test runs a private Redis server. \
+                     ./scripts/test.sh installs it."
+                )
+            });
+        self.child = Some(child);
+        assert!(
+            wait_listening(self.port, 10),
+            "the private redis-server did not listen on port {} within 10 s:\n{}",
+            self.port,
+            log_tail(&self.dir.path().join("redis.log"))
+        );
+    }
+
+    /// Kills the server (SIGKILL: no shutdown, a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the killed server again on the same port, with the data it had.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn connect(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A private PostgreSQL cluster of this test (initdb in a temporary folder, trust
+/// authentication, database `test`) on a free port of 127.0.0.1, run as the `postgres` user when
+/// the test runs as root. Stopped (`-m immediate`) and removed when dropped.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+            .max_by_key(|b| {
+                b.parent()
+                    .and_then(|v| v.file_name())
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(0)
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no /usr/lib/postgresql/*/bin/initdb: this test runs a private PostgreSQL \
+                     cluster. ./scripts/test.sh installs PostgreSQL."
+                )
+            });
+        let dir = tempfile::tempdir().unwrap();
+        if running_as_root() {
+            // initdb refuses root: the cluster belongs to `postgres`.
+            let out = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown postgres: {out:?}");
+        }
+        let server = PrivatePostgres {
+            port: free_port(),
+            dir,
+            bin,
+        };
+        let data = server.dir.path().join("data");
+        server.pg(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=trust".as_ref(),
+                "-N".as_ref(),
+            ],
+        );
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            server.port,
+            server.dir.path().display()
+        );
+        server.pg_ctl(&["start", "-o", &options]);
+        let mut client = server.client("postgres");
+        client.batch_execute("CREATE DATABASE test").unwrap();
+        server
+    }
+
+    fn pg(&self, program: &str, args: &[&std::ffi::OsStr]) {
+        let mut cmd = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            c
+        } else {
+            Command::new(self.bin.join(program))
+        };
+        let out = cmd
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            log_tail(&self.dir.path().join("server.log"))
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        let mut all: Vec<&std::ffi::OsStr> = vec![
+            "-D".as_ref(),
+            data.as_os_str(),
+            "-l".as_ref(),
+            log.as_os_str(),
+            "-w".as_ref(),
+        ];
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+        self.pg("pg_ctl", &all);
+    }
+
+    /// `pg_ctl restart -m fast`: every connection is cut, the server stops and starts again.
+    pub fn restart(&self) {
+        self.pg_ctl(&["restart", "-m", "fast"]);
+    }
+
+    pub fn client(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname={db}",
+                self.port
+            ),
+            postgres::NoTls,
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let mut cmd = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        let _ = cmd
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A private MariaDB server of this test (mariadb-install-db in a temporary folder, root
+/// without password, database `test`) on a free port of 127.0.0.1, that can be killed
+/// (SIGKILL: InnoDB recovers at the next start) and started again with its data. Killed and
+/// removed when dropped.
+pub struct PrivateMysql {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateMysql {
+    pub fn start() -> PrivateMysql {
+        let dir = tempfile::tempdir().unwrap();
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+        if running_as_root() {
+            install.arg("--user=root");
+        }
+        let out = install.output().unwrap_or_else(|e| {
+            panic!(
+                "cannot run mariadb-install-db ({e}): this test runs a private MariaDB server. \
+                 ./scripts/test.sh installs mariadb-server."
+            )
+        });
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = PrivateMysql {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.spawn();
+        server.connect().exec("CREATE DATABASE test");
+        server
+    }
+
+    fn spawn(&mut self) {
+        let d = self.dir.path();
+        let mariadbd = if Path::new("/usr/sbin/mariadbd").exists() {
+            "/usr/sbin/mariadbd"
+        } else {
+            "mariadbd"
+        };
+        let mut cmd = Command::new(mariadbd);
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if running_as_root() {
+            cmd.arg("--user=root");
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start {mariadbd} ({e}): ./scripts/test.sh installs mariadb-server.")
+        });
+        self.child = Some(child);
+        assert!(
+            wait_listening(self.port, 30),
+            "the private MariaDB did not listen on port {} within 30 s:\n{}",
+            self.port,
+            log_tail(&d.join("error.log"))
+        );
+    }
+
+    /// Kills the server (SIGKILL: no shutdown, a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the killed server again on the same port, with the data it had.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.spawn();
+    }
+
+    pub fn connect(&self) -> Mysql {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port)
+            .user(Some("root"));
+        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
+        Mysql { rt, conn }
+    }
+}
+
+impl Drop for PrivateMysql {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
