@@ -309,3 +309,70 @@ fn a_cluster_that_cannot_form_fails_fast_and_says_why() {
     assert!(!short.status.success());
     assert!(err.contains("has 1 address(es) but -n is 2"), "{err}");
 }
+
+/// An EXECUTE whose FOR loop never ends stops at `execute.max.iterations`: the row is counted
+/// as bad (the run's summary says how many), sampled in the log with the reason, and skipped,
+/// whether the loop is in a SELECT, in a join's residual predicate or in a join key. A join
+/// used to evaluate its ON clause unchecked and join such a row as if the predicate or key
+/// were NULL.
+#[test]
+fn a_stuck_execute_loop_is_a_bad_row_in_select_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows with v > 0 loop for ever (the index never advances); rows with v = 0 do not loop.
+    std::fs::write(dir.path().join("src.txt"), "a,0\nb,3\na,5\nb,0\nc,0\n").unwrap();
+    std::fs::write(dir.path().join("dim.txt"), "a,alpha\nb,beta\n").unwrap();
+    let stuck = "EXECUTE(DEFINE i AS int DEFAULT 0 { FOR($i < src.v, $i := $i) } EMIT";
+    let sink = |name: &str| {
+        format!(
+            "[tabledesc-{name}]\ntable.name={name}\ntable.fields=k,string,:v,bigint,:x,string,\n\
+             table.type=csv\ntable.csv.path=out/{name}.csv\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nexecute.max.iterations=1000\n\
+             sql=INSERT INTO in_select SELECT k, v, {stuck} k) FROM src \
+             INSERT INTO in_residual SELECT src.k, src.v, dim.name FROM src LEFT JOIN dim \
+             ON src.k = dim.k AND {stuck} $i = 0) \
+             INSERT INTO in_key SELECT src.k, src.v, dim.name FROM src LEFT JOIN dim \
+             ON {stuck} src.k) = dim.k\n\
+             [tabledesc-src]\ntable.name=src\ntable.fields=k,string,:v,bigint,\n\
+             table.type=file\ntable.file.path=src.txt\ntable.field.splitter=,\n\
+             [tabledesc-dim]\ntable.name=dim\ntable.fields=k,string,:name,string,\n\
+             table.type=file\ntable.file.path=dim.txt\ntable.field.splitter=,\n{}{}{}",
+            sink("in_select"),
+            sink("in_residual"),
+            sink("in_key")
+        ),
+    )
+    .unwrap();
+    for workers in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", workers, "--progress", "0"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        // Two stuck rows in each of three queries.
+        assert!(log.contains("rows_in=7 bad_rows=6 "), "{log}");
+        for query in ["in_select", "in_residual", "in_key"] {
+            let samples = log
+                .lines()
+                .filter(|l| {
+                    l.contains(&format!("table=\"INSERT INTO {query}\""))
+                        && l.contains("EXECUTE stopped after 1000 loop iterations")
+                        && l.contains("`execute.max.iterations`")
+                })
+                .count();
+            assert_eq!(samples, 2, "{query}: {log}");
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("out/in_select.csv"), "k,v,x\na,0,a\nb,0,b\nc,0,c\n");
+        // c has no dimension row: its residual is never evaluated, and it joins to NULL.
+        let joined = "k,v,x\na,0,alpha\nb,0,beta\nc,0,\n";
+        assert_eq!(read("out/in_residual.csv"), joined);
+        assert_eq!(read("out/in_key.csv"), joined);
+    }
+}
