@@ -69,6 +69,44 @@ fn explain_prints_the_plan_and_the_dataflow() {
     assert!(text.contains("exchange by hash of the group key"), "{text}");
 }
 
+/// Two queries joining one dimension on one key (here the expression lower(o.code), written
+/// on either side of `=`, with different extra predicates) share one join operator; a third
+/// joining it on another key gets its own.
+#[test]
+fn explain_shows_joins_on_one_key_sharing_an_operator() {
+    let out = tally(&["explain", "tests/golden/join_on_expressions/job.ec"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let join_of = |query: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("[INSERT INTO {query}]:")) && l.contains("LeftJoin"))
+            .unwrap_or_else(|| panic!("no join of {query}: {text}"))
+            .to_string()
+    };
+    let (a, b, c) = (
+        join_of("by_order"),
+        join_of("per_region"),
+        join_of("exact_case"),
+    );
+    let node = |line: &str| -> usize {
+        line.strip_prefix("node ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    let shared = format!(
+        "LeftJoin operator shared by the joins of nodes [{}, {}]",
+        node(&a),
+        node(&b)
+    );
+    assert!(a.contains(&shared), "{a}");
+    assert!(b.contains(&shared), "{b}");
+    assert!(
+        !c.contains("shared by"),
+        "another key, another operator: {c}"
+    );
+}
+
 #[test]
 fn run_prints_a_change_log_and_ends() {
     let out = tally(&["run", "examples/count.ec", "--progress", "0"]);
