@@ -69,6 +69,44 @@ fn explain_prints_the_plan_and_the_dataflow() {
     assert!(text.contains("exchange by hash of the group key"), "{text}");
 }
 
+/// Two queries joining one dimension on one key (here the expression lower(o.code), written
+/// on either side of `=`, with different extra predicates) share one join operator; a third
+/// joining it on another key gets its own.
+#[test]
+fn explain_shows_joins_on_one_key_sharing_an_operator() {
+    let out = tally(&["explain", "tests/golden/join_on_expressions/job.ec"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let join_of = |query: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("[INSERT INTO {query}]:")) && l.contains("LeftJoin"))
+            .unwrap_or_else(|| panic!("no join of {query}: {text}"))
+            .to_string()
+    };
+    let (a, b, c) = (
+        join_of("by_order"),
+        join_of("per_region"),
+        join_of("exact_case"),
+    );
+    let node = |line: &str| -> usize {
+        line.strip_prefix("node ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    let shared = format!(
+        "LeftJoin operator shared by the joins of nodes [{}, {}]",
+        node(&a),
+        node(&b)
+    );
+    assert!(a.contains(&shared), "{a}");
+    assert!(b.contains(&shared), "{b}");
+    assert!(
+        !c.contains("shared by"),
+        "another key, another operator: {c}"
+    );
+}
+
 #[test]
 fn run_prints_a_change_log_and_ends() {
     let out = tally(&["run", "examples/count.ec", "--progress", "0"]);
@@ -308,4 +346,119 @@ fn a_cluster_that_cannot_form_fails_fast_and_says_why() {
     let err = String::from_utf8_lossy(&short.stderr);
     assert!(!short.status.success());
     assert!(err.contains("has 1 address(es) but -n is 2"), "{err}");
+}
+
+/// An EXECUTE whose FOR loop never ends stops at `execute.max.iterations`: the row is counted
+/// as bad (the run's summary says how many), sampled in the log with the reason, and skipped,
+/// whether the loop is in a SELECT, in a join's residual predicate or in a join key. A join
+/// used to evaluate its ON clause unchecked and join such a row as if the predicate or key
+/// were NULL.
+#[test]
+fn a_stuck_execute_loop_is_a_bad_row_in_select_and_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows with v > 0 loop for ever (the index never advances); rows with v = 0 do not loop.
+    std::fs::write(dir.path().join("src.txt"), "a,0\nb,3\na,5\nb,0\nc,0\n").unwrap();
+    std::fs::write(dir.path().join("dim.txt"), "a,alpha\nb,beta\n").unwrap();
+    let stuck = "EXECUTE(DEFINE i AS int DEFAULT 0 { FOR($i < src.v, $i := $i) } EMIT";
+    let sink = |name: &str| {
+        format!(
+            "[tabledesc-{name}]\ntable.name={name}\ntable.fields=k,string,:v,bigint,:x,string,\n\
+             table.type=csv\ntable.csv.path=out/{name}.csv\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nexecute.max.iterations=1000\n\
+             sql=INSERT INTO in_select SELECT k, v, {stuck} k) FROM src \
+             INSERT INTO in_residual SELECT src.k, src.v, dim.name FROM src LEFT JOIN dim \
+             ON src.k = dim.k AND {stuck} $i = 0) \
+             INSERT INTO in_key SELECT src.k, src.v, dim.name FROM src LEFT JOIN dim \
+             ON {stuck} src.k) = dim.k\n\
+             [tabledesc-src]\ntable.name=src\ntable.fields=k,string,:v,bigint,\n\
+             table.type=file\ntable.file.path=src.txt\ntable.field.splitter=,\n\
+             [tabledesc-dim]\ntable.name=dim\ntable.fields=k,string,:name,string,\n\
+             table.type=file\ntable.file.path=dim.txt\ntable.field.splitter=,\n{}{}{}",
+            sink("in_select"),
+            sink("in_residual"),
+            sink("in_key")
+        ),
+    )
+    .unwrap();
+    for workers in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", workers, "--progress", "0"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        // Two stuck rows in each of three queries.
+        assert!(log.contains("rows_in=7 bad_rows=6 "), "{log}");
+        for query in ["in_select", "in_residual", "in_key"] {
+            let samples = log
+                .lines()
+                .filter(|l| {
+                    l.contains(&format!("table=\"INSERT INTO {query}\""))
+                        && l.contains("EXECUTE stopped after 1000 loop iterations")
+                        && l.contains("`execute.max.iterations`")
+                })
+                .count();
+            assert_eq!(samples, 2, "{query}: {log}");
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("out/in_select.csv"), "k,v,x\na,0,a\nb,0,b\nc,0,c\n");
+        // c has no dimension row: its residual is never evaluated, and it joins to NULL.
+        let joined = "k,v,x\na,0,alpha\nb,0,beta\nc,0,\n";
+        assert_eq!(read("out/in_residual.csv"), joined);
+        assert_eq!(read("out/in_key.csv"), joined);
+    }
+}
+
+/// The join's residual predicate is evaluated again when a dimension row changes: a kept row
+/// whose predicate now fails (a stuck EXECUTE loop) leaves the results and is counted as a bad
+/// row once, however many changes keep it failing; a change that mends it brings it back.
+#[test]
+fn a_dimension_change_that_makes_a_join_predicate_fail_counts_the_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // One line of each file per batch; in a batch the dimension's change comes first. The loop
+    // runs for ever when the dimension row's n is not 0.
+    std::fs::write(dir.path().join("s.txt"), "a,1\nc,2\nx,3\nx,4\nx,5\nx,6\n").unwrap();
+    std::fs::write(dir.path().join("d.csv"), "a,0\nc,0\na,5\nc,9\na,7\nc,0\n").unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nchunk.rows=1\nexecute.max.iterations=100\n\
+         sql=INSERT INTO out SELECT s.k, s.id, d.n FROM s LEFT JOIN d ON s.k = d.k \
+         AND EXECUTE(DEFINE i AS int DEFAULT 0 { FOR($i < d.n, $i := $i) } EMIT true)\n\
+         [tabledesc-s]\ntable.name=s\ntable.fields=k,string,:id,bigint,\n\
+         table.type=file\ntable.file.path=s.txt\ntable.field.splitter=,\n\
+         [tabledesc-d]\ntable.name=d\ntable.fields=k,string,:n,bigint,\n\
+         table.type=file\ntable.file.path=d.csv\ntable.file.format=csv\n\
+         table.file.replay=true\ntable.field.key=k\n\
+         [tabledesc-out]\ntable.name=out\ntable.fields=k,string,:id,bigint,:n,bigint,\n\
+         table.type=csv\ntable.csv.path=out.csv\n",
+    )
+    .unwrap();
+    for workers in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", workers, "--progress", "0"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        // a fails at its first change and stays failing; c fails, then is mended.
+        assert!(log.contains("rows_in=12 bad_rows=2 "), "{log}");
+        let samples: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("EXECUTE stopped after 100 loop iterations"))
+            .collect();
+        assert_eq!(samples.len(), 2, "{log}");
+        assert!(samples[0].contains(r#"Str(\"a\"), Int(1)"#), "{log}");
+        assert!(samples[1].contains(r#"Str(\"c\"), Int(2)"#), "{log}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.csv")).unwrap(),
+            "k,id,n\nc,2,0\nx,3,\nx,4,\nx,5,\nx,6,\n"
+        );
+    }
 }

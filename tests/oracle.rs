@@ -209,6 +209,53 @@ fn oracle(
     }
     files.insert("mixed.csv", m.clone());
     files.insert("mixed_changes.csv", m);
+    // avg, sum, min, max, countd_hllp and hllp over the ACCU and SW windows. The sketches are
+    // built here from the users of each span, with tally's HyperLogLog (its estimate is tested
+    // on its own): a span's sketch equals the merge of its panes' sketches exactly, so what is
+    // checked is that tally merges the right panes.
+    let avg = |a: &WindowAgg| match a.sum_v {
+        Some(s) => {
+            let x = s as f64 / a.count_v as f64;
+            // As Java prints a double of this size (`12.0`, `12.5`).
+            if x.fract() == 0.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x}")
+            }
+        }
+        None => String::new(),
+    };
+    let sketch = |a: &WindowAgg| {
+        let mut s = tally_sql::hll::Sketch::default();
+        for u in &a.users {
+            s.insert(&tally_sql::Value::str(u));
+        }
+        s
+    };
+    let mut x = String::from(
+        "k,minute,avg_accu,avg_sw,sum_accu,min_sw,max_accu,hllp_users_accu,hllp_users_sw,\
+         sketch_accu,sketch_sw\n",
+    );
+    for (k, start) in windowed.keys() {
+        let end = start + WINDOW_MS;
+        let accu = span(k, (end - 1).div_euclid(ACCU_MS) * ACCU_MS, *start);
+        let sw = span(k, end - SW_MS, *start);
+        writeln!(
+            x,
+            "{k},{start},{},{},{},{},{},{},{},{},{}",
+            avg(&accu),
+            avg(&sw),
+            opt(accu.sum_v),
+            opt(sw.min_v),
+            opt(accu.max_v),
+            sketch(&accu).estimate(),
+            sketch(&sw).estimate(),
+            sketch(&accu).encode(),
+            sketch(&sw).encode()
+        )
+        .unwrap();
+    }
+    files.insert("accu_sw.csv", x);
 
     // The join: stream rows take the dimension's value as it stands in their batch, and are
     // revised by later changes while their window is open.
@@ -318,6 +365,10 @@ INSERT INTO mixed SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), s
 INSERT INTO mixed_changes SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
   countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
   WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
+INSERT INTO accu_sw SELECT k, AGGRTIME, avg(v ACCU), avg(v SW), sum(v ACCU), min(v SW), \
+  max(v ACCU), countd_hllp(u ACCU), countd_hllp(u SW), hllp(u ACCU), hllp(u SW) FROM src \
+  GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
+  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
 INSERT INTO by_region SELECT region, AGGRTIME, count(1), countd(u) FROM src \
   LEFT JOIN regions ON src.k = regions.k GROUP BY regions.region \
   COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS; \
@@ -387,6 +438,12 @@ table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint
 table.type=csv
 table.csv.path=mixed_changes.csv
 table.flush.ms=1
+
+[tabledesc-accu_sw]
+table.name=accu_sw
+table.fields=k,string,:minute,bigint,:avg_accu,double,:avg_sw,double,:sum_accu,bigint,:min_sw,bigint,:max_accu,bigint,:hllp_users_accu,bigint,:hllp_users_sw,bigint,:sketch_accu,string,:sketch_sw,string,
+table.type=csv
+table.csv.path=accu_sw.csv
 
 [tabledesc-distinct]
 table.name=distinct_users

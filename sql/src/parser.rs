@@ -1190,6 +1190,25 @@ mod round_trip {
                 "SELECT EXECUTE({  } EMIT 1), EXECUTE(DEFINE a AS ARRAY<STRING> DEFAULT NULL \
                  {  } EMIT a[0]) FROM t\n",
             ),
+            (
+                "SELECT m['k'], s.m['a b'], m[concat('x', k)] FROM t WHERE m['k'] > 1",
+                "SELECT m['k'], s.m['a b'], m[concat('x', k)] FROM t WHERE m['k'] > 1\n",
+            ),
+            (
+                "SELECT c FROM src LEFT JOIN dim d ON lower(src.ip) = d.ip and d.since <= src.t \
+                 AND NOT d.off",
+                "SELECT c FROM src LEFT JOIN dim d ON lower(src.ip) = d.ip AND d.since <= src.t \
+                 AND NOT d.off\n",
+            ),
+            // The standard form prints in EC-SQL's `WITH (query) name` form, which parses to the
+            // same script.
+            (
+                "with a as (select x from t where x > 0), b AS (SELECT x, count(1) FROM a \
+                 GROUP BY x) INSERT INTO o SELECT x FROM b",
+                "WITH (SELECT x FROM t WHERE x > 0) a\n\
+                 WITH (SELECT x, count(1) FROM a GROUP BY x) b\n\
+                 INSERT INTO o SELECT x FROM b\n",
+            ),
         ];
         for (sql, printed) in cases {
             assert_eq!(round_trip(sql), printed);

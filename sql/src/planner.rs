@@ -1721,12 +1721,17 @@ impl Planner<'_> {
             return Ok((*node, scope.clone()));
         }
         let desc = self.job.table(&name.name).ok_or_else(|| {
+            // A WITH query is a stream of results, not a table read whole: say so rather than
+            // calling a name the user has just defined unknown.
+            let what = if self.withs.contains_key(&key[4..]) {
+                "is a WITH query, not a dimension table: LEFT JOIN reads a file, mysql, postgres \
+                 or redis table described in the job file"
+            } else {
+                "is not a table: describe the dimension table in the job file"
+            };
             self.err(
                 name.pos,
-                format!(
-                    "unknown dimension table `{}`: describe it in the job file",
-                    name.name
-                ),
+                format!("cannot LEFT JOIN `{}`: it {what}", name.name),
             )
         })?;
         let (mut config, schema) =

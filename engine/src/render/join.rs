@@ -8,13 +8,19 @@
 //! same rows, so both agree on what is final); otherwise for the life of the job. Epoch by
 //! epoch: dimension changes first (each kept stream row of a changed key is emitted again:
 //! `-old +new`), then the epoch's stream rows.
+//!
+//! Keys and the residual predicate that hold an EXECUTE are evaluated with checks, as a map or
+//! an aggregate does: a row whose evaluation fails (a loop past `execute.max.iterations`) is
+//! counted as a bad row, sampled in the log and skipped, rather than joined as if its key or
+//! predicate were NULL.
 
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::{AsCollection, VecCollection};
-use tally_sql::expr::ScalarExpr;
+use tally_connectors::Metrics;
+use tally_sql::expr::{EvalError, ScalarExpr};
 use tally_sql::plan::JoinPlan;
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
@@ -46,6 +52,10 @@ pub struct Member<'s> {
 /// What the operator keeps for one stream.
 struct Kept {
     residual: Option<ScalarExpr>,
+    /// Whether the residual has an EXECUTE (and is evaluated with checks).
+    residual_can_fail: bool,
+    /// The query reading the join, for bad rows.
+    label: String,
     dim_width: usize,
     lateness: i64,
     /// The stream's watermark (its maxima only).
@@ -55,33 +65,51 @@ struct Kept {
     expiry: BTreeMap<i64, Vec<(Row, Row)>>,
 }
 
-fn key_of(exprs: &[ScalarExpr], row: &Row) -> Row {
-    exprs.iter().map(|e| e.eval(row)).collect()
+/// A row's join key; `None` (the row counted as bad) when an EXECUTE in it fails.
+fn key_of(
+    exprs: &[ScalarExpr],
+    can_fail: bool,
+    row: &Row,
+    label: &str,
+    metrics: &Metrics,
+) -> Option<Row> {
+    if can_fail {
+        super::try_eval_all(exprs, row, label, metrics)
+    } else {
+        Some(exprs.iter().map(|e| e.eval(row)).collect())
+    }
 }
 
-/// The joined rows of one stream row against the dimension rows of its key.
+/// The joined rows of one stream row against the dimension rows of its key. An error (the
+/// residual failed for some dimension row) means the stream row gives no output at all; the
+/// result depends only on the row and the dimension, so retracting what it gave before is
+/// computing it again.
 fn joined(
     stream: &Row,
     dims: Option<&HashMap<Row, i64>>,
-    residual: &Option<ScalarExpr>,
-    dim_width: usize,
-) -> Vec<(Row, i64)> {
+    s: &Kept,
+) -> Result<Vec<(Row, i64)>, EvalError> {
     let mut out = Vec::new();
     if let Some(dims) = dims {
         for (d, n) in dims {
             let mut r = stream.clone();
             r.extend(d.iter().cloned());
-            if residual.as_ref().is_none_or(|p| p.eval(&r).is_true()) {
+            let keep = match &s.residual {
+                None => true,
+                Some(p) if s.residual_can_fail => p.try_eval(&r)?.is_true(),
+                Some(p) => p.eval(&r).is_true(),
+            };
+            if keep {
                 out.push((r, *n));
             }
         }
     }
     if out.is_empty() {
         let mut r = stream.clone();
-        r.extend(std::iter::repeat_n(Value::Null, dim_width));
+        r.extend(std::iter::repeat_n(Value::Null, s.dim_width));
         out.push((r, 1));
     }
-    out
+    Ok(out)
 }
 
 /// Renders the joins of one dimension (`dim`, keyed by `dim_key`): one output per member, in
@@ -100,15 +128,23 @@ pub fn render_group<'s>(
     for (idx, m) in members.into_iter().enumerate() {
         let idx32 = idx as u32;
         let stream_key = m.plan.stream_key.clone();
+        let key_can_fail = stream_key.iter().any(ScalarExpr::can_fail);
         let retain = m.plan.retain.clone();
+        let time_can_fail = retain.as_ref().is_some_and(|r| r.time.can_fail());
         let metrics = shared.metrics.clone();
         let query = m.label.clone();
         // Tag each stream row with its key (and its window end).
         let tagged_stream = m.stream.flat_map(move |row| {
-            let key = key_of(&stream_key, &row);
+            let key = key_of(&stream_key, key_can_fail, &row, &query, &metrics)?;
             let (time, until) = match &retain {
                 None => (i64::MIN, i64::MAX),
-                Some(r) => match r.time.eval(&row) {
+                Some(r) => match if time_can_fail {
+                    let checked =
+                        super::try_eval_all(std::slice::from_ref(&r.time), &row, &query, &metrics)?;
+                    checked.into_iter().next().unwrap_or(Value::Null)
+                } else {
+                    r.time.eval(&row)
+                } {
                     Value::Int(t) => {
                         let size = r.size_ms as i64;
                         (t, t.div_euclid(size) * size + size)
@@ -139,11 +175,18 @@ pub fn render_group<'s>(
             m.plan.dim_width,
             m.plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64),
             m.sources,
+            m.label,
         ));
     }
-    let tagged_dim = dim.map(move |row| {
-        let key = key_of(&dim_key, &row);
-        Side::Dim(row, key)
+    let dim_can_fail = dim_key.iter().any(ScalarExpr::can_fail);
+    let dim_label = format!(
+        "the dimension of {}",
+        kept_init.first().map_or("a join", |k| k.4.as_str())
+    );
+    let metrics = shared.metrics.clone();
+    let tagged_dim = dim.flat_map(move |row| {
+        let key = key_of(&dim_key, dim_can_fail, &row, &dim_label, &metrics)?;
+        Some(Side::Dim(row, key))
     });
     tagged.push(tagged_dim.inner);
     let updates = scope.concatenate(tagged);
@@ -163,9 +206,9 @@ pub fn render_group<'s>(
         .collect()
 }
 
-/// What the operator is built from for each stream: residual, dimension width, lateness and
-/// upstream sources.
-type KeptInit = (Option<ScalarExpr>, usize, i64, Vec<usize>);
+/// What the operator is built from for each stream: residual, dimension width, lateness,
+/// upstream sources and the query's label.
+type KeptInit = (Option<ScalarExpr>, usize, i64, Vec<usize>, String);
 
 /// The join operator: `updates` (every stream's rows and the dimension's), `maxima` (each
 /// stream's event-time maxima, by stream index); `wrap` makes an output record of a joined row
@@ -182,6 +225,7 @@ where
 {
     let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
     let expected = shared.expected_lanes.clone();
+    let metrics = shared.metrics.clone();
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
         Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => hash_values(k),
     });
@@ -192,8 +236,10 @@ where
             let mut data: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone(), vec![]);
             let mut streams: Vec<Kept> = kept_init
                 .iter()
-                .map(|(residual, dim_width, lateness, sources)| Kept {
+                .map(|(residual, dim_width, lateness, sources, label)| Kept {
                     residual: residual.clone(),
+                    residual_can_fail: residual.as_ref().is_some_and(ScalarExpr::can_fail),
+                    label: label.clone(),
                     dim_width: *dim_width,
                     lateness: *lateness,
                     epochs: Epochs::new(lanes, idle_ms, expected.clone(), sources.clone()),
@@ -242,13 +288,18 @@ where
                         }
                     }
                     for (key, changes) in changed {
-                        // Retract what every stream's kept rows of the key joined to.
+                        // Retract what every stream's kept rows of the key joined to (nothing
+                        // for a row whose residual failed), remembering which rows failed.
+                        let mut failed_before = Vec::new();
                         for (idx, s) in streams.iter().enumerate() {
                             let Some(rows) = s.rows.get(&key) else {
                                 continue;
                             };
                             for (row, (n, _)) in rows {
-                                let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
+                                let Ok(out) = joined(row, dims.get(&key), s) else {
+                                    failed_before.push((idx, row.clone()));
+                                    continue;
+                                };
                                 for (out, m) in out {
                                     session.give((wrap(idx as u32, out), epoch, -(n * m) as isize));
                                 }
@@ -270,17 +321,43 @@ where
                                 continue;
                             };
                             for (row, (n, _)) in rows {
-                                let out = joined(row, dims.get(&key), &s.residual, s.dim_width);
-                                for (out, m) in out {
-                                    session.give((wrap(idx as u32, out), epoch, (n * m) as isize));
+                                match joined(row, dims.get(&key), s) {
+                                    Ok(out) => {
+                                        for (out, m) in out {
+                                            session.give((
+                                                wrap(idx as u32, out),
+                                                epoch,
+                                                (n * m) as isize,
+                                            ));
+                                        }
+                                    }
+                                    // Counted once: when the change makes a good row fail.
+                                    Err(e) if !failed_before.contains(&(idx, row.clone())) => {
+                                        metrics.bad_row(
+                                            &s.label,
+                                            &e.to_string(),
+                                            &format!("{row:?}"),
+                                        )
+                                    }
+                                    Err(_) => {}
                                 }
                             }
                         }
                     }
                     for (idx, row, key, until, diff) in stream_rows {
                         let s = &mut streams[idx as usize];
-                        for (out, m) in joined(&row, dims.get(&key), &s.residual, s.dim_width) {
-                            session.give((wrap(idx, out), epoch, (diff * m) as isize));
+                        match joined(&row, dims.get(&key), s) {
+                            Ok(out) => {
+                                for (out, m) in out {
+                                    session.give((wrap(idx, out), epoch, (diff * m) as isize));
+                                }
+                            }
+                            // A retraction of a bad row takes back nothing and is not counted
+                            // again. The row is still kept: a dimension change may mend it.
+                            Err(e) if diff > 0 => {
+                                metrics.bad_row(&s.label, &e.to_string(), &format!("{row:?}"))
+                            }
+                            Err(_) => {}
                         }
                         // Keep the row while its window is open.
                         if watermarks[idx as usize].is_none_or(|wm| until > wm) {

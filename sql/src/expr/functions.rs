@@ -46,6 +46,11 @@ pub enum Func {
     Ceil,
     Abs,
     Pmod,
+    /// positive/negative: typed like abs, a BIGINT stays BIGINT.
+    Positive,
+    Negative,
+    /// hex: of a BIGINT's value or of a STRING's bytes ([`super::hive::hex`]).
+    Hex,
     /// `hllp_merge(a, b)`: the union of two `hllp` sketches.
     HllpMerge,
     /// `hllp_get(a)`: the distinct count a `hllp` sketch estimates.
@@ -124,6 +129,9 @@ impl Func {
             "ceil" | "ceiling" => Func::Ceil,
             "abs" => Func::Abs,
             "pmod" => Func::Pmod,
+            "positive" => Func::Positive,
+            "negative" => Func::Negative,
+            "hex" => Func::Hex,
             "hllp_merge" => Func::HllpMerge,
             "hllp_get" => Func::HllpGet,
             other => match super::collections::CollFunc::lookup(other) {
@@ -157,6 +165,9 @@ impl Func {
             Func::Ceil => "ceil",
             Func::Abs => "abs",
             Func::Pmod => "pmod",
+            Func::Positive => "positive",
+            Func::Negative => "negative",
+            Func::Hex => "hex",
             Func::HllpMerge => "hllp_merge",
             Func::HllpGet => "hllp_get",
             Func::Simple(f) => f.name,
@@ -316,10 +327,19 @@ impl Func {
                 arity(1, 1)?;
                 (vec![num(0)?], Int)
             }
-            Func::Abs => {
+            Func::Abs | Func::Positive | Func::Negative => {
                 arity(1, 1)?;
                 let t = num(0)?;
                 (vec![t.clone()], t)
+            }
+            // Hive's hex has a BIGINT and a STRING (BINARY) form; any other argument is read
+            // as text, as before.
+            Func::Hex => {
+                arity(1, 1)?;
+                match args[0] {
+                    Int => (vec![Int], String),
+                    _ => (vec![expect(0, String)?], String),
+                }
             }
             Func::HllpMerge => {
                 arity(2, 2)?;
@@ -499,6 +519,9 @@ impl Func {
                 }
                 _ => Value::Null,
             },
+            Func::Positive => a[0].clone(),
+            Func::Negative => super::hive::negative(&a[0]),
+            Func::Hex => super::hive::hex(&a[0]),
             Func::Simple(f) => (f.eval)(a),
             Func::Coll(c) => c.eval(a),
             Func::HllpGet => match &a[0] {
@@ -733,6 +756,30 @@ mod tests {
         assert_eq!(call("pmod", &[7.into(), 0.into()]), N);
         assert_eq!(call("pmod", &[(-7.5).into(), 2.into()]), 0.5.into());
         assert_eq!(call("abs", &[s("x")]), N);
+        // positive/negative keep a BIGINT a BIGINT, in the value and in the type.
+        assert_eq!(call("negative", &[3.into()]), (-3).into());
+        assert_eq!(call("positive", &[3.into()]), 3.into());
+        assert_eq!(call("negative", &[2.5.into()]), (-2.5).into());
+        assert_eq!(call("negative", &[s("1.5")]), (-1.5).into());
+        assert_eq!(call("negative", &[N]), N);
+        for name in ["positive", "negative"] {
+            let f = Func::lookup(name, utc()).unwrap();
+            assert_eq!(f.signature(&[DataType::Int]).unwrap().1, DataType::Int);
+            assert_eq!(
+                f.signature(&[DataType::Decimal]).unwrap().1,
+                DataType::Decimal
+            );
+            assert_eq!(
+                f.signature(&[DataType::String]).unwrap().1,
+                DataType::Double
+            );
+            assert!(f.signature(&[DataType::Boolean]).is_err());
+        }
+        // hex of a BIGINT is its value in base 16; of a STRING, its bytes.
+        assert_eq!(call("hex", &[255.into()]), s("FF"));
+        assert_eq!(call("hex", &[s("255")]), s("323535"));
+        assert_eq!(call("hex", &[s("ab")]), s("6162"));
+        assert_eq!(call("hex", &[N]), N);
     }
 
     #[test]

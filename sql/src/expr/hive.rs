@@ -57,13 +57,10 @@ pub static SIMPLE: &[Simple] = &[
     simple!("cos", [D], 0, D, |a| math(a, f64::cos)),
     simple!("asin", [D], 0, D, |a| unit_math(a, f64::asin)),
     simple!("acos", [D], 0, D, |a| unit_math(a, f64::acos)),
-    simple!("positive", [D], 0, D, |a| a[0].clone()),
-    simple!("negative", [D], 0, D, |a| math(a, |x| -x)),
     simple!("bin", [I], 0, S, |a| match a[0] {
         Value::Int(i) => Value::from(format!("{:b}", i as u64)),
         _ => Value::Null,
     }),
-    simple!("hex", [S], 0, S, hex),
     simple!("conv", [S, I, I], 0, S, conv),
     simple!("to_date", [S], 0, S, |a| date_of(a)
         .map_or(Value::Null, |d| Value::from(
@@ -219,13 +216,26 @@ fn rand(seed: Option<&Value>) -> Value {
     })
 }
 
-fn hex(a: &[Value]) -> Value {
-    match &a[0] {
-        // A number (cast to text by the binder) is shown in base 16; text byte by byte.
-        Value::Str(s) => match s.parse::<i64>() {
-            Ok(i) => Value::from(format!("{:X}", i as u64)),
-            Err(_) => Value::from(s.bytes().map(|b| format!("{b:02X}")).collect::<String>()),
-        },
+/// hex(x): a BIGINT in base 16 (two's complement for negatives, as Hive), a STRING byte by
+/// byte, so `hex(255)` is 'FF' but `hex('255')` is '323535'. Its argument keeps its own type
+/// ([`Func::Hex`](super::functions::Func::Hex) types the call), which is why it is not a row of
+/// [`SIMPLE`]: those cast every argument to one fixed type, and a number cast to text could no
+/// longer be told from text that looks like a number.
+pub fn hex(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::from(format!("{:X}", *i as u64)),
+        Value::Str(s) => Value::from(s.bytes().map(|b| format!("{b:02X}")).collect::<String>()),
+        _ => Value::Null,
+    }
+}
+
+/// negative(x): `-x` in x's own type (BIGINT stays BIGINT, wrapping like Hive's long at the
+/// minimum); positive(x) is x itself. Typed by [`Func::Negative`](super::functions::Func).
+pub fn negative(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Int(i.wrapping_neg()),
+        Value::Double(d) => Value::Double(-d),
+        Value::Decimal(d) => Value::Decimal(-d),
         _ => Value::Null,
     }
 }
@@ -524,12 +534,17 @@ mod tests {
         close(call("cos", &[0.into()]), 1.0);
         assert_eq!(call("asin", &[2.into()]), N);
         close(call("acos", &[1.into()]), 0.0);
-        close(call("positive", &[3.into()]), 3.0);
-        close(call("negative", &[3.into()]), -3.0);
         assert_eq!(call("exp", &[N]), N);
         assert_eq!(call("bin", &[13.into()]), s("1101"));
-        assert_eq!(call("hex", &[255.into()]), s("FF"));
-        assert_eq!(call("hex", &[s("ab")]), s("6162"));
+        assert_eq!(hex(&Value::Int(255)), s("FF"));
+        assert_eq!(hex(&Value::Int(-1)), s("FFFFFFFFFFFFFFFF"));
+        assert_eq!(hex(&s("255")), s("323535"));
+        assert_eq!(hex(&s("ab")), s("6162"));
+        assert_eq!(hex(&N), N);
+        assert_eq!(negative(&Value::Int(3)), Value::Int(-3));
+        assert_eq!(negative(&Value::Int(i64::MIN)), Value::Int(i64::MIN));
+        assert_eq!(negative(&Value::Double(2.5)), Value::Double(-2.5));
+        assert_eq!(negative(&N), N);
         assert_eq!(call("conv", &[s("ff"), 16.into(), 10.into()]), s("255"));
         assert_eq!(
             call("conv", &[s("255"), 10.into(), 2.into()]),

@@ -816,4 +816,80 @@ mod tests {
         };
         assert_eq!(e.eval(&[]), Value::Int(2));
     }
+
+    /// `EXECUTE(DEFINE i, j, n DEFAULT 0 { FOR($i < col0, $j := 0, FOR($j < col1, $j :=
+    /// $j + step, $n := $n + 1), $i := $i + 1) } EMIT $n)` with a limit of 10 iterations: the
+    /// limit counts every FOR iteration of one evaluation, inner loops included.
+    fn nested_loops(step: i64) -> ScalarExpr {
+        let local = |s| Box::new(ScalarExpr::Local(s));
+        let add = |s, n: i64| ScalarExpr::Binary {
+            op: BinOp::Add,
+            left: local(s),
+            right: Box::new(ScalarExpr::lit(n)),
+        };
+        let lt = |s, c| ScalarExpr::Binary {
+            op: BinOp::Lt,
+            left: local(s),
+            right: col(c),
+        };
+        ScalarExpr::Execute(Arc::new(Program {
+            defines: vec![
+                (0, ScalarExpr::lit(0)),
+                (1, ScalarExpr::lit(0)),
+                (2, ScalarExpr::lit(0)),
+            ],
+            block: vec![Stmt::For(
+                lt(0, 0),
+                vec![
+                    Stmt::Set(1, ScalarExpr::lit(0)),
+                    Stmt::For(
+                        lt(1, 1),
+                        vec![Stmt::Set(1, add(1, step)), Stmt::Set(2, add(2, 1))],
+                    ),
+                    Stmt::Set(0, add(0, 1)),
+                ],
+            )],
+            emit: ScalarExpr::Local(2),
+            max_iterations: 10,
+        }))
+    }
+
+    #[test]
+    fn execute_loops_stop_at_the_iteration_limit() {
+        let e = nested_loops(1);
+        let row = |a: i64, b: i64| [Value::Int(a), Value::Int(b)];
+        // 2 outer + 2 * 3 inner = 8 iterations: under the limit.
+        assert_eq!(e.try_eval(&row(2, 3)).unwrap(), Value::Int(6));
+        // 2 outer + 2 * 4 inner = 10: exactly the limit, still fine.
+        assert_eq!(e.try_eval(&row(2, 4)).unwrap(), Value::Int(8));
+        // 3 outer + 3 * 3 inner = 12: the inner loops count toward the limit too.
+        let err = e.try_eval(&row(3, 3)).unwrap_err();
+        assert!(
+            err.0.contains("EXECUTE stopped after 10 loop iterations")
+                && err.0.contains("`execute.max.iterations`"),
+            "{err}"
+        );
+        // Each evaluation starts counting again.
+        assert_eq!(e.try_eval(&row(2, 3)).unwrap(), Value::Int(6));
+        // A loop that never advances (step 0) stops instead of hanging.
+        let stuck = nested_loops(0);
+        assert!(stuck.try_eval(&row(1, 1)).is_err());
+        assert_eq!(stuck.try_eval(&row(1, 0)).unwrap(), Value::Int(0));
+        // The failure reaches the top of an expression that holds the EXECUTE, which is why a
+        // caller must know the expression can fail; unchecked evaluation gives NULL.
+        let outer = ScalarExpr::Binary {
+            op: BinOp::Add,
+            left: Box::new(stuck),
+            right: Box::new(ScalarExpr::lit(1)),
+        };
+        assert!(outer.can_fail());
+        assert!(!ScalarExpr::Binary {
+            op: BinOp::Add,
+            left: col(0),
+            right: col(1),
+        }
+        .can_fail());
+        assert!(outer.try_eval(&row(1, 1)).is_err());
+        assert_eq!(outer.eval(&row(1, 1)), Value::Null);
+    }
 }
