@@ -184,20 +184,37 @@ pub fn render<'s>(
         Vec::new()
     };
 
+    // A key or argument that is a plain column no later key or argument reads takes the value
+    // out of the row instead of copying it (the row is dropped right after).
+    let movable: Vec<Option<usize>> = {
+        let exprs: Vec<&ScalarExpr> = keys.iter().chain(arg_exprs.iter().flatten()).collect();
+        exprs
+            .iter()
+            .enumerate()
+            .map(|(j, e)| match e {
+                ScalarExpr::Column(i)
+                    if !exprs[j + 1..].iter().any(|l| l.columns().contains(i)) =>
+                {
+                    Some(*i)
+                }
+                _ => None,
+            })
+            .collect()
+    };
     // Group key, pane start, arguments; and the event time for the watermark.
-    let prepare = move |row: Row| -> Option<Prepared> {
-        let mut out = Vec::with_capacity(nkeys + 1 + arg_exprs.len());
+    let prepare = move |mut row: Row| -> Option<Prepared> {
         if can_fail {
             return prepare_checked(&checked, nkeys, window.as_ref(), &row, &query, &metrics);
         }
-        out.extend(keys.iter().map(|k| k.eval(&row)));
+        // The event time first, while the row is whole.
+        let mut pane = None;
         let mut event_time = 0;
         if let Some(w) = &window {
             match w.time.eval(&row) {
                 Value::Int(t) => {
                     event_time = t;
                     let size = w.size_ms as i64;
-                    out.push(Value::Int(t.div_euclid(size) * size));
+                    pane = Some(Value::Int(t.div_euclid(size) * size));
                 }
                 _ => {
                     metrics.bad_row(
@@ -209,10 +226,24 @@ pub fn render<'s>(
                 }
             }
         }
-        out.extend(arg_exprs.iter().map(|a| match a {
-            Some(e) => e.eval(&row),
-            None => Value::Bool(true),
-        }));
+        let mut out = Vec::with_capacity(nkeys + 1 + arg_exprs.len());
+        let mut moves = movable.iter();
+        let mut value = |e: &ScalarExpr, row: &mut Row| match moves.next() {
+            Some(Some(i)) => std::mem::take(&mut row[*i]),
+            _ => e.eval(row),
+        };
+        for k in &keys {
+            let v = value(k, &mut row);
+            out.push(v);
+        }
+        out.extend(pane);
+        for a in &arg_exprs {
+            let v = match a {
+                Some(e) => value(e, &mut row),
+                None => Value::Bool(true),
+            };
+            out.push(v);
+        }
         Some((out, event_time))
     };
 
