@@ -47,6 +47,17 @@ impl Acc {
         }
     }
 
+    /// A new accumulator for `call` whose distinct values are sized for as many as `prev` holds.
+    pub fn like(prev: &Acc, call: &AggCall) -> Acc {
+        match prev {
+            Acc::Distinct(m) => Acc::Distinct(HashMap::with_capacity_and_hasher(
+                m.len(),
+                Default::default(),
+            )),
+            _ => Acc::new(call),
+        }
+    }
+
     /// Adds `diff` copies of `v` (negative: removes them). `count(*)` passes `Value::Bool(true)`.
     pub fn update(&mut self, v: &Value, diff: i64) {
         if v.is_null() {

@@ -322,7 +322,7 @@ pub fn render<'s>(
                         }
                         let key = &row[..nkeys];
                         let panes = groups.entry_ref(key).or_default();
-                        let pane = panes.entry(start).or_insert_with(|| {
+                        if !panes.contains_key(&start) {
                             if let Some(spec) = spec {
                                 to_close.entry(start).or_default().push(key.to_vec());
                                 to_free
@@ -330,13 +330,26 @@ pub fn render<'s>(
                                     .or_default()
                                     .push((key.to_vec(), start));
                             }
-                            Pane {
-                                accs: aggs.iter().map(Acc::new).collect(),
+                            // Sized like the group's previous pane: its distinct sets grow
+                            // to about the same size, without rehashing on the way.
+                            let accs = match panes.range(..start).next_back() {
+                                Some((_, prev)) => prev
+                                    .accs
+                                    .iter()
+                                    .zip(&aggs)
+                                    .map(|(a, call)| Acc::like(a, call))
+                                    .collect(),
+                                None => aggs.iter().map(Acc::new).collect(),
+                            };
+                            let pane = Pane {
+                                accs,
                                 rows: 0,
                                 emitted: None,
                                 closed: false,
-                            }
-                        });
+                            };
+                            panes.insert(start, pane);
+                        }
+                        let pane = panes.get_mut(&start).expect("inserted above");
                         pane.rows += diff as i64;
                         for (acc, v) in pane.accs.iter_mut().zip(&row[args_at..]) {
                             acc.update(v, diff as i64);
