@@ -115,21 +115,24 @@ impl Source for FileSource {
             }
             let mut n = 0u64;
             while self.line < end {
+                // A line wholly in the reader's buffer (the usual case) is parsed where it is;
+                // one that crosses the buffer's end is read into `buf` first.
+                let available = self
+                    .reader
+                    .fill_buf()
+                    .map_err(|e| ConnectorError::io(&self.path, e))?;
+                if let Some(i) = memchr::memchr(b'\n', available) {
+                    self.line += 1;
+                    n += parse_line(&self.parser, &available[..i], out) as u64;
+                    self.reader.consume(i + 1);
+                    continue;
+                }
                 if !self.read_line()? {
                     self.done = true;
                     break;
                 }
                 self.line += 1;
-                // Valid UTF-8 (the usual case) is checked once and not copied.
-                let added = match std::str::from_utf8(&self.buf) {
-                    Ok(text) => self.parser.parse_into(text, out),
-                    Err(_) => self
-                        .parser
-                        .parse_into(&String::from_utf8_lossy(&self.buf), out),
-                };
-                if added {
-                    n += 1;
-                }
+                n += parse_line(&self.parser, &self.buf, out) as u64;
             }
             self.metrics
                 .rows_in
@@ -144,6 +147,14 @@ impl Source for FileSource {
         let me = self.worker.index as u64;
         // The first chunk at or after `chunk` that this worker owns.
         chunk + (me + peers - chunk % peers) % peers
+    }
+}
+
+/// Parses one line; valid UTF-8 (the usual case) is checked once and not copied.
+fn parse_line(parser: &RecordParser, line: &[u8], out: &mut Vec<Row>) -> bool {
+    match std::str::from_utf8(line) {
+        Ok(text) => parser.parse_into(text, out),
+        Err(_) => parser.parse_into(&String::from_utf8_lossy(line), out),
     }
 }
 
