@@ -9,12 +9,16 @@
 #      bench=endless_rss t=SECONDS rss_kb=K rows=ROWS
 #    then the verdict on benchmarks.md's target (RSS flat within 10% once windows close; the
 #    first minute is the warm-up in which the first windows fill and close):
-#      bench=endless_rss_summary seconds=D min_kb=... max_kb=... spread=... target<=0.10
-# Usage: benches/scale.sh [STEPS] [DURATION] [RATE]   (defaults: "1000000 10000000 100000000" 300 200000)
+#      bench=endless_rss_summary seconds=D min_kb=... max_kb=... spread=... drift=... target<=0.10
+#    spread = (max - min) / min over the samples after the warm-up: open windows fill and close
+#    all the time, so samples taken at random phases of that cycle differ; drift = the mean of
+#    the second half of those samples against the first half: growth, which must be nil.
+# Usage: benches/scale.sh [STEPS] [DURATION] [RATE]   (defaults: "1000000 10000000 100000000" 300 200000;
+# STEPS "" runs the endless run alone)
 # The 100M file takes about 4.5 GB in benches/data (deleted at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=${1:-"1000000 10000000 100000000"}
+steps=${1-"1000000 10000000 100000000"}
 duration=${2:-300}
 rate=${3:-200000}
 cargo build --release --quiet
@@ -71,5 +75,7 @@ for t in $(seq 10 10 "$duration"); do
 done
 min=$(printf '%s\n' "${samples[@]}" | sort -g | head -1)
 max=$(printf '%s\n' "${samples[@]}" | sort -g | tail -1)
-printf 'bench=endless_rss_summary seconds=%s rate=%s min_kb=%s max_kb=%s spread=%.3f target<=0.10\n' \
-  "$duration" "$rate" "$min" "$max" "$(echo "($max - $min) / $min" | bc -l)" | tee -a "$out"
+drift=$(printf '%s\n' "${samples[@]}" | awk '{v[NR]=$1} END {h=int(NR/2); a=0; b=0;
+  for (i=1;i<=h;i++) a+=v[i]; for (i=NR-h+1;i<=NR;i++) b+=v[i]; printf "%.3f", (b-a)/a}')
+printf 'bench=endless_rss_summary seconds=%s rate=%s min_kb=%s max_kb=%s spread=%.3f drift=%s target<=0.10\n' \
+  "$duration" "$rate" "$min" "$max" "$(echo "($max - $min) / $min" | bc -l)" "$drift" | tee -a "$out"

@@ -322,6 +322,8 @@ pub fn render<'s>(
                 let mut sink: Option<Box<dyn Sink>> = None;
                 let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
                 let mut last_flush = Instant::now();
+                // How long the last rewrite of a whole-table sink took.
+                let mut last_rewrite = Duration::ZERO;
                 let mut dirty = false;
                 let mut unflushed: Option<u64> = None;
                 let writer = partitioned || shared.worker.index == 0;
@@ -371,9 +373,18 @@ pub fn render<'s>(
                     }
                     let finished = limit.is_none();
                     if let Some(s) = sink.as_mut().filter(|_| writer) {
+                        // A sink that rewrites the whole table (CSV `final`) waits ten times
+                        // as long as its last rewrite took, so rewriting a big table does not
+                        // come to dominate the run.
+                        let every = if s.needs_table() {
+                            flush_every.max(10 * last_rewrite)
+                        } else {
+                            flush_every
+                        };
                         if (dirty || (finished && !s.written()))
-                            && (finished || last_flush.elapsed() >= flush_every)
+                            && (finished || last_flush.elapsed() >= every)
                         {
+                            let started = Instant::now();
                             let changes = table.take_changes();
                             let rows = if s.needs_table() {
                                 table.rows()
@@ -392,6 +403,9 @@ pub fn render<'s>(
                             dirty = false;
                             unflushed = None;
                             last_flush = Instant::now();
+                            if s.needs_table() {
+                                last_rewrite = started.elapsed();
+                            }
                         }
                         if forgetting {
                             // The query's watermark over the epochs applied here: a window
@@ -411,7 +425,8 @@ pub fn render<'s>(
                         unflushed = None;
                     }
                     if dirty {
-                        activator.activate_after(flush_every.saturating_sub(last_flush.elapsed()));
+                        let every = flush_every.max(10 * last_rewrite);
+                        activator.activate_after(every.saturating_sub(last_flush.elapsed()));
                     }
                     let target = match (limit, unflushed) {
                         (Some(f), Some(u)) => Some(f.min(u)),
