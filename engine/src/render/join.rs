@@ -89,10 +89,13 @@ fn joined(
     dims: Option<&HashMap<Row, i64>>,
     s: &Kept,
 ) -> Result<Vec<(Row, i64)>, EvalError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(dims.map_or(1, |d| d.len().max(1)));
     if let Some(dims) = dims {
         for (d, n) in dims {
-            let mut r = stream.clone();
+            // Sized for both sides at once: a clone of the stream row then extended would be
+            // reallocated.
+            let mut r = Vec::with_capacity(stream.len() + d.len());
+            r.extend_from_slice(stream);
             r.extend(d.iter().cloned());
             let keep = match &s.residual {
                 None => true,
@@ -105,7 +108,8 @@ fn joined(
         }
     }
     if out.is_empty() {
-        let mut r = stream.clone();
+        let mut r = Vec::with_capacity(stream.len() + s.dim_width);
+        r.extend_from_slice(stream);
         r.extend(std::iter::repeat_n(Value::Null, s.dim_width));
         out.push((r, 1));
     }
@@ -276,7 +280,7 @@ where
                     let mut session = output.session(&at);
                     // Dimension changes, grouped by key.
                     let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
-                    let mut stream_rows = Vec::new();
+                    let mut stream_rows = Vec::with_capacity(updates.len());
                     for (side, diff) in updates {
                         match side {
                             Side::Dim(row, key) => {
