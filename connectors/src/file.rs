@@ -69,29 +69,38 @@ impl FileSource {
         Ok(true)
     }
 
-    /// Skips one line without copying it; false at the end of the file.
-    fn skip_line(&mut self) -> Result<bool, ConnectorError> {
-        let mut any = false;
-        loop {
+    /// Skips up to `n` lines without copying them, a buffer at a time; returns how many (fewer
+    /// only at the end of the file, where a last line without a newline counts as one).
+    fn skip_lines(&mut self, n: u64) -> Result<u64, ConnectorError> {
+        let mut skipped = 0;
+        // Whether bytes of a line not ended yet have been skipped.
+        let mut partial = false;
+        while skipped < n {
             let available = self
                 .reader
                 .fill_buf()
                 .map_err(|e| ConnectorError::io(&self.path, e))?;
             if available.is_empty() {
-                return Ok(any);
+                return Ok(skipped + partial as u64);
             }
-            any = true;
-            match memchr::memchr(b'\n', available) {
-                Some(i) => {
-                    self.reader.consume(i + 1);
-                    return Ok(true);
-                }
-                None => {
-                    let n = available.len();
-                    self.reader.consume(n);
+            let len = available.len();
+            let mut consumed = len;
+            let mut last_newline = None;
+            for i in memchr::memchr_iter(b'\n', available) {
+                skipped += 1;
+                last_newline = Some(i);
+                if skipped == n {
+                    consumed = i + 1;
+                    break;
                 }
             }
+            partial = match last_newline {
+                Some(i) => i + 1 < consumed,
+                None => true,
+            };
+            self.reader.consume(consumed);
         }
+        Ok(skipped)
     }
 }
 
@@ -104,12 +113,12 @@ impl Source for FileSource {
             let chunk = self.line / self.chunk_rows;
             let end = (chunk + 1) * self.chunk_rows;
             if !self.owns(chunk) {
-                while self.line < end {
-                    if !self.skip_line()? {
-                        self.done = true;
-                        return Ok(Poll::Done);
-                    }
-                    self.line += 1;
+                let wanted = end - self.line;
+                let skipped = self.skip_lines(wanted)?;
+                self.line += skipped;
+                if skipped < wanted {
+                    self.done = true;
+                    return Ok(Poll::Done);
                 }
                 continue;
             }
@@ -277,5 +286,57 @@ impl Source for FollowSource {
 
     fn next_epoch(&self) -> u64 {
         now_ms()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_sql::catalog::Format;
+    use tally_sql::{DataType, Field, Schema, Value};
+
+    /// Every line read exactly once over all workers, in chunks of `chunk` lines.
+    fn read_all(text: &str, peers: usize, chunk: usize) -> Vec<i64> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.txt");
+        std::fs::write(&path, text).unwrap();
+        let schema = Schema::new(vec![Field {
+            name: "n".into(),
+            ty: DataType::Int,
+        }]);
+        let mut seen = Vec::new();
+        for index in 0..peers {
+            let metrics = Arc::new(Metrics::default());
+            let format = Format::Delimited {
+                splitter: ";".into(),
+                nested: Default::default(),
+            };
+            let parser = RecordParser::new("t", format, schema.clone(), metrics.clone());
+            let worker = WorkerInfo { index, peers };
+            let mut src = FileSource::open(&path, parser, worker, chunk, metrics).unwrap();
+            let mut rows = Vec::new();
+            while !matches!(src.poll(&mut rows).unwrap(), Poll::Done) {}
+            seen.extend(rows.iter().map(|r| match r[0] {
+                Value::Int(i) => i,
+                _ => panic!("{r:?}"),
+            }));
+        }
+        seen.sort_unstable();
+        seen
+    }
+
+    #[test]
+    fn chunks_are_dealt_so_every_line_is_read_once() {
+        let all: Vec<i64> = (0..10).collect();
+        let text: String = all.iter().map(|i| format!("{i}\n")).collect();
+        for (peers, chunk) in [(1, 3), (2, 3), (3, 1), (2, 20), (4, 2)] {
+            assert_eq!(read_all(&text, peers, chunk), all, "{peers} {chunk}");
+            // A last line without a newline is a line too.
+            assert_eq!(
+                read_all(text.trim_end(), peers, chunk),
+                all,
+                "{peers} {chunk}"
+            );
+        }
     }
 }
