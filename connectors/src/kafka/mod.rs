@@ -24,6 +24,12 @@ use crate::format::RecordParser;
 use crate::{now_ms, Change, ConnectorError, Poll, Sink, Source, WorkerInfo};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a fetch may wait at the broker for records (librdkafka's `fetch.wait.max.ms`,
+/// default 500). A broker answers a fetch as soon as it has `fetch.min.bytes` (1) for it, so
+/// this costs nothing while records flow; it bounds the delay of a record that arrives while a
+/// fetch is parked at a broker that holds fetches for their whole wait (some Kafka-compatible
+/// brokers do), at the price of this many ms between fetches of an idle partition.
+const FETCH_WAIT_MS: &str = "10";
 /// How often offsets are committed while the job runs.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -109,6 +115,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
             .create_with_context(SourceContext)
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
@@ -247,6 +254,14 @@ impl KafkaSource {
                 }
             };
             let offset = message.offset();
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                if let Some(ts) = message.timestamp().to_millis() {
+                    tracing::debug!(
+                        "kafka read p{p} off {offset} age_ms {}",
+                        now_ms() as i64 - ts
+                    );
+                }
+            }
             self.at_end.remove(&p);
             self.start.entry(p).or_insert(offset);
             self.next.insert(p, offset + 1);
