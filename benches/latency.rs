@@ -166,7 +166,7 @@ fn measure(brokers: &str, topic: &str, rate: Option<u64>, seconds: u64, flush_ms
                 }
             }
             None => {
-                if seq % 256 == 0 && Instant::now() >= until {
+                if seq.is_multiple_of(256) && Instant::now() >= until {
                     break;
                 }
             }

@@ -168,12 +168,17 @@ impl KafkaSource {
                 .map_err(|e| kafka_err("bad offset", e))?;
         }
         let consumer = Arc::new(consumer);
+        // The source is opened on the worker's thread, which parks while it has nothing to do
+        // (up to the worker loop's park timeout): a partition's first record after a quiet
+        // spell wakes it at once.
+        let worker_thread = std::thread::current();
         let queues = mine
             .iter()
             .filter_map(|&p| {
-                consumer
-                    .split_partition_queue(&config.topic, p)
-                    .map(|q| (p, q))
+                let mut queue = consumer.split_partition_queue(&config.topic, p)?;
+                let wake = worker_thread.clone();
+                queue.set_nonempty_callback(move || wake.unpark());
+                Some((p, queue))
             })
             .collect();
         consumer
@@ -254,14 +259,6 @@ impl KafkaSource {
                 }
             };
             let offset = message.offset();
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                if let Some(ts) = message.timestamp().to_millis() {
-                    tracing::debug!(
-                        "kafka read p{p} off {offset} age_ms {}",
-                        now_ms() as i64 - ts
-                    );
-                }
-            }
             self.at_end.remove(&p);
             self.start.entry(p).or_insert(offset);
             self.next.insert(p, offset + 1);

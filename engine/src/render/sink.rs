@@ -375,7 +375,6 @@ pub fn render<'s>(
                             && (finished || last_flush.elapsed() >= flush_every)
                         {
                             let changes = table.take_changes();
-                            let flush_start = Instant::now();
                             let rows = if s.needs_table() {
                                 table.rows()
                             } else {
@@ -390,12 +389,6 @@ pub fn render<'s>(
                                 }
                                 Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
                             }
-                            tracing::debug!(
-                                "sink flush oldest epoch {:?} age_ms {:?} took_us {}",
-                                unflushed,
-                                unflushed.map(|u| tally_connectors::now_ms() as i64 - (u / lanes) as i64),
-                                flush_start.elapsed().as_micros()
-                            );
                             dirty = false;
                             unflushed = None;
                             last_flush = Instant::now();
