@@ -99,11 +99,14 @@ tally_query q5 "$workers"
 baseline q1 "$workers"; hand=${results[-1]}
 baseline ingest "$workers"; ingest=${results[-1]}
 
-# Kafka -> tally -> Redis: arrival-to-visible delay at a steady rate (needs Redis on 6379 and
-# the tansu binary, which scripts/services.sh installs).
-latency_rate=${LATENCY_RATE:-1000}
+# Kafka -> tally -> Redis (needs Redis on 6379 and the tansu binary, which
+# scripts/services.sh installs): the path's maximum rate (LATENCY_MAX_SECONDS of records sent as
+# fast as the producer can), then the arrival-to-visible delay at half of it (or at
+# LATENCY_RATE records/s) for 10 s. Each on a fresh broker: an in-memory tansu slows down as
+# its topic grows, so the millions of records of the first would slow the second.
 tansu="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
-if [ -x "$tansu" ]; then
+broker=""
+start_broker() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
@@ -111,14 +114,31 @@ if [ -x "$tansu" ]; then
   broker=$!
   sleep 2
   "$tansu" topic create latency --partitions 2 --broker "tcp://127.0.0.1:$port" >/dev/null
-  line=$(cargo bench --quiet --bench latency -- "127.0.0.1:$port" latency "$latency_rate" 10 \
-    2>/dev/null | grep '^bench=' || true)
-  kill "$broker" 2>/dev/null || true
-  echo "$line"
-  latency_line=$line
+}
+stop_broker() { kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; }
+latency_line=""
+if [ -x "$tansu" ]; then
+  cargo bench --quiet --bench latency --no-run 2>/dev/null
+  start_broker
+  max_line=$(cargo bench --quiet --bench latency -- "127.0.0.1:$port" latency max \
+    "${LATENCY_MAX_SECONDS:-5}" 2>/dev/null | grep '^bench=' || true)
+  stop_broker
+  echo "$max_line"
+  acked=$(echo "$max_line" | sed -n 's/.*acked_per_s=\([0-9]*\).*/\1/p')
+  visible=$(echo "$max_line" | sed -n 's/.*visible_per_s=\([0-9]*\).*/\1/p')
+  acked=${acked:-0}; visible=${visible:-0}
+  half=$(( (acked < visible ? acked : visible) / 2 ))
+  latency_rate=${LATENCY_RATE:-$half}
+  if [ "${latency_rate:-0}" -gt 0 ]; then
+    start_broker
+    latency_line=$(cargo bench --quiet --bench latency -- "127.0.0.1:$port" latency \
+      "$latency_rate" 10 2>/dev/null | grep '^bench=' || true)
+    stop_broker
+  fi
+  echo "$latency_line"
+  latency_line="$max_line; $latency_line"
 else
   echo "bench=kafka_redis_latency skipped: $tansu is missing (scripts/services.sh installs it)"
-  latency_line=""
 fi
 
 # Sinks beside the servers' own bulk rates.

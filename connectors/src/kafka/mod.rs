@@ -24,6 +24,12 @@ use crate::format::RecordParser;
 use crate::{now_ms, Change, ConnectorError, Poll, Sink, Source, WorkerInfo};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a fetch may wait at the broker for records (librdkafka's `fetch.wait.max.ms`,
+/// default 500). A broker answers a fetch as soon as it has `fetch.min.bytes` (1) for it, so
+/// this costs nothing while records flow; it bounds the delay of a record that arrives while a
+/// fetch is parked at a broker that holds fetches for their whole wait (some Kafka-compatible
+/// brokers do), at the price of this many ms between fetches of an idle partition.
+const FETCH_WAIT_MS: &str = "10";
 /// How often offsets are committed while the job runs.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -109,6 +115,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
             .create_with_context(SourceContext)
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
@@ -161,12 +168,17 @@ impl KafkaSource {
                 .map_err(|e| kafka_err("bad offset", e))?;
         }
         let consumer = Arc::new(consumer);
+        // The source is opened on the worker's thread, which parks while it has nothing to do
+        // (up to the worker loop's park timeout): a partition's first record after a quiet
+        // spell wakes it at once.
+        let worker_thread = std::thread::current();
         let queues = mine
             .iter()
             .filter_map(|&p| {
-                consumer
-                    .split_partition_queue(&config.topic, p)
-                    .map(|q| (p, q))
+                let mut queue = consumer.split_partition_queue(&config.topic, p)?;
+                let wake = worker_thread.clone();
+                queue.set_nonempty_callback(move || wake.unpark());
+                Some((p, queue))
             })
             .collect();
         consumer
