@@ -66,10 +66,12 @@ fn a_bounded_topic_over_two_workers_equals_the_file() {
             "[system]\nsql=INSERT INTO out {QUERY} \\\nINSERT INTO log {QUERY}\n\
              [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
              table.kafka.topic=events\ntable.kafka.offset=earliest\ntable.kafka.bounded=true\n\
+             table.kafka.properties.fetch.wait.max.ms=50\n\
+             table.kafka.properties.client.id=tally-test\n\
              table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
              [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=got.csv\n\
-             [tabledesc-log]\ntable.name=log\ntable.type=kafka\ntable.kafka.brokers={}\n\
-             table.kafka.topic=results\n",
+             [tabledesc-log]\ntable.name=log\ntable.type=kafka\n\
+             table.kafka.properties.bootstrap.servers={}\ntable.kafka.topic=results\n",
             broker.addr, broker.addr
         ),
     )
@@ -103,6 +105,22 @@ fn a_bounded_topic_over_two_workers_equals_the_file() {
         .collect();
     rows.sort();
     assert_eq!(rows, expected);
+    // `table.kafka.properties.*` reach librdkafka: one it does not know fails the job, named.
+    let job = std::fs::read_to_string(dir.path().join("kafka.ec")).unwrap();
+    std::fs::write(
+        dir.path().join("bad.ec"),
+        job.replace(
+            "table.kafka.properties.client.id=tally-test",
+            "table.kafka.properties.no.such.property=1",
+        ),
+    )
+    .unwrap();
+    let out = tally(&["run", "bad.ec", "--progress", "0"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no.such.property"),
+        "{err}"
+    );
 }
 
 /// Every record of a topic as (key, value), read until each partition reports its end.

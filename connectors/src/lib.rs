@@ -256,9 +256,13 @@ pub fn open_sink(
         SinkConfig::Redis { .. } => return Err(unavailable("redis")),
         SinkConfig::Database(db) => sqldb::open_sink(table, db, schema, key)?,
         #[cfg(feature = "kafka")]
-        SinkConfig::Kafka { brokers, topic } => {
-            Box::new(kafka::KafkaSink::open(brokers, topic, schema, key)?)
-        }
+        SinkConfig::Kafka {
+            brokers,
+            topic,
+            properties,
+        } => Box::new(kafka::KafkaSink::open(
+            brokers, topic, properties, schema, key,
+        )?),
         #[cfg(not(feature = "kafka"))]
         SinkConfig::Kafka { .. } => return Err(unavailable("kafka")),
     })

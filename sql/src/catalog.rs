@@ -119,6 +119,9 @@ pub struct KafkaSource {
     /// What separates several records in one message (default a new line; a space turns a
     /// log line into one record per word).
     pub record_splitter: String,
+    /// `table.kafka.properties.<name>`: librdkafka settings passed to the client as they are,
+    /// after tally's own (so they override them).
+    pub properties: Vec<(String, String)>,
 }
 
 /// Which SQL server a `mysql` / `postgres` table lives in.
@@ -204,8 +207,12 @@ pub enum SinkConfig {
     },
     /// `table.type=mysql` / `postgres`: upserts by the table's primary key.
     Database(DbConfig),
-    /// `table.type=kafka`: the change log, keyed by the result key.
-    Kafka { brokers: String, topic: String },
+    /// `table.type=kafka`: the change log, keyed by the result key; `properties` as a source's.
+    Kafka {
+        brokers: String,
+        topic: String,
+        properties: Vec<(String, String)>,
+    },
 }
 
 impl SinkConfig {
@@ -425,21 +432,55 @@ pub fn template_columns(template: &str) -> Result<Vec<String>, String> {
     Ok(cols)
 }
 
+/// `table.kafka.properties.<name>` settings (Flink's `'properties.<name>'`): librdkafka's own.
+fn kafka_properties(t: &TableDesc) -> Vec<(String, String)> {
+    t.settings
+        .iter()
+        .filter_map(|(k, s)| {
+            let name = k.strip_prefix("kafka.properties.")?;
+            Some((name.to_string(), s.value.clone()))
+        })
+        .collect()
+}
+
+/// The Kafka keys a table may set: `fixed`, and any `kafka.properties.*`.
+fn kafka_keys(t: &TableDesc, fixed: &[&str]) -> Vec<String> {
+    let mut keys: Vec<String> = fixed.iter().map(|k| k.to_string()).collect();
+    keys.extend(
+        t.settings
+            .keys()
+            .filter(|k| k.starts_with("kafka.properties.") && k.len() > "kafka.properties.".len())
+            .cloned(),
+    );
+    keys
+}
+
+/// `table.kafka.brokers`, or Flink's `properties.bootstrap.servers`.
+fn kafka_brokers(t: &TableDesc) -> CatalogResult<String> {
+    match t.get("kafka.properties.bootstrap.servers") {
+        Some(s) if t.get("kafka.brokers").is_none() => Ok(s.value.clone()),
+        _ => Ok(required(t, "kafka.brokers")?.to_string()),
+    }
+}
+
 fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
-    check_keys(
+    check_keys_owned(
         t,
-        &[
-            "kafka.brokers",
-            "kafka.topic",
-            "kafka.group",
-            "kafka.offset",
-            "kafka.format",
-            "kafka.bounded",
-            "kafka.record.splitter",
-            "field.splitter",
-            "collection.splitter",
-            "map.splitter",
-        ],
+        &kafka_keys(
+            t,
+            &[
+                "kafka.brokers",
+                "kafka.topic",
+                "kafka.group",
+                "kafka.offset",
+                "kafka.format",
+                "kafka.bounded",
+                "kafka.record.splitter",
+                "field.splitter",
+                "collection.splitter",
+                "map.splitter",
+            ],
+        ),
     )?;
     needs_fields(t)?;
     let offset = match t.get("kafka.offset") {
@@ -460,7 +501,7 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
         },
     };
     Ok(KafkaSource {
-        brokers: required(t, "kafka.brokers")?.to_string(),
+        brokers: kafka_brokers(t)?,
         topic: required(t, "kafka.topic")?.to_string(),
         group: string_or(t, "kafka.group", &format!("tally-{}", t.name)),
         offset,
@@ -476,6 +517,27 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
                         format!("bad `table.kafka.record.splitter` `{}`", s.value),
                     )
                 })?,
+        },
+        properties: {
+            // What tally's delivery rests on is tally's to set.
+            const OWN: &[&str] = &[
+                "group.id",
+                "enable.auto.commit",
+                "enable.auto.offset.store",
+                "enable.partition.eof",
+            ];
+            if let Some((k, s)) = t.settings.iter().find(|(k, _)| {
+                k.strip_prefix("kafka.properties.")
+                    .is_some_and(|name| OWN.contains(&name))
+            }) {
+                return Err((
+                    s.key_pos,
+                    format!(
+                        "`table.{k}` is set by tally (offsets are committed only for rows the                          sinks have applied); use `table.kafka.group` for the group"
+                    ),
+                ));
+            }
+            kafka_properties(t)
         },
     })
 }
@@ -810,10 +872,11 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
             SinkConfig::Database(db_config(t, &ty)?)
         }
         "kafka" => {
-            check_keys(t, &["kafka.brokers", "kafka.topic"])?;
+            check_keys_owned(t, &kafka_keys(t, &["kafka.brokers", "kafka.topic"]))?;
             SinkConfig::Kafka {
-                brokers: required(t, "kafka.brokers")?.to_string(),
+                brokers: kafka_brokers(t)?,
                 topic: required(t, "kafka.topic")?.to_string(),
+                properties: kafka_properties(t),
             }
         }
         "file" | "generator" => {
@@ -1020,5 +1083,33 @@ mod tests {
         assert!(e.1.contains("PostgreSQL has no binlog"), "{}", e.1);
         let e = dimension("mysql", "table.mysql.changes=cdc").unwrap_err();
         assert!(e.1.contains("binlog, poll or auto"), "{}", e.1);
+    }
+
+    #[test]
+    fn kafka_properties_pass_through() {
+        let kafka = |extra: &str| {
+            dimension(
+                "kafka",
+                &format!("table.kafka.topic=t\ntable.kafka.format=json\n{extra}"),
+            )
+        };
+        let Ok((SourceConfig::Kafka(k), _)) = kafka(
+            "table.kafka.properties.bootstrap.servers=b:9092\n\
+             table.kafka.properties.fetch.wait.max.ms=50\n",
+        ) else {
+            panic!("not a Kafka source")
+        };
+        // Flink's `properties.bootstrap.servers` names the brokers when `brokers` is not set.
+        assert_eq!(k.brokers, "b:9092");
+        assert!(k
+            .properties
+            .contains(&("fetch.wait.max.ms".to_string(), "50".to_string())));
+        let e = kafka("table.kafka.brokers=b\ntable.kafka.properties.enable.auto.commit=true\n")
+            .unwrap_err();
+        assert!(e.1.contains("is set by tally"), "{}", e.1);
+        let e = kafka("table.kafka.properties.fetch.wait.max.ms=5\n").unwrap_err();
+        assert!(e.1.contains("needs `table.kafka.brokers`"), "{}", e.1);
+        let e = kafka("table.kafka.brokers=b\ntable.kafka.nosuch=1\n").unwrap_err();
+        assert!(e.1.contains("unknown setting"), "{}", e.1);
     }
 }

@@ -108,14 +108,16 @@ impl KafkaSource {
             KafkaOffset::Latest => "latest",
             _ => "earliest",
         };
-        let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        client
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS);
+        let consumer: BaseConsumer<SourceContext> = with_properties(client, &config.properties)
             .create_with_context(SourceContext)
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
@@ -479,16 +481,27 @@ pub struct KafkaSink {
     all: Vec<usize>,
 }
 
+/// The user's `table.kafka.properties.*` on top of tally's settings (they win).
+fn with_properties(mut client: ClientConfig, properties: &[(String, String)]) -> ClientConfig {
+    for (k, v) in properties {
+        client.set(k, v);
+    }
+    client
+}
+
 impl KafkaSink {
     pub fn open(
         brokers: &str,
         topic: &str,
+        properties: &[(String, String)],
         schema: &Schema,
         key: Option<&[usize]>,
     ) -> Result<Self, ConnectorError> {
-        let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        client
             .set("bootstrap.servers", brokers)
-            .set("linger.ms", "5")
+            .set("linger.ms", "5");
+        let producer: BaseProducer<Deliveries> = with_properties(client, properties)
             .create_with_context(Deliveries::default())
             .map_err(|e| kafka_err("cannot create a producer", e))?;
         producer
