@@ -170,7 +170,7 @@ printf 'ratio=tally_q1_over_ingest value=%.2f target>=0.33\n' "$ratio_ingest"
   echo
   echo "| bench | workers | seconds | events/s (rows/s for sinks) | peak RSS (MB) |"
   echo "|---|---|---|---|---|"
-  field() { echo "$1" | grep -o "$2=[0-9.x]*" | head -1 | cut -d= -f2; }
+  field() { echo "$1" | { grep -o "$2=[0-9.x]*" || true; } | head -1 | cut -d= -f2; }
   for l in "${results[@]}"; do
     name=$(echo "$l" | sed 's/^bench=\([^ ]*\).*/\1/')
     w=$(field "$l" workers); s=$(field "$l" seconds)
