@@ -14,7 +14,7 @@
 #    all the time, so samples taken at random phases of that cycle differ; drift = the mean of
 #    the second half of those samples against the first half: growth, which must be nil.
 # Usage: benches/scale.sh [STEPS] [DURATION] [RATE]   (defaults: "1000000 10000000 100000000" 300 200000;
-# STEPS "" runs the endless run alone)
+# STEPS "" runs the endless run alone, DURATION 0 the size steps alone)
 # The 100M file takes about 4.5 GB in benches/data (deleted at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,8 @@ for rows in $steps; do
     "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(tail -1 benches/out/rss.txt)" | tee -a "$out"
 done
 rm -f benches/data/scale_events.txt benches/q1_scale.ec
+# DURATION 0: the size steps alone.
+[ "$duration" -gt 0 ] || exit 0
 
 # The endless run: q5's query over the generator, rate-limited, printed to a changes CSV that
 # is thrown away (the sink's cost is part of the run).
