@@ -143,15 +143,20 @@ pub struct Mysql {
 impl Mysql {
     pub fn connect() -> Mysql {
         require("MariaDB/MySQL", MYSQL);
+        Mysql::open(3306, Some("test"))
+    }
+
+    /// A client of the server on 127.0.0.1:`port` as root, in database `db`.
+    fn open(port: u16, db: Option<&str>) -> Mysql {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
-            .tcp_port(3306)
+            .tcp_port(port)
             .user(Some("root"))
-            .db_name(Some("test"));
+            .db_name(db);
         let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
         Mysql { rt, conn }
     }
@@ -469,17 +474,7 @@ impl Mysql {
             "MariaDB with a binlog (log_bin=ON, binlog_format=ROW)",
             MYSQL_BINLOG,
         );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(3307)
-            .user(Some("root"))
-            .db_name(Some("test"));
-        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
-        let mut db = Mysql { rt, conn };
+        let mut db = Mysql::open(3307, Some("test"));
         let on = db.rows("SELECT @@log_bin, @@binlog_format");
         assert_eq!(
             on,
@@ -527,6 +522,14 @@ fn log_tail(path: &Path) -> String {
 /// A private redis-server of this test on a free port, its data in an append-only file in a
 /// temporary folder, so that it can be killed (SIGKILL) and started again on the same port
 /// with its data. Killed, and its folder removed, when dropped (also when the test fails).
+/// Kills a private server's process (SIGKILL) and reaps it.
+fn kill_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 pub struct PrivateRedis {
     pub port: u16,
     dir: tempfile::TempDir,
@@ -573,10 +576,7 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL: no shutdown, a crash).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// Starts the killed server again on the same port, with the data it had.
@@ -823,10 +823,7 @@ impl PrivateMysql {
 
     /// Kills the server (SIGKILL: no shutdown, a crash).
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// Starts the killed server again on the same port, with the data it had.
@@ -836,16 +833,7 @@ impl PrivateMysql {
     }
 
     pub fn connect(&self) -> Mysql {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.port)
-            .user(Some("root"));
-        let conn = rt.block_on(mysql_async::Conn::new(opts)).unwrap();
-        Mysql { rt, conn }
+        Mysql::open(self.port, None)
     }
 }
 

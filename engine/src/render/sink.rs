@@ -322,7 +322,7 @@ pub fn render<'s>(
                 let mut sink: Option<Box<dyn Sink>> = None;
                 let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
                 let mut last_flush = Instant::now();
-                // How long the last rewrite of a whole-table sink took.
+                // How long the last rewrite of a whole-table sink took (zero for others).
                 let mut last_rewrite = Duration::ZERO;
                 let mut dirty = false;
                 let mut unflushed: Option<u64> = None;
@@ -376,11 +376,7 @@ pub fn render<'s>(
                         // A sink that rewrites the whole table (CSV `final`) waits ten times
                         // as long as its last rewrite took, so rewriting a big table does not
                         // come to dominate the run.
-                        let every = if s.needs_table() {
-                            flush_every.max(10 * last_rewrite)
-                        } else {
-                            flush_every
-                        };
+                        let every = flush_every.max(10 * last_rewrite);
                         if (dirty || (finished && !s.written()))
                             && (finished || last_flush.elapsed() >= every)
                         {
