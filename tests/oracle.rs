@@ -182,7 +182,9 @@ fn oracle(
         writeln!(d, "{m},{n}").unwrap();
     }
     files.insert("distinct.csv", d);
-    // count, count ACCU, countd ACCU, sum SW, countd SW, max SW per k and minute.
+    // count, count ACCU, countd ACCU, sum SW, countd SW, max SW per k and minute; and the
+    // minute's own countd and max, which a closed pane stops holding while the ACCU and SW
+    // windows that span it still read its counts.
     let span = |k: &str, from: i64, to: i64| -> WindowAgg {
         let mut a = WindowAgg::default();
         for ((_, _), rows) in panes.range((k.to_string(), from)..=(k.to_string(), to)) {
@@ -190,20 +192,23 @@ fn oracle(
         }
         a
     };
-    let mut m = String::from("k,minute,n,n_accu,users_accu,sum_sw,users_sw,max_sw\n");
+    let mut m = String::from("k,minute,n,n_accu,users_accu,sum_sw,users_sw,max_sw,users,max_v\n");
     for (k, start) in windowed.keys() {
         let end = start + WINDOW_MS;
         let accu = span(k, (end - 1).div_euclid(ACCU_MS) * ACCU_MS, *start);
         let sw = span(k, end - SW_MS, *start);
+        let own = &windowed[&(k.clone(), *start)];
         writeln!(
             m,
-            "{k},{start},{},{},{},{},{},{}",
-            windowed[&(k.clone(), *start)].rows,
+            "{k},{start},{},{},{},{},{},{},{},{}",
+            own.rows,
             accu.rows,
             accu.users.len(),
             opt(sw.sum_v),
             sw.users.len(),
-            opt(sw.max_v)
+            opt(sw.max_v),
+            own.users.len(),
+            opt(own.max_v)
         )
         .unwrap();
     }
@@ -360,11 +365,11 @@ INSERT INTO global SELECT k, count(*), count(DISTINCT u), sum(v) FROM src GROUP 
 WITH (SELECT AGGRTIME m, u FROM src GROUP BY u COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS) tmp \
 INSERT INTO distinct_users SELECT m, count(1) FROM tmp GROUP BY m; \
 INSERT INTO mixed SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
-  countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
-  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
+  countd(u SW), max(v SW), countd(u), max(v) FROM src GROUP BY k COORDINATE BY t \
+  WITH AGGR INTERVAL 60 SECONDS WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
 INSERT INTO mixed_changes SELECT k, AGGRTIME, count(1), count(u ACCU), countd(u ACCU), sum(v SW), \
-  countd(u SW), max(v SW) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
-  WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
+  countd(u SW), max(v SW), countd(u), max(v) FROM src GROUP BY k COORDINATE BY t \
+  WITH AGGR INTERVAL 60 SECONDS WITH ACCU INTERVAL 300 SECONDS WITH SW INTERVAL 180 SECONDS; \
 INSERT INTO accu_sw SELECT k, AGGRTIME, avg(v ACCU), avg(v SW), sum(v ACCU), min(v SW), \
   max(v ACCU), countd_hllp(u ACCU), countd_hllp(u SW), hllp(u ACCU), hllp(u SW) FROM src \
   GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS \
@@ -427,14 +432,14 @@ table.csv.path=global.csv
 
 [tabledesc-mixed]
 table.name=mixed
-table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,
+table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,:users,bigint,:max_v,bigint,
 table.type=csv
 table.csv.path=mixed.csv
 table.emit=final
 
 [tabledesc-mixed_changes]
 table.name=mixed_changes
-table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,
+table.fields=k,string,:minute,bigint,:n,bigint,:n_accu,bigint,:users_accu,bigint,:sum_sw,bigint,:users_sw,bigint,:max_sw,bigint,:users,bigint,:max_v,bigint,
 table.type=csv
 table.csv.path=mixed_changes.csv
 table.flush.ms=1

@@ -58,6 +58,18 @@ impl Acc {
         }
     }
 
+    /// Frees the values an accumulator holds (distinct sets, ordered values), keeping what
+    /// costs no heap. For a closed pane's plain (non-ACCU, non-SW) aggregates: nothing reads
+    /// them again, while the pane itself stays for the ACCU and SW windows that span it.
+    pub fn release(&mut self) {
+        match self {
+            Acc::Distinct(m) => *m = HashMap::default(),
+            Acc::Ordered(m) => *m = BTreeMap::new(),
+            Acc::Count(_) | Acc::SumInt(..) | Acc::SumDouble(..) | Acc::SumDecimal(..) => {}
+            Acc::Hll(_) => {}
+        }
+    }
+
     /// Adds `diff` copies of `v` (negative: removes them). `count(*)` passes `Value::Bool(true)`.
     pub fn update(&mut self, v: &Value, diff: i64) {
         if v.is_null() {

@@ -45,6 +45,22 @@ struct Pane {
     closed: bool,
 }
 
+impl Pane {
+    /// The pane's window is final: no row changes it any more, and only the ACCU and SW
+    /// windows that span it read it from now on. Its plain aggregates' values (a countd's
+    /// distinct set: the bulk of a pane) and its last emitted row are freed, so a pane kept
+    /// for an hour-long ACCU window costs its counters, not its sets.
+    fn close(&mut self, aggs: &[AggCall]) {
+        self.closed = true;
+        self.emitted = None;
+        for (acc, call) in self.accs.iter_mut().zip(aggs) {
+            if call.window == WindowMod::Aggr {
+                acc.release();
+            }
+        }
+    }
+}
+
 /// The windows of a windowed aggregate, in ms.
 #[derive(Clone, Copy)]
 struct Spec {
@@ -416,7 +432,7 @@ pub fn render<'s>(
                                     session.give((row, epoch, 1));
                                 }
                                 if let Some(p) = panes.get_mut(&start) {
-                                    p.closed = true;
+                                    p.close(&aggs);
                                 }
                             }
                         }
