@@ -344,7 +344,8 @@ pub fn render<'s>(
                     // Only `changes` emits per touched pane; `final` waits for the watermark.
                     let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
                     let mut late = 0u64;
-                    for (row, diff) in epochs.take(epoch) {
+                    let mut updates = epochs.take(epoch);
+                    for (row, diff) in updates.drain(..) {
                         let start = match (spec, &row.get(nkeys)) {
                             (Some(_), Some(Value::Int(s))) => *s,
                             _ => 0,
@@ -394,6 +395,7 @@ pub fn render<'s>(
                             touched.entry_ref(key).or_default().insert(start);
                         }
                     }
+                    epochs.recycle(updates);
                     if late > 0 {
                         metrics.late(&label, late);
                     }

@@ -10,6 +10,9 @@ use timely::progress::frontier::MutableAntichain;
 
 pub struct Epochs<D> {
     stash: BTreeMap<u64, Vec<(D, isize)>>,
+    /// Emptied stash lists, kept for the next epochs ([`Epochs::recycle`]): an epoch's list
+    /// holds a whole batch of rows, and a new one each epoch would grow through fresh pages.
+    spare: Vec<Vec<(D, isize)>>,
     maxima: BTreeMap<u64, i64>,
     /// Lanes per epoch (1: one lane).
     lane_count: u64,
@@ -40,6 +43,7 @@ impl<D> Epochs<D> {
     pub fn new(lanes: u64, idle_ms: u64, expected: ExpectedLanes, sources: Vec<usize>) -> Self {
         Epochs {
             stash: BTreeMap::new(),
+            spare: Vec::new(),
             maxima: BTreeMap::new(),
             lane_count: lanes.max(1),
             idle: idle_ms,
@@ -58,7 +62,10 @@ impl<D> Epochs<D> {
         // A batch's updates usually share one time: look its list up once per run of a time.
         let mut updates = batch.drain(..).peekable();
         while let Some((d, t, r)) = updates.next() {
-            let list = self.stash.entry(t).or_default();
+            let list = self
+                .stash
+                .entry(t)
+                .or_insert_with(|| self.spare.pop().unwrap_or_default());
             list.push((d, r));
             while let Some((d, _, r)) = updates.next_if(|(_, next, _)| *next == t) {
                 list.push((d, r));
@@ -114,9 +121,20 @@ impl<D> Epochs<D> {
         epochs
     }
 
-    /// An epoch's updates; call [`Epochs::close`] once they are applied.
+    /// An epoch's updates; call [`Epochs::close`] once they are applied, and hand the emptied
+    /// list back with [`Epochs::recycle`].
     pub fn take(&mut self, epoch: u64) -> Vec<(D, isize)> {
         self.stash.remove(&epoch).unwrap_or_default()
+    }
+
+    /// Keeps an emptied list of [`Epochs::take`] for a later epoch's updates (a few at most:
+    /// as many as epochs are usually open at once).
+    pub fn recycle(&mut self, mut list: Vec<(D, isize)>) {
+        const KEEP: usize = 8;
+        if self.spare.len() < KEEP && list.capacity() > 0 {
+            list.clear();
+            self.spare.push(list);
+        }
     }
 
     /// Folds an epoch's event times into the watermark. With lanes, the maxima of a batch's

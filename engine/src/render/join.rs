@@ -275,13 +275,13 @@ where
                         s.epochs.begin(epoch);
                         watermarks.push(s.epochs.watermark(s.lateness));
                     }
-                    let updates = data.take(epoch);
+                    let mut updates = data.take(epoch);
                     let at = cap.delayed(&epoch);
                     let mut session = output.session(&at);
                     // Dimension changes, grouped by key.
                     let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
                     let mut stream_rows = Vec::with_capacity(updates.len());
-                    for (side, diff) in updates {
+                    for (side, diff) in updates.drain(..) {
                         match side {
                             Side::Dim(row, key) => {
                                 changed.entry(key).or_default().push((row, diff as i64))
@@ -291,6 +291,7 @@ where
                             }
                         }
                     }
+                    data.recycle(updates);
                     for (key, changes) in changed {
                         // Retract what every stream's kept rows of the key joined to (nothing
                         // for a row whose residual failed), remembering which rows failed.

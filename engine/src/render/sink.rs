@@ -35,8 +35,10 @@ pub struct Table {
     /// `SinkPlan::frozen_after_ms`: keys by the end of their row's window, to forget rows
     /// whose window is final.
     frozen: Option<Frozen>,
-    /// Keyed tables: key -> row. Whole-row tables: row -> multiplicity (key = row).
-    rows: BTreeMap<Row, (Row, i64)>,
+    /// Keyed tables: key -> row. Whole-row tables: row -> multiplicity (key = row). Hashed:
+    /// every result row is looked up a few times as it comes, while key order is needed only
+    /// when a whole table is written ([`Table::rows`]).
+    rows: HashMap<Row, (Row, i64)>,
     /// For each key changed since the last flush, the row the sink last saw.
     before: HashMap<Row, Option<(Row, i64)>>,
 }
@@ -47,7 +49,7 @@ impl Table {
             key,
             version,
             frozen: None,
-            rows: BTreeMap::new(),
+            rows: HashMap::default(),
             before: HashMap::default(),
         }
     }
@@ -215,9 +217,11 @@ impl Table {
 
     /// The rows in key order, each as often as it occurs (without the hidden column).
     pub fn rows(&self) -> Vec<Row> {
-        self.rows
-            .values()
-            .flat_map(|(r, n)| std::iter::repeat_n(self.visible(r), *n as usize))
+        let mut by_key: Vec<(&Row, &(Row, i64))> = self.rows.iter().collect();
+        by_key.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        by_key
+            .into_iter()
+            .flat_map(|(_, (r, n))| std::iter::repeat_n(self.visible(r), *n as usize))
             .collect()
     }
 }
