@@ -127,10 +127,11 @@ impl<D> Epochs<D> {
         self.stash.remove(&epoch).unwrap_or_default()
     }
 
-    /// Keeps an emptied list of [`Epochs::take`] for a later epoch's updates (a few at most:
-    /// as many as epochs are usually open at once).
+    /// Keeps an emptied list of [`Epochs::take`] for a later epoch's updates: two at most (the
+    /// epoch being filled and the next), so that a burst of open epochs does not leave its
+    /// lists behind for good.
     pub fn recycle(&mut self, mut list: Vec<(D, isize)>) {
-        const KEEP: usize = 8;
+        const KEEP: usize = 2;
         if self.spare.len() < KEEP && list.capacity() > 0 {
             list.clear();
             self.spare.push(list);
