@@ -228,26 +228,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    /// The option index is mimalloc's purge delay: its documented default is 10 ms (unless the
-    /// environment sets it), and setting it reads back.
+    /// The option index is mimalloc's purge delay: before tuning it reads the documented
+    /// default, 10 ms, or the value `MIMALLOC_PURGE_DELAY` gives; after, ours, or still the
+    /// environment's.
     #[test]
     #[allow(unsafe_code)]
     fn purge_delay_option_is_what_we_set() {
+        let from_env: Option<std::ffi::c_long> = std::env::var("MIMALLOC_PURGE_DELAY")
+            .ok()
+            .map(|v| v.trim().parse().expect("MIMALLOC_PURGE_DELAY is a number"));
         // SAFETY: reads and sets an integer option of the linked allocator.
-        unsafe {
-            if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-                assert_eq!(
-                    libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY),
-                    10
-                );
-            }
+        let (before, after) = unsafe {
+            let before = libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY);
             super::tune_allocator();
-            if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-                assert_eq!(
-                    libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY),
-                    super::PURGE_DELAY_MS
-                );
-            }
-        }
+            (
+                before,
+                libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY),
+            )
+        };
+        assert_eq!(before, from_env.unwrap_or(10));
+        assert_eq!(after, from_env.unwrap_or(super::PURGE_DELAY_MS));
     }
 }

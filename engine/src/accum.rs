@@ -65,8 +65,12 @@ impl Acc {
         match self {
             Acc::Distinct(m) => *m = HashMap::default(),
             Acc::Ordered(m) => *m = BTreeMap::new(),
-            Acc::Count(_) | Acc::SumInt(..) | Acc::SumDouble(..) | Acc::SumDecimal(..) => {}
-            Acc::Hll(_) => {}
+            // Counters and sums hold no heap; a sketch's size is fixed.
+            Acc::Count(_)
+            | Acc::SumInt(..)
+            | Acc::SumDouble(..)
+            | Acc::SumDecimal(..)
+            | Acc::Hll(_) => {}
         }
     }
 

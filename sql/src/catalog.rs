@@ -533,7 +533,8 @@ fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
                 return Err((
                     s.key_pos,
                     format!(
-                        "`table.{k}` is set by tally (offsets are committed only for rows the                          sinks have applied); use `table.kafka.group` for the group"
+                        "`table.{k}` is set by tally (offsets are committed only for rows the \
+                         sinks have applied); use `table.kafka.group` for the group"
                     ),
                 ));
             }
@@ -1107,6 +1108,7 @@ mod tests {
         let e = kafka("table.kafka.brokers=b\ntable.kafka.properties.enable.auto.commit=true\n")
             .unwrap_err();
         assert!(e.1.contains("is set by tally"), "{}", e.1);
+        assert!(e.1.contains("rows the sinks have applied"), "{}", e.1);
         let e = kafka("table.kafka.properties.fetch.wait.max.ms=5\n").unwrap_err();
         assert!(e.1.contains("needs `table.kafka.brokers`"), "{}", e.1);
         let e = kafka("table.kafka.brokers=b\ntable.kafka.nosuch=1\n").unwrap_err();
