@@ -1,20 +1,13 @@
 //! `Node::Aggregate`: GROUP BY with aggregates, optionally in event-time windows.
 //!
 //! Rows are prepared where they are (group key, pane start, aggregate arguments), exchanged by
-//! the hash of the group key, and folded into per-group panes of accumulators. A pane is one aggr
+//! the hash of the group key, and folded into per-group panes of accumulators by
+//! [`AggregateState`] in the epoch-operator frame ([`super::epoch_op`]). A pane is one aggr
 //! window; ACCU and SW values are read from the panes they span when a row is emitted, so an
-//! input row is touched once, not once per window it falls in. The operator works epoch by
-//! epoch once the epoch is complete, so the result does not depend on how rows were spread over
-//! workers:
-//!
-//! 1. The watermark is the largest event time seen in earlier epochs (over all workers: each
-//!    worker broadcasts the largest event time of each of its batches) minus the lateness.
-//! 2. A row whose pane ends at or before the watermark is late: counted and dropped.
-//! 3. In `changes` mode, every output row affected in the epoch (its pane, and the later open
-//!    windows of the group whose ACCU / SW span covers the pane) is emitted as `-old +new`.
-//! 4. Panes whose end the watermark has passed are final: in `final` mode their rows are emitted
-//!    now. A final row is never retracted, so sinks and downstream queries see it frozen.
-//! 5. A pane's state is freed once the last window that spans it is final.
+//! input row is touched once, not once per window it falls in. The state works epoch by epoch
+//! once the epoch is complete, so the result does not depend on how rows were spread over
+//! workers. The watermark is the largest event time seen in earlier epochs (over all workers:
+//! each worker broadcasts the largest event time of each of its batches) minus the lateness.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,16 +15,18 @@ use std::collections::{BTreeMap, BTreeSet};
 /// its key, and no copy of the key when it is there already.
 type HashMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
+use std::sync::Arc;
+
 use differential_dataflow::AsCollection;
 use smallvec::SmallVec;
+use tally_connectors::Metrics;
 use tally_sql::catalog::Emit;
 use tally_sql::expr::ScalarExpr;
 use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
-use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
-use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::channels::pact::Exchange as ExchangePact;
 
-use super::epochs::Epochs;
+use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 use crate::accum::{merged_value, Acc};
 
@@ -111,7 +106,7 @@ impl Spec {
 /// four values, so the rows that cross from the worker that read them to the worker that owns
 /// their group travel in the exchange's batches by value: no allocation per row on one thread
 /// and free on another (which cost q1 at -w 2 a sixth of its time in the allocator).
-type Prepared = SmallVec<[Value; 4]>;
+pub type Prepared = SmallVec<[Value; 4]>;
 
 /// [`render`]'s preparation of a row with checked evaluation: a row whose key, time or
 /// argument fails is counted as bad and skipped.
@@ -126,21 +121,9 @@ fn prepare_checked(
     let mut out = Prepared::from_vec(super::try_eval_all(exprs, row, query, metrics)?);
     let mut event_time = 0;
     if let Some(w) = window {
-        match out[nkeys] {
-            Value::Int(t) => {
-                event_time = t;
-                let size = w.size_ms as i64;
-                out[nkeys] = Value::Int(t.div_euclid(size) * size);
-            }
-            _ => {
-                metrics.bad_row(
-                    query,
-                    "its COORDINATE BY value is NULL",
-                    &format!("{row:?}"),
-                );
-                return None;
-            }
-        }
+        let (t, start) = super::pane_of(&out[nkeys], w.size_ms, row, query, metrics)?;
+        event_time = t;
+        out[nkeys] = Value::Int(start);
     }
     Some((out, event_time))
 }
@@ -201,7 +184,6 @@ pub fn render<'s>(
         })
         .collect();
     let nkeys = keys.len();
-    let windowed = window.is_some();
     let metrics = shared.metrics.clone();
     let query = label.to_string();
     // An EXECUTE in a key or argument can fail a row: those rows are evaluated with checks.
@@ -248,21 +230,9 @@ pub fn render<'s>(
         let mut pane = None;
         let mut event_time = 0;
         if let Some(w) = &window {
-            match w.time.eval(&row) {
-                Value::Int(t) => {
-                    event_time = t;
-                    let size = w.size_ms as i64;
-                    pane = Some(Value::Int(t.div_euclid(size) * size));
-                }
-                _ => {
-                    metrics.bad_row(
-                        &query,
-                        "its COORDINATE BY value is NULL",
-                        &format!("{row:?}"),
-                    );
-                    return None;
-                }
-            }
+            let (t, start) = super::pane_of(&w.time.eval(&row), w.size_ms, &row, &query, &metrics)?;
+            event_time = t;
+            pane = Some(Value::Int(start));
         }
         let mut out = Prepared::new();
         let mut moves = movable.iter();
@@ -297,218 +267,289 @@ pub fn render<'s>(
                 });
             (
                 rows.flat_map(move |row| prepare(row).map(|p| p.0)).inner,
-                maxima,
+                Some(maxima),
             )
         }
-        _ => super::map_with_maxima(rows, prepare),
+        (_, Some(_)) => {
+            let (prepared, maxima) = super::map_with_maxima(rows, prepare);
+            (prepared, Some(maxima))
+        }
+        (_, None) => (
+            rows.flat_map(move |row| prepare(row).map(|p| p.0)).inner,
+            None,
+        ),
     };
 
-    // What a sink of this query needs to follow its watermark.
-    let feed = plan.window.as_ref().map(|w| WatermarkFeed {
-        maxima: maxima.clone(),
-        lateness: w.lateness_ms as i64,
-        sources: sources.clone(),
-    });
-    let label = label.to_string();
-    let metrics = shared.metrics.clone();
-    let spec = plan.window.as_ref().map(Spec::new);
-    let lateness = plan.window.as_ref().map_or(0, |w| w.lateness_ms as i64);
-    let emit = plan.emit;
-    let aggs = plan.aggs.clone();
-    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
-    let expected = shared.expected_lanes.clone();
+    // What a sink of this query needs to follow its watermark, and the aggregate's clock.
+    let (feed, maxima, clocks) = match (&plan.window, maxima) {
+        (Some(w), Some(maxima)) => (
+            Some(WatermarkFeed {
+                maxima: maxima.clone(),
+                lateness: w.lateness_ms as i64,
+                sources: sources.clone(),
+            }),
+            Some(epoch_op::tag_maxima(maxima, 0)),
+            vec![shared.clock(w.lateness_ms as i64, sources)],
+        ),
+        _ => (None, None, Vec::new()),
+    };
+    let state = AggregateState::new(plan, arg_slots, label, shared.metrics.clone());
     // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key =
         ExchangePact::new(move |(row, _, _): &(Prepared, u64, isize)| hash_values(&row[..nkeys]));
-    let args_at = nkeys + windowed as usize;
-    let rows = prepared
-        .binary_frontier(maxima, by_key, Pipeline, "Aggregate", move |cap, _info| {
-            let mut held: Option<Capability<u64>> = Some(cap);
-            let mut epochs: Epochs<Prepared> =
-                Epochs::new(lanes, idle_ms, expected.clone(), sources.clone());
-            let mut groups: Groups = HashMap::default();
-            // Panes to close, by pane start; panes to free, by the time they can go.
-            let mut to_close: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
-            let mut to_free: BTreeMap<i64, Vec<(Row, i64)>> = BTreeMap::new();
+    let rows = epoch_op::render("Aggregate", prepared, by_key, maxima, clocks, state);
+    (rows.as_collection(), feed)
+}
 
-            move |(data, data_frontier), (maxes, max_frontier), output| {
-                data.for_each(|_cap, batch| epochs.add_updates(batch));
-                maxes.for_each(|_cap, batch| epochs.add_maxima(batch));
-                let frontier = Epochs::<Prepared>::frontier(data_frontier, max_frontier);
-                let Some(cap) = held.as_mut() else { return };
-                let ready = epochs.ready(frontier, *cap.time());
+/// The aggregate operator's state: per group, its panes of accumulators; which panes close and
+/// which are freed when. Its one clock is the query's watermark.
+///
+/// Per epoch:
+/// 1. A row whose pane ends at or before the watermark (before the epoch's own event times
+///    count) is late: counted and dropped.
+/// 2. In `changes` mode, every output row affected in the epoch (its pane, and the later open
+///    windows of the group whose ACCU / SW span covers the pane) is emitted as `-old +new`.
+/// 3. Panes whose end the watermark (after the epoch) has passed are final: in `final` mode
+///    their rows are emitted now, and a final row is never retracted.
+/// 4. A pane's state is freed once the last window that spans it is final.
+///
+/// When every input is complete, every window is final (`final` mode emits what is left).
+pub struct AggregateState {
+    nkeys: usize,
+    spec: Option<Spec>,
+    emit: Emit,
+    aggs: Vec<AggCall>,
+    /// For each aggregate, the argument slot of the prepared row it reads.
+    arg_slots: Vec<usize>,
+    /// Where the arguments start in a prepared row (after the key and the pane start).
+    args_at: usize,
+    label: String,
+    metrics: Arc<Metrics>,
+    groups: Groups,
+    /// Panes to close, by pane start; panes to free, by the time they can go.
+    to_close: BTreeMap<i64, Vec<Row>>,
+    to_free: BTreeMap<i64, Vec<(Row, i64)>>,
+}
 
-                for epoch in ready {
-                    epochs.begin(epoch);
-                    let watermark = epochs.watermark(lateness);
-                    // Only `changes` emits per touched pane; `final` waits for the watermark.
-                    let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
-                    let mut late = 0u64;
-                    let mut updates = epochs.take(epoch);
-                    for (row, diff) in updates.drain(..) {
-                        let start = match (spec, &row.get(nkeys)) {
-                            (Some(_), Some(Value::Int(s))) => *s,
-                            _ => 0,
-                        };
-                        if let (Some(spec), Some(wm)) = (spec, watermark) {
-                            if start + spec.size <= wm {
-                                late += diff.max(0) as u64;
-                                continue;
-                            }
-                        }
-                        let key = &row[..nkeys];
-                        let panes = groups.entry_ref(key).or_default();
-                        if !panes.contains_key(&start) {
-                            if let Some(spec) = spec {
-                                to_close.entry(start).or_default().push(key.to_vec());
-                                to_free
-                                    .entry(spec.retain_until(start))
-                                    .or_default()
-                                    .push((key.to_vec(), start));
-                            }
-                            // Sized like the group's previous pane: its distinct sets grow
-                            // to about the same size, without rehashing on the way.
-                            let accs = match panes.range(..start).next_back() {
-                                Some((_, prev)) => prev
-                                    .accs
-                                    .iter()
-                                    .zip(&aggs)
-                                    .map(|(a, call)| Acc::like(a, call))
-                                    .collect(),
-                                None => aggs.iter().map(Acc::new).collect(),
-                            };
-                            let pane = Pane {
-                                accs,
-                                rows: 0,
-                                emitted: None,
-                                closed: false,
-                            };
-                            panes.insert(start, pane);
-                        }
-                        let pane = panes.get_mut(&start).expect("inserted above");
-                        pane.rows += diff as i64;
-                        let args = &row[args_at..];
-                        for (acc, &slot) in pane.accs.iter_mut().zip(&arg_slots) {
-                            acc.update(&args[slot], diff as i64);
-                        }
-                        if emit == Emit::Changes {
-                            touched.entry_ref(key).or_default().insert(start);
-                        }
-                    }
-                    epochs.recycle(updates);
-                    if late > 0 {
-                        metrics.late(&label, late);
-                    }
-                    epochs.close(epoch);
-                    let at = cap.delayed(&epoch);
-                    let mut session = output.session(&at);
-                    if emit == Emit::Changes {
-                        for (key, starts) in touched {
-                            let Some(panes) = groups.get_mut(&key) else {
-                                continue;
-                            };
-                            // The touched panes and the open windows whose ACCU / SW span them.
-                            let mut affected: BTreeSet<i64> = BTreeSet::new();
-                            for &s in &starts {
-                                let last = spec.map_or(s, |sp| sp.last_covering(s));
-                                affected.extend(
-                                    panes
-                                        .range(s..=last)
-                                        .filter(|(_, p)| !p.closed)
-                                        .map(|(t, _)| *t),
-                                );
-                            }
-                            for start in affected {
-                                let now = (panes[&start].rows > 0)
-                                    .then(|| output_row(&key, start, panes, spec, &aggs));
-                                let pane = panes.get_mut(&start).expect("affected pane");
-                                if now != pane.emitted {
-                                    if let Some(old) = pane.emitted.take() {
-                                        session.give((old, epoch, -1));
-                                    }
-                                    if let Some(new) = &now {
-                                        session.give((new.clone(), epoch, 1));
-                                    }
-                                    pane.emitted = now;
-                                }
-                            }
-                            if spec.is_none() && panes.values().all(|p| p.rows <= 0) {
-                                groups.remove(&key);
-                            }
-                        }
-                    }
-                    // Panes the watermark has passed are final; then free what no open window
-                    // spans any more.
-                    if let (Some(spec), Some(wm)) = (spec, epochs.watermark(lateness)) {
-                        while let Some((&start, _)) = to_close.first_key_value() {
-                            if start + spec.size > wm {
-                                break;
-                            }
-                            let (_, keys) = to_close.pop_first().expect("non-empty");
-                            for key in keys {
-                                let Some(panes) = groups.get_mut(&key) else {
-                                    continue;
-                                };
-                                if emit == Emit::Final && panes[&start].rows > 0 {
-                                    let row = output_row(&key, start, panes, Some(spec), &aggs);
-                                    session.give((row, epoch, 1));
-                                }
-                                if let Some(p) = panes.get_mut(&start) {
-                                    p.close(&aggs);
-                                }
-                            }
-                        }
-                        while let Some((&until, _)) = to_free.first_key_value() {
-                            if until > wm {
-                                break;
-                            }
-                            for (key, start) in to_free.pop_first().expect("non-empty").1 {
-                                if let Some(panes) = groups.get_mut(&key) {
-                                    panes.remove(&start);
-                                    if panes.is_empty() {
-                                        groups.remove(&key);
-                                    }
-                                }
-                            }
-                        }
-                        metrics
-                            .watermark_ms
-                            .store(wm, std::sync::atomic::Ordering::Relaxed);
-                    }
+impl AggregateState {
+    /// `arg_slots`: for each of `plan.aggs`, the slot of its argument in a prepared row.
+    pub fn new(
+        plan: &AggregatePlan,
+        arg_slots: Vec<usize>,
+        label: &str,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let nkeys = plan.keys.len();
+        AggregateState {
+            nkeys,
+            spec: plan.window.as_ref().map(Spec::new),
+            emit: plan.emit,
+            aggs: plan.aggs.clone(),
+            arg_slots,
+            args_at: nkeys + plan.window.is_some() as usize,
+            label: label.to_string(),
+            metrics,
+            groups: HashMap::default(),
+            to_close: BTreeMap::new(),
+            to_free: BTreeMap::new(),
+        }
+    }
+
+    /// The groups with state (for tests and measurements).
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The panes with state, over all groups.
+    pub fn pane_count(&self) -> usize {
+        self.groups.values().map(BTreeMap::len).sum()
+    }
+
+    /// The pane start of a prepared row (0 without windows).
+    fn start_of(&self, row: &Prepared) -> i64 {
+        match (self.spec, row.get(self.nkeys)) {
+            (Some(_), Some(Value::Int(s))) => *s,
+            _ => 0,
+        }
+    }
+
+    /// Folds one prepared update into its pane; `false` when it is late.
+    fn fold(&mut self, row: &Prepared, diff: isize, watermark: Option<i64>) -> bool {
+        let start = self.start_of(row);
+        if let (Some(spec), Some(wm)) = (self.spec, watermark) {
+            if start + spec.size <= wm {
+                return false;
+            }
+        }
+        let key = &row[..self.nkeys];
+        let panes = self.groups.entry_ref(key).or_default();
+        if !panes.contains_key(&start) {
+            if let Some(spec) = self.spec {
+                self.to_close.entry(start).or_default().push(key.to_vec());
+                self.to_free
+                    .entry(spec.retain_until(start))
+                    .or_default()
+                    .push((key.to_vec(), start));
+            }
+            // Sized like the group's previous pane: its distinct sets grow to about the same
+            // size, without rehashing on the way.
+            let accs = match panes.range(..start).next_back() {
+                Some((_, prev)) => prev
+                    .accs
+                    .iter()
+                    .zip(&self.aggs)
+                    .map(|(a, call)| Acc::like(a, call))
+                    .collect(),
+                None => self.aggs.iter().map(Acc::new).collect(),
+            };
+            let pane = Pane {
+                accs,
+                rows: 0,
+                emitted: None,
+                closed: false,
+            };
+            panes.insert(start, pane);
+        }
+        let pane = panes.get_mut(&start).expect("inserted above");
+        pane.rows += diff as i64;
+        let args = &row[self.args_at..];
+        for (acc, &slot) in pane.accs.iter_mut().zip(&self.arg_slots) {
+            acc.update(&args[slot], diff as i64);
+        }
+        true
+    }
+
+    /// `changes` mode: emits `-old +new` for the touched panes of `key` and the open windows
+    /// whose ACCU / SW span covers them.
+    fn emit_changes(&mut self, key: &Row, starts: &BTreeSet<i64>, out: &mut Vec<(Row, isize)>) {
+        let (spec, aggs) = (self.spec, &self.aggs);
+        let Some(panes) = self.groups.get_mut(key) else {
+            return;
+        };
+        let mut affected: BTreeSet<i64> = BTreeSet::new();
+        for &s in starts {
+            let last = spec.map_or(s, |sp| sp.last_covering(s));
+            affected.extend(
+                panes
+                    .range(s..=last)
+                    .filter(|(_, p)| !p.closed)
+                    .map(|(t, _)| *t),
+            );
+        }
+        for start in affected {
+            let now = (panes[&start].rows > 0).then(|| output_row(key, start, panes, spec, aggs));
+            let pane = panes.get_mut(&start).expect("affected pane");
+            if now != pane.emitted {
+                if let Some(old) = pane.emitted.take() {
+                    out.push((old, -1));
                 }
+                if let Some(new) = &now {
+                    out.push((new.clone(), 1));
+                }
+                pane.emitted = now;
+            }
+        }
+        if spec.is_none() && panes.values().all(|p| p.rows <= 0) {
+            self.groups.remove(key);
+        }
+    }
 
-                match frontier {
-                    Some(f) => {
-                        if *cap.time() < f {
-                            cap.downgrade(&f);
-                        }
-                    }
-                    None => {
-                        // Input complete: every window is final.
-                        if emit == Emit::Final {
-                            let t = *cap.time();
-                            let mut session = output.session(&*cap);
-                            let mut keys: Vec<&Row> = groups.keys().collect();
-                            keys.sort();
-                            for key in keys {
-                                let panes = &groups[key];
-                                for (&start, pane) in panes {
-                                    if !pane.closed && pane.rows > 0 {
-                                        let row = output_row(key, start, panes, spec, &aggs);
-                                        session.give((row, t, 1));
-                                    }
-                                }
-                            }
-                        }
-                        groups.clear();
-                        epochs.clear();
-                        to_close.clear();
-                        to_free.clear();
-                        held = None;
+    /// Closes the panes the watermark has passed (`final` mode emits them) and frees the panes
+    /// no open window spans any more.
+    fn advance(&mut self, wm: i64, out: &mut Vec<(Row, isize)>) {
+        let Some(spec) = self.spec else { return };
+        let aggs = &self.aggs;
+        while let Some((&start, _)) = self.to_close.first_key_value() {
+            if start + spec.size > wm {
+                break;
+            }
+            let (_, keys) = self.to_close.pop_first().expect("non-empty");
+            for key in keys {
+                let Some(panes) = self.groups.get_mut(&key) else {
+                    continue;
+                };
+                if self.emit == Emit::Final && panes[&start].rows > 0 {
+                    out.push((output_row(&key, start, panes, Some(spec), aggs), 1));
+                }
+                if let Some(p) = panes.get_mut(&start) {
+                    p.close(aggs);
+                }
+            }
+        }
+        while let Some((&until, _)) = self.to_free.first_key_value() {
+            if until > wm {
+                break;
+            }
+            for (key, start) in self.to_free.pop_first().expect("non-empty").1 {
+                if let Some(panes) = self.groups.get_mut(&key) {
+                    panes.remove(&start);
+                    if panes.is_empty() {
+                        self.groups.remove(&key);
                     }
                 }
             }
-        })
-        .as_collection();
-    (rows, feed)
+        }
+        self.metrics
+            .watermark_ms
+            .store(wm, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl EpochState for AggregateState {
+    type In = Prepared;
+    type Out = Row;
+
+    fn apply(
+        &mut self,
+        _epoch: u64,
+        updates: &mut Vec<(Prepared, isize)>,
+        watermarks: Watermarks<'_>,
+        out: &mut Vec<(Row, isize)>,
+    ) {
+        let watermark = watermarks.before.first().copied().flatten();
+        // Only `changes` emits per touched pane; `final` waits for the watermark.
+        let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
+        let mut late = 0u64;
+        for (row, diff) in updates.drain(..) {
+            if !self.fold(&row, diff, watermark) {
+                late += diff.max(0) as u64;
+                continue;
+            }
+            if self.emit == Emit::Changes {
+                let start = self.start_of(&row);
+                touched
+                    .entry_ref(&row[..self.nkeys])
+                    .or_default()
+                    .insert(start);
+            }
+        }
+        if late > 0 {
+            self.metrics.late(&self.label, late);
+        }
+        for (key, starts) in touched {
+            self.emit_changes(&key, &starts, out);
+        }
+        if let Some(wm) = watermarks.after.first().copied().flatten() {
+            self.advance(wm, out);
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<(Row, isize)>) {
+        // Every window is final.
+        if self.emit == Emit::Final {
+            let mut keys: Vec<&Row> = self.groups.keys().collect();
+            keys.sort();
+            for key in keys {
+                let panes = &self.groups[key];
+                for (&start, pane) in panes {
+                    if !pane.closed && pane.rows > 0 {
+                        out.push((output_row(key, start, panes, self.spec, &self.aggs), 1));
+                    }
+                }
+            }
+        }
+        self.groups.clear();
+        self.to_close.clear();
+        self.to_free.clear();
+    }
 }

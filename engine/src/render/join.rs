@@ -18,22 +18,24 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use std::sync::Arc;
+
 use differential_dataflow::{AsCollection, VecCollection};
 use tally_connectors::Metrics;
 use tally_sql::expr::{EvalError, ScalarExpr};
 use tally_sql::plan::JoinPlan;
 use tally_sql::{Row, Value};
-use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
+use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::{Capability, Concatenate, Operator};
+use timely::dataflow::operators::Concatenate;
 use timely::dataflow::StreamVec;
 
-use super::epochs::Epochs;
+use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows, Shared};
 
 /// Which input an update came from, with the data the operator needs.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-enum Side {
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum Side {
     /// A row of stream `idx`, its key, its event time and the end of its window (i64::MAX:
     /// kept for ever; the event time is then unused).
     Stream(u32, Row, Row, i64, i64),
@@ -49,17 +51,14 @@ pub struct Member<'s> {
     pub sources: Vec<usize>,
 }
 
-/// What the operator keeps for one stream.
-struct Kept {
+/// What the join keeps for one stream.
+pub struct Kept {
     residual: Option<ScalarExpr>,
     /// Whether the residual has an EXECUTE (and is evaluated with checks).
     residual_can_fail: bool,
     /// The query reading the join, for bad rows.
     label: String,
     dim_width: usize,
-    lateness: i64,
-    /// The stream's watermark (its maxima only).
-    epochs: Epochs<()>,
     /// Kept rows by key: row -> (multiplicity, window end).
     rows: HashMap<Row, HashMap<Row, (i64, i64)>>,
     expiry: BTreeMap<i64, Vec<(Row, Row)>>,
@@ -142,26 +141,21 @@ pub fn render_group<'s>(
             let key = key_of(&stream_key, key_can_fail, &row, &query, &metrics)?;
             let (time, until) = match &retain {
                 None => (i64::MIN, i64::MAX),
-                Some(r) => match if time_can_fail {
-                    let checked =
-                        super::try_eval_all(std::slice::from_ref(&r.time), &row, &query, &metrics)?;
-                    checked.into_iter().next().unwrap_or(Value::Null)
-                } else {
-                    r.time.eval(&row)
-                } {
-                    Value::Int(t) => {
-                        let size = r.size_ms as i64;
-                        (t, t.div_euclid(size) * size + size)
-                    }
-                    _ => {
-                        metrics.bad_row(
+                Some(r) => {
+                    let t = if time_can_fail {
+                        let checked = super::try_eval_all(
+                            std::slice::from_ref(&r.time),
+                            &row,
                             &query,
-                            "its COORDINATE BY value is NULL",
-                            &format!("{row:?}"),
-                        );
-                        return None;
-                    }
-                },
+                            &metrics,
+                        )?;
+                        checked.into_iter().next().unwrap_or(Value::Null)
+                    } else {
+                        r.time.eval(&row)
+                    };
+                    let (t, start) = super::pane_of(&t, r.size_ms, &row, &query, &metrics)?;
+                    (t, start + r.size_ms as i64)
+                }
             };
             Some(Side::Stream(idx32, row, key, time, until))
         });
@@ -227,190 +221,200 @@ fn operator<'s, D>(
 where
     D: Clone + 'static,
 {
-    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
-    let expected = shared.expected_lanes.clone();
-    let metrics = shared.metrics.clone();
     let by_key = ExchangePact::new(|(side, _, _): &(Side, u64, isize)| match side {
         Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => hash_values(k),
     });
-    updates
-        .binary_frontier(maxima, by_key, Pipeline, "LeftJoin", move |cap, _info| {
-            let mut held: Option<Capability<u64>> = Some(cap);
-            // Every update, stashed by epoch; each stream's watermark apart.
-            let mut data: Epochs<Side> = Epochs::new(lanes, idle_ms, expected.clone(), vec![]);
-            let mut streams: Vec<Kept> = kept_init
-                .iter()
-                .map(|(residual, dim_width, lateness, sources, label)| Kept {
-                    residual: residual.clone(),
-                    residual_can_fail: residual.as_ref().is_some_and(ScalarExpr::can_fail),
-                    label: label.clone(),
-                    dim_width: *dim_width,
-                    lateness: *lateness,
-                    epochs: Epochs::new(lanes, idle_ms, expected.clone(), sources.clone()),
-                    rows: HashMap::default(),
-                    expiry: BTreeMap::new(),
-                })
-                .collect();
-            let mut dims: HashMap<Row, HashMap<Row, i64>> = HashMap::default();
-            move |(input, data_frontier), (maxes, max_frontier), output| {
-                input.for_each(|_cap, batch| data.add_updates(batch));
-                maxes.for_each(|_cap, batch| {
-                    for (idx, epoch, max) in batch.drain(..) {
-                        streams[idx as usize]
-                            .epochs
-                            .add_maxima(&mut vec![(epoch, max)]);
-                    }
-                });
-                let frontier = Epochs::<Side>::frontier(data_frontier, max_frontier);
-                let Some(cap) = held.as_mut() else { return };
-                let mut ready = data.ready(frontier, *cap.time());
-                for s in &mut streams {
-                    ready.extend(s.epochs.ready(frontier, *cap.time()));
+    let clocks = kept_init
+        .iter()
+        .map(|(_, _, lateness, sources, _)| shared.clock(*lateness, sources.clone()))
+        .collect();
+    let streams = kept_init
+        .into_iter()
+        .map(|(residual, dim_width, _, _, label)| Kept::new(residual, dim_width, label))
+        .collect();
+    let state = JoinState::new(streams, wrap, shared.metrics.clone());
+    epoch_op::render("LeftJoin", updates, by_key, Some(maxima), clocks, state).as_collection()
+}
+
+/// The shared join operator's state: the dimension's rows by key, once, and for each stream
+/// the rows a dimension change may still revise. Clock `i` is stream `i`'s watermark.
+///
+/// Per epoch: dimension changes first (each kept stream row of a changed key is emitted again
+/// as `-old +new`, for every stream), then the epoch's stream rows are joined and kept while
+/// their window is open; rows whose window the watermark has passed are forgotten.
+pub struct JoinState<D> {
+    streams: Vec<Kept>,
+    dims: HashMap<Row, HashMap<Row, i64>>,
+    wrap: fn(u32, Row) -> D,
+    metrics: Arc<Metrics>,
+}
+
+impl Kept {
+    pub fn new(residual: Option<ScalarExpr>, dim_width: usize, label: String) -> Self {
+        Kept {
+            residual_can_fail: residual.as_ref().is_some_and(ScalarExpr::can_fail),
+            residual,
+            label,
+            dim_width,
+            rows: HashMap::default(),
+            expiry: BTreeMap::new(),
+        }
+    }
+}
+
+impl<D> JoinState<D> {
+    pub fn new(streams: Vec<Kept>, wrap: fn(u32, Row) -> D, metrics: Arc<Metrics>) -> Self {
+        JoinState {
+            streams,
+            dims: HashMap::default(),
+            wrap,
+            metrics,
+        }
+    }
+
+    /// Stream rows kept, over all streams (for tests and measurements).
+    pub fn kept_rows(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|s| s.rows.values().map(HashMap::len).sum::<usize>())
+            .sum()
+    }
+
+    /// One key's dimension changes: what the kept stream rows of the key joined to is retracted
+    /// and joined again.
+    fn dimension_changed(&mut self, key: Row, changes: Vec<(Row, i64)>, out: &mut Vec<(D, isize)>) {
+        let wrap = self.wrap;
+        // Retract what every stream's kept rows of the key joined to (nothing for a row whose
+        // residual failed), remembering which rows failed.
+        let mut failed_before = Vec::new();
+        for (idx, s) in self.streams.iter().enumerate() {
+            let Some(rows) = s.rows.get(&key) else {
+                continue;
+            };
+            for (row, (n, _)) in rows {
+                let Ok(joined_rows) = joined(row, self.dims.get(&key), s) else {
+                    failed_before.push((idx, row.clone()));
+                    continue;
+                };
+                for (r, m) in joined_rows {
+                    out.push((wrap(idx as u32, r), -(n * m) as isize));
                 }
-                ready.sort_unstable();
-                ready.dedup();
-                for epoch in ready {
-                    let mut watermarks = Vec::with_capacity(streams.len());
-                    for s in &mut streams {
-                        s.epochs.begin(epoch);
-                        watermarks.push(s.epochs.watermark(s.lateness));
-                    }
-                    let mut updates = data.take(epoch);
-                    let at = cap.delayed(&epoch);
-                    let mut session = output.session(&at);
-                    // Dimension changes, grouped by key.
-                    let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
-                    let mut stream_rows = Vec::with_capacity(updates.len());
-                    for (side, diff) in updates.drain(..) {
-                        match side {
-                            Side::Dim(row, key) => {
-                                changed.entry(key).or_default().push((row, diff as i64))
-                            }
-                            Side::Stream(idx, row, key, _, until) => {
-                                stream_rows.push((idx, row, key, until, diff as i64))
-                            }
+            }
+        }
+        let entry = self.dims.entry(key.clone()).or_default();
+        for (row, diff) in changes {
+            let c = entry.entry(row.clone()).or_insert(0);
+            *c += diff;
+            if *c == 0 {
+                entry.remove(&row);
+            }
+        }
+        if entry.is_empty() {
+            self.dims.remove(&key);
+        }
+        for (idx, s) in self.streams.iter().enumerate() {
+            let Some(rows) = s.rows.get(&key) else {
+                continue;
+            };
+            for (row, (n, _)) in rows {
+                match joined(row, self.dims.get(&key), s) {
+                    Ok(joined_rows) => {
+                        for (r, m) in joined_rows {
+                            out.push((wrap(idx as u32, r), (n * m) as isize));
                         }
                     }
-                    data.recycle(updates);
-                    for (key, changes) in changed {
-                        // Retract what every stream's kept rows of the key joined to (nothing
-                        // for a row whose residual failed), remembering which rows failed.
-                        let mut failed_before = Vec::new();
-                        for (idx, s) in streams.iter().enumerate() {
-                            let Some(rows) = s.rows.get(&key) else {
-                                continue;
-                            };
-                            for (row, (n, _)) in rows {
-                                let Ok(out) = joined(row, dims.get(&key), s) else {
-                                    failed_before.push((idx, row.clone()));
-                                    continue;
-                                };
-                                for (out, m) in out {
-                                    session.give((wrap(idx as u32, out), epoch, -(n * m) as isize));
-                                }
-                            }
-                        }
-                        let entry = dims.entry(key.clone()).or_default();
-                        for (row, diff) in changes {
-                            let c = entry.entry(row.clone()).or_insert(0);
-                            *c += diff;
-                            if *c == 0 {
-                                entry.remove(&row);
-                            }
-                        }
-                        if entry.is_empty() {
-                            dims.remove(&key);
-                        }
-                        for (idx, s) in streams.iter().enumerate() {
-                            let Some(rows) = s.rows.get(&key) else {
-                                continue;
-                            };
-                            for (row, (n, _)) in rows {
-                                match joined(row, dims.get(&key), s) {
-                                    Ok(out) => {
-                                        for (out, m) in out {
-                                            session.give((
-                                                wrap(idx as u32, out),
-                                                epoch,
-                                                (n * m) as isize,
-                                            ));
-                                        }
-                                    }
-                                    // Counted once: when the change makes a good row fail.
-                                    Err(e) if !failed_before.contains(&(idx, row.clone())) => {
-                                        metrics.bad_row(
-                                            &s.label,
-                                            &e.to_string(),
-                                            &format!("{row:?}"),
-                                        )
-                                    }
-                                    Err(_) => {}
-                                }
-                            }
-                        }
+                    // Counted once: when the change makes a good row fail.
+                    Err(e) if !failed_before.contains(&(idx, row.clone())) => {
+                        self.metrics
+                            .bad_row(&s.label, &e.to_string(), &format!("{row:?}"))
                     }
-                    for (idx, row, key, until, diff) in stream_rows {
-                        let s = &mut streams[idx as usize];
-                        match joined(&row, dims.get(&key), s) {
-                            Ok(out) => {
-                                for (out, m) in out {
-                                    session.give((wrap(idx, out), epoch, (diff * m) as isize));
-                                }
-                            }
-                            // A retraction of a bad row takes back nothing and is not counted
-                            // again. The row is still kept: a dimension change may mend it.
-                            Err(e) if diff > 0 => {
-                                metrics.bad_row(&s.label, &e.to_string(), &format!("{row:?}"))
-                            }
-                            Err(_) => {}
-                        }
-                        // Keep the row while its window is open.
-                        if watermarks[idx as usize].is_none_or(|wm| until > wm) {
-                            let rows = s.rows.entry(key.clone()).or_default();
-                            let e = rows.entry(row.clone()).or_insert((0, until));
-                            e.0 += diff;
-                            if e.0 == 0 {
-                                rows.remove(&row);
-                            } else if until != i64::MAX {
-                                s.expiry.entry(until).or_default().push((key, row));
-                            }
-                        }
-                    }
-                    for s in &mut streams {
-                        s.epochs.close(epoch);
-                        let Some(wm) = s.epochs.watermark(s.lateness) else {
-                            continue;
-                        };
-                        while let Some((&until, _)) = s.expiry.first_key_value() {
-                            if until > wm {
-                                break;
-                            }
-                            for (key, row) in s.expiry.pop_first().expect("non-empty").1 {
-                                if let Some(rows) = s.rows.get_mut(&key) {
-                                    rows.remove(&row);
-                                    if rows.is_empty() {
-                                        s.rows.remove(&key);
-                                    }
-                                }
-                            }
-                        }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+impl<D: 'static> EpochState for JoinState<D> {
+    type In = Side;
+    type Out = D;
+
+    fn apply(
+        &mut self,
+        _epoch: u64,
+        updates: &mut Vec<(Side, isize)>,
+        watermarks: Watermarks<'_>,
+        out: &mut Vec<(D, isize)>,
+    ) {
+        let wrap = self.wrap;
+        // Dimension changes, grouped by key.
+        let mut changed: HashMap<Row, Vec<(Row, i64)>> = HashMap::default();
+        let mut stream_rows = Vec::with_capacity(updates.len());
+        for (side, diff) in updates.drain(..) {
+            match side {
+                // A NULL in a key equals nothing: such a dimension row never matches.
+                Side::Dim(_, key) if key.iter().any(Value::is_null) => {}
+                Side::Dim(row, key) => changed.entry(key).or_default().push((row, diff as i64)),
+                Side::Stream(idx, row, key, _, until) => {
+                    stream_rows.push((idx, row, key, until, diff as i64))
+                }
+            }
+        }
+        for (key, changes) in changed {
+            self.dimension_changed(key, changes, out);
+        }
+        for (idx, row, key, until, diff) in stream_rows {
+            let s = &mut self.streams[idx as usize];
+            match joined(&row, self.dims.get(&key), s) {
+                Ok(joined_rows) => {
+                    for (r, m) in joined_rows {
+                        out.push((wrap(idx, r), (diff * m) as isize));
                     }
                 }
-                match frontier {
-                    Some(f) if *cap.time() < f => cap.downgrade(&f),
-                    Some(_) => {}
-                    None => {
-                        dims.clear();
-                        data.clear();
-                        for s in &mut streams {
-                            s.epochs.clear();
-                            s.rows.clear();
-                            s.expiry.clear();
+                // A retraction of a bad row takes back nothing and is not counted again. The
+                // row is still kept: a dimension change may mend it.
+                Err(e) if diff > 0 => {
+                    self.metrics
+                        .bad_row(&s.label, &e.to_string(), &format!("{row:?}"))
+                }
+                Err(_) => {}
+            }
+            // Keep the row while its window is open.
+            let before = watermarks.before.get(idx as usize).copied().flatten();
+            if before.is_none_or(|wm| until > wm) {
+                let rows = s.rows.entry(key.clone()).or_default();
+                let e = rows.entry(row.clone()).or_insert((0, until));
+                e.0 += diff;
+                if e.0 == 0 {
+                    rows.remove(&row);
+                } else if until != i64::MAX {
+                    s.expiry.entry(until).or_default().push((key, row));
+                }
+            }
+        }
+        for (s, wm) in self.streams.iter_mut().zip(watermarks.after) {
+            let Some(wm) = *wm else { continue };
+            while let Some((&until, _)) = s.expiry.first_key_value() {
+                if until > wm {
+                    break;
+                }
+                for (key, row) in s.expiry.pop_first().expect("non-empty").1 {
+                    if let Some(rows) = s.rows.get_mut(&key) {
+                        rows.remove(&row);
+                        if rows.is_empty() {
+                            s.rows.remove(&key);
                         }
-                        held = None;
                     }
                 }
             }
-        })
-        .as_collection()
+        }
+    }
+
+    fn finish(&mut self, _out: &mut Vec<(D, isize)>) {
+        self.dims.clear();
+        for s in &mut self.streams {
+            s.rows.clear();
+            s.expiry.clear();
+        }
+    }
 }

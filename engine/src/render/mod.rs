@@ -2,7 +2,7 @@
 //! node kind, each a function from input collections to the node's output collection.
 
 pub mod aggregate;
-pub mod epochs;
+pub mod epoch_op;
 pub mod filter;
 pub mod join;
 pub mod map;
@@ -42,7 +42,7 @@ pub struct Shared {
     pub lanes: u64,
     pub idle_ms: u64,
     /// Every lane of each source (set once the sources are open).
-    pub expected_lanes: epochs::ExpectedLanes,
+    pub expected_lanes: epoch_op::ExpectedLanes,
 }
 
 impl Shared {
@@ -55,6 +55,43 @@ impl Shared {
 
     pub fn failed(&self) -> Option<String> {
         self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A watermark clock with this worker's lanes, over the rows of `sources`.
+    pub fn clock(&self, lateness: i64, sources: Vec<usize>) -> epoch_op::Clock {
+        epoch_op::Clock::new(
+            lateness,
+            self.lanes,
+            self.idle_ms,
+            self.expected_lanes.clone(),
+            sources,
+        )
+    }
+}
+
+/// A row's event time and the start of its pane (the window of `size_ms` it falls in); `None`,
+/// with the row counted as bad, when the time is NULL. Every windowed operator places rows with
+/// this one function.
+pub fn pane_of(
+    time: &Value,
+    size_ms: u64,
+    row: &[Value],
+    query: &str,
+    metrics: &Metrics,
+) -> Option<(i64, i64)> {
+    match time {
+        Value::Int(t) => {
+            let size = size_ms as i64;
+            Some((*t, t.div_euclid(size) * size))
+        }
+        _ => {
+            metrics.bad_row(
+                query,
+                "its COORDINATE BY value is NULL",
+                &format!("{row:?}"),
+            );
+            None
+        }
     }
 }
 
@@ -177,7 +214,6 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
     };
     for s in &plan.sinks {
         sink::render(
-            scope,
             nodes[s.input].clone(),
             feeds[s.input].clone(),
             s,

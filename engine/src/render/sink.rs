@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 use tally_connectors::{open_sink, Change, Sink};
 use tally_sql::plan::SinkPlan;
 use tally_sql::{Row, Value};
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
-use timely::dataflow::operators::{Capability, Operator, Probe};
-use timely::dataflow::{ProbeHandle, Scope, StreamVec};
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
 
-use super::epochs::Epochs;
+use super::epoch_op::{self, EpochState, Settle, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 
 /// Which rows of a table become final when: see [`Table::forgetting_final_rows`].
@@ -270,15 +269,12 @@ fn flush_with_retry(
 }
 
 pub fn render<'s>(
-    scope: Scope<'s, u64>,
     rows: Rows<'s>,
     feed: Option<WatermarkFeed<'s>>,
     plan: &SinkPlan,
     shared: &Shared,
     probes: &Probes,
 ) {
-    let plan = plan.clone();
-    let shared = shared.clone();
     // Server sinks are written by the worker that owns each key; file-like ones by worker 0.
     let partitioned = plan.config.partitioned();
     let route_key = plan.key.clone();
@@ -294,155 +290,157 @@ pub fn render<'s>(
             None => hash_values(row),
         }
     });
+    let writer = partitioned || shared.worker.index == 0;
+    let visible_width = plan.version.unwrap_or(plan.schema.len());
+    let key_cols: Option<Vec<usize>> = plan
+        .key
+        .as_ref()
+        .map(|k| k.iter().copied().filter(|&i| i < visible_width).collect());
+    let mut sink = None;
+    if writer {
+        // Opened while the dataflow is built, so a wrong setting or an unreachable server is
+        // reported before any row is read.
+        match open_sink(&plan.table, &plan.config, &plan.schema, key_cols.as_deref()) {
+            Ok(s) => sink = Some(s),
+            Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
+        }
+    }
     // A sink that forgets final rows follows its query's watermark; any other reads no maxima.
-    let forget = plan.frozen_after_ms.filter(|_| feed.is_some());
-    let (maxima, lateness, sources) = match feed.filter(|_| forget.is_some()) {
-        Some(f) => (f.maxima, f.lateness, f.sources),
-        None => (
-            timely::dataflow::operators::generic::operator::empty(scope),
-            0,
-            Vec::new(),
-        ),
+    // One that rewrites the whole table (CSV `final`) keeps every row.
+    let forget = plan
+        .frozen_after_ms
+        .filter(|_| feed.is_some())
+        .filter(|_| sink.as_ref().is_some_and(|s| !s.needs_table()));
+    let mut table = Table::new(plan.key.clone(), plan.version);
+    let (maxima, clocks) = match (forget, feed) {
+        (Some(size), Some(f)) => {
+            table = table.forgetting_final_rows(size);
+            (
+                Some(epoch_op::tag_maxima(f.maxima, 0)),
+                vec![shared.clock(f.lateness, f.sources)],
+            )
+        }
+        _ => (None, Vec::new()),
     };
-    let (lanes, idle_ms) = (shared.lanes, shared.idle_ms);
-    let expected = shared.expected_lanes.clone();
-    // The rows reaching the sink: the worker loop paces its sources on this.
-    let out: StreamVec<'s, u64, ()> = rows
-        .inner
-        .probe_with(&probes.pace)
-        .binary_frontier::<_, CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
-            maxima,
-            to_writer,
-            timely::dataflow::channels::pact::Pipeline,
-            "Sink",
-            move |cap, info| {
-                let activator = scope.activator_for(info.address.clone());
-                // Held at the earliest epoch whose effects are not yet written, so that the
-                // `applied` probe tells sources what the sinks have applied.
-                let mut held: Option<Capability<u64>> = Some(cap);
-                let mut stash: BTreeMap<u64, Vec<(Row, i64)>> = BTreeMap::new();
-                let mut table = Table::new(plan.key.clone(), plan.version);
-                let mut watermark: Epochs<()> = Epochs::new(lanes, idle_ms, expected, sources);
-                let mut sink: Option<Box<dyn Sink>> = None;
-                let flush_every = Duration::from_millis(plan.options.flush_ms.max(1));
-                let mut last_flush = Instant::now();
-                // How long the last rewrite of a whole-table sink took (zero for others).
-                let mut last_rewrite = Duration::ZERO;
-                let mut dirty = false;
-                let mut unflushed: Option<u64> = None;
-                let writer = partitioned || shared.worker.index == 0;
-                let visible_width = plan.version.unwrap_or(plan.schema.len());
-                let key_cols: Option<Vec<usize>> = plan
-                    .key
-                    .as_ref()
-                    .map(|k| k.iter().copied().filter(|&i| i < visible_width).collect());
-                if writer {
-                    // Opened at the start, so a wrong setting or an unreachable server is
-                    // reported before any row is read.
-                    match open_sink(&plan.table, &plan.config, &plan.schema, key_cols.as_deref()) {
-                        Ok(s) => sink = Some(s),
-                        Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
-                    }
-                }
-                // A sink that rewrites the whole table (CSV `final`) keeps every row.
-                let forgetting = match forget {
-                    Some(size) if sink.as_ref().is_some_and(|s| !s.needs_table()) => {
-                        table =
-                            Table::new(plan.key.clone(), plan.version).forgetting_final_rows(size);
-                        true
-                    }
-                    _ => false,
-                };
+    let state = SinkState {
+        table,
+        sink,
+        name: plan.table.clone(),
+        shared: shared.clone(),
+        flush_every: Duration::from_millis(plan.options.flush_ms.max(1)),
+        last_flush: Instant::now(),
+        last_rewrite: Duration::ZERO,
+        dirty: false,
+        unflushed: None,
+        watermark: None,
+    };
+    // The rows reaching the sink: the worker loop paces its sources on this. The operator's
+    // capability is held at the earliest epoch whose effects are not yet written, so that the
+    // `applied` probe tells sources what the sinks have applied.
+    let rows = rows.inner.probe_with(&probes.pace);
+    epoch_op::render("Sink", rows, to_writer, maxima, clocks, state).probe_with(&probes.applied);
+}
 
-                move |(input, frontier), (maxes, max_frontier), _output| {
-                    // Updates are grouped by their own time: a message's capability can be earlier.
-                    input.for_each(|_cap, batch| {
-                        for (r, t, d) in batch.drain(..) {
-                            stash.entry(t).or_default().push((r, d as i64));
-                        }
-                    });
-                    maxes.for_each(|_cap, batch| watermark.add_maxima(batch));
-                    let limit = frontier.frontier().as_option().copied();
-                    while let Some((&epoch, _)) = stash.first_key_value() {
-                        if limit.is_some_and(|f| epoch >= f) {
-                            break;
-                        }
-                        let mut updates = stash.pop_first().expect("non-empty").1;
-                        consolidate_in_order(&mut updates);
-                        if !updates.is_empty() {
-                            table.apply(updates);
-                            dirty = true;
-                            unflushed.get_or_insert(epoch);
-                        }
-                    }
-                    let finished = limit.is_none();
-                    if let Some(s) = sink.as_mut().filter(|_| writer) {
-                        // A sink that rewrites the whole table (CSV `final`) waits ten times
-                        // as long as its last rewrite took, so rewriting a big table does not
-                        // come to dominate the run.
-                        let every = flush_every.max(10 * last_rewrite);
-                        if (dirty || (finished && !s.written()))
-                            && (finished || last_flush.elapsed() >= every)
-                        {
-                            let started = Instant::now();
-                            let changes = table.take_changes();
-                            let rows = if s.needs_table() {
-                                table.rows()
-                            } else {
-                                Vec::new()
-                            };
-                            match flush_with_retry(&mut **s, &plan.table, &changes, &rows) {
-                                Ok(()) => {
-                                    shared.metrics.result_rows.fetch_add(
-                                        changes.len() as u64,
-                                        std::sync::atomic::Ordering::Relaxed,
-                                    );
-                                }
-                                Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
-                            }
-                            dirty = false;
-                            unflushed = None;
-                            last_flush = Instant::now();
-                            if s.needs_table() {
-                                last_rewrite = started.elapsed();
-                            }
-                        }
-                        if forgetting {
-                            // The query's watermark over the epochs applied here: a window
-                            // that ends at or before it gets no more changes.
-                            let both = Epochs::<()>::frontier(frontier, max_frontier);
-                            let floor = held.as_ref().map_or(0, |c| *c.time());
-                            for epoch in watermark.ready(both, floor) {
-                                watermark.begin(epoch);
-                                watermark.close(epoch);
-                            }
-                            if let Some(wm) = watermark.watermark(lateness) {
-                                table.forget_final(wm);
-                            }
-                        }
-                    } else {
-                        dirty = false;
-                        unflushed = None;
-                    }
-                    if dirty {
-                        let every = flush_every.max(10 * last_rewrite);
-                        activator.activate_after(every.saturating_sub(last_flush.elapsed()));
-                    }
-                    let target = match (limit, unflushed) {
-                        (Some(f), Some(u)) => Some(f.min(u)),
-                        (Some(f), None) => Some(f),
-                        (None, Some(u)) => Some(u),
-                        (None, None) => None,
-                    };
-                    match (target, held.as_mut()) {
-                        (Some(f), Some(cap)) if *cap.time() < f => cap.downgrade(&f),
-                        (None, _) => held = None,
-                        _ => {}
-                    }
-                }
-            },
-        );
-    out.probe_with(&probes.applied);
+/// A sink's state: the result table, the connector it is flushed to (on the worker that writes
+/// it), and when it was last flushed.
+pub struct SinkState {
+    table: Table,
+    /// `None` on a worker that does not write this sink (or when it could not be opened).
+    sink: Option<Box<dyn Sink>>,
+    name: String,
+    shared: Shared,
+    flush_every: Duration,
+    last_flush: Instant,
+    /// How long the last rewrite of a whole-table sink took (zero for others).
+    last_rewrite: Duration,
+    dirty: bool,
+    /// The first epoch applied to the table since the last flush.
+    unflushed: Option<u64>,
+    /// The query's watermark over the epochs applied (a sink forgetting final rows).
+    watermark: Option<i64>,
+}
+
+impl SinkState {
+    /// Writes the changes since the last flush (`done`: the input is complete).
+    fn flush(&mut self, done: bool) {
+        let Some(s) = self.sink.as_mut() else { return };
+        // A sink that rewrites the whole table (CSV `final`) waits ten times as long as its last
+        // rewrite took, so rewriting a big table does not come to dominate the run.
+        let every = self.flush_every.max(10 * self.last_rewrite);
+        if !((self.dirty || (done && !s.written())) && (done || self.last_flush.elapsed() >= every))
+        {
+            return;
+        }
+        let started = Instant::now();
+        let changes = self.table.take_changes();
+        let rows = if s.needs_table() {
+            self.table.rows()
+        } else {
+            Vec::new()
+        };
+        match flush_with_retry(&mut **s, &self.name, &changes, &rows) {
+            Ok(()) => {
+                self.shared
+                    .metrics
+                    .result_rows
+                    .fetch_add(changes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => self.shared.fail(format!("sink {}: {e}", self.name)),
+        }
+        self.dirty = false;
+        self.unflushed = None;
+        self.last_flush = Instant::now();
+        if s.needs_table() {
+            self.last_rewrite = started.elapsed();
+        }
+    }
+}
+
+impl EpochState for SinkState {
+    type In = Row;
+    type Out = ();
+
+    fn apply(
+        &mut self,
+        epoch: u64,
+        updates: &mut Vec<(Row, isize)>,
+        watermarks: Watermarks<'_>,
+        _out: &mut Vec<((), isize)>,
+    ) {
+        if let Some(wm) = watermarks.after.first().copied().flatten() {
+            self.watermark = Some(wm);
+        }
+        if self.sink.is_none() || updates.is_empty() {
+            // A worker that does not write this sink reads nothing (every row is routed to
+            // its writer).
+            return;
+        }
+        let mut updates: Vec<(Row, i64)> = updates.drain(..).map(|(r, d)| (r, d as i64)).collect();
+        consolidate_in_order(&mut updates);
+        if !updates.is_empty() {
+            self.table.apply(updates);
+            self.dirty = true;
+            self.unflushed.get_or_insert(epoch);
+        }
+    }
+
+    fn settle(&mut self, done: bool) -> Settle {
+        if self.sink.is_none() {
+            return Settle::default();
+        }
+        self.flush(done);
+        // A window that ends at or before the watermark gets no more changes.
+        if let Some(wm) = self.watermark {
+            self.table.forget_final(wm);
+        }
+        let every = self.flush_every.max(10 * self.last_rewrite);
+        Settle {
+            hold: self.unflushed,
+            wake_after: self
+                .dirty
+                .then(|| every.saturating_sub(self.last_flush.elapsed())),
+        }
+    }
 }
 
 /// The probes the worker loop reads.

@@ -1,15 +1,13 @@
 //! `Node::Upsert`: a dimension's rows as a table by key; a new row for a key replaces the old
 //! one (`-old +new`).
 
-use std::collections::BTreeMap;
-
 use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::AsCollection;
 use tally_sql::Row;
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
-use timely::dataflow::operators::{Capability, Operator};
 
+use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows};
 
 pub fn render(rows: Rows<'_>, key: Vec<usize>) -> Rows<'_> {
@@ -18,48 +16,57 @@ pub fn render(rows: Rows<'_>, key: Vec<usize>) -> Rows<'_> {
         let k: Row = route_key.iter().map(|&i| row[i].clone()).collect();
         hash_values(&k)
     });
-    rows.inner
-        .unary_frontier(by_key, "Upsert", move |cap, _info| {
-            let mut held: Option<Capability<u64>> = Some(cap);
-            let mut stash: BTreeMap<u64, Vec<(Row, isize)>> = BTreeMap::new();
-            let mut table: HashMap<Row, Row> = HashMap::default();
-            move |(input, frontier), output| {
-                input.for_each(|_cap, batch| {
-                    for (row, t, d) in batch.drain(..) {
-                        stash.entry(t).or_default().push((row, d));
+    let state = UpsertState::new(key);
+    epoch_op::render("Upsert", rows.inner, by_key, None, Vec::new(), state).as_collection()
+}
+
+/// The upserted table: key -> the row it holds now.
+pub struct UpsertState {
+    key: Vec<usize>,
+    table: HashMap<Row, Row>,
+}
+
+impl UpsertState {
+    pub fn new(key: Vec<usize>) -> Self {
+        UpsertState {
+            key,
+            table: HashMap::default(),
+        }
+    }
+
+    /// The rows held, in key order (for tests).
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<(&Row, &Row)> = self.table.iter().collect();
+        rows.sort();
+        rows.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+}
+
+impl EpochState for UpsertState {
+    type In = Row;
+    type Out = Row;
+
+    fn apply(
+        &mut self,
+        _epoch: u64,
+        updates: &mut Vec<(Row, isize)>,
+        _watermarks: Watermarks<'_>,
+        out: &mut Vec<(Row, isize)>,
+    ) {
+        for (row, diff) in updates.drain(..) {
+            let k: Row = self.key.iter().map(|&i| row[i].clone()).collect();
+            if diff > 0 {
+                if let Some(old) = self.table.insert(k, row.clone()) {
+                    if old == row {
+                        continue;
                     }
-                });
-                let limit = frontier.frontier().as_option().copied();
-                let Some(cap) = held.as_mut() else { return };
-                while let Some((&epoch, _)) = stash.first_key_value() {
-                    if limit.is_some_and(|f| epoch >= f) {
-                        break;
-                    }
-                    let updates = stash.pop_first().expect("non-empty").1;
-                    let at = cap.delayed(&epoch);
-                    let mut session = output.session(&at);
-                    for (row, diff) in updates {
-                        let k: Row = key.iter().map(|&i| row[i].clone()).collect();
-                        if diff > 0 {
-                            if let Some(old) = table.insert(k, row.clone()) {
-                                if old == row {
-                                    continue;
-                                }
-                                session.give((old, epoch, -1));
-                            }
-                            session.give((row, epoch, 1));
-                        } else if table.get(&k) == Some(&row) {
-                            table.remove(&k);
-                            session.give((row, epoch, -1));
-                        }
-                    }
+                    out.push((old, -1));
                 }
-                match limit {
-                    Some(f) if *cap.time() < f => cap.downgrade(&f),
-                    Some(_) => {}
-                    None => held = None,
-                }
+                out.push((row, 1));
+            } else if self.table.get(&k) == Some(&row) {
+                self.table.remove(&k);
+                out.push((row, -1));
             }
-        })
-        .as_collection()
+        }
+    }
 }

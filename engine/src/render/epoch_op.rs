@@ -1,0 +1,459 @@
+//! The one epoch-operator frame: every stateful operator of the engine (aggregate, join,
+//! upsert, sink) is a plain state struct driven by [`render`].
+//!
+//! The frame does the epoch bookkeeping once:
+//! - updates are stashed by their own epoch (a message's capability can be earlier);
+//! - the broadcast event-time maxima are folded into one [`Clock`] per watermark the state
+//!   follows (an aggregate has one, a shared join one per stream, an upsert none);
+//! - every epoch the inputs' frontier has passed is handed to [`EpochState::apply`] in time
+//!   order, with each clock's watermark before and after the epoch's own event times count;
+//! - the capability follows the frontier, held back where the state says its effects are not
+//!   done yet ([`Settle::hold`]: a sink's unflushed epoch), and [`EpochState::finish`] runs once
+//!   when every input is complete.
+//!
+//! A state struct holds no timely types, so it is tested alone (feed it epochs, read what it
+//! emits) and its state can be serialized.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::StreamVec;
+use timely::progress::frontier::MutableAntichain;
+
+/// What a state struct sees of time at one epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct Watermarks<'a> {
+    /// Each clock's watermark before the epoch's own event times count: rows of windows that
+    /// end at or before it are late.
+    pub before: &'a [Option<i64>],
+    /// After they count: windows that end at or before it are final.
+    pub after: &'a [Option<i64>],
+}
+
+/// Where an operator's effects stand after an activation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settle {
+    /// The earliest epoch whose effects the state has not completed (a sink's unflushed
+    /// changes): the operator's capability stays there.
+    pub hold: Option<u64>,
+    /// Activate the operator again after this long (a sink's next timed flush).
+    pub wake_after: Option<Duration>,
+}
+
+/// One operator's state, driven epoch by epoch by [`render`].
+pub trait EpochState: 'static {
+    /// The updates it reads.
+    type In;
+    /// The updates it emits (at the epoch being applied).
+    type Out;
+
+    /// One complete epoch's updates, in epoch order; `out` receives its output updates.
+    fn apply(
+        &mut self,
+        epoch: u64,
+        updates: &mut Vec<(Self::In, isize)>,
+        watermarks: Watermarks<'_>,
+        out: &mut Vec<(Self::Out, isize)>,
+    );
+
+    /// Every input is complete (called once, after the last epoch); `out` is emitted at the
+    /// operator's last time.
+    fn finish(&mut self, _out: &mut Vec<(Self::Out, isize)>) {}
+
+    /// Called at the end of every activation (`done`: after [`EpochState::finish`]).
+    fn settle(&mut self, _done: bool) -> Settle {
+        Settle::default()
+    }
+}
+
+/// Updates stashed by their own epoch until it is complete.
+pub struct Stash<D> {
+    by_epoch: BTreeMap<u64, Vec<(D, isize)>>,
+    /// Emptied lists kept for the next epochs: an epoch's list holds a whole batch of rows, and
+    /// a new one each epoch would grow through fresh pages. Two at most (the epoch being filled
+    /// and the next), so a burst of open epochs does not leave its lists behind for good.
+    spare: Vec<Vec<(D, isize)>>,
+}
+
+impl<D> Default for Stash<D> {
+    fn default() -> Self {
+        Stash {
+            by_epoch: BTreeMap::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl<D> Stash<D> {
+    /// Stashes updates by their own time.
+    pub fn add(&mut self, batch: &mut Vec<(D, u64, isize)>) {
+        // A batch's updates usually share one time: look its list up once per run of a time.
+        let mut updates = batch.drain(..).peekable();
+        while let Some((d, t, r)) = updates.next() {
+            let list = self
+                .by_epoch
+                .entry(t)
+                .or_insert_with(|| self.spare.pop().unwrap_or_default());
+            list.push((d, r));
+            while let Some((d, _, r)) = updates.next_if(|(_, next, _)| *next == t) {
+                list.push((d, r));
+            }
+        }
+    }
+
+    /// The stashed epochs before `frontier` (`None`: all).
+    fn ready(&self, frontier: Option<u64>, out: &mut Vec<u64>) {
+        out.extend(
+            self.by_epoch
+                .keys()
+                .copied()
+                .take_while(|e| frontier.is_none_or(|f| *e < f)),
+        );
+    }
+
+    fn take(&mut self, epoch: u64) -> Vec<(D, isize)> {
+        self.by_epoch.remove(&epoch).unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut list: Vec<(D, isize)>) {
+        const KEEP: usize = 2;
+        if self.spare.len() < KEEP && list.capacity() > 0 {
+            list.clear();
+            self.spare.push(list);
+        }
+    }
+}
+
+/// The global watermark lanes of each source of the plan, by source index.
+pub type ExpectedLanes = std::sync::Arc<std::sync::OnceLock<Vec<Vec<u64>>>>;
+
+/// One watermark: the largest event time seen in completed epochs (over all workers, from the
+/// broadcast maxima) minus the lateness; or, when epochs carry lanes (`batch * lanes + lane`,
+/// one lane per Kafka partition or per source), the smallest over the lanes that are not idle
+/// of each lane's largest event time, minus the lateness.
+pub struct Clock {
+    lateness: i64,
+    maxima: BTreeMap<u64, i64>,
+    /// Lanes per epoch (1: one lane).
+    lane_count: u64,
+    /// A lane whose newest batch is this much older (in the batches' wall-clock numbers) than
+    /// the newest batch of any lane is idle and does not hold the watermark back.
+    idle: u64,
+    /// Per lane: the largest event time of its closed epochs, and its newest batch number.
+    lanes: BTreeMap<u64, (i64, u64)>,
+    /// The watermark's base so far; it never goes back.
+    base: Option<i64>,
+    /// Closed epochs' maxima not folded yet: `(epoch, max)`.
+    held: Vec<(u64, i64)>,
+    /// The frontier at which an empty epoch was last added to fold held maxima (once per
+    /// frontier).
+    synthetic_after: u64,
+    /// Every lane of every source, by source (set once the sources are open), and the sources
+    /// whose rows reach this clock: a lane of theirs not heard from yet holds the watermark
+    /// back until the idle timeout has passed since the first batch.
+    expected: ExpectedLanes,
+    sources: Vec<usize>,
+    first_batch: Option<u64>,
+}
+
+impl Clock {
+    pub fn new(
+        lateness: i64,
+        lanes: u64,
+        idle_ms: u64,
+        expected: ExpectedLanes,
+        sources: Vec<usize>,
+    ) -> Self {
+        Clock {
+            lateness,
+            maxima: BTreeMap::new(),
+            lane_count: lanes.max(1),
+            idle: idle_ms,
+            lanes: BTreeMap::new(),
+            base: None,
+            held: Vec::new(),
+            synthetic_after: 0,
+            expected,
+            sources,
+            first_batch: None,
+        }
+    }
+
+    /// A clock of one lane, for tests and single-lane plans.
+    pub fn single(lateness: i64) -> Self {
+        Clock::new(lateness, 1, u64::MAX, ExpectedLanes::default(), Vec::new())
+    }
+
+    /// Records the largest event time of `epoch` at one worker.
+    pub fn add_max(&mut self, epoch: u64, max: i64) {
+        let e = self.maxima.entry(epoch).or_insert(max);
+        *e = (*e).max(max);
+    }
+
+    /// The complete epochs with maxima, and (with lanes) an empty epoch just before the
+    /// frontier that folds held maxima of a batch no later epoch will fold (the stream paused
+    /// after it), so that windows still close. `floor`: the operator's capability.
+    fn ready(&mut self, frontier: Option<u64>, floor: u64, out: &mut Vec<u64>) {
+        out.extend(
+            self.maxima
+                .keys()
+                .copied()
+                .take_while(|e| frontier.is_none_or(|f| *e < f)),
+        );
+        if let Some(f) = frontier.filter(|f| *f > self.synthetic_after) {
+            let last = f - 1;
+            if last >= floor
+                && self
+                    .held
+                    .iter()
+                    .any(|(e, _)| e / self.lane_count < last / self.lane_count)
+            {
+                out.push(last);
+                self.synthetic_after = f;
+            }
+        }
+    }
+
+    /// Called before an epoch is processed: folds the held maxima of earlier batches.
+    pub fn begin(&mut self, epoch: u64) {
+        if self.lane_count > 1 {
+            self.fold(epoch / self.lane_count);
+        }
+    }
+
+    /// Folds an epoch's event times into the watermark. With lanes, the maxima of a batch's
+    /// epochs (one per partition) are held until an epoch of a later batch begins: the
+    /// partitions of one batch do not make each other late.
+    pub fn close(&mut self, epoch: u64) {
+        let Some(m) = self.maxima.remove(&epoch) else {
+            return;
+        };
+        if m == i64::MIN {
+            // Rows without an event time (a dimension's side of a join).
+            return;
+        }
+        self.held.push((epoch, m));
+        if self.lane_count == 1 {
+            self.fold(u64::MAX);
+        }
+    }
+
+    /// Folds the held maxima of batches before `batch` into the lanes and the base.
+    fn fold(&mut self, batch: u64) {
+        let lane_count = self.lane_count;
+        let mut folded = false;
+        let lanes = &mut self.lanes;
+        let first = &mut self.first_batch;
+        self.held.retain(|&(epoch, m)| {
+            let (lane, b) = (epoch % lane_count, epoch / lane_count);
+            if b >= batch {
+                return true;
+            }
+            *first = Some(first.map_or(b, |f: u64| f.min(b)));
+            let entry = lanes.entry(lane).or_insert((m, b));
+            entry.0 = entry.0.max(m);
+            entry.1 = entry.1.max(b);
+            folded = true;
+            false
+        });
+        if !folded {
+            return;
+        }
+        let newest = self.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
+        let idle = if lane_count > 1 { self.idle } else { u64::MAX };
+        // A lane not heard from yet waits like one whose last batch was the first batch.
+        let unheard = lane_count > 1
+            && self.expected.get().is_some_and(|all| {
+                self.sources
+                    .iter()
+                    .filter_map(|s| all.get(*s))
+                    .flatten()
+                    .any(|l| !self.lanes.contains_key(l))
+                    && self.first_batch.is_some_and(|f| newest - f <= idle)
+            });
+        if unheard {
+            return;
+        }
+        let slowest = self
+            .lanes
+            .values()
+            .filter(|(_, b)| newest - *b <= idle)
+            .map(|(m, _)| *m)
+            .min();
+        if let Some(s) = slowest {
+            self.base = Some(self.base.map_or(s, |b| b.max(s)));
+        }
+    }
+
+    /// The watermark: its base minus the lateness.
+    pub fn watermark(&self) -> Option<i64> {
+        self.base.map(|m| m - self.lateness)
+    }
+}
+
+/// The earliest epoch that may still receive input on either input (None: both complete).
+fn frontier(a: &MutableAntichain<u64>, b: &MutableAntichain<u64>) -> Option<u64> {
+    match (
+        a.frontier().as_option().copied(),
+        b.frontier().as_option().copied(),
+    ) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// The frame without timely: stash, clocks and the epoch loop. [`render`] drives it from an
+/// operator; tests drive it directly with epochs and frontiers of their choosing.
+pub struct Driver<S: EpochState> {
+    pub state: S,
+    stash: Stash<S::In>,
+    clocks: Vec<Clock>,
+    finished: bool,
+    ready: Vec<u64>,
+    before: Vec<Option<i64>>,
+    after: Vec<Option<i64>>,
+}
+
+impl<S: EpochState> Driver<S> {
+    pub fn new(state: S, clocks: Vec<Clock>) -> Self {
+        Driver {
+            state,
+            stash: Stash::default(),
+            clocks,
+            finished: false,
+            ready: Vec::new(),
+            before: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    /// Stashes `(data, epoch, diff)` updates.
+    pub fn add_updates(&mut self, batch: &mut Vec<(S::In, u64, isize)>) {
+        self.stash.add(batch);
+    }
+
+    /// Records `(clock, epoch, largest event time)` from the maxima broadcast.
+    pub fn add_maxima(&mut self, batch: &mut Vec<(u32, u64, i64)>) {
+        for (clock, epoch, max) in batch.drain(..) {
+            self.clocks[clock as usize].add_max(epoch, max);
+        }
+    }
+
+    /// Applies every epoch before `frontier` (`None`: every input is complete, then
+    /// [`EpochState::finish`]), calling `emit(epoch, output)` for each epoch with output and
+    /// `emit(None, output)` for the output of `finish`. `floor` is the operator's capability.
+    pub fn step(
+        &mut self,
+        frontier: Option<u64>,
+        floor: u64,
+        out: &mut Vec<(S::Out, isize)>,
+        mut emit: impl FnMut(Option<u64>, &mut Vec<(S::Out, isize)>),
+    ) -> Settle {
+        if self.finished {
+            return self.state.settle(true);
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        self.stash.ready(frontier, &mut ready);
+        for c in &mut self.clocks {
+            c.ready(frontier, floor, &mut ready);
+        }
+        ready.sort_unstable();
+        ready.dedup();
+        for &epoch in &ready {
+            self.before.clear();
+            self.after.clear();
+            for c in &mut self.clocks {
+                c.begin(epoch);
+                self.before.push(c.watermark());
+                c.close(epoch);
+                self.after.push(c.watermark());
+            }
+            let mut updates = self.stash.take(epoch);
+            let watermarks = Watermarks {
+                before: &self.before,
+                after: &self.after,
+            };
+            self.state.apply(epoch, &mut updates, watermarks, out);
+            self.stash.recycle(updates);
+            if !out.is_empty() {
+                emit(Some(epoch), out);
+                out.clear();
+            }
+        }
+        ready.clear();
+        self.ready = ready;
+        if frontier.is_none() {
+            self.finished = true;
+            self.state.finish(out);
+            if !out.is_empty() {
+                emit(None, out);
+                out.clear();
+            }
+        }
+        self.state.settle(self.finished)
+    }
+}
+
+/// Renders `state` as a timely operator over `data` (exchanged by `pact`) and the maxima of its
+/// clocks (`(clock, epoch, max)`, broadcast; `None` when it follows no watermark).
+pub fn render<'s, S, P>(
+    name: &str,
+    data: StreamVec<'s, u64, (S::In, u64, isize)>,
+    pact: P,
+    maxima: Option<StreamVec<'s, u64, (u32, u64, i64)>>,
+    clocks: Vec<Clock>,
+    state: S,
+) -> StreamVec<'s, u64, (S::Out, u64, isize)>
+where
+    S::In: Clone + 'static,
+    S::Out: Clone + 'static,
+    S: EpochState,
+    P: ParallelizationContract<u64, Vec<(S::In, u64, isize)>>,
+{
+    let scope = data.scope();
+    let maxima =
+        maxima.unwrap_or_else(|| timely::dataflow::operators::generic::operator::empty(scope));
+    data.binary_frontier(maxima, pact, Pipeline, name, move |cap, info| {
+        let activator = scope.activator_for(info.address.clone());
+        let mut held: Option<Capability<u64>> = Some(cap);
+        let mut driver = Driver::new(state, clocks);
+        let mut out = Vec::new();
+        move |(input, input_frontier), (maxes, maxima_frontier), output| {
+            input.for_each(|_cap, batch| driver.add_updates(batch));
+            maxes.for_each(|_cap, batch| driver.add_maxima(batch));
+            let Some(cap) = held.as_mut() else { return };
+            let f = frontier(input_frontier, maxima_frontier);
+            let settle = driver.step(f, *cap.time(), &mut out, |epoch, out| {
+                let at = epoch.unwrap_or(*cap.time());
+                let at = cap.delayed(&at);
+                let mut session = output.session(&at);
+                for (d, r) in out.drain(..) {
+                    session.give((d, *at.time(), r));
+                }
+            });
+            if let Some(wait) = settle.wake_after {
+                activator.activate_after(wait);
+            }
+            let target = match (f, settle.hold) {
+                (Some(f), Some(h)) => Some(f.min(h)),
+                (f, h) => f.or(h),
+            };
+            match target {
+                Some(t) if *cap.time() < t => cap.downgrade(&t),
+                Some(_) => {}
+                None => held = None,
+            }
+        }
+    })
+}
+
+/// Each `(epoch, max)` of one clock's maxima stream, tagged with the clock's index.
+pub fn tag_maxima<'s>(
+    maxima: StreamVec<'s, u64, (u64, i64)>,
+    clock: u32,
+) -> StreamVec<'s, u64, (u32, u64, i64)> {
+    use timely::dataflow::operators::vec::Map as _;
+    maxima.map(move |(epoch, max)| (clock, epoch, max))
+}

@@ -1,0 +1,872 @@
+//! Operator tests: each state struct of the epoch-operator frame, fed seeded random updates in
+//! random epoch splits and arrival orders, against a plain in-memory model written from the
+//! semantics (../shared/spec/semantics.md), not from the operator; and the frame itself inside
+//! a real timely dataflow at two workers against differential's own `count` and `distinct`.
+//!
+//! The cases cover retractions, rows late inside and past the lateness bound, NULL keys and
+//! values, empty epochs, and several epochs closed by one frontier step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use tally_connectors::Metrics;
+use tally_engine::render::aggregate::{AggregateState, Prepared};
+use tally_engine::render::epoch_op::{Clock, Driver};
+use tally_engine::render::join::{JoinState, Kept, Side};
+use tally_engine::render::upsert::UpsertState;
+use tally_sql::ast::WindowMod;
+use tally_sql::catalog::Emit;
+use tally_sql::expr::ScalarExpr;
+use tally_sql::plan::{AggCall, AggFunc, AggregatePlan, WindowPlan};
+use tally_sql::{DataType, Row, Value};
+
+const SIZE: i64 = 30;
+const ACCU: i64 = 90;
+const SW: i64 = 60;
+
+/// One input update of the aggregate tests: group key, event time, value.
+#[derive(Clone, Debug)]
+struct Update {
+    key: Value,
+    time: i64,
+    value: Value,
+    diff: isize,
+}
+
+/// Random epochs: event times drift forward with jitter (so some rows are late), keys and
+/// values include NULL, a fifth of the updates retract an earlier row, some epochs are empty.
+fn random_epochs(rng: &mut ChaCha8Rng, epochs: usize) -> Vec<Vec<Update>> {
+    let keys = [
+        Value::Null,
+        Value::str("a"),
+        Value::str("b"),
+        Value::str("c"),
+    ];
+    let mut inserted: Vec<Update> = Vec::new();
+    let mut out = Vec::with_capacity(epochs);
+    for e in 0..epochs {
+        let mut epoch = Vec::new();
+        if rng.random_bool(0.15) {
+            out.push(epoch);
+            continue;
+        }
+        for _ in 0..rng.random_range(1..12) {
+            if !inserted.is_empty() && rng.random_bool(0.2) {
+                let i = rng.random_range(0..inserted.len());
+                let mut u = inserted.swap_remove(i);
+                u.diff = -1;
+                epoch.push(u);
+                continue;
+            }
+            let value = match rng.random_range(0..6) {
+                0 => Value::Null,
+                v => Value::Int(v),
+            };
+            let u = Update {
+                key: keys[rng.random_range(0..keys.len())].clone(),
+                time: (e as i64 * 12 + rng.random_range(-70..30)).max(0),
+                value,
+                diff: 1,
+            };
+            inserted.push(u.clone());
+            epoch.push(u);
+        }
+        out.push(epoch);
+    }
+    out
+}
+
+fn call(func: AggFunc, arg: bool, window: WindowMod) -> AggCall {
+    AggCall {
+        func,
+        arg: arg.then_some(ScalarExpr::Column(1)),
+        arg_type: DataType::Int,
+        result_type: DataType::Int,
+        window,
+    }
+}
+
+/// count(*), count(v), countd(v), sum(v), max(v), and when windowed count(v ACCU),
+/// countd(v SW), sum(v ACCU). Argument slots: 0 for count(*), 1 for v.
+fn calls(windowed: bool) -> (Vec<AggCall>, Vec<usize>) {
+    let mut calls = vec![
+        call(AggFunc::Count, false, WindowMod::Aggr),
+        call(AggFunc::Count, true, WindowMod::Aggr),
+        call(AggFunc::CountDistinct, true, WindowMod::Aggr),
+        call(AggFunc::Sum, true, WindowMod::Aggr),
+        call(AggFunc::Max, true, WindowMod::Aggr),
+    ];
+    if windowed {
+        calls.push(call(AggFunc::Count, true, WindowMod::Accu));
+        calls.push(call(AggFunc::CountDistinct, true, WindowMod::Sw));
+        calls.push(call(AggFunc::Sum, true, WindowMod::Accu));
+    }
+    let slots = calls.iter().map(|c| c.arg.is_some() as usize).collect();
+    (calls, slots)
+}
+
+fn plan(windowed: bool, lateness: i64, emit: Emit) -> (AggregatePlan, Vec<usize>) {
+    let (aggs, slots) = calls(windowed);
+    let plan = AggregatePlan {
+        input: 0,
+        watermark_from: None,
+        keys: vec![ScalarExpr::Column(0)],
+        window: windowed.then(|| WindowPlan {
+            time: ScalarExpr::Column(2),
+            size_ms: SIZE as u64,
+            accu_ms: Some(ACCU as u64),
+            sw_ms: Some(SW as u64),
+            lateness_ms: lateness as u64,
+        }),
+        aggs,
+        emit,
+    };
+    (plan, slots)
+}
+
+fn pane_start(t: i64) -> i64 {
+    t.div_euclid(SIZE) * SIZE
+}
+
+/// The prepared row the aggregate reads: key, pane start when windowed, then the argument
+/// slots (count(*)'s `true`, then v).
+fn prepared(u: &Update, windowed: bool) -> Prepared {
+    let mut p = Prepared::new();
+    p.push(u.key.clone());
+    if windowed {
+        p.push(Value::Int(pane_start(u.time)));
+    }
+    p.push(Value::Bool(true));
+    p.push(u.value.clone());
+    p
+}
+
+/// The model: which updates the semantics accept, and the result table they make.
+struct AggregateModel {
+    windowed: bool,
+    /// Per epoch: the watermark before and after the epoch's own event times.
+    watermarks: Vec<(Option<i64>, Option<i64>)>,
+    /// Accepted updates per epoch.
+    accepted: Vec<Vec<Update>>,
+    late: u64,
+}
+
+impl AggregateModel {
+    fn new(epochs: &[Vec<Update>], windowed: bool, lateness: i64) -> Self {
+        let mut max: Option<i64> = None;
+        let mut watermarks = Vec::new();
+        let mut accepted = Vec::new();
+        let mut late = 0;
+        for epoch in epochs {
+            let before = max.map(|m| m - lateness);
+            // The watermark counts every row's event time (late ones too).
+            for u in epoch.iter().filter(|u| u.diff > 0) {
+                max = Some(max.map_or(u.time, |m| m.max(u.time)));
+            }
+            let after = max.map(|m| m - lateness);
+            let mut kept = Vec::new();
+            for u in epoch {
+                // A row is late when its window ends at or before the watermark.
+                if windowed && before.is_some_and(|wm| pane_start(u.time) + SIZE <= wm) {
+                    late += u.diff.max(0) as u64;
+                } else {
+                    kept.push(u.clone());
+                }
+            }
+            watermarks.push((before, if windowed { after } else { None }));
+            accepted.push(kept);
+        }
+        AggregateModel {
+            windowed,
+            watermarks,
+            accepted,
+            late,
+        }
+    }
+
+    /// The result table after the epochs before `through`: one row per group and pane with
+    /// rows, ACCU and SW values over the panes their window spans.
+    fn table(&self, through: usize) -> BTreeMap<Row, isize> {
+        let updates: Vec<&Update> = self.accepted[..through].iter().flatten().collect();
+        let start_of = |u: &Update| if self.windowed { pane_start(u.time) } else { 0 };
+        let mut panes: BTreeSet<(Value, i64)> = BTreeSet::new();
+        for u in &updates {
+            panes.insert((u.key.clone(), start_of(u)));
+        }
+        let (calls, _) = calls(self.windowed);
+        let mut out = BTreeMap::new();
+        for (key, start) in panes {
+            let of_pane: Vec<&&Update> = updates
+                .iter()
+                .filter(|u| u.key == key && start_of(u) == start)
+                .collect();
+            let rows: isize = of_pane.iter().map(|u| u.diff).sum();
+            if rows <= 0 {
+                continue;
+            }
+            let mut row = vec![key.clone()];
+            if self.windowed {
+                row.push(Value::Int(start));
+            }
+            for c in &calls {
+                let end = start + SIZE;
+                let from = match c.window {
+                    WindowMod::Aggr => start,
+                    WindowMod::Accu => (end - 1).div_euclid(ACCU) * ACCU,
+                    WindowMod::Sw => end - SW,
+                };
+                let span: Vec<&&Update> = updates
+                    .iter()
+                    .filter(|u| u.key == key && (from..=start).contains(&start_of(u)))
+                    .collect();
+                row.push(aggregate(c, &span));
+            }
+            out.insert(row, 1);
+        }
+        out
+    }
+
+    /// The panes the operator still holds after the epochs before `through`: those that got an
+    /// accepted update and whose last spanning window is not final yet.
+    fn live_panes(&self, through: usize) -> usize {
+        let wm = self.watermarks[..through]
+            .iter()
+            .rev()
+            .find_map(|(_, after)| *after);
+        let mut panes: BTreeSet<(Value, i64)> = BTreeSet::new();
+        for u in self.accepted[..through].iter().flatten() {
+            let start = if self.windowed { pane_start(u.time) } else { 0 };
+            panes.insert((u.key.clone(), start));
+        }
+        if !self.windowed {
+            // A group without windows goes when its rows do.
+            return panes
+                .iter()
+                .filter(|(k, _)| {
+                    let rows: isize = self.accepted[..through]
+                        .iter()
+                        .flatten()
+                        .filter(|u| u.key == *k)
+                        .map(|u| u.diff)
+                        .sum();
+                    rows > 0
+                })
+                .count();
+        }
+        panes
+            .iter()
+            .filter(|(_, start)| {
+                // The last window spanning the pane: its own, the SW windows up to sw later,
+                // the ACCU windows up to the end of its accumulation period.
+                let last = (start + SW - SIZE).max(start.div_euclid(ACCU) * ACCU + ACCU - SIZE);
+                wm.is_none_or(|wm| last + SIZE > wm)
+            })
+            .count()
+    }
+}
+
+/// One aggregate over updates, as Hive defines it (NULLs ignored; sum and max of nothing are
+/// NULL; count(*) counts rows).
+fn aggregate(c: &AggCall, updates: &[&&Update]) -> Value {
+    let mut values: BTreeMap<i64, isize> = BTreeMap::new();
+    let mut rows = 0;
+    for u in updates {
+        rows += u.diff;
+        if let Value::Int(v) = u.value {
+            *values.entry(v).or_default() += u.diff;
+        }
+    }
+    values.retain(|_, n| *n != 0);
+    match (c.func, c.arg.is_some()) {
+        (AggFunc::Count, false) => Value::Int(rows as i64),
+        (AggFunc::Count, true) => Value::Int(values.values().sum::<isize>() as i64),
+        (AggFunc::CountDistinct, _) => Value::Int(values.len() as i64),
+        (AggFunc::Sum, _) if values.is_empty() => Value::Null,
+        (AggFunc::Sum, _) => Value::Int(values.iter().map(|(v, n)| v * *n as i64).sum()),
+        (AggFunc::Max, _) => values
+            .keys()
+            .next_back()
+            .map_or(Value::Null, |v| Value::Int(*v)),
+        (f, _) => unreachable!("not in the test: {f:?}"),
+    }
+}
+
+fn consolidate(log: &[(Row, isize)]) -> BTreeMap<Row, isize> {
+    let mut out = BTreeMap::new();
+    for (row, diff) in log {
+        *out.entry(row.clone()).or_insert(0) += diff;
+    }
+    out.retain(|_, d| *d != 0);
+    out
+}
+
+/// Drives an aggregate through the frame's [`Driver`]: each epoch's updates shuffled and
+/// split into several batches, some handed over before earlier epochs are closed, and the
+/// frontier advanced by one to four epochs at a time. Returns the output log, and checks the
+/// model after every step.
+fn run_aggregate(seed: u64, windowed: bool, emit: Emit) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let count = rng.random_range(1..40);
+    let epochs = random_epochs(&mut rng, count);
+    let lateness = [0, 15, 40][rng.random_range(0..3)];
+    let model = AggregateModel::new(&epochs, windowed, lateness);
+    let (plan, slots) = plan(windowed, lateness, emit);
+    let metrics = Arc::new(Metrics::default());
+    let state = AggregateState::new(&plan, slots, "q", metrics.clone());
+    let clocks = if windowed {
+        vec![Clock::single(lateness)]
+    } else {
+        Vec::new()
+    };
+    let mut driver = Driver::new(state, clocks);
+    let mut log: Vec<(Row, isize)> = Vec::new();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    let mut closed = 0;
+    while closed < epochs.len() {
+        // Hand over the updates of the next few epochs, in pieces, in random order.
+        let feed_to = (closed + rng.random_range(1..5)).min(epochs.len());
+        while fed < feed_to {
+            let mut updates: Vec<(Prepared, u64, isize)> = epochs[fed]
+                .iter()
+                .map(|u| (prepared(u, windowed), fed as u64, u.diff))
+                .collect();
+            updates.shuffle(&mut rng);
+            for chunk in updates.chunks(3) {
+                driver.add_updates(&mut chunk.to_vec());
+            }
+            if windowed {
+                if let Some(max) = epochs[fed]
+                    .iter()
+                    .filter(|u| u.diff > 0)
+                    .map(|u| u.time)
+                    .max()
+                {
+                    // Two workers' maxima: the clock takes the larger.
+                    driver.add_maxima(&mut vec![(0, fed as u64, max - 1), (0, fed as u64, max)]);
+                }
+            }
+            fed += 1;
+        }
+        let to = rng.random_range(closed + 1..=fed);
+        let frontier = (to < epochs.len()).then_some(to as u64);
+        driver.step(frontier, closed as u64, &mut out, |_, o| log.append(o));
+        closed = to;
+        if emit == Emit::Changes && frontier.is_some() {
+            assert_eq!(
+                consolidate(&log),
+                model.table(closed),
+                "seed {seed}: the result after {closed} epochs (lateness {lateness})"
+            );
+            assert_eq!(
+                driver.state.pane_count(),
+                model.live_panes(closed),
+                "seed {seed}: panes held after {closed} epochs"
+            );
+        }
+    }
+    driver.step(None, closed as u64, &mut out, |_, o| log.append(o));
+    let want = model.table(epochs.len());
+    assert_eq!(consolidate(&log), want, "seed {seed}: the final result");
+    if emit == Emit::Final {
+        // Each row once, never retracted.
+        let mut once: Vec<Row> = log.iter().map(|(r, _)| r.clone()).collect();
+        assert!(log.iter().all(|(_, d)| *d == 1), "seed {seed}: {log:?}");
+        once.sort();
+        assert_eq!(
+            once,
+            want.keys().cloned().collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+    }
+    assert_eq!(
+        metrics.late_rows.load(Ordering::Relaxed),
+        model.late,
+        "seed {seed}: late rows"
+    );
+    assert_eq!(driver.state.pane_count(), 0, "seed {seed}: state left");
+}
+
+#[test]
+fn windowed_aggregate_in_changes_mode_equals_the_model() {
+    for seed in 0..300 {
+        run_aggregate(seed, true, Emit::Changes);
+    }
+}
+
+#[test]
+fn windowed_aggregate_in_final_mode_equals_the_model() {
+    for seed in 0..300 {
+        run_aggregate(seed, true, Emit::Final);
+    }
+}
+
+#[test]
+fn aggregate_without_windows_equals_the_model() {
+    for seed in 0..200 {
+        run_aggregate(seed, false, Emit::Changes);
+        run_aggregate(seed, false, Emit::Final);
+    }
+}
+
+#[test]
+fn a_late_row_past_the_bound_is_dropped_and_one_inside_is_counted() {
+    // Window 30 ms, lateness 15: after event time 100 the watermark is 85, so the window
+    // [30, 60) is final and [60, 90) is still open.
+    let (plan, slots) = plan(true, 15, Emit::Changes);
+    let metrics = Arc::new(Metrics::default());
+    let mut driver = Driver::new(
+        AggregateState::new(&plan, slots, "q", metrics.clone()),
+        vec![Clock::single(15)],
+    );
+    let row = |t: i64, v: i64| Update {
+        key: Value::str("a"),
+        time: t,
+        value: Value::Int(v),
+        diff: 1,
+    };
+    driver.add_updates(&mut vec![(prepared(&row(100, 1), true), 0, 1)]);
+    driver.add_maxima(&mut vec![(0, 0, 100)]);
+    let mut log = Vec::new();
+    let mut out = Vec::new();
+    driver.step(Some(1), 0, &mut out, |_, o| log.append(o));
+    driver.add_updates(&mut vec![
+        (prepared(&row(45, 7), true), 1, 1),
+        (prepared(&row(70, 3), true), 1, 1),
+    ]);
+    driver.step(Some(2), 1, &mut out, |_, o| log.append(o));
+    let r = |start: i64, v: i64, sw_countd: i64| {
+        vec![
+            Value::str("a"),
+            Value::Int(start),
+            Value::Int(1),
+            Value::Int(1),
+            Value::Int(1),
+            Value::Int(v),
+            Value::Int(v),
+            Value::Int(1),
+            Value::Int(sw_countd),
+            Value::Int(v),
+        ]
+    };
+    // Epoch 0: the row at 100 (pane 90, whose ACCU period starts at 90). Epoch 1: the row at
+    // 70 (pane 60, ACCU period [0, 90)), which also revises pane 90's SW window [60, 120): two
+    // distinct values now. The row at 45 is dropped.
+    assert_eq!(
+        log,
+        vec![
+            (r(90, 1, 1), 1),
+            (r(60, 3, 1), 1),
+            (r(90, 1, 1), -1),
+            (r(90, 1, 2), 1)
+        ]
+    );
+    assert_eq!(metrics.late_rows.load(Ordering::Relaxed), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join
+
+/// A stream row of the join tests: key, event time, payload.
+fn stream_row(key: &Value, time: i64, n: i64) -> Row {
+    vec![key.clone(), Value::Int(time), Value::Int(n)]
+}
+
+/// The left join's model: each stream update joins the dimension as it stands at the last
+/// epoch the row is kept in (its window's end passed by the watermark at the end of that
+/// epoch), or at its own epoch when it is not kept at all; dimension changes of an epoch come
+/// before its stream rows.
+fn join_model(
+    stream: &[Vec<(Row, isize)>],
+    dims: &[Vec<(Row, isize)>],
+    retain: Option<(i64, i64)>,
+) -> BTreeMap<Row, isize> {
+    let epochs = stream.len();
+    // The dimension after each epoch's changes.
+    let mut dim_at: Vec<BTreeMap<Row, isize>> = Vec::new();
+    let mut current: BTreeMap<Row, isize> = BTreeMap::new();
+    for changes in dims {
+        for (r, d) in changes {
+            *current.entry(r.clone()).or_default() += d;
+        }
+        current.retain(|_, d| *d != 0);
+        dim_at.push(current.clone());
+    }
+    // Watermarks before and after each epoch.
+    let mut max: Option<i64> = None;
+    let mut wms = Vec::new();
+    for rows in stream {
+        let before = max;
+        for (r, d) in rows {
+            if *d > 0 {
+                let Value::Int(t) = r[1] else { unreachable!() };
+                max = Some(max.map_or(t, |m| m.max(t)));
+            }
+        }
+        wms.push((before, max));
+    }
+    let lateness = retain.map_or(0, |r| r.1);
+    let wm = |m: Option<i64>| m.map(|m| m - lateness);
+    let mut out = BTreeMap::new();
+    for (e, rows) in stream.iter().enumerate() {
+        for (r, d) in rows {
+            let Value::Int(t) = r[1] else { unreachable!() };
+            let at = match retain {
+                None => epochs - 1,
+                Some((size, _)) => {
+                    let until = t.div_euclid(size) * size + size;
+                    if wm(wms[e].0).is_some_and(|w| until <= w) {
+                        e
+                    } else {
+                        (e..epochs)
+                            .find(|x| wm(wms[*x].1).is_some_and(|w| until <= w))
+                            .unwrap_or(epochs - 1)
+                    }
+                }
+            };
+            let matches: Vec<(&Row, &isize)> = dim_at[at]
+                .iter()
+                .filter(|(dr, _)| dr[0] == r[0] && !r[0].is_null())
+                .collect();
+            if matches.is_empty() {
+                let mut j = r.clone();
+                j.extend([Value::Null, Value::Null]);
+                *out.entry(j).or_insert(0) += d;
+            }
+            for (dr, n) in matches {
+                let mut j = r.clone();
+                j.extend(dr.iter().cloned());
+                *out.entry(j).or_insert(0) += d * n;
+            }
+        }
+    }
+    out.retain(|_, d| *d != 0);
+    out
+}
+
+fn run_join(seed: u64, retain: Option<(i64, i64)>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let epochs = rng.random_range(1..30);
+    let keys = [
+        Value::Null,
+        Value::str("a"),
+        Value::str("b"),
+        Value::str("c"),
+    ];
+    let mut stream: Vec<Vec<(Row, isize)>> = Vec::new();
+    let mut dims: Vec<Vec<(Row, isize)>> = Vec::new();
+    let mut live_stream: Vec<Row> = Vec::new();
+    let mut live_dims: Vec<Row> = Vec::new();
+    for e in 0..epochs {
+        let mut s = Vec::new();
+        let mut d = Vec::new();
+        for _ in 0..rng.random_range(0..6) {
+            if !live_stream.is_empty() && rng.random_bool(0.2) {
+                let i = rng.random_range(0..live_stream.len());
+                s.push((live_stream.swap_remove(i), -1));
+            } else {
+                let key = &keys[rng.random_range(0..keys.len())];
+                let t = (e as i64 * 10 + rng.random_range(-40..20)).max(0);
+                let r = stream_row(key, t, rng.random_range(0..1000));
+                live_stream.push(r.clone());
+                s.push((r, 1));
+            }
+        }
+        for _ in 0..rng.random_range(0..3) {
+            if !live_dims.is_empty() && rng.random_bool(0.4) {
+                let i = rng.random_range(0..live_dims.len());
+                d.push((live_dims.swap_remove(i), -1));
+            } else {
+                let key = keys[rng.random_range(0..keys.len())].clone();
+                let r = vec![key, Value::Int(rng.random_range(0..5))];
+                live_dims.push(r.clone());
+                d.push((r, 1));
+            }
+        }
+        stream.push(s);
+        dims.push(d);
+    }
+    let metrics = Arc::new(Metrics::default());
+    let state = JoinState::new(vec![Kept::new(None, 2, "q".into())], |_, r| r, metrics);
+    let clock = Clock::single(retain.map_or(0, |r| r.1));
+    let mut driver = Driver::new(state, vec![clock]);
+    let mut log: Vec<(Row, isize)> = Vec::new();
+    let mut out = Vec::new();
+    let mut closed = 0;
+    for e in 0..epochs {
+        let mut updates: Vec<(Side, u64, isize)> = Vec::new();
+        for (r, d) in &stream[e] {
+            let Value::Int(t) = r[1] else { unreachable!() };
+            let until = retain.map_or(i64::MAX, |(size, _)| t.div_euclid(size) * size + size);
+            updates.push((
+                Side::Stream(0, r.clone(), vec![r[0].clone()], t, until),
+                e as u64,
+                *d,
+            ));
+        }
+        for (r, d) in &dims[e] {
+            updates.push((Side::Dim(r.clone(), vec![r[0].clone()]), e as u64, *d));
+        }
+        updates.shuffle(&mut rng);
+        driver.add_updates(&mut updates);
+        if let Some(max) = stream[e]
+            .iter()
+            .filter(|(_, d)| *d > 0)
+            .map(|(r, _)| match r[1] {
+                Value::Int(t) => t,
+                _ => unreachable!(),
+            })
+            .max()
+        {
+            driver.add_maxima(&mut vec![(0, e as u64, max)]);
+        }
+        if rng.random_bool(0.6) || e + 1 == epochs {
+            let frontier = (e + 1 < epochs).then_some(e as u64 + 1);
+            driver.step(frontier, closed, &mut out, |_, o| log.append(o));
+            closed = e as u64 + 1;
+        }
+    }
+    driver.step(None, closed, &mut out, |_, o| log.append(o));
+    assert_eq!(
+        consolidate(&log),
+        join_model(&stream, &dims, retain),
+        "seed {seed}, retain {retain:?}"
+    );
+    assert_eq!(driver.state.kept_rows(), 0, "seed {seed}: state left");
+}
+
+#[test]
+fn join_without_retention_equals_the_model() {
+    for seed in 0..300 {
+        run_join(seed, None);
+    }
+}
+
+#[test]
+fn join_with_windowed_retention_equals_the_model() {
+    for seed in 0..300 {
+        run_join(seed, Some((20, [0, 10][seed as usize % 2])));
+    }
+}
+
+#[test]
+fn join_frees_rows_whose_window_is_final() {
+    let metrics = Arc::new(Metrics::default());
+    let state = JoinState::new(vec![Kept::new(None, 2, "q".into())], |_, r| r, metrics);
+    let mut driver = Driver::new(state, vec![Clock::single(0)]);
+    let key = vec![Value::str("a")];
+    let mut updates = vec![
+        (
+            Side::Stream(0, stream_row(&key[0], 5, 1), key.clone(), 5, 20),
+            0,
+            1,
+        ),
+        (
+            Side::Stream(0, stream_row(&key[0], 25, 2), key.clone(), 25, 40),
+            0,
+            1,
+        ),
+    ];
+    driver.add_updates(&mut updates);
+    driver.add_maxima(&mut vec![(0, 0, 25)]);
+    let (mut out, mut log) = (Vec::new(), Vec::new());
+    driver.step(Some(1), 0, &mut out, |_, o| log.append(o));
+    // The watermark is 25: the row of window [0, 20) is forgotten, the other kept.
+    assert_eq!(driver.state.kept_rows(), 1);
+    driver.add_updates(&mut vec![(
+        Side::Dim(vec![key[0].clone(), Value::Int(9)], key.clone()),
+        1,
+        1,
+    )]);
+    driver.step(Some(2), 1, &mut out, |_, o| log.append(o));
+    let j = |t: i64, n: i64, d: Value| {
+        let mut r = stream_row(&key[0], t, n);
+        r.extend([d.clone(), d]);
+        r
+    };
+    let mut joined = j(25, 2, Value::str("a"));
+    joined[4] = Value::Int(9);
+    assert_eq!(
+        log,
+        vec![
+            (j(5, 1, Value::Null), 1),
+            (j(25, 2, Value::Null), 1),
+            (j(25, 2, Value::Null), -1),
+            (joined, 1),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upsert
+
+#[test]
+fn upsert_keeps_one_row_per_key_and_emits_old_and_new() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..300 {
+        let mut driver = Driver::new(UpsertState::new(vec![0]), Vec::new());
+        let mut model: BTreeMap<Value, Row> = BTreeMap::new();
+        let mut log = Vec::new();
+        let mut out = Vec::new();
+        let epochs = rng.random_range(1..20);
+        for e in 0..epochs {
+            // At most one change per key per epoch: their order within an epoch is the
+            // source's, which this test does not model.
+            let mut touched = BTreeSet::new();
+            let mut updates = Vec::new();
+            for _ in 0..rng.random_range(0..5) {
+                let key =
+                    [Value::Null, Value::str("a"), Value::str("b")][rng.random_range(0..3)].clone();
+                if !touched.insert(key.clone()) {
+                    continue;
+                }
+                if rng.random_bool(0.3) {
+                    if let Some(old) = model.remove(&key) {
+                        updates.push((old, e, -1));
+                    }
+                } else {
+                    let row = vec![key.clone(), Value::Int(rng.random_range(0..3))];
+                    model.insert(key, row.clone());
+                    updates.push((row, e, 1));
+                }
+            }
+            driver.add_updates(&mut updates);
+            driver.step(Some(e + 1), e, &mut out, |_, o| log.append(o));
+            let want: BTreeMap<Row, isize> = model.values().map(|r| (r.clone(), 1)).collect();
+            assert_eq!(consolidate(&log), want);
+            assert_eq!(
+                driver.state.rows(),
+                model.values().cloned().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The frame in a real dataflow
+
+/// The aggregate rendered through `epoch_op::render` in a two-worker timely dataflow, against
+/// differential's own `count` (rows per group and pane) and `distinct` + `count` (distinct
+/// values) over the updates the semantics accept: the change log of every epoch must agree.
+#[test]
+fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
+    use differential_dataflow::input::Input;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::vec::{Broadcast, Input as _};
+    use timely::dataflow::operators::{Inspect, Probe};
+
+    for seed in 0..6u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + seed);
+        let epochs = random_epochs(&mut rng, 25);
+        let lateness = 15;
+        let model = AggregateModel::new(&epochs, true, lateness);
+        let epochs = Arc::new(epochs);
+        let accepted = Arc::new(model.accepted.clone());
+        let ours: Arc<Mutex<Vec<(Row, u64, isize)>>> = Arc::default();
+        let theirs: Arc<Mutex<Vec<(Row, u64, isize)>>> = Arc::default();
+        let (o, t) = (ours.clone(), theirs.clone());
+        timely::execute(timely::Config::process(2), move |worker| {
+            let index = worker.index();
+            let (o, t) = (o.clone(), t.clone());
+            let mut probe = timely::dataflow::ProbeHandle::new();
+            let (mut rows, mut maxima, mut reference) = worker.dataflow::<u64, _, _>(|scope| {
+                let (rows_in, rows) = scope.new_input::<(Prepared, u64, isize)>();
+                let (maxima_in, maxima) = scope.new_input::<(u32, u64, i64)>();
+                // count(*) and countd(v) only, each its own argument slot.
+                let aggs = vec![
+                    call(AggFunc::Count, false, WindowMod::Aggr),
+                    call(AggFunc::CountDistinct, true, WindowMod::Aggr),
+                ];
+                let (mut plan, _) = plan(true, lateness, Emit::Changes);
+                plan.aggs = aggs;
+                let state =
+                    AggregateState::new(&plan, vec![0, 1], "q", Arc::new(Metrics::default()));
+                let by_key = Exchange::new(|(r, _, _): &(Prepared, u64, isize)| {
+                    tally_engine::render::hash_values(&r[..1])
+                });
+                let out = tally_engine::render::epoch_op::render(
+                    "Aggregate",
+                    rows,
+                    by_key,
+                    Some(maxima.broadcast()),
+                    vec![Clock::single(lateness)],
+                    state,
+                );
+                out.inspect(move |x| o.lock().unwrap().push(x.clone()))
+                    .probe_with(&mut probe);
+                // The reference over the accepted updates.
+                let (ref_in, accepted) = scope.new_collection::<(Value, i64, Value), isize>();
+                let counts = accepted
+                    .clone()
+                    .map(|(k, p, _)| (k, p))
+                    .count()
+                    .map(|((k, p), n)| ((k, p), Value::Int(n as i64)));
+                let distinct = accepted
+                    .clone()
+                    .filter(|(_, _, v)| !v.is_null())
+                    .distinct()
+                    .map(|(k, p, _)| (k, p))
+                    .count()
+                    .map(|((k, p), n)| ((k, p), Value::Int(n as i64)));
+                let zero = accepted
+                    .map(|(k, p, _)| ((k, p), ()))
+                    .distinct()
+                    .antijoin(distinct.clone().map(|(kp, _)| kp))
+                    .map(|(kp, ())| (kp, Value::Int(0)));
+                counts
+                    .join(distinct.concat(zero))
+                    .map(|((k, p), (n, d))| vec![k, Value::Int(p), n, d])
+                    .inner
+                    .inspect(move |x| t.lock().unwrap().push(x.clone()))
+                    .probe_with(&mut probe);
+                (rows_in, maxima_in, ref_in)
+            });
+            for (e, updates) in epochs.iter().enumerate() {
+                let e = e as u64;
+                // Each worker reads every other update, as sources deal rows to workers.
+                for (i, u) in updates.iter().enumerate() {
+                    if i % 2 == index {
+                        rows.send((prepared(u, true), e, u.diff));
+                    }
+                }
+                let mine = updates
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, u)| i % 2 == index && u.diff > 0);
+                if let Some(max) = mine.map(|(_, u)| u.time).max() {
+                    maxima.send((0, e, max));
+                }
+                if index == 0 {
+                    for u in &accepted[e as usize] {
+                        reference
+                            .update((u.key.clone(), pane_start(u.time), u.value.clone()), u.diff);
+                    }
+                }
+                rows.advance_to(e + 1);
+                maxima.advance_to(e + 1);
+                reference.advance_to(e + 1);
+                reference.flush();
+                worker.step_while(|| probe.less_than(&(e + 1)));
+            }
+        })
+        .expect("the dataflow ran");
+        // Both logs by epoch, consolidated; the reference's final windows are the operator's.
+        let by_epoch = |log: &[(Row, u64, isize)]| {
+            let mut m: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+            for (r, t, d) in log {
+                *m.entry((*t, r.clone())).or_default() += d;
+            }
+            m.retain(|_, d| *d != 0);
+            m
+        };
+        let ours = by_epoch(&ours.lock().unwrap());
+        let theirs = by_epoch(&theirs.lock().unwrap());
+        assert_eq!(ours, theirs, "seed {seed}");
+        assert!(!ours.is_empty(), "seed {seed}: nothing was computed");
+    }
+}
