@@ -7,4 +7,4 @@ pub mod render;
 mod run;
 
 pub use render::explain;
-pub use run::{run, RunOptions, RunSummary};
+pub use run::{run, EngineError, RunOptions, RunSummary};

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
 use tally_connectors::{open_source, Metrics, Poll, Reading, WorkerInfo};
 use tally_sql::plan::Plan;
 use timely::{CommunicationConfig, Config, WorkerConfig};
@@ -54,22 +53,42 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
-fn timely_config(opts: &RunOptions) -> anyhow::Result<(Config, Vec<String>)> {
+/// Why a job could not run, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// `-w`, `-n`, `-p` or the hostfile do not describe a cluster.
+    #[error("{0}")]
+    Cluster(String),
+    #[error("cannot read the hostfile {path}: {source}")]
+    Hostfile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the workers: {0}")]
+    Start(String),
+    /// The first error a worker met (a source or sink that failed, a worker that panicked).
+    #[error("{0}")]
+    Worker(String),
+}
+
+fn timely_config(opts: &RunOptions) -> Result<(Config, Vec<String>), EngineError> {
     if opts.workers == 0 {
-        bail!("-w must be at least 1");
+        return Err(EngineError::Cluster("-w must be at least 1".into()));
     }
     if opts.processes == 0 || opts.process >= opts.processes {
-        bail!(
+        return Err(EngineError::Cluster(format!(
             "-p {} is not a process of a {}-process cluster (-n)",
-            opts.process,
-            opts.processes
-        );
+            opts.process, opts.processes
+        )));
     }
     let communication = if opts.processes > 1 {
         let addresses: Vec<String> = match &opts.hostfile {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the hostfile {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| EngineError::Hostfile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 let lines: Vec<String> = text
                     .lines()
                     .map(str::trim)
@@ -77,12 +96,12 @@ fn timely_config(opts: &RunOptions) -> anyhow::Result<(Config, Vec<String>)> {
                     .map(String::from)
                     .collect();
                 if lines.len() < opts.processes {
-                    bail!(
+                    return Err(EngineError::Cluster(format!(
                         "the hostfile {} has {} address(es) but -n is {}",
                         path.display(),
                         lines.len(),
                         opts.processes
-                    );
+                    )));
                 }
                 lines.into_iter().take(opts.processes).collect()
             }
@@ -119,7 +138,7 @@ fn timely_config(opts: &RunOptions) -> anyhow::Result<(Config, Vec<String>)> {
 }
 
 /// Runs a planned job to its end (bounded sources) or until it fails.
-pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
+pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     let (config, addresses) = timely_config(&opts)?;
     let formed = Arc::new(AtomicBool::new(opts.processes == 1));
     if opts.processes > 1 {
@@ -168,7 +187,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
         }
         result
     })
-    .map_err(|e| anyhow!("cannot start the workers: {e}"))?;
+    .map_err(EngineError::Start)?;
     let results = guards.join();
     done.store(true, Ordering::SeqCst);
     if let Some(p) = progress {
@@ -187,7 +206,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> anyhow::Result<RunSummary> {
         }
     }
     if let Some(e) = first_error {
-        bail!(e);
+        return Err(EngineError::Worker(e));
     }
     let summary = RunSummary {
         rows_in: Metrics::get(&metrics.rows_in),

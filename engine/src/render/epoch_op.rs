@@ -398,6 +398,10 @@ impl<S: EpochState> Driver<S> {
 
 /// Renders `state` as a timely operator over `data` (exchanged by `pact`) and the maxima of its
 /// clocks (`(clock, epoch, max)`, broadcast; `None` when it follows no watermark).
+///
+/// Whether there are maxima (and so which operators are built) must follow from the plan
+/// alone, never from what one worker has (a sink's connection): every worker builds the same
+/// dataflow, or the workers' channels do not meet and the job hangs.
 pub fn render<'s, S, P>(
     name: &str,
     data: StreamVec<'s, u64, (S::In, u64, isize)>,

@@ -306,22 +306,21 @@ pub fn render<'s>(
         }
     }
     // A sink that forgets final rows follows its query's watermark; any other reads no maxima.
-    // One that rewrites the whole table (CSV `final`) keeps every row.
-    let forget = plan
-        .frozen_after_ms
-        .filter(|_| feed.is_some())
-        .filter(|_| sink.as_ref().is_some_and(|s| !s.needs_table()));
-    let mut table = Table::new(plan.key.clone(), plan.version);
-    let (maxima, clocks) = match (forget, feed) {
-        (Some(size), Some(f)) => {
-            table = table.forgetting_final_rows(size);
-            (
-                Some(epoch_op::tag_maxima(f.maxima, 0)),
-                vec![shared.clock(f.lateness, f.sources)],
-            )
-        }
+    // Decided from the plan alone: every worker must build the same operators.
+    let (maxima, clocks) = match (plan.frozen_after_ms, feed) {
+        (Some(_), Some(f)) => (
+            Some(epoch_op::tag_maxima(f.maxima, 0)),
+            vec![shared.clock(f.lateness, f.sources)],
+        ),
         _ => (None, Vec::new()),
     };
+    // A sink that rewrites the whole table (CSV `final`) keeps every row.
+    let mut table = Table::new(plan.key.clone(), plan.version);
+    if let Some(size) = plan.frozen_after_ms.filter(|_| !clocks.is_empty()) {
+        if sink.as_ref().is_some_and(|s| !s.needs_table()) {
+            table = table.forgetting_final_rows(size);
+        }
+    }
     let state = SinkState {
         table,
         sink,
