@@ -11,7 +11,7 @@ use tally_sql::plan::{AggCall, AggFunc};
 use tally_sql::{DataType, Value};
 
 /// The running state of one aggregate of one group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Acc {
     /// Rows (count(*)) or non-NULL values.
     Count(i64),

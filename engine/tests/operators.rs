@@ -870,3 +870,170 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
         assert!(!ours.is_empty(), "seed {seed}: nothing was computed");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+/// One epoch of input for [`run_restarting`]: updates and `(clock, max)` maxima.
+type EpochInput<I> = (Vec<(I, isize)>, Vec<(u32, i64)>);
+
+/// Runs epochs through a driver one at a time and returns the output by epoch, consolidated.
+/// With `restart_at = Some(k)`, the driver is snapshotted after epoch `k - 1`, dropped, and a
+/// new one made by `make` restores the snapshot and goes on from epoch `k`.
+fn run_restarting<S>(
+    make: &dyn Fn() -> Driver<S>,
+    epochs: &[EpochInput<S::In>],
+    restart_at: Option<usize>,
+) -> BTreeMap<(u64, Row), isize>
+where
+    S: tally_engine::render::epoch_op::EpochState<Out = Row>,
+    S::In: Clone,
+{
+    let mut driver = make();
+    let mut log: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+    let mut out = Vec::new();
+    let last = epochs.len() as u64;
+    for (e, (updates, maxima)) in epochs.iter().enumerate() {
+        if restart_at == Some(e) {
+            let bytes = driver.snapshot().expect("a snapshot");
+            driver = make();
+            driver.restore(&bytes).expect("restored");
+        }
+        let e = e as u64;
+        let mut batch: Vec<(S::In, u64, isize)> =
+            updates.iter().map(|(d, r)| (d.clone(), e, *r)).collect();
+        driver.add_updates(&mut batch);
+        let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
+        driver.add_maxima(&mut m);
+        let frontier = (e + 1 < last).then_some(e + 1);
+        driver.step(frontier, e, &mut out, |at, o| {
+            let at = at.unwrap_or(e);
+            for (r, d) in o.drain(..) {
+                *log.entry((at, r)).or_default() += d;
+            }
+        });
+    }
+    log.retain(|_, d| *d != 0);
+    log
+}
+
+#[test]
+fn an_aggregate_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
+    for seed in 0..100u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(5000 + seed);
+        let count = rng.random_range(2..30);
+        let epochs = random_epochs(&mut rng, count);
+        let lateness = [0, 15, 40][rng.random_range(0..3)];
+        let emit = if seed % 2 == 0 {
+            Emit::Changes
+        } else {
+            Emit::Final
+        };
+        let input: Vec<EpochInput<Prepared>> = epochs
+            .iter()
+            .map(|updates| {
+                let rows = updates
+                    .iter()
+                    .map(|u| (prepared(u, true), u.diff))
+                    .collect();
+                let max = updates.iter().filter(|u| u.diff > 0).map(|u| u.time).max();
+                (rows, max.map(|m| (0, m)).into_iter().collect())
+            })
+            .collect();
+        let (plan, slots) = plan(true, lateness, emit);
+        let make = || {
+            let state =
+                AggregateState::new(&plan, slots.clone(), "q", Arc::new(Metrics::default()));
+            Driver::new(state, vec![Clock::single(lateness)])
+        };
+        let whole = run_restarting(&make, &input, None);
+        let k = rng.random_range(1..count);
+        assert_eq!(
+            run_restarting(&make, &input, Some(k)),
+            whole,
+            "seed {seed}, restart at {k}"
+        );
+    }
+}
+
+#[test]
+fn a_join_and_an_upsert_restored_from_a_snapshot_go_on_as_if_never_stopped() {
+    let keys = [Value::Null, Value::str("a"), Value::str("b")];
+    for seed in 0..100u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(7000 + seed);
+        let count = rng.random_range(2..25);
+        let mut join_input: Vec<EpochInput<Side>> = Vec::new();
+        let mut upsert_input: Vec<EpochInput<Row>> = Vec::new();
+        let mut dims: BTreeMap<Value, Row> = BTreeMap::new();
+        for e in 0..count {
+            let mut updates = Vec::new();
+            let mut max = None;
+            for _ in 0..rng.random_range(0..5) {
+                let key = keys[rng.random_range(0..keys.len())].clone();
+                let t = (e as i64 * 10 + rng.random_range(-30..10)).max(0);
+                max = Some(max.map_or(t, |m: i64| m.max(t)));
+                let until = t.div_euclid(20) * 20 + 20;
+                let row = stream_row(&key, t, rng.random_range(0..100));
+                updates.push((Side::Stream(0, row, vec![key], t, until), 1));
+            }
+            let mut upserts = Vec::new();
+            for _ in 0..rng.random_range(0..3) {
+                let key = keys[rng.random_range(1..keys.len())].clone();
+                let row = vec![key.clone(), Value::Int(rng.random_range(0..4))];
+                if let Some(old) = dims.insert(key.clone(), row.clone()) {
+                    updates.push((Side::Dim(old.clone(), vec![key.clone()]), -1));
+                    upserts.push((old, -1));
+                }
+                updates.push((Side::Dim(row.clone(), vec![key]), 1));
+                upserts.push((row, 1));
+            }
+            join_input.push((updates, max.map(|m| (0, m)).into_iter().collect()));
+            upsert_input.push((upserts, Vec::new()));
+        }
+        let make_join = || {
+            let state = JoinState::new(
+                vec![Kept::new(None, 2, "q".into())],
+                |_, r| r,
+                Arc::new(Metrics::default()),
+            );
+            Driver::new(state, vec![Clock::single(5)])
+        };
+        let make_upsert = || Driver::new(UpsertState::new(vec![0]), Vec::new());
+        let k = rng.random_range(1..count);
+        let whole = run_restarting(&make_join, &join_input, None);
+        assert_eq!(
+            run_restarting(&make_join, &join_input, Some(k)),
+            whole,
+            "join, seed {seed}"
+        );
+        let whole = run_restarting(&make_upsert, &upsert_input, None);
+        assert_eq!(
+            run_restarting(&make_upsert, &upsert_input, Some(k)),
+            whole,
+            "upsert, seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_of_another_shape_is_refused() {
+    let (plan, slots) = plan(true, 0, Emit::Changes);
+    let state = || AggregateState::new(&plan, slots.clone(), "q", Arc::new(Metrics::default()));
+    let bytes = Driver::new(state(), vec![Clock::single(0)])
+        .snapshot()
+        .unwrap();
+    let err = Driver::new(state(), Vec::new())
+        .restore(&bytes)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "operator state with 1 watermark clock(s) where the plan has 0"
+    );
+    let err = Driver::new(state(), vec![Clock::single(0)])
+        .restore(&bytes[..3])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "operator state: io error: unexpected end of file"
+    );
+}

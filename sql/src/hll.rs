@@ -18,7 +18,7 @@ const M: usize = 1 << P;
 const Q: u32 = 64 - P;
 
 /// One sketch: a register per bucket holding the largest rank seen.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sketch {
     registers: Vec<u8>,
 }

@@ -31,6 +31,7 @@ use super::{hash_values, Rows, Shared, WatermarkFeed};
 use crate::accum::{merged_value, Acc};
 
 /// One aggr window of one group.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Pane {
     accs: Vec<Acc>,
     /// Net number of input rows; the pane has an output row while it is above zero.
@@ -325,6 +326,12 @@ pub struct AggregateState {
     args_at: usize,
     label: String,
     metrics: Arc<Metrics>,
+    data: AggregateData,
+}
+
+/// What an aggregate's epochs change: its groups' panes and when they close and go.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct AggregateData {
     groups: Groups,
     /// Panes to close, by pane start; panes to free, by the time they can go.
     to_close: BTreeMap<i64, Vec<Row>>,
@@ -349,20 +356,18 @@ impl AggregateState {
             args_at: nkeys + plan.window.is_some() as usize,
             label: label.to_string(),
             metrics,
-            groups: HashMap::default(),
-            to_close: BTreeMap::new(),
-            to_free: BTreeMap::new(),
+            data: AggregateData::default(),
         }
     }
 
     /// The groups with state (for tests and measurements).
     pub fn group_count(&self) -> usize {
-        self.groups.len()
+        self.data.groups.len()
     }
 
     /// The panes with state, over all groups.
     pub fn pane_count(&self) -> usize {
-        self.groups.values().map(BTreeMap::len).sum()
+        self.data.groups.values().map(BTreeMap::len).sum()
     }
 
     /// The pane start of a prepared row (0 without windows).
@@ -382,11 +387,16 @@ impl AggregateState {
             }
         }
         let key = &row[..self.nkeys];
-        let panes = self.groups.entry_ref(key).or_default();
+        let panes = self.data.groups.entry_ref(key).or_default();
         if !panes.contains_key(&start) {
             if let Some(spec) = self.spec {
-                self.to_close.entry(start).or_default().push(key.to_vec());
-                self.to_free
+                self.data
+                    .to_close
+                    .entry(start)
+                    .or_default()
+                    .push(key.to_vec());
+                self.data
+                    .to_free
                     .entry(spec.retain_until(start))
                     .or_default()
                     .push((key.to_vec(), start));
@@ -423,7 +433,7 @@ impl AggregateState {
     /// whose ACCU / SW span covers them.
     fn emit_changes(&mut self, key: &Row, starts: &BTreeSet<i64>, out: &mut Vec<(Row, isize)>) {
         let (spec, aggs) = (self.spec, &self.aggs);
-        let Some(panes) = self.groups.get_mut(key) else {
+        let Some(panes) = self.data.groups.get_mut(key) else {
             return;
         };
         let mut affected: BTreeSet<i64> = BTreeSet::new();
@@ -450,7 +460,7 @@ impl AggregateState {
             }
         }
         if spec.is_none() && panes.values().all(|p| p.rows <= 0) {
-            self.groups.remove(key);
+            self.data.groups.remove(key);
         }
     }
 
@@ -459,13 +469,13 @@ impl AggregateState {
     fn advance(&mut self, wm: i64, out: &mut Vec<(Row, isize)>) {
         let Some(spec) = self.spec else { return };
         let aggs = &self.aggs;
-        while let Some((&start, _)) = self.to_close.first_key_value() {
+        while let Some((&start, _)) = self.data.to_close.first_key_value() {
             if start + spec.size > wm {
                 break;
             }
-            let (_, keys) = self.to_close.pop_first().expect("non-empty");
+            let (_, keys) = self.data.to_close.pop_first().expect("non-empty");
             for key in keys {
-                let Some(panes) = self.groups.get_mut(&key) else {
+                let Some(panes) = self.data.groups.get_mut(&key) else {
                     continue;
                 };
                 if self.emit == Emit::Final && panes[&start].rows > 0 {
@@ -476,15 +486,15 @@ impl AggregateState {
                 }
             }
         }
-        while let Some((&until, _)) = self.to_free.first_key_value() {
+        while let Some((&until, _)) = self.data.to_free.first_key_value() {
             if until > wm {
                 break;
             }
-            for (key, start) in self.to_free.pop_first().expect("non-empty").1 {
-                if let Some(panes) = self.groups.get_mut(&key) {
+            for (key, start) in self.data.to_free.pop_first().expect("non-empty").1 {
+                if let Some(panes) = self.data.groups.get_mut(&key) {
                     panes.remove(&start);
                     if panes.is_empty() {
-                        self.groups.remove(&key);
+                        self.data.groups.remove(&key);
                     }
                 }
             }
@@ -498,6 +508,15 @@ impl AggregateState {
 impl EpochState for AggregateState {
     type In = Prepared;
     type Out = Row;
+    type Data = AggregateData;
+
+    fn data(&self) -> &AggregateData {
+        &self.data
+    }
+
+    fn restore(&mut self, data: AggregateData) {
+        self.data = data;
+    }
 
     fn apply(
         &mut self,
@@ -537,10 +556,10 @@ impl EpochState for AggregateState {
     fn finish(&mut self, out: &mut Vec<(Row, isize)>) {
         // Every window is final.
         if self.emit == Emit::Final {
-            let mut keys: Vec<&Row> = self.groups.keys().collect();
+            let mut keys: Vec<&Row> = self.data.groups.keys().collect();
             keys.sort();
             for key in keys {
-                let panes = &self.groups[key];
+                let panes = &self.data.groups[key];
                 for (&start, pane) in panes {
                     if !pane.closed && pane.rows > 0 {
                         out.push((output_row(key, start, panes, self.spec, &self.aggs), 1));
@@ -548,8 +567,8 @@ impl EpochState for AggregateState {
                 }
             }
         }
-        self.groups.clear();
-        self.to_close.clear();
-        self.to_free.clear();
+        self.data.groups.clear();
+        self.data.to_close.clear();
+        self.data.to_free.clear();
     }
 }

@@ -17,6 +17,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use timely::dataflow::channels::pact::{ParallelizationContract, Pipeline};
 use timely::dataflow::operators::{Capability, Operator};
 use timely::dataflow::StreamVec;
@@ -48,6 +51,14 @@ pub trait EpochState: 'static {
     type In;
     /// The updates it emits (at the epoch being applied).
     type Out;
+    /// Everything `apply` changes, none of the plan: what a snapshot keeps. Serialized by
+    /// reference ([`Driver::snapshot`]), so taking one copies nothing first.
+    type Data: Serialize + DeserializeOwned;
+
+    fn data(&self) -> &Self::Data;
+
+    /// Replaces the state's data with a snapshot's (on a state built from the same plan).
+    fn restore(&mut self, data: Self::Data);
 
     /// One complete epoch's updates, in epoch order; `out` receives its output updates.
     fn apply(
@@ -135,12 +146,23 @@ pub type ExpectedLanes = std::sync::Arc<std::sync::OnceLock<Vec<Vec<u64>>>>;
 /// of each lane's largest event time, minus the lateness.
 pub struct Clock {
     lateness: i64,
-    maxima: BTreeMap<u64, i64>,
     /// Lanes per epoch (1: one lane).
     lane_count: u64,
     /// A lane whose newest batch is this much older (in the batches' wall-clock numbers) than
     /// the newest batch of any lane is idle and does not hold the watermark back.
     idle: u64,
+    /// Every lane of every source, by source (set once the sources are open), and the sources
+    /// whose rows reach this clock: a lane of theirs not heard from yet holds the watermark
+    /// back until the idle timeout has passed since the first batch.
+    expected: ExpectedLanes,
+    sources: Vec<usize>,
+    data: ClockData,
+}
+
+/// What a clock's epochs change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockData {
+    maxima: BTreeMap<u64, i64>,
     /// Per lane: the largest event time of its closed epochs, and its newest batch number.
     lanes: BTreeMap<u64, (i64, u64)>,
     /// The watermark's base so far; it never goes back.
@@ -150,11 +172,6 @@ pub struct Clock {
     /// The frontier at which an empty epoch was last added to fold held maxima (once per
     /// frontier).
     synthetic_after: u64,
-    /// Every lane of every source, by source (set once the sources are open), and the sources
-    /// whose rows reach this clock: a lane of theirs not heard from yet holds the watermark
-    /// back until the idle timeout has passed since the first batch.
-    expected: ExpectedLanes,
-    sources: Vec<usize>,
     first_batch: Option<u64>,
 }
 
@@ -168,16 +185,11 @@ impl Clock {
     ) -> Self {
         Clock {
             lateness,
-            maxima: BTreeMap::new(),
             lane_count: lanes.max(1),
             idle: idle_ms,
-            lanes: BTreeMap::new(),
-            base: None,
-            held: Vec::new(),
-            synthetic_after: 0,
             expected,
             sources,
-            first_batch: None,
+            data: ClockData::default(),
         }
     }
 
@@ -188,7 +200,7 @@ impl Clock {
 
     /// Records the largest event time of `epoch` at one worker.
     pub fn add_max(&mut self, epoch: u64, max: i64) {
-        let e = self.maxima.entry(epoch).or_insert(max);
+        let e = self.data.maxima.entry(epoch).or_insert(max);
         *e = (*e).max(max);
     }
 
@@ -197,21 +209,23 @@ impl Clock {
     /// after it), so that windows still close. `floor`: the operator's capability.
     fn ready(&mut self, frontier: Option<u64>, floor: u64, out: &mut Vec<u64>) {
         out.extend(
-            self.maxima
+            self.data
+                .maxima
                 .keys()
                 .copied()
                 .take_while(|e| frontier.is_none_or(|f| *e < f)),
         );
-        if let Some(f) = frontier.filter(|f| *f > self.synthetic_after) {
+        if let Some(f) = frontier.filter(|f| *f > self.data.synthetic_after) {
             let last = f - 1;
             if last >= floor
                 && self
+                    .data
                     .held
                     .iter()
                     .any(|(e, _)| e / self.lane_count < last / self.lane_count)
             {
                 out.push(last);
-                self.synthetic_after = f;
+                self.data.synthetic_after = f;
             }
         }
     }
@@ -227,14 +241,14 @@ impl Clock {
     /// epochs (one per partition) are held until an epoch of a later batch begins: the
     /// partitions of one batch do not make each other late.
     pub fn close(&mut self, epoch: u64) {
-        let Some(m) = self.maxima.remove(&epoch) else {
+        let Some(m) = self.data.maxima.remove(&epoch) else {
             return;
         };
         if m == i64::MIN {
             // Rows without an event time (a dimension's side of a join).
             return;
         }
-        self.held.push((epoch, m));
+        self.data.held.push((epoch, m));
         if self.lane_count == 1 {
             self.fold(u64::MAX);
         }
@@ -244,9 +258,9 @@ impl Clock {
     fn fold(&mut self, batch: u64) {
         let lane_count = self.lane_count;
         let mut folded = false;
-        let lanes = &mut self.lanes;
-        let first = &mut self.first_batch;
-        self.held.retain(|&(epoch, m)| {
+        let lanes = &mut self.data.lanes;
+        let first = &mut self.data.first_batch;
+        self.data.held.retain(|&(epoch, m)| {
             let (lane, b) = (epoch % lane_count, epoch / lane_count);
             if b >= batch {
                 return true;
@@ -261,7 +275,7 @@ impl Clock {
         if !folded {
             return;
         }
-        let newest = self.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
+        let newest = self.data.lanes.values().map(|(_, b)| *b).max().unwrap_or(0);
         let idle = if lane_count > 1 { self.idle } else { u64::MAX };
         // A lane not heard from yet waits like one whose last batch was the first batch.
         let unheard = lane_count > 1
@@ -270,27 +284,51 @@ impl Clock {
                     .iter()
                     .filter_map(|s| all.get(*s))
                     .flatten()
-                    .any(|l| !self.lanes.contains_key(l))
-                    && self.first_batch.is_some_and(|f| newest - f <= idle)
+                    .any(|l| !self.data.lanes.contains_key(l))
+                    && self.data.first_batch.is_some_and(|f| newest - f <= idle)
             });
         if unheard {
             return;
         }
         let slowest = self
+            .data
             .lanes
             .values()
             .filter(|(_, b)| newest - *b <= idle)
             .map(|(m, _)| *m)
             .min();
         if let Some(s) = slowest {
-            self.base = Some(self.base.map_or(s, |b| b.max(s)));
+            self.data.base = Some(self.data.base.map_or(s, |b| b.max(s)));
         }
+    }
+
+    pub fn data(&self) -> &ClockData {
+        &self.data
+    }
+
+    /// Replaces the clock's data with a snapshot's.
+    pub fn restore(&mut self, data: ClockData) {
+        self.data = data;
     }
 
     /// The watermark: its base minus the lateness.
     pub fn watermark(&self) -> Option<i64> {
-        self.base.map(|m| m - self.lateness)
+        self.data.base.map(|m| m - self.lateness)
     }
+}
+
+/// The format version of [`Driver::snapshot`].
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Why a snapshot could not be taken or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("operator state: {0}")]
+    Encoding(#[from] bincode::Error),
+    #[error("operator state of format version {0}; this build reads version {SNAPSHOT_VERSION}")]
+    Version(u32),
+    #[error("operator state with {clocks} watermark clock(s) where the plan has {expected}")]
+    Shape { clocks: usize, expected: usize },
 }
 
 /// The earliest epoch that may still receive input on either input (None: both complete).
@@ -327,6 +365,37 @@ impl<S: EpochState> Driver<S> {
             before: Vec::new(),
             after: Vec::new(),
         }
+    }
+
+    /// A snapshot of the operator after the epochs it has applied: every clock's data and the
+    /// state's, in bincode with a format version first. The stashed updates of later epochs are
+    /// not in it: a job restarted from it reads them again from its sources' positions.
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let clocks: Vec<&ClockData> = self.clocks.iter().map(Clock::data).collect();
+        Ok(bincode::serialize(&(
+            SNAPSHOT_VERSION,
+            clocks,
+            self.state.data(),
+        ))?)
+    }
+
+    /// Restores a [`Driver::snapshot`] into a driver built from the same plan.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let (version, clocks, data): (u32, Vec<ClockData>, S::Data) = bincode::deserialize(bytes)?;
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version(version));
+        }
+        if clocks.len() != self.clocks.len() {
+            return Err(SnapshotError::Shape {
+                clocks: clocks.len(),
+                expected: self.clocks.len(),
+            });
+        }
+        for (c, d) in self.clocks.iter_mut().zip(clocks) {
+            c.restore(d);
+        }
+        self.state.restore(data);
+        Ok(())
     }
 
     /// Stashes `(data, epoch, diff)` updates.

@@ -59,9 +59,21 @@ pub struct Kept {
     /// The query reading the join, for bad rows.
     label: String,
     dim_width: usize,
+}
+
+/// The rows the join keeps for one stream.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct KeptRows {
     /// Kept rows by key: row -> (multiplicity, window end).
     rows: HashMap<Row, HashMap<Row, (i64, i64)>>,
     expiry: BTreeMap<i64, Vec<(Row, Row)>>,
+}
+
+/// What a join's epochs change: the dimension by key, and each stream's kept rows.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct JoinData {
+    dims: HashMap<Row, HashMap<Row, i64>>,
+    kept: Vec<KeptRows>,
 }
 
 /// A row's join key; `None` (the row counted as bad) when an EXECUTE in it fails.
@@ -244,7 +256,7 @@ where
 /// their window is open; rows whose window the watermark has passed are forgotten.
 pub struct JoinState<D> {
     streams: Vec<Kept>,
-    dims: HashMap<Row, HashMap<Row, i64>>,
+    data: JoinData,
     wrap: fn(u32, Row) -> D,
     metrics: Arc<Metrics>,
 }
@@ -256,8 +268,6 @@ impl Kept {
             residual,
             label,
             dim_width,
-            rows: HashMap::default(),
-            expiry: BTreeMap::new(),
         }
     }
 }
@@ -265,8 +275,11 @@ impl Kept {
 impl<D> JoinState<D> {
     pub fn new(streams: Vec<Kept>, wrap: fn(u32, Row) -> D, metrics: Arc<Metrics>) -> Self {
         JoinState {
+            data: JoinData {
+                dims: HashMap::default(),
+                kept: streams.iter().map(|_| KeptRows::default()).collect(),
+            },
             streams,
-            dims: HashMap::default(),
             wrap,
             metrics,
         }
@@ -274,7 +287,8 @@ impl<D> JoinState<D> {
 
     /// Stream rows kept, over all streams (for tests and measurements).
     pub fn kept_rows(&self) -> usize {
-        self.streams
+        self.data
+            .kept
             .iter()
             .map(|s| s.rows.values().map(HashMap::len).sum::<usize>())
             .sum()
@@ -287,12 +301,13 @@ impl<D> JoinState<D> {
         // Retract what every stream's kept rows of the key joined to (nothing for a row whose
         // residual failed), remembering which rows failed.
         let mut failed_before = Vec::new();
-        for (idx, s) in self.streams.iter().enumerate() {
-            let Some(rows) = s.rows.get(&key) else {
+        let JoinData { dims, kept } = &mut self.data;
+        for (idx, (s, k)) in self.streams.iter().zip(kept.iter()).enumerate() {
+            let Some(rows) = k.rows.get(&key) else {
                 continue;
             };
             for (row, (n, _)) in rows {
-                let Ok(joined_rows) = joined(row, self.dims.get(&key), s) else {
+                let Ok(joined_rows) = joined(row, dims.get(&key), s) else {
                     failed_before.push((idx, row.clone()));
                     continue;
                 };
@@ -301,7 +316,7 @@ impl<D> JoinState<D> {
                 }
             }
         }
-        let entry = self.dims.entry(key.clone()).or_default();
+        let entry = dims.entry(key.clone()).or_default();
         for (row, diff) in changes {
             let c = entry.entry(row.clone()).or_insert(0);
             *c += diff;
@@ -310,14 +325,14 @@ impl<D> JoinState<D> {
             }
         }
         if entry.is_empty() {
-            self.dims.remove(&key);
+            dims.remove(&key);
         }
-        for (idx, s) in self.streams.iter().enumerate() {
-            let Some(rows) = s.rows.get(&key) else {
+        for (idx, (s, k)) in self.streams.iter().zip(kept.iter()).enumerate() {
+            let Some(rows) = k.rows.get(&key) else {
                 continue;
             };
             for (row, (n, _)) in rows {
-                match joined(row, self.dims.get(&key), s) {
+                match joined(row, dims.get(&key), s) {
                     Ok(joined_rows) => {
                         for (r, m) in joined_rows {
                             out.push((wrap(idx as u32, r), (n * m) as isize));
@@ -338,6 +353,15 @@ impl<D> JoinState<D> {
 impl<D: 'static> EpochState for JoinState<D> {
     type In = Side;
     type Out = D;
+    type Data = JoinData;
+
+    fn data(&self) -> &JoinData {
+        &self.data
+    }
+
+    fn restore(&mut self, data: JoinData) {
+        self.data = data;
+    }
 
     fn apply(
         &mut self,
@@ -364,8 +388,9 @@ impl<D: 'static> EpochState for JoinState<D> {
             self.dimension_changed(key, changes, out);
         }
         for (idx, row, key, until, diff) in stream_rows {
-            let s = &mut self.streams[idx as usize];
-            match joined(&row, self.dims.get(&key), s) {
+            let s = &self.streams[idx as usize];
+            let k = &mut self.data.kept[idx as usize];
+            match joined(&row, self.data.dims.get(&key), s) {
                 Ok(joined_rows) => {
                     for (r, m) in joined_rows {
                         out.push((wrap(idx, r), (diff * m) as isize));
@@ -382,17 +407,17 @@ impl<D: 'static> EpochState for JoinState<D> {
             // Keep the row while its window is open.
             let before = watermarks.before.get(idx as usize).copied().flatten();
             if before.is_none_or(|wm| until > wm) {
-                let rows = s.rows.entry(key.clone()).or_default();
+                let rows = k.rows.entry(key.clone()).or_default();
                 let e = rows.entry(row.clone()).or_insert((0, until));
                 e.0 += diff;
                 if e.0 == 0 {
                     rows.remove(&row);
                 } else if until != i64::MAX {
-                    s.expiry.entry(until).or_default().push((key, row));
+                    k.expiry.entry(until).or_default().push((key, row));
                 }
             }
         }
-        for (s, wm) in self.streams.iter_mut().zip(watermarks.after) {
+        for (s, wm) in self.data.kept.iter_mut().zip(watermarks.after) {
             let Some(wm) = *wm else { continue };
             while let Some((&until, _)) = s.expiry.first_key_value() {
                 if until > wm {
@@ -411,8 +436,8 @@ impl<D: 'static> EpochState for JoinState<D> {
     }
 
     fn finish(&mut self, _out: &mut Vec<(D, isize)>) {
-        self.dims.clear();
-        for s in &mut self.streams {
+        self.data.dims.clear();
+        for s in &mut self.data.kept {
             s.rows.clear();
             s.expiry.clear();
         }

@@ -17,6 +17,7 @@ use super::epoch_op::{self, EpochState, Settle, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 
 /// Which rows of a table become final when: see [`Table::forgetting_final_rows`].
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Frozen {
     /// The window size (ms).
     size: i64,
@@ -27,6 +28,7 @@ struct Frozen {
 }
 
 /// The content of a result table and what changed since the last flush.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Table {
     key: Option<Vec<usize>>,
     /// The hidden window-start column of `SinkPlan::version`.
@@ -398,6 +400,15 @@ impl SinkState {
 impl EpochState for SinkState {
     type In = Row;
     type Out = ();
+    type Data = Table;
+
+    fn data(&self) -> &Table {
+        &self.table
+    }
+
+    fn restore(&mut self, table: Table) {
+        self.table = table;
+    }
 
     fn apply(
         &mut self,

@@ -45,6 +45,15 @@ impl UpsertState {
 impl EpochState for UpsertState {
     type In = Row;
     type Out = Row;
+    type Data = HashMap<Row, Row>;
+
+    fn data(&self) -> &HashMap<Row, Row> {
+        &self.table
+    }
+
+    fn restore(&mut self, table: HashMap<Row, Row>) {
+        self.table = table;
+    }
 
     fn apply(
         &mut self,
