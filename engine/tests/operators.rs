@@ -705,45 +705,130 @@ fn join_frees_rows_whose_window_is_final() {
 // ---------------------------------------------------------------------------------------------
 // Upsert
 
+/// A change log epoch as a binlog or a polled table delivers it: for each key a run of
+/// inserts, updates (`-old +new`) and deletes, applied to `model`, then the epoch's updates in a
+/// random order (a source may hand over a transaction's inserts before its deletes).
+fn changelog_epoch(rng: &mut ChaCha8Rng, model: &mut BTreeMap<Value, Row>) -> Vec<(Row, isize)> {
+    let keys = [
+        Value::Null,
+        Value::str("a"),
+        Value::str("b"),
+        Value::str("c"),
+    ];
+    let mut updates = Vec::new();
+    for _ in 0..rng.random_range(0..8) {
+        let key = keys[rng.random_range(0..keys.len())].clone();
+        let new = vec![key.clone(), Value::Int(rng.random_range(0..3))];
+        match (model.get(&key).cloned(), rng.random_range(0..3)) {
+            (Some(old), 0) => {
+                model.remove(&key);
+                updates.push((old, -1));
+            }
+            (Some(old), _) => {
+                if old != new {
+                    updates.push((old, -1));
+                    updates.push((new.clone(), 1));
+                    model.insert(key, new);
+                }
+            }
+            (None, _) => {
+                updates.push((new.clone(), 1));
+                model.insert(key, new);
+            }
+        }
+    }
+    updates.shuffle(rng);
+    updates
+}
+
 #[test]
-fn upsert_keeps_one_row_per_key_and_emits_old_and_new() {
+fn upsert_applies_a_change_log_epoch_whatever_the_order_of_its_updates() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for _ in 0..300 {
-        let mut driver = Driver::new(UpsertState::new(vec![0]), Vec::new());
+    for _ in 0..500 {
+        let mut driver = Driver::new(UpsertState::new(vec![0], None), Vec::new());
         let mut model: BTreeMap<Value, Row> = BTreeMap::new();
         let mut log = Vec::new();
         let mut out = Vec::new();
         let epochs = rng.random_range(1..20);
         for e in 0..epochs {
-            // At most one change per key per epoch: their order within an epoch is the
-            // source's, which this test does not model.
-            let mut touched = BTreeSet::new();
-            let mut updates = Vec::new();
-            for _ in 0..rng.random_range(0..5) {
-                let key =
-                    [Value::Null, Value::str("a"), Value::str("b")][rng.random_range(0..3)].clone();
-                if !touched.insert(key.clone()) {
-                    continue;
-                }
-                if rng.random_bool(0.3) {
-                    if let Some(old) = model.remove(&key) {
-                        updates.push((old, e, -1));
-                    }
-                } else {
-                    let row = vec![key.clone(), Value::Int(rng.random_range(0..3))];
-                    model.insert(key, row.clone());
-                    updates.push((row, e, 1));
-                }
-            }
+            let before: BTreeMap<Row, isize> = model.values().map(|r| (r.clone(), 1)).collect();
+            let mut updates: Vec<(Row, u64, isize)> = changelog_epoch(&mut rng, &mut model)
+                .into_iter()
+                .map(|(r, d)| (r, e, d))
+                .collect();
             driver.add_updates(&mut updates);
-            driver.step(Some(e + 1), e, &mut out, |_, o| log.append(o));
-            let want: BTreeMap<Row, isize> = model.values().map(|r| (r.clone(), 1)).collect();
-            assert_eq!(consolidate(&log), want);
+            let mut epoch_log = Vec::new();
+            driver.step(Some(e + 1), e, &mut out, |_, o| epoch_log.append(o));
             assert_eq!(
                 driver.state.rows(),
                 model.values().cloned().collect::<Vec<_>>()
             );
+            // The epoch's output is exactly the table's change: -old +new per changed key.
+            let mut change = consolidate(&epoch_log);
+            for (r, d) in &before {
+                *change.entry(r.clone()).or_default() += d;
+            }
+            change.retain(|_, d| *d != 0);
+            let after: BTreeMap<Row, isize> = model.values().map(|r| (r.clone(), 1)).collect();
+            assert_eq!(change, after);
+            assert!(epoch_log.iter().all(|(_, d)| d.abs() == 1), "{epoch_log:?}");
+            log.append(&mut epoch_log);
         }
+        let want: BTreeMap<Row, isize> = model.values().map(|r| (r.clone(), 1)).collect();
+        assert_eq!(consolidate(&log), want);
+    }
+}
+
+#[test]
+fn a_flipped_and_restored_row_within_one_epoch_stays() {
+    // A binlog transaction updates k: v1 -> v2 -> v1, delivered inserts first.
+    let mut driver = Driver::new(UpsertState::new(vec![0], None), Vec::new());
+    let row = |v: i64| vec![Value::str("k"), Value::Int(v)];
+    let (mut out, mut log) = (Vec::new(), Vec::new());
+    driver.add_updates(&mut vec![(row(1), 0, 1)]);
+    driver.step(Some(1), 0, &mut out, |_, o| log.append(o));
+    driver.add_updates(&mut vec![
+        (row(2), 1, 1),
+        (row(1), 1, 1),
+        (row(1), 1, -1),
+        (row(2), 1, -1),
+    ]);
+    driver.step(Some(2), 1, &mut out, |_, o| log.append(o));
+    assert_eq!(driver.state.rows(), vec![row(1)]);
+    assert_eq!(log, vec![(row(1), 1)]);
+}
+
+#[test]
+fn with_a_version_column_the_newest_row_of_a_key_wins_in_any_order() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let row =
+        |k: &str, version: i64, v: i64| vec![Value::str(k), Value::Int(version), Value::Int(v)];
+    for _ in 0..200 {
+        // Versions 0..6 of keys a and b, each once, dealt to three epochs in random order.
+        let mut rows: Vec<Row> = Vec::new();
+        for k in ["a", "b"] {
+            for version in 0..6 {
+                rows.push(row(k, version, rng.random_range(0..100)));
+            }
+        }
+        rows.shuffle(&mut rng);
+        let mut driver = Driver::new(UpsertState::new(vec![0], Some(1)), Vec::new());
+        let (mut out, mut log) = (Vec::new(), Vec::new());
+        for (e, chunk) in rows.chunks(4).enumerate() {
+            let mut updates: Vec<(Row, u64, isize)> =
+                chunk.iter().map(|r| (r.clone(), e as u64, 1)).collect();
+            driver.add_updates(&mut updates);
+            driver.step(Some(e as u64 + 1), e as u64, &mut out, |_, o| log.append(o));
+        }
+        let newest = |k: &str| {
+            rows.iter()
+                .find(|r| r[0] == Value::str(k) && r[1] == Value::Int(5))
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(driver.state.rows(), vec![newest("a"), newest("b")]);
+        let want: BTreeMap<Row, isize> = [(newest("a"), 1), (newest("b"), 1)].into();
+        assert_eq!(consolidate(&log), want);
     }
 }
 
@@ -998,7 +1083,7 @@ fn a_join_and_an_upsert_restored_from_a_snapshot_go_on_as_if_never_stopped() {
             );
             Driver::new(state, vec![Clock::single(5)])
         };
-        let make_upsert = || Driver::new(UpsertState::new(vec![0]), Vec::new());
+        let make_upsert = || Driver::new(UpsertState::new(vec![0], None), Vec::new());
         let k = rng.random_range(1..count);
         let whole = run_restarting(&make_join, &join_input, None);
         assert_eq!(

@@ -1,5 +1,15 @@
 //! `Node::Upsert`: a dimension's rows as a table by key; a new row for a key replaces the old
 //! one (`-old +new`).
+//!
+//! Which row a key holds after an epoch does not depend on the order the epoch's updates
+//! arrived in where the source defines one: the epoch's updates are consolidated first (a row
+//! deleted and inserted again, or inserted and deleted, within one epoch is no change), then the
+//! rows that left are removed, then the rows that arrived are applied. A change log (a binlog
+//! transaction that flips a row and flips it back, an update as `-old +new`) comes out as its
+//! net effect, whatever order its inserts and deletes were delivered in. When several rows of
+//! one key arrive in one epoch, the one with the greatest version wins where the table names a
+//! version column; otherwise the one that arrived last, which is the latest in its source for
+//! a source read by one worker (a file, a database table) or one Kafka partition.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -16,22 +26,35 @@ pub fn render(rows: Rows<'_>, key: Vec<usize>) -> Rows<'_> {
         let k: Row = route_key.iter().map(|&i| row[i].clone()).collect();
         hash_values(&k)
     });
-    let state = UpsertState::new(key);
+    let state = UpsertState::new(key, None);
     epoch_op::render("Upsert", rows.inner, by_key, None, Vec::new(), state).as_collection()
 }
 
 /// The upserted table: key -> the row it holds now.
 pub struct UpsertState {
     key: Vec<usize>,
+    /// The version column: a row replaces the key's row only if its version is not smaller.
+    version: Option<usize>,
     table: HashMap<Row, Row>,
 }
 
 impl UpsertState {
-    pub fn new(key: Vec<usize>) -> Self {
+    pub fn new(key: Vec<usize>, version: Option<usize>) -> Self {
         UpsertState {
             key,
+            version,
             table: HashMap::default(),
         }
+    }
+
+    fn key_of(&self, row: &Row) -> Row {
+        self.key.iter().map(|&i| row[i].clone()).collect()
+    }
+
+    /// Whether `row` replaces `current` under the version column (the later arrival wins a
+    /// tie, and every row without a version column).
+    fn replaces(&self, row: &Row, current: &Row) -> bool {
+        self.version.is_none_or(|v| row.get(v) >= current.get(v))
     }
 
     /// The rows held, in key order (for tests).
@@ -62,19 +85,56 @@ impl EpochState for UpsertState {
         _watermarks: Watermarks<'_>,
         out: &mut Vec<(Row, isize)>,
     ) {
+        // Net changes, in the order their rows first arrived.
+        let mut first: HashMap<Row, usize> = HashMap::default();
+        let mut net: Vec<(Row, isize)> = Vec::with_capacity(updates.len());
         for (row, diff) in updates.drain(..) {
-            let k: Row = self.key.iter().map(|&i| row[i].clone()).collect();
-            if diff > 0 {
-                if let Some(old) = self.table.insert(k, row.clone()) {
-                    if old == row {
-                        continue;
-                    }
-                    out.push((old, -1));
+            match first.get(&row) {
+                Some(&i) => net[i].1 += diff,
+                None => {
+                    first.insert(row.clone(), net.len());
+                    net.push((row, diff));
                 }
-                out.push((row, 1));
-            } else if self.table.get(&k) == Some(&row) {
+            }
+        }
+        // The rows that left, then the rows that arrived.
+        for (row, _) in net.iter().filter(|(_, d)| *d < 0) {
+            let k = self.key_of(row);
+            if self.table.get(&k) == Some(row) {
                 self.table.remove(&k);
-                out.push((row, -1));
+                out.push((row.clone(), -1));
+            }
+        }
+        // Per key, the winner among the epoch's arrivals, then one change per key.
+        let mut winners: HashMap<Row, Row> = HashMap::default();
+        let mut order: Vec<Row> = Vec::new();
+        for (row, _) in net.into_iter().filter(|(_, d)| *d > 0) {
+            let k = self.key_of(&row);
+            match winners.get(&k) {
+                Some(w) if !self.replaces(&row, w) => {}
+                Some(_) => {
+                    winners.insert(k, row);
+                }
+                None => {
+                    order.push(k.clone());
+                    winners.insert(k, row);
+                }
+            }
+        }
+        for k in order {
+            let row = winners.remove(&k).expect("a winner per key");
+            match self.table.get(&k) {
+                Some(old) if *old == row => {}
+                Some(old) if !self.replaces(&row, old) => {}
+                Some(_) => {
+                    let old = self.table.insert(k, row.clone()).expect("present");
+                    out.push((old, -1));
+                    out.push((row, 1));
+                }
+                None => {
+                    self.table.insert(k, row.clone());
+                    out.push((row, 1));
+                }
             }
         }
     }
