@@ -2,7 +2,7 @@
 //! bound by [`crate::bind`].
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::FixedOffset;
 use sqlparser::ast::{BinaryOperator, Expr, Value as SqlValue};
@@ -58,7 +58,68 @@ pub fn lower(job: &Job) -> Result<Plan, Diagnostic> {
     if live_kafka || merged_streams {
         plan.settings.lanes = LANES;
     }
+    assign_join_groups(&mut plan);
     Ok(plan)
+}
+
+/// Numbers the join operators ([`JoinPlan::group`]): the joins of one dimension node on equal
+/// keys share one, except that a join whose stream reads another join of the group gets its
+/// own (one operator cannot feed itself).
+fn assign_join_groups(plan: &mut Plan) {
+    // ancestors[n]: every node n reads, directly or not.
+    let mut ancestors: Vec<BTreeSet<NodeId>> = Vec::with_capacity(plan.nodes.len());
+    for n in &plan.nodes {
+        let mut set = BTreeSet::new();
+        for i in n.node.inputs() {
+            set.insert(i);
+            set.extend(ancestors[i].iter().copied());
+        }
+        ancestors.push(set);
+    }
+    // Each group's dimension node, key and members.
+    let mut groups: Vec<(NodeId, Vec<ScalarExpr>, Vec<NodeId>)> = Vec::new();
+    for id in 0..plan.nodes.len() {
+        let Node::LeftJoin(j) = &plan.nodes[id].node else {
+            continue;
+        };
+        let fits = groups.iter().position(|(dim, key, members)| {
+            *dim == j.dim
+                && *key == j.dim_key
+                && members
+                    .iter()
+                    .all(|m| !ancestors[id].contains(m) && !ancestors[*m].contains(&id))
+        });
+        let group = match fits {
+            Some(g) => {
+                groups[g].2.push(id);
+                g
+            }
+            None => {
+                groups.push((j.dim, j.dim_key.clone(), vec![id]));
+                groups.len() - 1
+            }
+        };
+        if let Node::LeftJoin(j) = &mut plan.nodes[id].node {
+            j.group = group;
+        }
+    }
+}
+
+/// The distinct arguments of `calls`, and each call's slot among them ([`AggCall::slot`]);
+/// `count(*)` reads a `TRUE`.
+fn argument_slots(mut calls: Vec<AggCall>) -> (Vec<AggCall>, Vec<ScalarExpr>) {
+    let mut args: Vec<ScalarExpr> = Vec::new();
+    for c in &mut calls {
+        let arg = c.arg.clone().unwrap_or(ScalarExpr::lit(true));
+        c.slot = match args.iter().position(|a| *a == arg) {
+            Some(i) => i,
+            None => {
+                args.push(arg);
+                args.len() - 1
+            }
+        };
+    }
+    (calls, args)
 }
 
 struct Planner<'a> {
@@ -235,7 +296,9 @@ impl Planner<'_> {
             input: node,
             table: desc.name.clone(),
             version: hidden.then_some(schema.len()),
-            frozen_after_ms: window_in_key.filter(|_| hidden && key_has_window),
+            // A sink that rewrites its whole table keeps every row.
+            frozen_after_ms: window_in_key
+                .filter(|_| hidden && key_has_window && !config.rewrites_table()),
             schema,
             key,
             config,
@@ -601,6 +664,7 @@ impl Planner<'_> {
                 residual,
                 dim_width: dscope.cols.len(),
                 retain: None,
+                group: 0,
             }),
             joined.schema(),
             label,
@@ -761,7 +825,7 @@ impl Planner<'_> {
             }
         }
         let state = AggState {
-            keys: keys.iter().map(|k| k.to_string()).collect(),
+            keys: keys.clone(),
             key_types: key_types.clone(),
             windowed: window.is_some(),
             accu: c.accu.is_some() && c.aggr.is_some(),
@@ -783,12 +847,7 @@ impl Planner<'_> {
             }
         };
         let call_pos = state.call_pos.borrow().clone();
-        let calls: Vec<AggCall> = state
-            .calls
-            .borrow()
-            .iter()
-            .map(|(_, c)| c.clone())
-            .collect();
+        let calls: Vec<AggCall> = state.calls.borrow().clone();
         // Sketches cannot take a retraction: their input must only add rows.
         if let Some(i) = calls.iter().position(|c| c.func.append_only()) {
             if self.may_retract(input) {
@@ -823,6 +882,7 @@ impl Planner<'_> {
             });
         }
         let nkeys = state.keys.len() + state.windowed as usize;
+        let (calls, args) = argument_slots(calls);
         let mut node = self.add(
             Node::Aggregate(AggregatePlan {
                 input,
@@ -830,6 +890,7 @@ impl Planner<'_> {
                 keys,
                 window,
                 aggs: calls,
+                args,
                 emit,
             }),
             Schema::new(fields.clone()),
@@ -1014,6 +1075,9 @@ mod tests {
             aggs,
             [(AggFunc::Count, "#1".into()), (AggFunc::Sum, "#1".into())]
         );
+        // One argument, one slot.
+        assert_eq!(a.args, [ScalarExpr::Column(1)]);
+        assert_eq!((a.aggs[0].slot, a.aggs[1].slot), (0, 0));
         let Node::Map { input: 2, exprs } = nodes[3] else {
             panic!("{:?}", nodes[3])
         };
@@ -1024,7 +1088,25 @@ mod tests {
         let sink = &plan.sinks[0];
         assert_eq!((sink.input, sink.key.clone()), (3, Some(vec![0, 1])));
         assert_eq!(sink.version, Some(4));
-        assert_eq!(sink.frozen_after_ms, Some(60_000));
+        // A CSV file in `final` mode is rewritten whole: it keeps every row.
+        assert_eq!(sink.frozen_after_ms, None);
+    }
+
+    /// A windowed result keyed by its window forgets a row once the window is final, unless
+    /// its sink rewrites the whole table.
+    #[test]
+    fn which_sinks_forget_final_rows() {
+        let sql = "INSERT INTO dest SELECT k, AGGRTIME, count(v) FROM src GROUP BY k \
+                   COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS";
+        let fields = "k,string,:w,bigint,:n,bigint,\ntable.csv.mode=changes";
+        let plan = lower(&job(sql, fields)).unwrap();
+        assert_eq!(plan.sinks[0].frozen_after_ms, Some(60_000));
+        // Without AGGRTIME in the result, a group's row is replaced by its next window's.
+        let sql = "INSERT INTO dest SELECT k, count(v) FROM src GROUP BY k \
+                   COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS";
+        let plan = lower(&job(sql, "k,string,:n,bigint,\ntable.csv.mode=changes")).unwrap();
+        assert_eq!(plan.sinks[0].frozen_after_ms, None);
+        assert_eq!(plan.sinks[0].version, Some(2));
     }
 
     /// A SELECT without aggregates is one Map; a cast to the sink's field type is another.
@@ -1044,7 +1126,7 @@ mod tests {
         let Node::Map { input: 1, exprs } = nodes[2] else {
             panic!("{:?}", nodes[2])
         };
-        assert_eq!(exprs[0].to_string(), "#0");
+        assert_eq!(exprs[0], ScalarExpr::Column(0));
         assert_eq!(exprs[1].to_string(), "CAST(#1 AS DOUBLE)");
         assert_eq!(plan.sinks[0].key, None, "the whole row is the key");
         assert_eq!(plan.nodes[2].label, "INSERT INTO dest");
@@ -1064,5 +1146,67 @@ mod tests {
         );
         let e = lower(&job("INSERT INTO nowhere SELECT k FROM src", "k,string,")).unwrap_err();
         assert!(e.message.contains("unknown table `nowhere`"), "{e}");
+    }
+
+    /// Aggregates of one argument share its slot, whatever the function or window;
+    /// `count(*)`s read one `TRUE`; an aggregate written twice is computed once.
+    #[test]
+    fn aggregate_arguments_get_one_slot_each() {
+        let plan = lower(&job(
+            "INSERT INTO dest SELECT k, count(*), count(v), countd(v), sum(v + t), \
+             max(v + t), count(1), count(v) FROM src GROUP BY k",
+            "k,string,:a,bigint,:b,bigint,:c,bigint,:d,bigint,:e,bigint,:f,bigint,:g,bigint,",
+        ))
+        .unwrap();
+        let a = plan
+            .nodes
+            .iter()
+            .find_map(|n| match &n.node {
+                Node::Aggregate(a) => Some(a),
+                _ => None,
+            })
+            .unwrap();
+        let args: Vec<String> = a.args.iter().map(|e| e.to_string()).collect();
+        assert_eq!(args, ["true", "#1", "(#1 + #2)"]);
+        let calls: Vec<String> = a.aggs.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            calls,
+            [
+                "count(*)@0",
+                "count(#1)@1",
+                "countd(#1)@1",
+                "sum((#1 + #2))@2",
+                "max((#1 + #2))@2"
+            ]
+        );
+    }
+
+    /// Joins of one dimension on one key (written either way round) share an operator; a join
+    /// on another key gets its own.
+    #[test]
+    fn joins_on_one_key_share_a_group() {
+        let text = "[system]\nsql=INSERT INTO a SELECT s.k, d.n FROM src s LEFT JOIN dim d \
+                    ON s.k = lower(d.k); INSERT INTO b SELECT s.v FROM src s LEFT JOIN dim d \
+                    ON lower(d.k) = s.k AND d.n > 1; INSERT INTO c SELECT s.v FROM src s \
+                    LEFT JOIN dim d ON s.k = d.k\n\
+                    [tabledesc-1]\ntable.name=src\ntable.fields=k,string,:v,bigint,\n\
+                    table.type=file\ntable.file.path=src.txt\n\
+                    [tabledesc-2]\ntable.name=dim\ntable.fields=k,string,:n,bigint,\n\
+                    table.type=file\ntable.file.path=dim.txt\n\
+                    [tabledesc-3]\ntable.name=a\ntable.type=stdout\n\
+                    [tabledesc-4]\ntable.name=b\ntable.type=stdout\n\
+                    [tabledesc-5]\ntable.name=c\ntable.type=stdout\n";
+        let plan = lower(&Job::parse("j.ec", text).unwrap()).unwrap();
+        let groups: Vec<usize> = plan
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.node {
+                Node::LeftJoin(j) => Some(j.group),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(groups, [0, 0, 1]);
+        assert_eq!(plan.join_groups().len(), 2);
+        assert_eq!(plan.join_groups()[0].len(), 2);
     }
 }

@@ -182,24 +182,9 @@ pub fn render<'s>(
 ) -> (Rows<'s>, Option<WatermarkFeed<'s>>) {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
-    // One argument slot per distinct argument: aggregates of one column (count(qq),
-    // countd(qq), count(qq ACCU)) or count(*)s read one value of the prepared row.
-    let mut arg_exprs: Vec<Option<ScalarExpr>> = Vec::new();
-    let arg_slots: Vec<usize> = plan
-        .aggs
-        .iter()
-        .map(|a| {
-            let same = |e: &Option<ScalarExpr>| match (e, &a.arg) {
-                (None, None) => true,
-                (Some(ScalarExpr::Column(x)), Some(ScalarExpr::Column(y))) => x == y,
-                _ => false,
-            };
-            arg_exprs.iter().position(same).unwrap_or_else(|| {
-                arg_exprs.push(a.arg.clone());
-                arg_exprs.len() - 1
-            })
-        })
-        .collect();
+    // One argument slot per distinct argument, as the plan numbers them.
+    let arg_exprs: Vec<Option<ScalarExpr>> = plan.args.iter().cloned().map(Some).collect();
+    let arg_slots: Vec<usize> = plan.aggs.iter().map(|a| a.slot).collect();
     let nkeys = keys.len();
     let windowed = window.is_some();
     let metrics = shared.metrics.clone();

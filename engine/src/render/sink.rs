@@ -331,11 +331,7 @@ pub fn render<'s>(
                 let mut dirty = false;
                 let mut unflushed: Option<u64> = None;
                 let writer = partitioned || shared.worker.index == 0;
-                let visible_width = plan.version.unwrap_or(plan.schema.len());
-                let key_cols: Option<Vec<usize>> = plan
-                    .key
-                    .as_ref()
-                    .map(|k| k.iter().copied().filter(|&i| i < visible_width).collect());
+                let key_cols: Option<Vec<usize>> = plan.key.clone();
                 if writer {
                     // Opened at the start, so a wrong setting or an unreachable server is
                     // reported before any row is read.
@@ -344,9 +340,9 @@ pub fn render<'s>(
                         Err(e) => shared.fail(format!("sink {}: {e}", plan.table)),
                     }
                 }
-                // A sink that rewrites the whole table (CSV `final`) keeps every row.
+                // `frozen_after_ms` is `None` for a sink that rewrites its whole table.
                 let forgetting = match forget {
-                    Some(size) if sink.as_ref().is_some_and(|s| !s.needs_table()) => {
+                    Some(size) => {
                         table =
                             Table::new(plan.key.clone(), plan.version).forgetting_final_rows(size);
                         true

@@ -91,14 +91,14 @@ pub fn contains_aggregate(e: &Expr) -> bool {
 
 /// What aggregate binding needs: the bound group keys and the aggregates found so far.
 pub struct AggState {
-    /// Display form of each bound key, to recognise a key written again in SELECT.
-    pub keys: Vec<String>,
+    /// The bound keys, to recognise a key written again in SELECT.
+    pub keys: Vec<ScalarExpr>,
     pub key_types: Vec<DataType>,
     pub windowed: bool,
     /// Whether the query has WITH ACCU / WITH SW intervals.
     pub accu: bool,
     pub sw: bool,
-    pub calls: RefCell<Vec<(String, AggCall)>>,
+    pub calls: RefCell<Vec<AggCall>>,
     /// Where each aggregate of `calls` is first written.
     pub call_pos: RefCell<Vec<Pos>>,
 }
@@ -201,27 +201,23 @@ impl Binder<'_> {
                 (Some(coerce(e, &t, &at)), at, rt)
             }
         };
-        let key = format!(
-            "{:?}({}){:?}",
-            func,
-            arg.as_ref().map_or("*".to_string(), |a| a.to_string()),
-            modifier
-        );
+        // An aggregate written twice (same function, argument and window) is computed once.
         let mut calls = agg.calls.borrow_mut();
-        let idx = match calls.iter().position(|(k, _)| *k == key) {
+        let idx = match calls
+            .iter()
+            .position(|c| c.func == func && c.arg == arg && c.window == modifier)
+        {
             Some(i) => i,
             None => {
                 agg.call_pos.borrow_mut().push(pos);
-                calls.push((
-                    key,
-                    AggCall {
-                        func,
-                        arg,
-                        arg_type,
-                        result_type: result_type.clone(),
-                        window: modifier,
-                    },
-                ));
+                calls.push(AggCall {
+                    func,
+                    arg,
+                    arg_type,
+                    result_type: result_type.clone(),
+                    window: modifier,
+                    slot: 0,
+                });
                 calls.len() - 1
             }
         };

@@ -189,8 +189,7 @@ impl Binder<'_> {
         if let Some(agg) = self.agg {
             if !matches!(e, Expr::Value(_)) {
                 if let Ok((b, _)) = self.row(self.clause).bind(e) {
-                    let shown = b.to_string();
-                    if let Some(i) = agg.keys.iter().position(|k| *k == shown) {
+                    if let Some(i) = agg.keys.iter().position(|k| *k == b) {
                         return Ok((ScalarExpr::Column(i), agg.key_types[i].clone()));
                     }
                 }
