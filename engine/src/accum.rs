@@ -286,6 +286,7 @@ mod tests {
             arg_type: arg_type.clone(),
             result_type: arg_type,
             window: tally_sql::plan::WindowMod::Aggr,
+            slot: 0,
         }
     }
 

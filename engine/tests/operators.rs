@@ -88,12 +88,13 @@ fn call(func: AggFunc, arg: bool, window: WindowMod) -> AggCall {
         arg_type: DataType::Int,
         result_type: DataType::Int,
         window,
+        slot: arg as usize,
     }
 }
 
 /// count(*), count(v), countd(v), sum(v), max(v), and when windowed count(v ACCU),
 /// countd(v SW), sum(v ACCU). Argument slots: 0 for count(*), 1 for v.
-fn calls(windowed: bool) -> (Vec<AggCall>, Vec<usize>) {
+fn calls(windowed: bool) -> Vec<AggCall> {
     let mut calls = vec![
         call(AggFunc::Count, false, WindowMod::Aggr),
         call(AggFunc::Count, true, WindowMod::Aggr),
@@ -106,13 +107,11 @@ fn calls(windowed: bool) -> (Vec<AggCall>, Vec<usize>) {
         calls.push(call(AggFunc::CountDistinct, true, WindowMod::Sw));
         calls.push(call(AggFunc::Sum, true, WindowMod::Accu));
     }
-    let slots = calls.iter().map(|c| c.arg.is_some() as usize).collect();
-    (calls, slots)
+    calls
 }
 
-fn plan(windowed: bool, lateness: i64, emit: Emit) -> (AggregatePlan, Vec<usize>) {
-    let (aggs, slots) = calls(windowed);
-    let plan = AggregatePlan {
+fn plan(windowed: bool, lateness: i64, emit: Emit) -> AggregatePlan {
+    AggregatePlan {
         input: 0,
         watermark_from: None,
         keys: vec![ScalarExpr::Column(0)],
@@ -123,10 +122,10 @@ fn plan(windowed: bool, lateness: i64, emit: Emit) -> (AggregatePlan, Vec<usize>
             sw_ms: Some(SW as u64),
             lateness_ms: lateness as u64,
         }),
-        aggs,
+        aggs: calls(windowed),
+        args: vec![ScalarExpr::lit(true), ScalarExpr::Column(1)],
         emit,
-    };
-    (plan, slots)
+    }
 }
 
 fn pane_start(t: i64) -> i64 {
@@ -198,7 +197,7 @@ impl AggregateModel {
         for u in &updates {
             panes.insert((u.key.clone(), start_of(u)));
         }
-        let (calls, _) = calls(self.windowed);
+        let calls = calls(self.windowed);
         let mut out = BTreeMap::new();
         for (key, start) in panes {
             let of_pane: Vec<&&Update> = updates
@@ -315,9 +314,9 @@ fn run_aggregate(seed: u64, windowed: bool, emit: Emit) {
     let epochs = random_epochs(&mut rng, count);
     let lateness = [0, 15, 40][rng.random_range(0..3)];
     let model = AggregateModel::new(&epochs, windowed, lateness);
-    let (plan, slots) = plan(windowed, lateness, emit);
+    let plan = plan(windowed, lateness, emit);
     let metrics = Arc::new(Metrics::default());
-    let state = AggregateState::new(&plan, slots, "q", metrics.clone());
+    let state = AggregateState::new(&plan, "q", metrics.clone());
     let clocks = if windowed {
         vec![Clock::single(lateness)]
     } else {
@@ -418,10 +417,10 @@ fn aggregate_without_windows_equals_the_model() {
 fn a_late_row_past_the_bound_is_dropped_and_one_inside_is_counted() {
     // Window 30 ms, lateness 15: after event time 100 the watermark is 85, so the window
     // [30, 60) is final and [60, 90) is still open.
-    let (plan, slots) = plan(true, 15, Emit::Changes);
+    let plan = plan(true, 15, Emit::Changes);
     let metrics = Arc::new(Metrics::default());
     let mut driver = Driver::new(
-        AggregateState::new(&plan, slots, "q", metrics.clone()),
+        AggregateState::new(&plan, "q", metrics.clone()),
         vec![Clock::single(15)],
     );
     let row = |t: i64, v: i64| Update {
@@ -867,10 +866,9 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
                     call(AggFunc::Count, false, WindowMod::Aggr),
                     call(AggFunc::CountDistinct, true, WindowMod::Aggr),
                 ];
-                let (mut plan, _) = plan(true, lateness, Emit::Changes);
+                let mut plan = plan(true, lateness, Emit::Changes);
                 plan.aggs = aggs;
-                let state =
-                    AggregateState::new(&plan, vec![0, 1], "q", Arc::new(Metrics::default()));
+                let state = AggregateState::new(&plan, "q", Arc::new(Metrics::default()));
                 let by_key = Exchange::new(|(r, _, _): &(Prepared, u64, isize)| {
                     tally_engine::render::hash_values(&r[..1])
                 });
@@ -1025,10 +1023,9 @@ fn an_aggregate_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
                 (rows, max.map(|m| (0, m)).into_iter().collect())
             })
             .collect();
-        let (plan, slots) = plan(true, lateness, emit);
+        let plan = plan(true, lateness, emit);
         let make = || {
-            let state =
-                AggregateState::new(&plan, slots.clone(), "q", Arc::new(Metrics::default()));
+            let state = AggregateState::new(&plan, "q", Arc::new(Metrics::default()));
             Driver::new(state, vec![Clock::single(lateness)])
         };
         let whole = run_restarting(&make, &input, None);
@@ -1102,8 +1099,8 @@ fn a_join_and_an_upsert_restored_from_a_snapshot_go_on_as_if_never_stopped() {
 
 #[test]
 fn a_snapshot_of_another_shape_is_refused() {
-    let (plan, slots) = plan(true, 0, Emit::Changes);
-    let state = || AggregateState::new(&plan, slots.clone(), "q", Arc::new(Metrics::default()));
+    let plan = plan(true, 0, Emit::Changes);
+    let state = || AggregateState::new(&plan, "q", Arc::new(Metrics::default()));
     let bytes = Driver::new(state(), vec![Clock::single(0)])
         .snapshot()
         .unwrap();

@@ -221,6 +221,18 @@ impl SinkConfig {
     pub fn partitioned(&self) -> bool {
         !matches!(self, SinkConfig::Stdout | SinkConfig::Csv { .. })
     }
+
+    /// Whether the sink writes its whole table at each flush (a CSV file in `final` mode)
+    /// rather than the changes since the last: it needs every row kept.
+    pub fn rewrites_table(&self) -> bool {
+        matches!(
+            self,
+            SinkConfig::Csv {
+                mode: CsvMode::Final,
+                ..
+            }
+        )
+    }
 }
 
 /// When a sink sees a window's rows.

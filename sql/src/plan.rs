@@ -93,6 +93,21 @@ impl Plan {
         }
     }
 
+    /// The joins of each operator: group `g` holds, in node order, the joins whose
+    /// [`JoinPlan::group`] is `g`.
+    pub fn join_groups(&self) -> Vec<Vec<NodeId>> {
+        let mut groups: Vec<Vec<NodeId>> = Vec::new();
+        for (id, n) in self.nodes.iter().enumerate() {
+            if let Node::LeftJoin(j) = &n.node {
+                if groups.len() <= j.group {
+                    groups.resize(j.group + 1, Vec::new());
+                }
+                groups[j.group].push(id);
+            }
+        }
+        groups
+    }
+
     /// The global watermark lane of a row of `source` that the source put in its own lane
     /// `source_lane` (a Kafka partition's; 0 otherwise): each source has its own range of
     /// `LANES / sources` lanes.
@@ -114,6 +129,21 @@ pub struct SourcePlan {
     /// Read as a dimension: its rows as they stand when the job starts arrive in the first
     /// epoch, and (for a followed file) later lines as changes.
     pub dimension: bool,
+}
+
+impl Node {
+    /// The nodes this node reads.
+    pub fn inputs(&self) -> Vec<NodeId> {
+        match self {
+            Node::Source { .. } => vec![],
+            Node::Filter { input, .. } | Node::Map { input, .. } | Node::Upsert { input, .. } => {
+                vec![*input]
+            }
+            Node::Aggregate(a) => std::iter::once(a.input).chain(a.watermark_from).collect(),
+            Node::Union { inputs } => inputs.clone(),
+            Node::LeftJoin(j) => vec![j.stream, j.dim],
+        }
+    }
 }
 
 /// A node, its output columns and the statement it was planned for.
@@ -167,6 +197,10 @@ pub struct JoinPlan {
     /// How long stream rows are kept so that dimension changes can revise them: until the
     /// window of the query that reads the join is final. `None`: for the life of the job.
     pub retain: Option<Retention>,
+    /// The joins of one group run in one operator ([`Plan::join_groups`]): they join one
+    /// dimension node on one key (equal `dim_key`s), and none reads another's output (one
+    /// operator cannot feed itself). Numbered from 0 in the order of their first join.
+    pub group: usize,
 }
 
 /// Stream rows are kept until the window (of `size_ms`, on `time`) they fall in is final.
@@ -192,6 +226,11 @@ pub struct AggregatePlan {
     pub keys: Vec<ScalarExpr>,
     pub window: Option<WindowPlan>,
     pub aggs: Vec<AggCall>,
+    /// The distinct argument expressions of `aggs`, one slot each: a row is prepared as its
+    /// keys, its window start, then these values, and each aggregate reads the slot
+    /// [`AggCall::slot`] (aggregates of one argument, `count(qq)`, `countd(qq)`,
+    /// `count(qq ACCU)`, share it). `count(*)` reads a `TRUE` slot.
+    pub args: Vec<ScalarExpr>,
     /// `Final`: rows are emitted once, when their window closes (or at the end of the input for
     /// a query without windows). `Changes`: rows are revised as input arrives.
     pub emit: Emit,
@@ -271,6 +310,8 @@ pub struct AggCall {
     pub result_type: DataType,
     /// Which window the aggregate covers: the aggr window, or the ACCU / SW window ending with it.
     pub window: WindowMod,
+    /// Where its argument is in [`AggregatePlan::args`].
+    pub slot: usize,
 }
 
 /// A result table: rows of `input` written to a sink.
@@ -279,8 +320,9 @@ pub struct SinkPlan {
     pub input: NodeId,
     pub table: String,
     pub schema: Schema,
-    /// The columns that identify a row of the result table (upserts replace by them). Empty
-    /// key: the table has one row. `None`: the whole row is the key.
+    /// The columns that identify a row of the result table (upserts replace by them), all of
+    /// `schema` (never the hidden `version` column). Empty key: the table has one row. `None`:
+    /// the whole row is the key.
     pub key: Option<Vec<usize>>,
     /// A hidden last column (after `schema`'s) holding the row's window start: a row replaces
     /// the row of its key only if its window is not older, so a result that does not show
@@ -290,109 +332,145 @@ pub struct SinkPlan {
     /// column computed from it): a row whose window is final never changes again, so a sink
     /// that does not rewrite the whole table forgets it once the watermark passes its window's
     /// end (read from the `version` column), and its memory stays flat on an endless stream.
+    /// `None` for a sink that rewrites its whole table at each flush (CSV `final`): it keeps
+    /// every row.
     pub frozen_after_ms: Option<u64>,
     pub config: SinkConfig,
     pub options: SinkOptions,
 }
 
+/// Columns as `name TYPE, ...`.
+fn columns(schema: &Schema) -> String {
+    let cols: Vec<String> = schema
+        .fields
+        .iter()
+        .map(|f| format!("{} {}", f.name, f.ty))
+        .collect();
+    cols.join(", ")
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+    items.join(", ")
+}
+
+impl fmt::Display for AggCall {
+    /// `count(#1)@0`: the aggregate, its argument and its argument's slot.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = match self.window {
+            WindowMod::Aggr => "",
+            WindowMod::Accu => " ACCU",
+            WindowMod::Sw => " SW",
+        };
+        match &self.arg {
+            Some(arg) => write!(f, "{}({arg}{m})@{}", self.func.name(), self.slot),
+            None => write!(f, "{}(*{m})@{}", self.func.name(), self.slot),
+        }
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Node::Source { source } => write!(f, "Source {source}"),
+            Node::Filter { input, predicate } => write!(f, "Filter {input} where {predicate}"),
+            Node::Map { input, exprs } => write!(f, "Map {input} -> [{}]", list(exprs)),
+            Node::Aggregate(a) => {
+                write!(
+                    f,
+                    "Aggregate {} keys [{}] args [{}] aggs [{}]",
+                    a.input,
+                    list(&a.keys),
+                    list(&a.args),
+                    list(&a.aggs)
+                )?;
+                if let Some(w) = &a.window {
+                    write!(
+                        f,
+                        " window tumbling {} ms on {} lateness {} ms",
+                        w.size_ms, w.time, w.lateness_ms
+                    )?;
+                    if let Some(a) = w.accu_ms {
+                        write!(f, " accu {a} ms")?;
+                    }
+                    if let Some(s) = w.sw_ms {
+                        write!(f, " sw {s} ms")?;
+                    }
+                }
+                if let Some(from) = a.watermark_from {
+                    write!(f, " watermark from node {from}")?;
+                }
+                write!(f, " emit {:?}", a.emit)
+            }
+            Node::Union { inputs } => write!(f, "Union {inputs:?}"),
+            Node::Upsert { input, key } => write!(f, "Upsert {input} by columns {key:?}"),
+            Node::LeftJoin(j) => {
+                write!(
+                    f,
+                    "LeftJoin stream {} dim {} on [{}] = [{}]",
+                    j.stream,
+                    j.dim,
+                    list(&j.stream_key),
+                    list(&j.dim_key)
+                )?;
+                if let Some(r) = &j.residual {
+                    write!(f, " and {r}")?;
+                }
+                match &j.retain {
+                    Some(r) => write!(
+                        f,
+                        " retain stream rows until their {} ms window on {} is final",
+                        r.size_ms, r.time
+                    )?,
+                    None => write!(f, " retain stream rows for the life of the job")?,
+                }
+                write!(f, " group {}", j.group)
+            }
+        }
+    }
+}
+
 impl fmt::Display for Plan {
+    /// One line per source, node and sink. Expressions read columns by index: `#i` is column
+    /// `i` of the node's input (for a join's residual, of the stream row then the dimension's).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "settings: lateness {} ms, idle timeout {} ms",
-            self.settings.lateness_ms, self.settings.idle_timeout_ms
+            "settings: lateness {} ms, idle timeout {} ms, watermark lanes {}",
+            self.settings.lateness_ms, self.settings.idle_timeout_ms, self.settings.lanes
         )?;
         for (i, s) in self.sources.iter().enumerate() {
             writeln!(
                 f,
-                "source {i}: {} {:?} ({})",
+                "source {i}: {}{} {:?} ({})",
                 s.table,
+                if s.dimension { " (dimension)" } else { "" },
                 s.config,
-                s.schema.names().join(", ")
+                columns(&s.schema)
             )?;
         }
         for (i, n) in self.nodes.iter().enumerate() {
-            write!(f, "node {i} [{}] ", n.label)?;
-            match &n.node {
-                Node::Source { source } => write!(f, "Source {source}")?,
-                Node::Filter { input, predicate } => write!(f, "Filter {input} where {predicate}")?,
-                Node::Map { input, exprs } => {
-                    let e: Vec<String> = exprs.iter().map(|e| e.to_string()).collect();
-                    write!(f, "Map {input} -> [{}]", e.join(", "))?
-                }
-                Node::Aggregate(a) => {
-                    let k: Vec<String> = a.keys.iter().map(|e| e.to_string()).collect();
-                    let g: Vec<String> = a
-                        .aggs
-                        .iter()
-                        .map(|c| {
-                            let m = match c.window {
-                                WindowMod::Aggr => "",
-                                WindowMod::Accu => " ACCU",
-                                WindowMod::Sw => " SW",
-                            };
-                            match &c.arg {
-                                Some(arg) => format!("{}({arg}{m})", c.func.name()),
-                                None => format!("{}(*{m})", c.func.name()),
-                            }
-                        })
-                        .collect();
-                    write!(
-                        f,
-                        "Aggregate {} keys [{}] aggs [{}]",
-                        a.input,
-                        k.join(", "),
-                        g.join(", ")
-                    )?;
-                    if let Some(w) = &a.window {
-                        write!(
-                            f,
-                            " window tumbling {} ms on {} lateness {} ms",
-                            w.size_ms, w.time, w.lateness_ms
-                        )?;
-                        if let Some(a) = w.accu_ms {
-                            write!(f, " accu {a} ms")?;
-                        }
-                        if let Some(s) = w.sw_ms {
-                            write!(f, " sw {s} ms")?;
-                        }
-                    }
-                    write!(f, " emit {:?}", a.emit)?;
-                }
-                Node::Union { inputs } => write!(f, "Union {inputs:?}")?,
-                Node::Upsert { input, key } => write!(f, "Upsert {input} by columns {key:?}")?,
-                Node::LeftJoin(j) => {
-                    let sk: Vec<String> = j.stream_key.iter().map(|e| e.to_string()).collect();
-                    let dk: Vec<String> = j.dim_key.iter().map(|e| e.to_string()).collect();
-                    write!(
-                        f,
-                        "LeftJoin stream {} dim {} on [{}] = [{}]",
-                        j.stream,
-                        j.dim,
-                        sk.join(", "),
-                        dk.join(", ")
-                    )?;
-                    if let Some(r) = &j.residual {
-                        write!(f, " and {r}")?;
-                    }
-                    match &j.retain {
-                        Some(r) => write!(
-                            f,
-                            " retain stream rows until their {} ms window on {} is final",
-                            r.size_ms, r.time
-                        )?,
-                        None => write!(f, " retain stream rows for the life of the job")?,
-                    }
-                }
-            }
-            writeln!(f, " => ({})", n.schema.names().join(", "))?;
+            writeln!(
+                f,
+                "node {i} [{}] {} => ({})",
+                n.label,
+                n.node,
+                columns(&n.schema)
+            )?;
         }
         for s in &self.sinks {
-            writeln!(
+            write!(
                 f,
                 "sink {} from node {}: {:?} emit {:?} flush {} ms key {:?}",
                 s.table, s.input, s.config, s.options.emit, s.options.flush_ms, s.key
             )?;
+            if let Some(v) = s.version {
+                write!(f, " version column {v}")?;
+            }
+            if let Some(ms) = s.frozen_after_ms {
+                write!(f, " forgets a row once its {ms} ms window is final")?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

@@ -166,24 +166,8 @@ pub fn render<'s>(
 ) -> (Rows<'s>, Option<WatermarkFeed<'s>>) {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
-    // One argument slot per distinct argument: aggregates of one column (count(qq),
-    // countd(qq), count(qq ACCU)) or count(*)s read one value of the prepared row.
-    let mut arg_exprs: Vec<Option<ScalarExpr>> = Vec::new();
-    let arg_slots: Vec<usize> = plan
-        .aggs
-        .iter()
-        .map(|a| {
-            let same = |e: &Option<ScalarExpr>| match (e, &a.arg) {
-                (None, None) => true,
-                (Some(ScalarExpr::Column(x)), Some(ScalarExpr::Column(y))) => x == y,
-                _ => false,
-            };
-            arg_exprs.iter().position(same).unwrap_or_else(|| {
-                arg_exprs.push(a.arg.clone());
-                arg_exprs.len() - 1
-            })
-        })
-        .collect();
+    // One argument slot per distinct argument, as the plan numbers them.
+    let arg_exprs: Vec<Option<ScalarExpr>> = plan.args.iter().cloned().map(Some).collect();
     let nkeys = keys.len();
     let metrics = shared.metrics.clone();
     let query = label.to_string();
@@ -294,7 +278,7 @@ pub fn render<'s>(
         ),
         _ => (None, None, Vec::new()),
     };
-    let state = AggregateState::new(plan, arg_slots, label, shared.metrics.clone());
+    let state = AggregateState::new(plan, label, shared.metrics.clone());
     // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key =
         ExchangePact::new(move |(row, _, _): &(Prepared, u64, isize)| hash_values(&row[..nkeys]));
@@ -320,7 +304,7 @@ pub struct AggregateState {
     spec: Option<Spec>,
     emit: Emit,
     aggs: Vec<AggCall>,
-    /// For each aggregate, the argument slot of the prepared row it reads.
+    /// For each aggregate, the argument slot of the prepared row it reads (`AggCall::slot`).
     arg_slots: Vec<usize>,
     /// Where the arguments start in a prepared row (after the key and the pane start).
     args_at: usize,
@@ -339,20 +323,14 @@ pub struct AggregateData {
 }
 
 impl AggregateState {
-    /// `arg_slots`: for each of `plan.aggs`, the slot of its argument in a prepared row.
-    pub fn new(
-        plan: &AggregatePlan,
-        arg_slots: Vec<usize>,
-        label: &str,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(plan: &AggregatePlan, label: &str, metrics: Arc<Metrics>) -> Self {
         let nkeys = plan.keys.len();
         AggregateState {
             nkeys,
             spec: plan.window.as_ref().map(Spec::new),
             emit: plan.emit,
             aggs: plan.aggs.clone(),
-            arg_slots,
+            arg_slots: plan.aggs.iter().map(|a| a.slot).collect(),
             args_at: nkeys + plan.window.is_some() as usize,
             label: label.to_string(),
             metrics,

@@ -121,7 +121,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         sources.push(rows);
     }
     let upstream = plan.stream_sources();
-    let groups = join_groups(plan);
+    let groups = plan.join_groups();
     // Nodes are rendered once what they read is; a group of joins sharing a dimension is
     // rendered as one operator once every member's inputs are.
     let mut nodes: Vec<Option<Rows<'s>>> = vec![None; plan.nodes.len()];
@@ -237,42 +237,6 @@ fn node_inputs(node: &Node) -> Vec<NodeId> {
     }
 }
 
-/// The joins that share one operator: those of one dimension node on one (printed) key, except
-/// that a join whose stream reads another join of the group starts a group of its own (one
-/// operator cannot feed itself).
-fn join_groups(plan: &Plan) -> Vec<Vec<NodeId>> {
-    // ancestors[n]: every node n reads, directly or not.
-    let mut ancestors: Vec<std::collections::BTreeSet<NodeId>> = Vec::new();
-    for node in &plan.nodes {
-        let mut set = std::collections::BTreeSet::new();
-        for i in node_inputs(&node.node) {
-            set.insert(i);
-            set.extend(ancestors[i].iter().copied());
-        }
-        ancestors.push(set);
-    }
-    let mut groups: Vec<(NodeId, String, Vec<NodeId>)> = Vec::new();
-    for (id, node) in plan.nodes.iter().enumerate() {
-        let Node::LeftJoin(j) = &node.node else {
-            continue;
-        };
-        let key: Vec<String> = j.dim_key.iter().map(|e| e.to_string()).collect();
-        let key = key.join(", ");
-        let fits = groups.iter_mut().find(|(dim, k, members)| {
-            *dim == j.dim
-                && *k == key
-                && members
-                    .iter()
-                    .all(|m| !ancestors[id].contains(m) && !ancestors[*m].contains(&id))
-        });
-        match fits {
-            Some((_, _, members)) => members.push(id),
-            None => groups.push((j.dim, key, vec![id])),
-        }
-    }
-    groups.into_iter().map(|(_, _, members)| members).collect()
-}
-
 /// Evaluates expressions that [can fail](ScalarExpr::can_fail) on one row; a row that fails
 /// (an EXECUTE loop past its iteration limit) is counted as a bad row, sampled in the log, and
 /// skipped.
@@ -382,7 +346,7 @@ pub fn map_with_maxima<'s, D: Clone + 'static>(
 /// Describes the operators each plan node becomes, for `tally explain`.
 pub fn explain(plan: &Plan) -> String {
     let mut out = String::new();
-    let groups = join_groups(plan);
+    let groups = plan.join_groups();
     for (i, s) in plan.sources.iter().enumerate() {
         out.push_str(&format!(
             "input {i} ({}): InputSession<u64 epoch, Row, isize>, fed by each worker's share of the source\n",

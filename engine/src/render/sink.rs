@@ -293,11 +293,7 @@ pub fn render<'s>(
         }
     });
     let writer = partitioned || shared.worker.index == 0;
-    let visible_width = plan.version.unwrap_or(plan.schema.len());
-    let key_cols: Option<Vec<usize>> = plan
-        .key
-        .as_ref()
-        .map(|k| k.iter().copied().filter(|&i| i < visible_width).collect());
+    let key_cols: Option<Vec<usize>> = plan.key.clone();
     let mut sink = None;
     if writer {
         // Opened while the dataflow is built, so a wrong setting or an unreachable server is
@@ -316,12 +312,10 @@ pub fn render<'s>(
         ),
         _ => (None, Vec::new()),
     };
-    // A sink that rewrites the whole table (CSV `final`) keeps every row.
+    // `frozen_after_ms` is `None` for a sink that rewrites its whole table (CSV `final`).
     let mut table = Table::new(plan.key.clone(), plan.version);
     if let Some(size) = plan.frozen_after_ms.filter(|_| !clocks.is_empty()) {
-        if sink.as_ref().is_some_and(|s| !s.needs_table()) {
-            table = table.forgetting_final_rows(size);
-        }
+        table = table.forgetting_final_rows(size);
     }
     let state = SinkState {
         table,

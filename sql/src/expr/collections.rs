@@ -27,7 +27,7 @@ fn common_of<'a>(name: &str, types: impl Iterator<Item = &'a DataType>) -> Resul
 }
 
 /// A collection function.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CollFunc {
     /// `array(a, b, ...)`.
     Array,

@@ -6,7 +6,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 pub const DEFAULT_PATTERN: &str = "yyyy-MM-dd HH:mm:ss";
 
 /// A Java date pattern translated to chrono's strftime syntax.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DateFormat {
     chrono: String,
     has_time: bool,

@@ -14,7 +14,7 @@ use crate::types::{DataType, Value};
 
 /// A scalar function, with whatever it needs fixed at plan time (time zone, a date pattern
 /// given as a literal).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Func {
     If,
     Nvl,

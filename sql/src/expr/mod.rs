@@ -1,12 +1,13 @@
 //! Bound scalar expressions and their evaluation.
 //!
-//! The binder ([`crate::planner`]) resolves names to column indexes, checks types and inserts
+//! The binder ([`crate::bind`]) resolves names to column indexes, checks types and inserts
 //! the implicit casts Hive would apply, so evaluation here never guesses: operands of a binary
 //! operator already share one type. Evaluation never fails: a value that cannot be computed
 //! (division by zero, a bad cast, an unparseable date) is NULL, as in Hive.
 
 pub mod collections;
 pub mod date;
+mod eq;
 pub mod functions;
 pub mod hive;
 
@@ -22,7 +23,7 @@ pub use functions::Func;
 use crate::types::{DataType, Value};
 
 /// Binary operators whose operands have been cast to one common type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BinOp {
     Add,
     Sub,
@@ -96,7 +97,8 @@ impl LikePattern {
     }
 }
 
-/// A scalar expression over the columns of one input row.
+/// A scalar expression over the columns of one input row. Equality and hashing are
+/// structural (see `eq.rs`): literals by type and bits, patterns by their text.
 #[derive(Clone, Debug)]
 pub enum ScalarExpr {
     Column(usize),
@@ -156,7 +158,7 @@ pub enum ScalarExpr {
 }
 
 /// The body of an EXECUTE: locals set to their defaults, statements run, a value emitted.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Program {
     pub defines: Vec<(usize, ScalarExpr)>,
     pub block: Vec<Stmt>,
@@ -166,7 +168,7 @@ pub struct Program {
 }
 
 /// A statement of an EXECUTE block.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Stmt {
     /// `$v := expr` (the value already cast to the variable's type).
     Set(usize, ScalarExpr),

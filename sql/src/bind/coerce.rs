@@ -1,0 +1,204 @@
+//! Types and coercions in one place: which type operands are brought to, and the implicit
+//! casts the binder inserts (Hive's rules: strings read as doubles in arithmetic and
+//! comparisons, INT widens to DECIMAL and DOUBLE).
+
+use crate::error::{Pos, SqlError};
+use crate::expr::{BinOp, ScalarExpr};
+use crate::plan::AggFunc;
+use crate::types::DataType;
+
+pub use crate::expr::functions::{common_type, implicit_cast};
+
+/// A type mismatch at `pos`: "cannot {what} {a} and {b}".
+pub fn mismatch(pos: Pos, what: &str, a: &DataType, b: &DataType) -> SqlError {
+    SqlError::new(pos, format!("type mismatch: cannot {what} {a} and {b}"))
+}
+
+/// Casts `e` from `from` to `to` when they differ (NULL needs no cast).
+pub fn coerce(e: ScalarExpr, from: &DataType, to: &DataType) -> ScalarExpr {
+    if from == to || *from == DataType::Null || *to == DataType::Null {
+        e
+    } else if let ScalarExpr::Literal(v) = &e {
+        ScalarExpr::Literal(v.cast(to))
+    } else {
+        e.cast(to.clone())
+    }
+}
+
+/// The type arithmetic operands are brought to (strings read as doubles).
+pub fn arith_type(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::String => Some(DataType::Double),
+        DataType::Int | DataType::Double | DataType::Decimal | DataType::Null => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// The common type of a comparison.
+pub fn compare_type(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    match (a, b) {
+        (String, t) | (t, String) if t.is_numeric() => Some(Double),
+        _ => common_type(a, b),
+    }
+}
+
+/// The type both operands of `a op b` (`+ - * / %`) are cast to, and the result's type: a
+/// string is read as a DOUBLE, NULL alone is INT, `/` of INTs is DOUBLE. `None`: not numbers.
+pub fn arithmetic_types(op: BinOp, a: &DataType, b: &DataType) -> Option<(DataType, DataType)> {
+    let mut t = common_type(&arith_type(a)?, &arith_type(b)?)?;
+    if t == DataType::Null {
+        t = DataType::Int;
+    }
+    let result = match (op, &t) {
+        (BinOp::Div, DataType::Int) => DataType::Double,
+        _ => t.clone(),
+    };
+    Some((t, result))
+}
+
+/// The type an aggregate's argument of type `t` is cast to, and the aggregate's result type.
+/// `None`: sum and avg of something that is not a number.
+pub fn aggregate_types(func: AggFunc, t: &DataType) -> Option<(DataType, DataType)> {
+    Some(match func {
+        AggFunc::Count | AggFunc::CountDistinct | AggFunc::CountDistinctHll => {
+            (t.clone(), DataType::Int)
+        }
+        AggFunc::HllSketch => (t.clone(), DataType::String),
+        AggFunc::CollectSet | AggFunc::CollectList => {
+            let et = if *t == DataType::Null {
+                DataType::String
+            } else {
+                t.clone()
+            };
+            (et.clone(), DataType::Array(Box::new(et)))
+        }
+        AggFunc::Min | AggFunc::Max => (t.clone(), t.clone()),
+        AggFunc::Sum | AggFunc::SumDistinct => {
+            let nt = match arith_type(t)? {
+                DataType::Null => DataType::Double,
+                nt => nt,
+            };
+            (nt.clone(), nt)
+        }
+        AggFunc::Avg | AggFunc::AvgDistinct => {
+            let nt = match arith_type(t)? {
+                DataType::Decimal => DataType::Decimal,
+                _ => DataType::Double,
+            };
+            (nt.clone(), nt)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DataType::*;
+
+    fn arr(t: DataType) -> DataType {
+        Array(Box::new(t))
+    }
+
+    /// Hive's table: what `a + b` and `a / b` are computed in and give.
+    #[test]
+    fn arithmetic_table() {
+        let cases = [
+            (Int, Int, Some((Int, Int)), Some((Int, Double))),
+            (Int, Double, Some((Double, Double)), Some((Double, Double))),
+            (
+                Int,
+                Decimal,
+                Some((Decimal, Decimal)),
+                Some((Decimal, Decimal)),
+            ),
+            (
+                Decimal,
+                Double,
+                Some((Double, Double)),
+                Some((Double, Double)),
+            ),
+            (String, Int, Some((Double, Double)), Some((Double, Double))),
+            (
+                String,
+                String,
+                Some((Double, Double)),
+                Some((Double, Double)),
+            ),
+            (Null, Null, Some((Int, Int)), Some((Int, Double))),
+            (
+                Null,
+                Decimal,
+                Some((Decimal, Decimal)),
+                Some((Decimal, Decimal)),
+            ),
+            (Boolean, Int, None, None),
+            (arr(Int), Int, None, None),
+        ];
+        for (a, b, add, div) in cases {
+            assert_eq!(arithmetic_types(BinOp::Add, &a, &b), add, "{a} + {b}");
+            assert_eq!(arithmetic_types(BinOp::Add, &b, &a), add, "{b} + {a}");
+            assert_eq!(arithmetic_types(BinOp::Div, &a, &b), div, "{a} / {b}");
+        }
+    }
+
+    /// Comparisons read a string against a number as DOUBLE; otherwise the common type.
+    #[test]
+    fn comparison_table() {
+        let cases = [
+            (Int, Int, Some(Int)),
+            (String, Int, Some(Double)),
+            (Decimal, String, Some(Double)),
+            (String, String, Some(String)),
+            (Int, Decimal, Some(Decimal)),
+            (Int, Double, Some(Double)),
+            (Null, Boolean, Some(Boolean)),
+            (Boolean, Int, None),
+            (arr(Int), arr(Double), Some(arr(Double))),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(compare_type(&a, &b), want, "{a} = {b}");
+            assert_eq!(compare_type(&b, &a), want, "{b} = {a}");
+        }
+    }
+
+    /// Argument and result types of each aggregate.
+    #[test]
+    fn aggregate_table() {
+        let cases = [
+            (AggFunc::Count, String, Some((String, Int))),
+            (AggFunc::CountDistinct, Double, Some((Double, Int))),
+            (AggFunc::HllSketch, Int, Some((Int, String))),
+            (AggFunc::Sum, Int, Some((Int, Int))),
+            (AggFunc::Sum, String, Some((Double, Double))),
+            (AggFunc::Sum, Null, Some((Double, Double))),
+            (AggFunc::Sum, Decimal, Some((Decimal, Decimal))),
+            (AggFunc::Avg, Int, Some((Double, Double))),
+            (AggFunc::Avg, Decimal, Some((Decimal, Decimal))),
+            (AggFunc::Min, String, Some((String, String))),
+            (AggFunc::CollectSet, Null, Some((String, arr(String)))),
+            (AggFunc::CollectList, Int, Some((Int, arr(Int)))),
+            (AggFunc::Sum, Boolean, None),
+            (AggFunc::Avg, arr(Int), None),
+        ];
+        for (func, t, want) in cases {
+            assert_eq!(aggregate_types(func, &t), want, "{}({t})", func.name());
+        }
+    }
+
+    /// A cast is inserted only between two different known types; a literal is cast now.
+    #[test]
+    fn coerce_inserts_casts() {
+        let col = ScalarExpr::Column(0);
+        assert_eq!(coerce(col.clone(), &Int, &Int).to_string(), "#0");
+        assert_eq!(coerce(col.clone(), &Null, &Int).to_string(), "#0");
+        assert_eq!(
+            coerce(col, &String, &Double).to_string(),
+            "CAST(#0 AS DOUBLE)"
+        );
+        assert_eq!(
+            coerce(ScalarExpr::lit("2.5"), &String, &Double).to_string(),
+            "2.5"
+        );
+    }
+}
