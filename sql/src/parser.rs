@@ -106,9 +106,51 @@ fn is_word(t: &Token, w: &str) -> bool {
     matches!(t, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
 }
 
-/// `count(qq ACCU)` -> `__accu__count(qq)`, `count(qq SW)` -> `__sw__count(qq)`.
+/// Words after which an operand is still to come, so an `ACCU` / `SW` that follows one is a
+/// column (`count(DISTINCT sw)`, `max(a AND sw)`), not a modifier.
+const OPERAND_EXPECTED: &[&str] = &[
+    "DISTINCT", "ALL", "NOT", "AND", "OR", "IS", "IN", "LIKE", "RLIKE", "REGEXP", "BETWEEN",
+    "CASE", "WHEN", "THEN", "ELSE", "DIV", "AS", "INTERVAL",
+];
+
+/// Whether `t` can end an expression: a name, a literal or a closing bracket.
+fn ends_expression(t: &Token) -> bool {
+    match t {
+        Token::Word(w) => {
+            w.quote_style.is_some()
+                || !OPERAND_EXPECTED
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        Token::Number(..)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::Placeholder(_)
+        | Token::RParen
+        | Token::RBracket => true,
+        _ => false,
+    }
+}
+
+/// Whether the token before an `ACCU` / `SW` word ends an argument, so that the word is the
+/// modifier of `agg(x ACCU)`: a name, a literal, a closing bracket, or the `*` of `count(*)`.
+/// After `(`, `,`, `.`, an operator or a keyword that wants an operand, the word is a column
+/// named `accu` or `sw` (`max(sw)`, `count(t.accu)`, `sum(a + sw)`).
+fn ends_argument(tokens: &[TokenWithSpan], prev: usize) -> bool {
+    match &tokens[prev].token {
+        // `count(* ACCU)`, but not `max(a * sw)`.
+        Token::Mul => (0..prev)
+            .rev()
+            .find(|&k| significant(&tokens[k]))
+            .is_some_and(|k| tokens[k].token == Token::LParen),
+        t => ends_expression(t),
+    }
+}
+
+/// `count(qq ACCU)` -> `__accu__count(qq)`, `count(qq SW)` -> `__sw__count(qq)`. Only the
+/// word written after an argument, last in the call, is the modifier: `max(sw)` and
+/// `count(DISTINCT accu)` read the columns `sw` and `accu`.
 fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
-    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
     let mut i = 0;
     while i < tokens.len() {
         let prefix = if is_word(&tokens[i].token, "ACCU") {
@@ -120,7 +162,10 @@ fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
             continue;
         };
         let next = tokens[i + 1..].iter().find(|t| significant(t));
-        if !matches!(next.map(|t| &t.token), Some(Token::RParen)) {
+        let prev = (0..i).rev().find(|&k| significant(&tokens[k]));
+        if !matches!(next.map(|t| &t.token), Some(Token::RParen))
+            || !prev.is_some_and(|p| ends_argument(tokens, p))
+        {
             i += 1;
             continue;
         }
@@ -1017,6 +1062,40 @@ mod tests {
             panic!()
         };
         assert_eq!(display_expr(expr), "count(qq SW)");
+    }
+
+    #[test]
+    fn modifiers_only_after_an_argument() {
+        let q = one(
+            "SELECT max(sw), count(accu), countd(sw), count(DISTINCT sw), sum(a + sw), \
+             count(t.accu), max(a * sw), count(sw SW), count(accu ACCU), count(* ACCU), \
+             count(1 SW), sum(if(x, 1, 0) ACCU) FROM t",
+        );
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => expr.to_string(),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "max(sw)",
+                "count(accu)",
+                "countd(sw)",
+                "count(DISTINCT sw)",
+                "sum(a + sw)",
+                "count(t.accu)",
+                "max(a * sw)",
+                "__sw__count(sw)",
+                "__accu__count(accu)",
+                "__accu__count(*)",
+                "__sw__count(1)",
+                "__accu__sum(if(x, 1, 0))",
+            ]
+        );
     }
 
     #[test]

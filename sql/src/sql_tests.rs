@@ -1,0 +1,118 @@
+//! EC-SQL text in, values out: expressions parsed, bound and planned as a job would be, then
+//! evaluated, so a test reads like the query a user writes.
+
+use crate::ast::WindowMod;
+use crate::expr::ScalarExpr;
+use crate::job::Job;
+use crate::plan::{AggFunc, Node, Plan};
+use crate::types::Value;
+
+/// `src` has `k STRING, sw BIGINT, accu STRING, ts TIMESTAMP, n BIGINT, d DOUBLE, dec DECIMAL`.
+fn plan(sql: &str) -> Plan {
+    plan_with("", sql)
+}
+
+/// As [`plan`], with more `[system]` settings (`key=value` lines).
+fn plan_with(system: &str, sql: &str) -> Plan {
+    let text = format!(
+        "[system]\n{system}\nsql={sql}\n\n[tabledesc-src]\ntable.name=src\n\
+         table.fields=k,string,:sw,bigint,:accu,string,:ts,timestamp,:n,bigint,:d,double,:dec,decimal,\n\
+         table.type=file\ntable.file.path=src.txt\n"
+    );
+    let job = Job::parse("test.ec", &text).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    crate::planner::plan(&job).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The expressions of the query's last projection.
+fn projection(system: &str, sql: &str) -> Vec<ScalarExpr> {
+    let plan = plan_with(system, sql);
+    plan.nodes
+        .iter()
+        .rev()
+        .find_map(|n| match &n.node {
+            Node::Map { exprs, .. } => Some(exprs.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{sql}: no projection in\n{plan}"))
+}
+
+/// `expr` evaluated on [`src_row`], with `[system]` settings.
+fn eval_with(system: &str, expr: &str) -> Value {
+    let exprs = projection(system, &format!("SELECT {expr} FROM src"));
+    exprs[0]
+        .try_eval(&src_row())
+        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+}
+
+/// `expr` evaluated on [`src_row`].
+fn eval(expr: &str) -> Value {
+    eval_with("", expr)
+}
+
+fn src_row() -> Vec<Value> {
+    vec![
+        Value::str("key"),
+        Value::Int(7),
+        Value::str("acc"),
+        Value::str("2024-03-01 12:34:56"),
+        Value::Int(3_000_000_000),
+        Value::Double(2.675),
+        Value::Decimal("-2.675".parse().unwrap()),
+    ]
+}
+
+/// The aggregates of the query, as (function, argument, window).
+fn aggregates(sql: &str) -> Vec<(AggFunc, Option<String>, WindowMod)> {
+    let plan = plan(sql);
+    plan.nodes
+        .iter()
+        .find_map(|n| match &n.node {
+            Node::Aggregate(a) => Some(
+                a.aggs
+                    .iter()
+                    .map(|c| (c.func, c.arg.as_ref().map(|e| e.to_string()), c.window))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{sql}: no aggregate"))
+}
+
+#[test]
+fn columns_named_sw_and_accu_are_columns_inside_aggregates() {
+    use AggFunc::*;
+    use WindowMod::*;
+    let col = |i: usize| Some(format!("#{i}"));
+    assert_eq!(
+        aggregates(
+            "SELECT k, max(sw), count(accu), countd(sw), count(DISTINCT accu), sum(n + sw), \
+             min(src.sw) FROM src GROUP BY k"
+        ),
+        vec![
+            (Max, col(1), Aggr),
+            (Count, col(2), Aggr),
+            (CountDistinct, col(1), Aggr),
+            (CountDistinct, col(2), Aggr),
+            (Sum, Some("(#4 + #1)".to_string()), Aggr),
+            (Min, col(1), Aggr),
+        ]
+    );
+    // Outside aggregates too: `abs(sw)` was read as `abs()` with the SW modifier.
+    assert_eq!(eval("abs(sw)"), Value::Int(7));
+    assert_eq!(eval("upper(accu)"), Value::str("ACC"));
+    // The keywords after an argument are still the modifiers, also on those columns.
+    assert_eq!(
+        aggregates(
+            "SELECT k, count(sw SW), count(accu ACCU), max(sw ACCU), count(1 SW), count(* ACCU) \
+             FROM src GROUP BY k COORDINATE BY n WITH AGGR INTERVAL 60 SECONDS \
+             WITH ACCU INTERVAL 3600 SECONDS WITH SW INTERVAL 300 SECONDS"
+        ),
+        vec![
+            (Count, col(1), Sw),
+            (Count, col(2), Accu),
+            (Max, col(1), Accu),
+            (Count, None, Sw),
+            (Count, None, Accu),
+        ]
+    );
+}
