@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlparser::ast::{DataType as SqlType, Expr};
-use sqlparser::dialect::SparkSqlDialect;
+use sqlparser::dialect::{Dialect, SparkSqlDialect};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -16,6 +16,134 @@ use crate::job::{Setting, TableDesc};
 use crate::types::{DataType, Field, Schema};
 
 static DIALECT: SparkSqlDialect = SparkSqlDialect {};
+
+/// The tokenizer's dialect: Spark's words and quotes, but a backslash escapes the next character
+/// of a string literal as in Hive (`'it\'s'`), and string literals keep their escapes as written:
+/// the binder reads an expression's literal with [`unescape_string`], while a DDL or SET value
+/// keeps its text for the setting's own escapes (`'field.splitter' = '\x01'`).
+#[derive(Debug)]
+struct TokenDialect;
+
+static TOKEN_DIALECT: TokenDialect = TokenDialect;
+
+impl Dialect for TokenDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        DIALECT.is_delimited_identifier_start(ch)
+    }
+
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        DIALECT.identifier_quote_style(identifier)
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        DIALECT.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        DIALECT.is_identifier_part(ch)
+    }
+
+    fn supports_nested_comments(&self) -> bool {
+        DIALECT.supports_nested_comments()
+    }
+
+    fn supports_pipe_operator(&self) -> bool {
+        DIALECT.supports_pipe_operator()
+    }
+
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        true
+    }
+}
+
+/// The value of a string literal as Hive reads it (`BaseSemanticAnalyzer.unescapeSQLString`),
+/// from the text the parser keeps (a doubled or escaped quote already single): `\\` `\'` `\"`
+/// `\0` `\b` `\n` `\r` `\t` `\Z` (U+001A), `\uXXXX`, octal `\000` to `\177` (an ASCII character); `\%` and `\_`
+/// stay escaped (LIKE reads them as a literal `%` / `_`); any other `\c` is `c`.
+pub fn unescape_string(raw: &str) -> String {
+    let c: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] != '\\' || i + 1 == c.len() {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        }
+        // `\uXXXX`: four hex digits.
+        if c[i + 1] == 'u' && i + 5 < c.len() {
+            let hex: String = c[i + 2..i + 6].iter().collect();
+            if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                out.push(ch);
+                i += 6;
+                continue;
+            }
+        }
+        // Octal `\[01][0-7][0-7]`: one ASCII character (at most 0o177).
+        if i + 3 < c.len()
+            && matches!(c[i + 1], '0'..='1')
+            && matches!(c[i + 2], '0'..='7')
+            && matches!(c[i + 3], '0'..='7')
+        {
+            let digit = |k: usize| c[k] as u32 - '0' as u32;
+            let byte = digit(i + 1) * 64 + digit(i + 2) * 8 + digit(i + 3);
+            out.push(char::from(byte as u8));
+            i += 4;
+            continue;
+        }
+        match c[i + 1] {
+            '0' => out.push('\0'),
+            'b' => out.push('\u{8}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'Z' => out.push('\u{1A}'),
+            '%' => out.push_str("\\%"),
+            '_' => out.push_str("\\_"),
+            other => out.push(other),
+        }
+        i += 2;
+    }
+    out
+}
+
+/// Sqlparser's tokenizer, told to keep a literal as written, leaves a doubled quote (`''`, a
+/// quoted name's doubled backtick) and an escaped quote (`\'`) as two characters: make them the
+/// one quote they stand for, and keep every other escape for [`unescape_string`].
+fn normalize_quotes(token: &mut Token) {
+    fn collapse(s: &str, quote: char, backslash: bool) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if backslash && c == '\\' {
+                match chars.next() {
+                    Some(n) if n == quote => out.push(n),
+                    Some(n) => {
+                        out.push(c);
+                        out.push(n);
+                    }
+                    None => out.push(c),
+                }
+            } else if c == quote && chars.peek() == Some(&quote) {
+                chars.next();
+                out.push(c);
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    match token {
+        Token::SingleQuotedString(s) => *s = collapse(s, '\'', true),
+        Token::DoubleQuotedString(s) => *s = collapse(s, '"', true),
+        Token::Word(w) => {
+            if let Some(q) = w.quote_style {
+                w.value = collapse(&w.value, q, false);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Words that end a clause, so they are never taken as an implicit alias.
 const CLAUSE_WORDS: &[&str] = &[
@@ -87,9 +215,13 @@ fn tidy(msg: &str) -> String {
 }
 
 fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
-    let mut tokens = Tokenizer::new(&DIALECT, sql)
+    let mut tokens = Tokenizer::new(&TOKEN_DIALECT, sql)
+        .with_unescape(false)
         .tokenize_with_location()
         .map_err(|e| SqlError::new(pos_of(e.location), e.message))?;
+    tokens
+        .iter_mut()
+        .for_each(|t| normalize_quotes(&mut t.token));
     rewrite_window_modifiers(&mut tokens);
     rewrite_foreach_execute(&mut tokens)?;
     let end = tokens
@@ -1099,6 +1231,49 @@ mod tests {
     }
 
     #[test]
+    fn hive_string_escapes() {
+        let cases = [
+            (r"\\d+", r"\d+"),
+            (r"it's", "it's"),
+            (r"a\tb\nc\rd", "a\tb\nc\rd"),
+            (r"\0\b\Z", "\0\u{8}\u{1a}"),
+            (r#"\"q\""#, "\"q\""),
+            (r"\%\_", r"\%\_"),
+            (r"\d\q\u", "dqu"),
+            (r"\u00e9\u4e2d", "\u{e9}\u{4e2d}"),
+            (r"\u00zz", "u00zz"),
+            (r"\101\011\177\200", "A\t\u{7f}200"),
+            (r"\08", "\08"),
+            (r"\\\\", r"\\"),
+            (r"tail\", r"tail\"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(unescape_string(raw), want, "{raw}");
+        }
+        // The parser keeps the escapes as written, with doubled and escaped quotes made one.
+        let q = one(r#"SELECT 'a\'b''c\\', "x\"y""z", `we``ird` FROM t"#);
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => format!("{expr:?}"),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert!(
+            shown[0].contains(r#"SingleQuotedString("a'b'c\\\\")"#),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1].contains(r#"DoubleQuotedString("x\"y\"z")"#),
+            "{}",
+            shown[1]
+        );
+        assert!(shown[2].contains(r#"value: "we`ird""#), "{}", shown[2]);
+    }
+
+    #[test]
     fn with_chains_and_aliases() {
         let s = parse_script(
             "WITH (SELECT AGGRTIME agtime, qq FROM src GROUP BY qq COORDINATE BY \
@@ -1268,6 +1443,10 @@ mod round_trip {
                  FROM t",
                 "SELECT EXECUTE({  } EMIT 1), EXECUTE(DEFINE a AS ARRAY<STRING> DEFAULT NULL \
                  {  } EMIT a[0]) FROM t\n",
+            ),
+            (
+                r"SELECT regexp_extract(s, '(\\d+)\'x', 1), 'it''s', 'a\tb' FROM t",
+                "SELECT regexp_extract(s, '(\\\\d+)''x', 1), 'it''s', 'a\\tb' FROM t\n",
             ),
             (
                 "SELECT m['k'], s.m['a b'], m[concat('x', k)] FROM t WHERE m['k'] > 1",

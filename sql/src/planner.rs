@@ -909,7 +909,7 @@ impl Binder<'_> {
                     "named_struct() needs distinct field names as quoted strings",
                 ));
             }
-            names.push(Arc::from(name));
+            names.push(Arc::from(crate::parser::unescape_string(name)));
             let (e, t) = self.bind(pair[1])?;
             values.push(e);
             types.push(t);
@@ -1328,9 +1328,11 @@ fn literal(v: &SqlValue, pos: Pos) -> SqlResult<Bound> {
                 Err(_) => return Err(SqlError::new(pos, format!("bad number `{n}`"))),
             },
         },
-        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
-            (ScalarExpr::lit(s.as_str()), DataType::String)
-        }
+        // The parser keeps a literal's escapes as written; Hive's rule reads them here.
+        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => (
+            ScalarExpr::lit(crate::parser::unescape_string(s)),
+            DataType::String,
+        ),
         SqlValue::Boolean(b) => (ScalarExpr::lit(*b), DataType::Boolean),
         SqlValue::Null => (ScalarExpr::Literal(Value::Null), DataType::Null),
         other => return Err(SqlError::new(pos, format!("unsupported literal {other}"))),

@@ -116,3 +116,22 @@ fn columns_named_sw_and_accu_are_columns_inside_aggregates() {
         ]
     );
 }
+
+#[test]
+fn string_literals_unescape_as_in_hive() {
+    assert_eq!(
+        eval(r"regexp_extract('ab12', '(\\d+)', 1)"),
+        Value::str("12")
+    );
+    assert_eq!(eval(r"'it\'s'"), Value::str("it's"));
+    assert_eq!(eval("'it''s'"), Value::str("it's"));
+    assert_eq!(eval(r#""say \"hi\"""#), Value::str("say \"hi\""));
+    assert_eq!(eval(r"'a\tb\nc'"), Value::str("a\tb\nc"));
+    // An unknown escape drops the backslash; `\%` and `\_` keep it for LIKE.
+    assert_eq!(eval(r"'\d\q'"), Value::str("dq"));
+    assert_eq!(eval(r"'100\%'"), Value::str(r"100\%"));
+    assert_eq!(eval(r"'100%' LIKE '100\%'"), Value::Bool(true));
+    assert_eq!(eval(r"'1000' LIKE '100\%'"), Value::Bool(false));
+    assert_eq!(eval(r"'\u0041\101\\'"), Value::str(r"AA\"));
+    assert_eq!(eval(r"length('\\')"), Value::Int(1));
+}
