@@ -350,25 +350,6 @@ fn matching(tokens: &[TokenWithSpan], open: usize) -> Option<usize> {
     None
 }
 
-/// Splits `tokens` at the commas outside any brackets, dropping whitespace.
-fn split_top_level(tokens: &[TokenWithSpan]) -> Vec<Vec<TokenWithSpan>> {
-    let mut parts = vec![Vec::new()];
-    let mut depth = 0usize;
-    for t in tokens.iter().filter(|t| significant(t)) {
-        match t.token {
-            Token::LParen | Token::LBrace | Token::LBracket => depth += 1,
-            Token::RParen | Token::RBrace | Token::RBracket => depth = depth.saturating_sub(1),
-            Token::Comma if depth == 0 => {
-                parts.push(Vec::new());
-                continue;
-            }
-            _ => {}
-        }
-        parts.last_mut().expect("starts non-empty").push(t.clone());
-    }
-    parts
-}
-
 fn token_at(token: Token, at: &TokenWithSpan) -> TokenWithSpan {
     TokenWithSpan::new(token, at.span)
 }
@@ -472,6 +453,132 @@ fn rewrite_foreach(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     Ok(out)
 }
 
+/// One `DEFINE v [AS] type [DEFAULT value]`, as tokens.
+struct Define {
+    name: TokenWithSpan,
+    ty: Vec<TokenWithSpan>,
+    default: Option<Vec<TokenWithSpan>>,
+}
+
+/// The definitions before an EXECUTE's block. EasyCount's scripts write them in more than one
+/// way, and every one is accepted: `DEFINE a AS int DEFAULT 0, b AS string`, one DEFINE per
+/// variable (`DEFINE a int; DEFINE b int;`, `DEFINE a AS int, DEFINE b AS int`), with or without
+/// `AS`, separated by commas, semicolons or nothing but the next DEFINE.
+fn parse_defines(shape: &str, defs: &[TokenWithSpan]) -> SqlResult<Vec<Define>> {
+    let Some(first) = defs.first() else {
+        return Ok(Vec::new());
+    };
+    if !is_word(&first.token, "DEFINE") {
+        return Err(err_at(first, format!("{shape}: expected DEFINE or {{")));
+    }
+    // Split at separators and DEFINE words outside brackets and type parameters (`map<k,v>`).
+    let mut groups: Vec<Vec<TokenWithSpan>> = vec![Vec::new()];
+    let (mut depth, mut angle) = (0usize, 0usize);
+    for t in defs {
+        let group = groups.last_mut().expect("starts non-empty");
+        // A type's `<` follows a word; DEFAULT's value compares with `<` and `>` freely.
+        let in_type = !group.iter().any(|g| is_word(&g.token, "DEFAULT"));
+        match t.token {
+            Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
+            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+            Token::Lt if in_type => angle += 1,
+            Token::Gt if in_type => angle = angle.saturating_sub(1),
+            Token::ShiftRight if in_type => angle = angle.saturating_sub(2),
+            Token::Comma | Token::SemiColon if depth == 0 && angle == 0 => {
+                groups.push(Vec::new());
+                continue;
+            }
+            _ if depth == 0 && is_word(&t.token, "DEFINE") => {
+                angle = 0;
+                groups.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        group.push(t.clone());
+    }
+    let mut out = Vec::new();
+    for def in groups.into_iter().filter(|g| !g.is_empty()) {
+        let name = def[0].clone();
+        if !matches!(name.token, Token::Word(_)) {
+            return Err(err_at(&name, format!("{shape}: expected `name AS type`")));
+        }
+        let ty_start = if def.get(1).is_some_and(|t| is_word(&t.token, "AS")) {
+            2
+        } else {
+            1
+        };
+        let default = def.iter().position(|t| is_word(&t.token, "DEFAULT"));
+        let ty = def[ty_start.min(def.len())..default.unwrap_or(def.len())].to_vec();
+        if ty.is_empty() {
+            return Err(err_at(
+                &name,
+                format!("{shape}: `{}` has no type", name.token),
+            ));
+        }
+        let default = match default {
+            Some(d) if d + 1 < def.len() => Some(def[d + 1..].to_vec()),
+            Some(d) => return Err(err_at(&def[d], format!("{shape}: DEFAULT needs a value"))),
+            None => None,
+        };
+        out.push(Define { name, ty, default });
+    }
+    if out.is_empty() {
+        return Err(err_at(first, format!("{shape}: DEFINE needs a variable")));
+    }
+    Ok(out)
+}
+
+/// Whether `t` begins a statement of an EXECUTE block: `$v :=`, `IF(` or `FOR(`.
+fn starts_statement(t: &Token, next: Option<&Token>) -> bool {
+    match t {
+        Token::Placeholder(p) if p.starts_with('$') => next == Some(&Token::Assignment),
+        _ => (is_word(t, "IF") || is_word(t, "FOR")) && next == Some(&Token::LParen),
+    }
+}
+
+/// The statements of an EXECUTE block as call arguments: an inner block's braces only group,
+/// statements are separated by commas or semicolons, and a statement written straight after
+/// a condition or another statement (`FOR($i < 3 $i := $i + 1)`, `FOR($i < 3 { ... })`) is
+/// separated from it as if a comma were there.
+fn block_arguments(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(body.len());
+    let push_comma = |out: &mut Vec<TokenWithSpan>, at: &TokenWithSpan| {
+        out.push(token_at(Token::Comma, at));
+    };
+    for (k, t) in body.iter().enumerate() {
+        match t.token {
+            Token::LBrace | Token::RBrace | Token::SemiColon => push_comma(&mut out, t),
+            _ => {
+                let next = body.get(k + 1).map(|n| &n.token);
+                if starts_statement(&t.token, next)
+                    && out.last().is_some_and(|p| ends_expression(&p.token))
+                {
+                    push_comma(&mut out, t);
+                }
+                out.push(t.clone());
+            }
+        }
+    }
+    // No empty arguments: drop a comma after `(` or another comma, or before `)` or the end.
+    let mut tidy: Vec<TokenWithSpan> = Vec::with_capacity(out.len());
+    for (k, t) in out.iter().enumerate() {
+        if t.token == Token::Comma {
+            let after_open = matches!(
+                tidy.last().map(|p| &p.token),
+                None | Some(Token::LParen) | Some(Token::Comma)
+            );
+            let before_close =
+                matches!(out.get(k + 1).map(|n| &n.token), None | Some(Token::RParen));
+            if after_open || before_close {
+                continue;
+            }
+        }
+        tidy.push(t.clone());
+    }
+    tidy
+}
+
 fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
     const SHAPE: &str =
         "EXECUTE is written EXECUTE(DEFINE v AS type DEFAULT value, ... { statements } EMIT expr)";
@@ -485,77 +592,26 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     let end = matching(&toks, brace)
         .ok_or_else(|| err_at(&toks[brace], "this block's brace is never closed"))?;
     let mut out = vec![word_at("__execute", at), token_at(Token::LParen, at)];
-    // DEFINE v AS t [DEFAULT d], ...
-    let defs = &toks[..brace];
-    if let Some(first) = defs.first() {
-        if !is_word(&first.token, "DEFINE") {
-            return Err(err_at(first, format!("{SHAPE}: expected DEFINE or {{")));
-        }
-        for def in split_top_level(&defs[1..]) {
-            let Some(name) = def.first() else {
-                return Err(err_at(first, format!("{SHAPE}: a definition is empty")));
-            };
-            if !matches!(name.token, Token::Word(_))
-                || !def.get(1).is_some_and(|t| is_word(&t.token, "AS"))
-            {
-                return Err(err_at(name, format!("{SHAPE}: expected `name AS type`")));
-            }
-            let default = def.iter().position(|t| is_word(&t.token, "DEFAULT"));
-            let ty = &def[2..default.unwrap_or(def.len())];
-            if ty.is_empty() {
-                return Err(err_at(
-                    name,
-                    format!("{SHAPE}: `{}` has no type", name.token),
-                ));
-            }
-            let value: Vec<TokenWithSpan> = match default {
-                Some(d) if d + 1 < def.len() => def[d + 1..].to_vec(),
-                Some(d) => return Err(err_at(&def[d], format!("{SHAPE}: DEFAULT needs a value"))),
-                None => vec![word_at("NULL", name)],
-            };
-            out.extend([
-                word_at("__define", name),
-                token_at(Token::LParen, name),
-                name.clone(),
-                token_at(Token::Comma, name),
-                word_at("CAST", name),
-                token_at(Token::LParen, name),
-            ]);
-            out.extend(value);
-            out.push(word_at("AS", name));
-            out.extend(ty.iter().cloned());
-            out.push(token_at(Token::RParen, name));
-            out.push(token_at(Token::RParen, name));
-            out.push(token_at(Token::Comma, name));
-        }
+    for Define { name, ty, default } in parse_defines(SHAPE, &toks[..brace])? {
+        let value = default.unwrap_or_else(|| vec![word_at("NULL", &name)]);
+        out.extend([
+            word_at("__define", &name),
+            token_at(Token::LParen, &name),
+            name.clone(),
+            token_at(Token::Comma, &name),
+            word_at("CAST", &name),
+            token_at(Token::LParen, &name),
+        ]);
+        out.extend(value);
+        out.push(word_at("AS", &name));
+        out.extend(ty);
+        out.push(token_at(Token::RParen, &name));
+        out.push(token_at(Token::RParen, &name));
+        out.push(token_at(Token::Comma, &name));
     }
-    // { statements }: inner braces (an IF's or FOR's block) only group.
     out.push(word_at("__block", &toks[brace]));
     out.push(token_at(Token::LParen, &toks[brace]));
-    let body = &toks[brace + 1..end];
-    for (k, t) in body.iter().enumerate() {
-        match t.token {
-            Token::LBrace => {
-                let prev = if k == 0 {
-                    None
-                } else {
-                    Some(&body[k - 1].token)
-                };
-                if !matches!(prev, None | Some(Token::LParen) | Some(Token::Comma)) {
-                    out.push(token_at(Token::Comma, t));
-                }
-            }
-            Token::RBrace => {
-                if !matches!(
-                    body.get(k + 1).map(|n| &n.token),
-                    None | Some(Token::RParen) | Some(Token::Comma)
-                ) {
-                    out.push(token_at(Token::Comma, t));
-                }
-            }
-            _ => out.push(t.clone()),
-        }
-    }
+    out.extend(block_arguments(&toks[brace + 1..end]));
     out.push(token_at(Token::RParen, &toks[end]));
     // EMIT expr
     match toks.get(end + 1) {
@@ -1437,6 +1493,13 @@ mod round_trip {
                 "SELECT EXECUTE(DEFINE i AS INT DEFAULT 0, s AS STRING DEFAULT 'a,b' { \
                  for($i < 3, $s := concat($s, ','), IF($i > 1, $s := 'x'), $i := $i + 1) \
                  } EMIT $s) FROM t\n",
+            ),
+            // EasyCount's other spellings print in the one above.
+            (
+                "SELECT EXECUTE(DEFINE i int DEFAULT 0; DEFINE s AS bigint; { \
+                 FOR($i < 3 $s := $s + $i; $i := $i + 1) } EMIT $s) FROM t",
+                "SELECT EXECUTE(DEFINE i AS INT DEFAULT 0, s AS BIGINT DEFAULT NULL { \
+                 FOR($i < 3, $s := $s + $i, $i := $i + 1) } EMIT $s) FROM t\n",
             ),
             (
                 "SELECT EXECUTE({ } EMIT 1), EXECUTE(DEFINE a AS array<string> { } EMIT a[0]) \

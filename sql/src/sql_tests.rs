@@ -135,3 +135,31 @@ fn string_literals_unescape_as_in_hive() {
     assert_eq!(eval(r"'\u0041\101\\'"), Value::str(r"AA\"));
     assert_eq!(eval(r"length('\\')"), Value::Int(1));
 }
+
+#[test]
+fn execute_spellings_agree() {
+    // 0 + 1 + 2 + 3, then times 10 because it is above 5.
+    let spellings = [
+        "EXECUTE(DEFINE i AS int DEFAULT 0, s AS bigint DEFAULT 0 { \
+         FOR($i < 4, $s := $s + $i, $i := $i + 1), IF($s > 5, $s := $s * 10) } EMIT $s)",
+        // FOR(cond block) without a comma; one DEFINE per variable, without AS, `;`-separated.
+        "EXECUTE(DEFINE i int DEFAULT 0; DEFINE s bigint DEFAULT 0; { \
+         FOR($i < 4 { $s := $s + $i; $i := $i + 1 }); IF($s > 5 { $s := $s * 10 }) } EMIT $s)",
+        // Statements written straight after the condition and after each other.
+        "EXECUTE(DEFINE i AS int DEFAULT 0 DEFINE s AS bigint DEFAULT 0 { \
+         FOR($i < 4 $s := $s + $i $i := $i + 1) IF($s > 5 $s := $s * 10) } EMIT $s)",
+        "EXECUTE(DEFINE i AS int DEFAULT 0, DEFINE s AS bigint DEFAULT 0 { \
+         FOR($i < 4, { $s := $s + $i, $i := $i + 1 }), IF($s > 5, { $s := $s * 10 }) } EMIT $s)",
+    ];
+    for e in spellings {
+        assert_eq!(eval(e), Value::Int(60), "{e}");
+    }
+    // A type with a comma inside its angle brackets.
+    assert_eq!(
+        eval(
+            "EXECUTE(DEFINE m AS map<string,bigint> DEFAULT map('a', 1), n AS int DEFAULT 2 \
+             { $n := $n + m['a'] } EMIT $n)"
+        ),
+        Value::Int(3)
+    );
+}
