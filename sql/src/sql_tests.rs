@@ -137,6 +137,26 @@ fn string_literals_unescape_as_in_hive() {
 }
 
 #[test]
+fn round_is_half_up_on_the_decimal_value() {
+    let dec = |x: &str| Value::Decimal(x.parse().unwrap());
+    let cases: [(&str, Value); 9] = [
+        ("round(2.675, 2)", Value::Double(2.68)),
+        ("round(-2.675, 2)", Value::Double(-2.68)),
+        // At run time: `d` is the DOUBLE 2.675, `dec` the DECIMAL -2.675.
+        ("round(d, 2)", Value::Double(2.68)),
+        ("round(d * -1, 2)", Value::Double(-2.68)),
+        ("round(dec, 2)", dec("-2.68")),
+        ("round(1.23455, 4)", Value::Double(1.2346)),
+        ("bround(2.665, 2)", Value::Double(2.66)),
+        ("bround(dec, 2)", dec("-2.68")),
+        ("bround(2.5)", Value::Double(2.0)),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+}
+
+#[test]
 fn execute_spellings_agree() {
     // 0 + 1 + 2 + 3, then times 10 because it is above 5.
     let spellings = [
