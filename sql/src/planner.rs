@@ -569,6 +569,13 @@ impl Binder<'_> {
             Expr::Cast {
                 expr, data_type, ..
             } => {
+                // The casts Hive does not do as the implicit conversion are its cast functions
+                // (`cast(300 AS tinyint)` wraps to 44, a string out of range is NULL).
+                let written = data_type.to_string().to_ascii_lowercase();
+                let base = written.split('(').next().unwrap_or_default().trim();
+                if matches!(base, "tinyint" | "smallint" | "int" | "integer" | "bigint") {
+                    return self.call(base, &[expr.as_ref()], pos);
+                }
                 let (x, xt) = self.bind(expr)?;
                 let to = DataType::parse(&data_type.to_string()).ok_or_else(|| {
                     SqlError::new(pos, format!("unsupported type {data_type} in CAST"))

@@ -137,6 +137,41 @@ fn string_literals_unescape_as_in_hive() {
 }
 
 #[test]
+fn casts_to_narrow_integers_wrap_as_in_hive() {
+    let cases: [(&str, Value); 16] = [
+        ("cast(300 AS tinyint)", Value::Int(44)),
+        ("cast(-129 AS tinyint)", Value::Int(127)),
+        ("cast(127 AS tinyint)", Value::Int(127)),
+        ("cast(40000 AS smallint)", Value::Int(-25536)),
+        ("cast(3000000000 AS int)", Value::Int(-1_294_967_296)),
+        // At run time: `n` is the BIGINT 3000000000.
+        ("cast(n AS int)", Value::Int(-1_294_967_296)),
+        ("cast(n AS integer) + 1", Value::Int(-1_294_967_295)),
+        ("cast(n AS bigint)", Value::Int(3_000_000_000)),
+        // A double is truncated, clamped to INT, then narrowed (Java's `(byte) (int) d`).
+        ("cast(300.7 AS tinyint)", Value::Int(44)),
+        ("cast(1e10 AS int)", Value::Int(2_147_483_647)),
+        ("cast(1e10 AS tinyint)", Value::Int(-1)),
+        (
+            "cast(cast(200 AS decimal(10,0)) AS tinyint)",
+            Value::Int(-56),
+        ),
+        // Text must be a number in range.
+        ("cast('300' AS tinyint)", Value::Null),
+        ("cast('-128' AS tinyint)", Value::Int(-128)),
+        ("tinyint(300)", Value::Int(44)),
+        // An EXECUTE variable's DEFAULT is cast to its type.
+        (
+            "EXECUTE(DEFINE b AS tinyint DEFAULT 200 { } EMIT $b)",
+            Value::Int(-56),
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+}
+
+#[test]
 fn round_is_half_up_on_the_decimal_value() {
     let dec = |x: &str| Value::Decimal(x.parse().unwrap());
     let cases: [(&str, Value); 9] = [

@@ -41,6 +41,11 @@ pub enum Func {
         tz: FixedOffset,
         fmt: Option<Arc<DateFormat>>,
     },
+    /// `tinyint(x)`, `smallint(x)`, `int(x)`, `bigint(x)`: Hive's casts to the integers, which
+    /// `CAST(x AS TINYINT | SMALLINT | INT | BIGINT)` binds to ([`Value::cast_int_bits`]).
+    IntCast {
+        bits: u32,
+    },
     /// round(x[, d]): HALF_UP on the decimal value.
     Round,
     /// bround(x[, d]): HALF_EVEN (banker's rounding) on the decimal value.
@@ -127,6 +132,10 @@ impl Func {
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
+            "tinyint" => Func::IntCast { bits: 8 },
+            "smallint" => Func::IntCast { bits: 16 },
+            "int" | "integer" => Func::IntCast { bits: 32 },
+            "bigint" => Func::IntCast { bits: 64 },
             "round" => Func::Round,
             "bround" => Func::BRound,
             "floor" => Func::Floor,
@@ -164,6 +173,10 @@ impl Func {
             Func::FromUnixtime { .. } => "from_unixtime",
             Func::Now => "unix_timestamp",
             Func::UnixTimestamp { .. } => "unix_timestamp",
+            Func::IntCast { bits: 8 } => "tinyint",
+            Func::IntCast { bits: 16 } => "smallint",
+            Func::IntCast { bits: 32 } => "int",
+            Func::IntCast { .. } => "bigint",
             Func::Round => "round",
             Func::BRound => "bround",
             Func::Floor => "floor",
@@ -318,6 +331,15 @@ impl Func {
                         .collect::<Result<_, _>>()?,
                     Int,
                 )
+            }
+            // The value is converted from its own type: a string out of range is NULL, a
+            // number wraps.
+            Func::IntCast { .. } => {
+                arity(1, 1)?;
+                if args[0].is_complex() {
+                    return Err(format!("cannot cast {} to {}", args[0], self.name()));
+                }
+                (args.to_vec(), Int)
             }
             Func::Round | Func::BRound => {
                 arity(1, 2)?;
@@ -486,6 +508,7 @@ impl Func {
                 // EC-SQL: 0 when the text cannot be parsed.
                 Value::Int(parsed.unwrap_or(0))
             }
+            Func::IntCast { bits } => a[0].cast_int_bits(*bits),
             Func::Round | Func::BRound => {
                 let digits = match a.get(1) {
                     Some(Value::Int(d)) => *d,
