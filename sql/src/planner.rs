@@ -570,10 +570,13 @@ impl Binder<'_> {
                 expr, data_type, ..
             } => {
                 // The casts Hive does not do as the implicit conversion are its cast functions
-                // (`cast(300 AS tinyint)` wraps to 44, a string out of range is NULL).
+                // (`cast(300 AS tinyint)` wraps to 44, timestamp text to BIGINT is seconds).
                 let written = data_type.to_string().to_ascii_lowercase();
                 let base = written.split('(').next().unwrap_or_default().trim();
-                if matches!(base, "tinyint" | "smallint" | "int" | "integer" | "bigint") {
+                if matches!(
+                    base,
+                    "tinyint" | "smallint" | "int" | "integer" | "bigint" | "double" | "float"
+                ) {
                     return self.call(base, &[expr.as_ref()], pos);
                 }
                 let (x, xt) = self.bind(expr)?;

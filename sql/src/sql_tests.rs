@@ -192,6 +192,44 @@ fn round_is_half_up_on_the_decimal_value() {
 }
 
 #[test]
+fn timestamps_to_seconds() {
+    // `ts` is the TIMESTAMP 2024-03-01 12:34:56: 1709296496 seconds after the epoch in UTC.
+    let cases: [(&str, Value); 8] = [
+        ("unix_timestamp(ts)", Value::Int(1_709_296_496)),
+        ("cast(ts AS bigint)", Value::Int(1_709_296_496)),
+        ("cast(ts AS double)", Value::Double(1_709_296_496.0)),
+        (
+            "cast('2024-03-01 12:34:56.5' AS double)",
+            Value::Double(1_709_296_496.5),
+        ),
+        (
+            "cast('2024-03-01 12:34:56.5' AS bigint)",
+            Value::Int(1_709_296_496),
+        ),
+        // SimpleDateFormat ignores what follows the pattern.
+        (
+            "unix_timestamp('2024-03-01 12:34:56.789')",
+            Value::Int(1_709_296_496),
+        ),
+        ("unix_timestamp('2024-03-01')", Value::Int(1_709_251_200)),
+        ("unix_timestamp('garbage')", Value::Int(0)),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+    // unix_timestamp reads the time in the job's time zone; a cast does not (Hive 3).
+    let cn = "timezone=+08:00";
+    assert_eq!(
+        eval_with(cn, "unix_timestamp(ts)"),
+        Value::Int(1_709_296_496 - 8 * 3600)
+    );
+    assert_eq!(
+        eval_with(cn, "cast(ts AS bigint)"),
+        Value::Int(1_709_296_496)
+    );
+}
+
+#[test]
 fn execute_spellings_agree() {
     // 0 + 1 + 2 + 3, then times 10 because it is above 5.
     let spellings = [

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::FixedOffset;
+use chrono::{FixedOffset, TimeZone};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -46,6 +46,8 @@ pub enum Func {
     IntCast {
         bits: u32,
     },
+    /// `double(x)`, `float(x)`: `CAST(x AS DOUBLE | FLOAT)` ([`Value::cast_double`]).
+    DoubleCast,
     /// round(x[, d]): HALF_UP on the decimal value.
     Round,
     /// bround(x[, d]): HALF_EVEN (banker's rounding) on the decimal value.
@@ -136,6 +138,7 @@ impl Func {
             "smallint" => Func::IntCast { bits: 16 },
             "int" | "integer" => Func::IntCast { bits: 32 },
             "bigint" => Func::IntCast { bits: 64 },
+            "double" | "float" => Func::DoubleCast,
             "round" => Func::Round,
             "bround" => Func::BRound,
             "floor" => Func::Floor,
@@ -177,6 +180,7 @@ impl Func {
             Func::IntCast { bits: 16 } => "smallint",
             Func::IntCast { bits: 32 } => "int",
             Func::IntCast { .. } => "bigint",
+            Func::DoubleCast => "double",
             Func::Round => "round",
             Func::BRound => "bround",
             Func::Floor => "floor",
@@ -334,12 +338,17 @@ impl Func {
             }
             // The value is converted from its own type: a string out of range is NULL, a
             // number wraps.
-            Func::IntCast { .. } => {
+            Func::IntCast { .. } | Func::DoubleCast => {
                 arity(1, 1)?;
                 if args[0].is_complex() {
                     return Err(format!("cannot cast {} to {}", args[0], self.name()));
                 }
-                (args.to_vec(), Int)
+                let ret = if matches!(self, Func::DoubleCast) {
+                    Double
+                } else {
+                    Int
+                };
+                (args.to_vec(), ret)
             }
             Func::Round | Func::BRound => {
                 arity(1, 2)?;
@@ -504,11 +513,18 @@ impl Func {
                     (None, Some(Value::Str(p))) => DateFormat::from_java(p).parse(s, *tz),
                     (None, Some(_)) => return Value::Null,
                     (None, None) => DateFormat::from_java(DEFAULT_PATTERN).parse(s, *tz),
-                };
+                }
+                .or_else(|| {
+                    // unix_timestamp(ts) of a TIMESTAMP (held as its text) or a DATE: that
+                    // time in the job's time zone.
+                    let ts = super::date::parse_timestamp(s).filter(|_| a.len() == 1)?;
+                    Some(tz.from_local_datetime(&ts).single()?.timestamp())
+                });
                 // EC-SQL: 0 when the text cannot be parsed.
                 Value::Int(parsed.unwrap_or(0))
             }
             Func::IntCast { bits } => a[0].cast_int_bits(*bits),
+            Func::DoubleCast => a[0].cast_double(),
             Func::Round | Func::BRound => {
                 let digits = match a.get(1) {
                     Some(Value::Int(d)) => *d,
