@@ -242,7 +242,7 @@ fn is_word(t: &Token, w: &str) -> bool {
 /// column (`count(DISTINCT sw)`, `max(a AND sw)`), not a modifier.
 const OPERAND_EXPECTED: &[&str] = &[
     "DISTINCT", "ALL", "NOT", "AND", "OR", "IS", "IN", "LIKE", "RLIKE", "REGEXP", "BETWEEN",
-    "CASE", "WHEN", "THEN", "ELSE", "DIV", "AS", "INTERVAL",
+    "CASE", "WHEN", "THEN", "ELSE", "DIV", "AS", "INTERVAL", "GENERATE", "EMIT", "DEFAULT", "OF",
 ];
 
 /// Whether `t` can end an expression: a name, a literal or a closing bracket.
@@ -317,7 +317,18 @@ fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
         }
         let name_at = open.and_then(|o| (0..o).rev().find(|&k| significant(&tokens[k])));
         if let Some(n) = name_at {
+            // A function's name, not a keyword before a parenthesis (`FROM (... t sw)`).
+            let keyword = |w: &str| {
+                CLAUSE_WORDS
+                    .iter()
+                    .chain(OPERAND_EXPECTED)
+                    .any(|k| w.eq_ignore_ascii_case(k))
+            };
             if let Token::Word(w) = &tokens[n].token {
+                if w.quote_style.is_none() && keyword(&w.value) {
+                    i += 1;
+                    continue;
+                }
                 let renamed = format!("{prefix}{}", w.value);
                 tokens[n].token = Token::make_word(&renamed, None);
                 tokens.remove(i);
@@ -1283,6 +1294,31 @@ mod tests {
                 "__sw__count(1)",
                 "__accu__sum(if(x, 1, 0))",
             ]
+        );
+        // Nor after the words of FOREACH and EXECUTE, nor is a keyword before `(` a function.
+        let q = one(
+            "SELECT EXECUTE({ } EMIT sw), FOREACH(x IN a GENERATE accu) \
+             FROM (SELECT a, sw, accu FROM t sw) q",
+        );
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => display_expr(expr),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            ["EXECUTE({  } EMIT sw)", "FOREACH(x IN a GENERATE accu)"]
+        );
+        let FromItem::Subquery { query, .. } = &q.from else {
+            panic!("a subquery")
+        };
+        assert!(
+            matches!(&query.from, FromItem::Table { alias: Some(a), .. } if a.name == "sw"),
+            "{:?}",
+            query.from
         );
     }
 
