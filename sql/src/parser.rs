@@ -548,6 +548,15 @@ fn starts_statement(t: &Token, next: Option<&Token>) -> bool {
     }
 }
 
+/// Whether the token before `toks[k]` (after `toks[open]`) is an operator or a keyword that
+/// wants an operand, so that `toks[k]` continues an expression (`DEFAULT if(...)`).
+fn continues_expression(toks: &[TokenWithSpan], k: usize, open: usize) -> bool {
+    k > open + 1 && {
+        let prev = &toks[k - 1].token;
+        !matches!(prev, Token::Comma | Token::SemiColon) && !ends_expression(prev)
+    }
+}
+
 /// The statements of an EXECUTE block as call arguments: an inner block's braces only group,
 /// statements are separated by commas or semicolons, and a statement written straight after
 /// a condition or another statement (`FOR($i < 3 $i := $i + 1)`, `FOR($i < 3 { ... })`) is
@@ -602,8 +611,33 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     };
     let end = matching(&toks, brace)
         .ok_or_else(|| err_at(&toks[brace], "this block's brace is never closed"))?;
+    // DEFINEs may also open the block (`{ DEFINE a int; $a := 1 }`): up to its first statement.
+    let mut defs = toks[..brace].to_vec();
+    let mut body_start = brace + 1;
+    if toks
+        .get(brace + 1)
+        .is_some_and(|t| is_word(&t.token, "DEFINE"))
+    {
+        let mut depth = 0usize;
+        body_start = end;
+        for k in brace + 1..end {
+            match toks[k].token {
+                Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
+                Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+                _ if depth == 0
+                    && starts_statement(&toks[k].token, toks.get(k + 1).map(|n| &n.token))
+                    && !continues_expression(&toks, k, brace) =>
+                {
+                    body_start = k;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        defs.extend(toks[brace + 1..body_start].iter().cloned());
+    }
     let mut out = vec![word_at("__execute", at), token_at(Token::LParen, at)];
-    for Define { name, ty, default } in parse_defines(SHAPE, &toks[..brace])? {
+    for Define { name, ty, default } in parse_defines(SHAPE, &defs)? {
         let value = default.unwrap_or_else(|| vec![word_at("NULL", &name)]);
         out.extend([
             word_at("__define", &name),
@@ -622,7 +656,7 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     }
     out.push(word_at("__block", &toks[brace]));
     out.push(token_at(Token::LParen, &toks[brace]));
-    out.extend(block_arguments(&toks[brace + 1..end]));
+    out.extend(block_arguments(&toks[body_start..end]));
     out.push(token_at(Token::RParen, &toks[end]));
     // EMIT expr
     match toks.get(end + 1) {
