@@ -1578,8 +1578,8 @@ mod round_trip {
                  {  } EMIT a[0]) FROM t\n",
             ),
             (
-                r"SELECT regexp_extract(s, '(\\d+)\'x', 1), 'it''s', 'a\tb' FROM t",
-                "SELECT regexp_extract(s, '(\\\\d+)''x', 1), 'it''s', 'a\\tb' FROM t\n",
+                r#"SELECT regexp_extract(s, '(\\d+)\'x', 1), 'it''s', 'a\tb', "q\"d""x", 'e\\' FROM t"#,
+                "SELECT regexp_extract(s, '(\\\\d+)''x', 1), 'it''s', 'a\\tb', \"q\"\"d\"\"x\", 'e\\\\' FROM t\n",
             ),
             (
                 "SELECT m['k'], s.m['a b'], m[concat('x', k)] FROM t WHERE m['k'] > 1",
