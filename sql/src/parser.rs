@@ -548,6 +548,32 @@ fn starts_statement(t: &Token, next: Option<&Token>) -> bool {
     }
 }
 
+/// `IF(cond) { ... }` and `FOR(cond) { ... }`, written as in C, as the block inside the call:
+/// `FOR(cond { ... })`.
+fn blocks_inside(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut body = body.to_vec();
+    let mut k = 0;
+    while k + 1 < body.len() {
+        let call = (is_word(&body[k].token, "IF") || is_word(&body[k].token, "FOR"))
+            && body[k + 1].token == Token::LParen;
+        if call {
+            if let Some(close) = matching(&body, k + 1) {
+                if body
+                    .get(close + 1)
+                    .is_some_and(|t| t.token == Token::LBrace)
+                {
+                    if let Some(block_end) = matching(&body, close + 1) {
+                        let paren = body.remove(close);
+                        body.insert(block_end, paren);
+                    }
+                }
+            }
+        }
+        k += 1;
+    }
+    body
+}
+
 /// Whether the token before `toks[k]` (after `toks[open]`) is an operator or a keyword that
 /// wants an operand, so that `toks[k]` continues an expression (`DEFAULT if(...)`).
 fn continues_expression(toks: &[TokenWithSpan], k: usize, open: usize) -> bool {
@@ -656,7 +682,7 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     }
     out.push(word_at("__block", &toks[brace]));
     out.push(token_at(Token::LParen, &toks[brace]));
-    out.extend(block_arguments(&toks[body_start..end]));
+    out.extend(block_arguments(&blocks_inside(&toks[body_start..end])));
     out.push(token_at(Token::RParen, &toks[end]));
     // EMIT expr
     match toks.get(end + 1) {

@@ -243,6 +243,9 @@ fn execute_spellings_agree() {
          FOR($i < 4 $s := $s + $i $i := $i + 1) IF($s > 5 $s := $s * 10) } EMIT $s)",
         "EXECUTE(DEFINE i AS int DEFAULT 0, DEFINE s AS bigint DEFAULT 0 { \
          FOR($i < 4, { $s := $s + $i, $i := $i + 1 }), IF($s > 5, { $s := $s * 10 }) } EMIT $s)",
+        // The block after the condition's parenthesis, as in C.
+        "EXECUTE(DEFINE i AS int DEFAULT 0, s AS bigint DEFAULT 0 { \
+         FOR($i < 4) { $s := $s + $i; $i := $i + 1 } IF($s > 5) { $s := $s * 10 } } EMIT $s)",
         // The DEFINEs at the start of the block.
         "EXECUTE({ DEFINE i int DEFAULT 0; DEFINE s bigint DEFAULT if(sw > 0, 0, 1); \
          FOR($i < 4 { $s := $s + $i; $i := $i + 1 }); IF($s > 5 { $s := $s * 10 }) } EMIT $s)",
