@@ -18,5 +18,8 @@ pub mod plan;
 pub mod planner;
 pub mod types;
 
+#[cfg(test)]
+mod sql_tests;
+
 pub use error::{Diagnostic, Pos};
 pub use types::{DataType, Field, Row, Schema, Value};

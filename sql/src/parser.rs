@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlparser::ast::{DataType as SqlType, Expr};
-use sqlparser::dialect::SparkSqlDialect;
+use sqlparser::dialect::{Dialect, SparkSqlDialect};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
@@ -16,6 +16,134 @@ use crate::job::{Setting, TableDesc};
 use crate::types::{DataType, Field, Schema};
 
 static DIALECT: SparkSqlDialect = SparkSqlDialect {};
+
+/// The tokenizer's dialect: Spark's words and quotes, but a backslash escapes the next character
+/// of a string literal as in Hive (`'it\'s'`), and string literals keep their escapes as written:
+/// the binder reads an expression's literal with [`unescape_string`], while a DDL or SET value
+/// keeps its text for the setting's own escapes (`'field.splitter' = '\x01'`).
+#[derive(Debug)]
+struct TokenDialect;
+
+static TOKEN_DIALECT: TokenDialect = TokenDialect;
+
+impl Dialect for TokenDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        DIALECT.is_delimited_identifier_start(ch)
+    }
+
+    fn identifier_quote_style(&self, identifier: &str) -> Option<char> {
+        DIALECT.identifier_quote_style(identifier)
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        DIALECT.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        DIALECT.is_identifier_part(ch)
+    }
+
+    fn supports_nested_comments(&self) -> bool {
+        DIALECT.supports_nested_comments()
+    }
+
+    fn supports_pipe_operator(&self) -> bool {
+        DIALECT.supports_pipe_operator()
+    }
+
+    fn supports_string_literal_backslash_escape(&self) -> bool {
+        true
+    }
+}
+
+/// The value of a string literal as Hive reads it (`BaseSemanticAnalyzer.unescapeSQLString`),
+/// from the text the parser keeps (a doubled or escaped quote already single): `\\` `\'` `\"`
+/// `\0` `\b` `\n` `\r` `\t` `\Z` (U+001A), `\uXXXX`, octal `\000` to `\177` (an ASCII character); `\%` and `\_`
+/// stay escaped (LIKE reads them as a literal `%` / `_`); any other `\c` is `c`.
+pub fn unescape_string(raw: &str) -> String {
+    let c: Vec<char> = raw.chars().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] != '\\' || i + 1 == c.len() {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        }
+        // `\uXXXX`: four hex digits.
+        if c[i + 1] == 'u' && i + 5 < c.len() {
+            let hex: String = c[i + 2..i + 6].iter().collect();
+            if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                out.push(ch);
+                i += 6;
+                continue;
+            }
+        }
+        // Octal `\[01][0-7][0-7]`: one ASCII character (at most 0o177).
+        if i + 3 < c.len()
+            && matches!(c[i + 1], '0'..='1')
+            && matches!(c[i + 2], '0'..='7')
+            && matches!(c[i + 3], '0'..='7')
+        {
+            let digit = |k: usize| c[k] as u32 - '0' as u32;
+            let byte = digit(i + 1) * 64 + digit(i + 2) * 8 + digit(i + 3);
+            out.push(char::from(byte as u8));
+            i += 4;
+            continue;
+        }
+        match c[i + 1] {
+            '0' => out.push('\0'),
+            'b' => out.push('\u{8}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'Z' => out.push('\u{1A}'),
+            '%' => out.push_str("\\%"),
+            '_' => out.push_str("\\_"),
+            other => out.push(other),
+        }
+        i += 2;
+    }
+    out
+}
+
+/// Sqlparser's tokenizer, told to keep a literal as written, leaves a doubled quote (`''`, a
+/// quoted name's doubled backtick) and an escaped quote (`\'`) as two characters: make them the
+/// one quote they stand for, and keep every other escape for [`unescape_string`].
+fn normalize_quotes(token: &mut Token) {
+    fn collapse(s: &str, quote: char, backslash: bool) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            if backslash && c == '\\' {
+                match chars.next() {
+                    Some(n) if n == quote => out.push(n),
+                    Some(n) => {
+                        out.push(c);
+                        out.push(n);
+                    }
+                    None => out.push(c),
+                }
+            } else if c == quote && chars.peek() == Some(&quote) {
+                chars.next();
+                out.push(c);
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    match token {
+        Token::SingleQuotedString(s) => *s = collapse(s, '\'', true),
+        Token::DoubleQuotedString(s) => *s = collapse(s, '"', true),
+        Token::Word(w) => {
+            if let Some(q) = w.quote_style {
+                w.value = collapse(&w.value, q, false);
+            }
+        }
+        _ => {}
+    }
+}
 
 /// Words that end a clause, so they are never taken as an implicit alias.
 const CLAUSE_WORDS: &[&str] = &[
@@ -87,9 +215,13 @@ fn tidy(msg: &str) -> String {
 }
 
 fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
-    let mut tokens = Tokenizer::new(&DIALECT, sql)
+    let mut tokens = Tokenizer::new(&TOKEN_DIALECT, sql)
+        .with_unescape(false)
         .tokenize_with_location()
         .map_err(|e| SqlError::new(pos_of(e.location), e.message))?;
+    tokens
+        .iter_mut()
+        .for_each(|t| normalize_quotes(&mut t.token));
     rewrite_window_modifiers(&mut tokens);
     rewrite_foreach_execute(&mut tokens)?;
     let end = tokens
@@ -106,9 +238,51 @@ fn is_word(t: &Token, w: &str) -> bool {
     matches!(t, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
 }
 
-/// `count(qq ACCU)` -> `__accu__count(qq)`, `count(qq SW)` -> `__sw__count(qq)`.
+/// Words after which an operand is still to come, so an `ACCU` / `SW` that follows one is a
+/// column (`count(DISTINCT sw)`, `max(a AND sw)`), not a modifier.
+const OPERAND_EXPECTED: &[&str] = &[
+    "DISTINCT", "ALL", "NOT", "AND", "OR", "IS", "IN", "LIKE", "RLIKE", "REGEXP", "BETWEEN",
+    "CASE", "WHEN", "THEN", "ELSE", "DIV", "AS", "INTERVAL", "GENERATE", "EMIT", "DEFAULT", "OF",
+];
+
+/// Whether `t` can end an expression: a name, a literal or a closing bracket.
+fn ends_expression(t: &Token) -> bool {
+    match t {
+        Token::Word(w) => {
+            w.quote_style.is_some()
+                || !OPERAND_EXPECTED
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k))
+        }
+        Token::Number(..)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::Placeholder(_)
+        | Token::RParen
+        | Token::RBracket => true,
+        _ => false,
+    }
+}
+
+/// Whether the token before an `ACCU` / `SW` word ends an argument, so that the word is the
+/// modifier of `agg(x ACCU)`: a name, a literal, a closing bracket, or the `*` of `count(*)`.
+/// After `(`, `,`, `.`, an operator or a keyword that wants an operand, the word is a column
+/// named `accu` or `sw` (`max(sw)`, `count(t.accu)`, `sum(a + sw)`).
+fn ends_argument(tokens: &[TokenWithSpan], prev: usize) -> bool {
+    match &tokens[prev].token {
+        // `count(* ACCU)`, but not `max(a * sw)`.
+        Token::Mul => (0..prev)
+            .rev()
+            .find(|&k| significant(&tokens[k]))
+            .is_some_and(|k| tokens[k].token == Token::LParen),
+        t => ends_expression(t),
+    }
+}
+
+/// `count(qq ACCU)` -> `__accu__count(qq)`, `count(qq SW)` -> `__sw__count(qq)`. Only the
+/// word written after an argument, last in the call, is the modifier: `max(sw)` and
+/// `count(DISTINCT accu)` read the columns `sw` and `accu`.
 fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
-    let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
     let mut i = 0;
     while i < tokens.len() {
         let prefix = if is_word(&tokens[i].token, "ACCU") {
@@ -120,7 +294,10 @@ fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
             continue;
         };
         let next = tokens[i + 1..].iter().find(|t| significant(t));
-        if !matches!(next.map(|t| &t.token), Some(Token::RParen)) {
+        let prev = (0..i).rev().find(|&k| significant(&tokens[k]));
+        if !matches!(next.map(|t| &t.token), Some(Token::RParen))
+            || !prev.is_some_and(|p| ends_argument(tokens, p))
+        {
             i += 1;
             continue;
         }
@@ -140,7 +317,18 @@ fn rewrite_window_modifiers(tokens: &mut Vec<TokenWithSpan>) {
         }
         let name_at = open.and_then(|o| (0..o).rev().find(|&k| significant(&tokens[k])));
         if let Some(n) = name_at {
+            // A function's name, not a keyword before a parenthesis (`FROM (... t sw)`).
+            let keyword = |w: &str| {
+                CLAUSE_WORDS
+                    .iter()
+                    .chain(OPERAND_EXPECTED)
+                    .any(|k| w.eq_ignore_ascii_case(k))
+            };
             if let Token::Word(w) = &tokens[n].token {
+                if w.quote_style.is_none() && keyword(&w.value) {
+                    i += 1;
+                    continue;
+                }
                 let renamed = format!("{prefix}{}", w.value);
                 tokens[n].token = Token::make_word(&renamed, None);
                 tokens.remove(i);
@@ -171,25 +359,6 @@ fn matching(tokens: &[TokenWithSpan], open: usize) -> Option<usize> {
         }
     }
     None
-}
-
-/// Splits `tokens` at the commas outside any brackets, dropping whitespace.
-fn split_top_level(tokens: &[TokenWithSpan]) -> Vec<Vec<TokenWithSpan>> {
-    let mut parts = vec![Vec::new()];
-    let mut depth = 0usize;
-    for t in tokens.iter().filter(|t| significant(t)) {
-        match t.token {
-            Token::LParen | Token::LBrace | Token::LBracket => depth += 1,
-            Token::RParen | Token::RBrace | Token::RBracket => depth = depth.saturating_sub(1),
-            Token::Comma if depth == 0 => {
-                parts.push(Vec::new());
-                continue;
-            }
-            _ => {}
-        }
-        parts.last_mut().expect("starts non-empty").push(t.clone());
-    }
-    parts
 }
 
 fn token_at(token: Token, at: &TokenWithSpan) -> TokenWithSpan {
@@ -295,6 +464,167 @@ fn rewrite_foreach(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     Ok(out)
 }
 
+/// One `DEFINE v [AS] type [DEFAULT value]`, as tokens.
+struct Define {
+    name: TokenWithSpan,
+    ty: Vec<TokenWithSpan>,
+    default: Option<Vec<TokenWithSpan>>,
+}
+
+/// The definitions before an EXECUTE's block. EasyCount's scripts write them in more than one
+/// way, and every one is accepted: `DEFINE a AS int DEFAULT 0, b AS string`, one DEFINE per
+/// variable (`DEFINE a int; DEFINE b int;`, `DEFINE a AS int, DEFINE b AS int`), with or without
+/// `AS`, separated by commas, semicolons or nothing but the next DEFINE.
+fn parse_defines(shape: &str, defs: &[TokenWithSpan]) -> SqlResult<Vec<Define>> {
+    let Some(first) = defs.first() else {
+        return Ok(Vec::new());
+    };
+    if !is_word(&first.token, "DEFINE") {
+        return Err(err_at(first, format!("{shape}: expected DEFINE or {{")));
+    }
+    // Split at separators and DEFINE words outside brackets and type parameters (`map<k,v>`).
+    let mut groups: Vec<Vec<TokenWithSpan>> = vec![Vec::new()];
+    let (mut depth, mut angle) = (0usize, 0usize);
+    for t in defs {
+        let group = groups.last_mut().expect("starts non-empty");
+        // A type's `<` follows a word; DEFAULT's value compares with `<` and `>` freely.
+        let in_type = !group.iter().any(|g| is_word(&g.token, "DEFAULT"));
+        match t.token {
+            Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
+            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+            Token::Lt if in_type => angle += 1,
+            Token::Gt if in_type => angle = angle.saturating_sub(1),
+            Token::ShiftRight if in_type => angle = angle.saturating_sub(2),
+            Token::Comma | Token::SemiColon if depth == 0 && angle == 0 => {
+                groups.push(Vec::new());
+                continue;
+            }
+            _ if depth == 0 && is_word(&t.token, "DEFINE") => {
+                angle = 0;
+                groups.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        group.push(t.clone());
+    }
+    let mut out = Vec::new();
+    for def in groups.into_iter().filter(|g| !g.is_empty()) {
+        let name = def[0].clone();
+        if !matches!(name.token, Token::Word(_)) {
+            return Err(err_at(&name, format!("{shape}: expected `name AS type`")));
+        }
+        let ty_start = if def.get(1).is_some_and(|t| is_word(&t.token, "AS")) {
+            2
+        } else {
+            1
+        };
+        let default = def.iter().position(|t| is_word(&t.token, "DEFAULT"));
+        let ty = def[ty_start.min(def.len())..default.unwrap_or(def.len())].to_vec();
+        if ty.is_empty() {
+            return Err(err_at(
+                &name,
+                format!("{shape}: `{}` has no type", name.token),
+            ));
+        }
+        let default = match default {
+            Some(d) if d + 1 < def.len() => Some(def[d + 1..].to_vec()),
+            Some(d) => return Err(err_at(&def[d], format!("{shape}: DEFAULT needs a value"))),
+            None => None,
+        };
+        out.push(Define { name, ty, default });
+    }
+    if out.is_empty() {
+        return Err(err_at(first, format!("{shape}: DEFINE needs a variable")));
+    }
+    Ok(out)
+}
+
+/// Whether `t` begins a statement of an EXECUTE block: `$v :=`, `IF(` or `FOR(`.
+fn starts_statement(t: &Token, next: Option<&Token>) -> bool {
+    match t {
+        Token::Placeholder(p) if p.starts_with('$') => next == Some(&Token::Assignment),
+        _ => (is_word(t, "IF") || is_word(t, "FOR")) && next == Some(&Token::LParen),
+    }
+}
+
+/// `IF(cond) { ... }` and `FOR(cond) { ... }`, written as in C, as the block inside the call:
+/// `FOR(cond { ... })`.
+fn blocks_inside(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut body = body.to_vec();
+    let mut k = 0;
+    while k + 1 < body.len() {
+        let call = (is_word(&body[k].token, "IF") || is_word(&body[k].token, "FOR"))
+            && body[k + 1].token == Token::LParen;
+        if call {
+            if let Some(close) = matching(&body, k + 1) {
+                if body
+                    .get(close + 1)
+                    .is_some_and(|t| t.token == Token::LBrace)
+                {
+                    if let Some(block_end) = matching(&body, close + 1) {
+                        let paren = body.remove(close);
+                        body.insert(block_end, paren);
+                    }
+                }
+            }
+        }
+        k += 1;
+    }
+    body
+}
+
+/// Whether the token before `toks[k]` (after `toks[open]`) is an operator or a keyword that
+/// wants an operand, so that `toks[k]` continues an expression (`DEFAULT if(...)`).
+fn continues_expression(toks: &[TokenWithSpan], k: usize, open: usize) -> bool {
+    k > open + 1 && {
+        let prev = &toks[k - 1].token;
+        !matches!(prev, Token::Comma | Token::SemiColon) && !ends_expression(prev)
+    }
+}
+
+/// The statements of an EXECUTE block as call arguments: an inner block's braces only group,
+/// statements are separated by commas or semicolons, and a statement written straight after
+/// a condition or another statement (`FOR($i < 3 $i := $i + 1)`, `FOR($i < 3 { ... })`) is
+/// separated from it as if a comma were there.
+fn block_arguments(body: &[TokenWithSpan]) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(body.len());
+    let push_comma = |out: &mut Vec<TokenWithSpan>, at: &TokenWithSpan| {
+        out.push(token_at(Token::Comma, at));
+    };
+    for (k, t) in body.iter().enumerate() {
+        match t.token {
+            Token::LBrace | Token::RBrace | Token::SemiColon => push_comma(&mut out, t),
+            _ => {
+                let next = body.get(k + 1).map(|n| &n.token);
+                if starts_statement(&t.token, next)
+                    && out.last().is_some_and(|p| ends_expression(&p.token))
+                {
+                    push_comma(&mut out, t);
+                }
+                out.push(t.clone());
+            }
+        }
+    }
+    // No empty arguments: drop a comma after `(` or another comma, or before `)` or the end.
+    let mut tidy: Vec<TokenWithSpan> = Vec::with_capacity(out.len());
+    for (k, t) in out.iter().enumerate() {
+        if t.token == Token::Comma {
+            let after_open = matches!(
+                tidy.last().map(|p| &p.token),
+                None | Some(Token::LParen) | Some(Token::Comma)
+            );
+            let before_close =
+                matches!(out.get(k + 1).map(|n| &n.token), None | Some(Token::RParen));
+            if after_open || before_close {
+                continue;
+            }
+        }
+        tidy.push(t.clone());
+    }
+    tidy
+}
+
 fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec<TokenWithSpan>> {
     const SHAPE: &str =
         "EXECUTE is written EXECUTE(DEFINE v AS type DEFAULT value, ... { statements } EMIT expr)";
@@ -307,78 +637,52 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     };
     let end = matching(&toks, brace)
         .ok_or_else(|| err_at(&toks[brace], "this block's brace is never closed"))?;
-    let mut out = vec![word_at("__execute", at), token_at(Token::LParen, at)];
-    // DEFINE v AS t [DEFAULT d], ...
-    let defs = &toks[..brace];
-    if let Some(first) = defs.first() {
-        if !is_word(&first.token, "DEFINE") {
-            return Err(err_at(first, format!("{SHAPE}: expected DEFINE or {{")));
-        }
-        for def in split_top_level(&defs[1..]) {
-            let Some(name) = def.first() else {
-                return Err(err_at(first, format!("{SHAPE}: a definition is empty")));
-            };
-            if !matches!(name.token, Token::Word(_))
-                || !def.get(1).is_some_and(|t| is_word(&t.token, "AS"))
-            {
-                return Err(err_at(name, format!("{SHAPE}: expected `name AS type`")));
+    // DEFINEs may also open the block (`{ DEFINE a int; $a := 1 }`): up to its first statement.
+    let mut defs = toks[..brace].to_vec();
+    let mut body_start = brace + 1;
+    if toks
+        .get(brace + 1)
+        .is_some_and(|t| is_word(&t.token, "DEFINE"))
+    {
+        let mut depth = 0usize;
+        body_start = end;
+        for k in brace + 1..end {
+            match toks[k].token {
+                Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
+                Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+                _ if depth == 0
+                    && starts_statement(&toks[k].token, toks.get(k + 1).map(|n| &n.token))
+                    && !continues_expression(&toks, k, brace) =>
+                {
+                    body_start = k;
+                    break;
+                }
+                _ => {}
             }
-            let default = def.iter().position(|t| is_word(&t.token, "DEFAULT"));
-            let ty = &def[2..default.unwrap_or(def.len())];
-            if ty.is_empty() {
-                return Err(err_at(
-                    name,
-                    format!("{SHAPE}: `{}` has no type", name.token),
-                ));
-            }
-            let value: Vec<TokenWithSpan> = match default {
-                Some(d) if d + 1 < def.len() => def[d + 1..].to_vec(),
-                Some(d) => return Err(err_at(&def[d], format!("{SHAPE}: DEFAULT needs a value"))),
-                None => vec![word_at("NULL", name)],
-            };
-            out.extend([
-                word_at("__define", name),
-                token_at(Token::LParen, name),
-                name.clone(),
-                token_at(Token::Comma, name),
-                word_at("CAST", name),
-                token_at(Token::LParen, name),
-            ]);
-            out.extend(value);
-            out.push(word_at("AS", name));
-            out.extend(ty.iter().cloned());
-            out.push(token_at(Token::RParen, name));
-            out.push(token_at(Token::RParen, name));
-            out.push(token_at(Token::Comma, name));
         }
+        defs.extend(toks[brace + 1..body_start].iter().cloned());
     }
-    // { statements }: inner braces (an IF's or FOR's block) only group.
+    let mut out = vec![word_at("__execute", at), token_at(Token::LParen, at)];
+    for Define { name, ty, default } in parse_defines(SHAPE, &defs)? {
+        let value = default.unwrap_or_else(|| vec![word_at("NULL", &name)]);
+        out.extend([
+            word_at("__define", &name),
+            token_at(Token::LParen, &name),
+            name.clone(),
+            token_at(Token::Comma, &name),
+            word_at("CAST", &name),
+            token_at(Token::LParen, &name),
+        ]);
+        out.extend(value);
+        out.push(word_at("AS", &name));
+        out.extend(ty);
+        out.push(token_at(Token::RParen, &name));
+        out.push(token_at(Token::RParen, &name));
+        out.push(token_at(Token::Comma, &name));
+    }
     out.push(word_at("__block", &toks[brace]));
     out.push(token_at(Token::LParen, &toks[brace]));
-    let body = &toks[brace + 1..end];
-    for (k, t) in body.iter().enumerate() {
-        match t.token {
-            Token::LBrace => {
-                let prev = if k == 0 {
-                    None
-                } else {
-                    Some(&body[k - 1].token)
-                };
-                if !matches!(prev, None | Some(Token::LParen) | Some(Token::Comma)) {
-                    out.push(token_at(Token::Comma, t));
-                }
-            }
-            Token::RBrace => {
-                if !matches!(
-                    body.get(k + 1).map(|n| &n.token),
-                    None | Some(Token::RParen) | Some(Token::Comma)
-                ) {
-                    out.push(token_at(Token::Comma, t));
-                }
-            }
-            _ => out.push(t.clone()),
-        }
-    }
+    out.extend(block_arguments(&blocks_inside(&toks[body_start..end])));
     out.push(token_at(Token::RParen, &toks[end]));
     // EMIT expr
     match toks.get(end + 1) {
@@ -1020,6 +1324,108 @@ mod tests {
     }
 
     #[test]
+    fn modifiers_only_after_an_argument() {
+        let q = one(
+            "SELECT max(sw), count(accu), countd(sw), count(DISTINCT sw), sum(a + sw), \
+             count(t.accu), max(a * sw), count(sw SW), count(accu ACCU), count(* ACCU), \
+             count(1 SW), sum(if(x, 1, 0) ACCU) FROM t",
+        );
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => expr.to_string(),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "max(sw)",
+                "count(accu)",
+                "countd(sw)",
+                "count(DISTINCT sw)",
+                "sum(a + sw)",
+                "count(t.accu)",
+                "max(a * sw)",
+                "__sw__count(sw)",
+                "__accu__count(accu)",
+                "__accu__count(*)",
+                "__sw__count(1)",
+                "__accu__sum(if(x, 1, 0))",
+            ]
+        );
+        // Nor after the words of FOREACH and EXECUTE, nor is a keyword before `(` a function.
+        let q = one(
+            "SELECT EXECUTE({ } EMIT sw), FOREACH(x IN a GENERATE accu) \
+             FROM (SELECT a, sw, accu FROM t sw) q",
+        );
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => display_expr(expr),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            ["EXECUTE({  } EMIT sw)", "FOREACH(x IN a GENERATE accu)"]
+        );
+        let FromItem::Subquery { query, .. } = &q.from else {
+            panic!("a subquery")
+        };
+        assert!(
+            matches!(&query.from, FromItem::Table { alias: Some(a), .. } if a.name == "sw"),
+            "{:?}",
+            query.from
+        );
+    }
+
+    #[test]
+    fn hive_string_escapes() {
+        let cases = [
+            (r"\\d+", r"\d+"),
+            (r"it's", "it's"),
+            (r"a\tb\nc\rd", "a\tb\nc\rd"),
+            (r"\0\b\Z", "\0\u{8}\u{1a}"),
+            (r#"\"q\""#, "\"q\""),
+            (r"\%\_", r"\%\_"),
+            (r"\d\q\u", "dqu"),
+            (r"\u00e9\u4e2d", "\u{e9}\u{4e2d}"),
+            (r"\u00zz", "u00zz"),
+            (r"\101\011\177\200", "A\t\u{7f}200"),
+            (r"\08", "\08"),
+            (r"\\\\", r"\\"),
+            (r"tail\", r"tail\"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(unescape_string(raw), want, "{raw}");
+        }
+        // The parser keeps the escapes as written, with doubled and escaped quotes made one.
+        let q = one(r#"SELECT 'a\'b''c\\', "x\"y""z", `we``ird` FROM t"#);
+        let shown: Vec<String> = q
+            .items
+            .iter()
+            .map(|i| match i {
+                SelectItem::Expr { expr, .. } => format!("{expr:?}"),
+                SelectItem::Wildcard(_) => panic!("no wildcard"),
+            })
+            .collect();
+        assert!(
+            shown[0].contains(r#"SingleQuotedString("a'b'c\\\\")"#),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1].contains(r#"DoubleQuotedString("x\"y\"z")"#),
+            "{}",
+            shown[1]
+        );
+        assert!(shown[2].contains(r#"value: "we`ird""#), "{}", shown[2]);
+    }
+
+    #[test]
     fn with_chains_and_aliases() {
         let s = parse_script(
             "WITH (SELECT AGGRTIME agtime, qq FROM src GROUP BY qq COORDINATE BY \
@@ -1184,11 +1590,22 @@ mod round_trip {
                  for($i < 3, $s := concat($s, ','), IF($i > 1, $s := 'x'), $i := $i + 1) \
                  } EMIT $s) FROM t\n",
             ),
+            // EasyCount's other spellings print in the one above.
+            (
+                "SELECT EXECUTE(DEFINE i int DEFAULT 0; DEFINE s AS bigint; { \
+                 FOR($i < 3 $s := $s + $i; $i := $i + 1) } EMIT $s) FROM t",
+                "SELECT EXECUTE(DEFINE i AS INT DEFAULT 0, s AS BIGINT DEFAULT NULL { \
+                 FOR($i < 3, $s := $s + $i, $i := $i + 1) } EMIT $s) FROM t\n",
+            ),
             (
                 "SELECT EXECUTE({ } EMIT 1), EXECUTE(DEFINE a AS array<string> { } EMIT a[0]) \
                  FROM t",
                 "SELECT EXECUTE({  } EMIT 1), EXECUTE(DEFINE a AS ARRAY<STRING> DEFAULT NULL \
                  {  } EMIT a[0]) FROM t\n",
+            ),
+            (
+                r#"SELECT regexp_extract(s, '(\\d+)\'x', 1), 'it''s', 'a\tb', "q\"d""x", 'e\\' FROM t"#,
+                "SELECT regexp_extract(s, '(\\\\d+)''x', 1), 'it''s', 'a\\tb', \"q\"\"d\"\"x\", 'e\\\\' FROM t\n",
             ),
             (
                 "SELECT m['k'], s.m['a b'], m[concat('x', k)] FROM t WHERE m['k'] > 1",

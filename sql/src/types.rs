@@ -385,6 +385,54 @@ impl Value {
     }
 }
 
+/// Explicit casts (`CAST(x AS ...)`), which differ from the implicit conversions of
+/// [`Value::cast`] where Hive's casts do.
+impl Value {
+    /// Hive's CAST to TINYINT, SMALLINT, INT or BIGINT (`bits` 8, 16, 32, 64), held in 64 bits:
+    /// a number narrows as Java narrows it (two's complement: `cast(300 AS tinyint)` is 44; a
+    /// double is truncated and clamped to INT's range first, as Java's `(byte) d` is
+    /// `(byte) (int) d`); text that is not a number in the type's range is NULL; timestamp text
+    /// (a TIMESTAMP value, see [`DataType`]) is its epoch seconds, narrowed.
+    pub fn cast_int_bits(&self, bits: u32) -> Value {
+        let wrap = |i: i64| -> i64 {
+            let shift = 64 - bits;
+            (i << shift) >> shift
+        };
+        match self {
+            Value::Int(i) => Value::Int(wrap(*i)),
+            Value::Bool(b) => Value::Int(*b as i64),
+            // Rust's `as` is Java's: truncated, clamped, NaN is 0.
+            Value::Double(d) if bits == 64 => Value::Int(*d as i64),
+            Value::Double(d) => Value::Int(wrap(*d as i32 as i64)),
+            Value::Decimal(d) => d
+                .trunc()
+                .to_i128()
+                .map_or(Value::Null, |i| Value::Int(wrap(i as i64))),
+            Value::Str(s) => match (self.to_i64(), crate::expr::date::parse_timestamp(s)) {
+                (Some(i), _) if wrap(i) == i => Value::Int(i),
+                (None, Some(ts)) => Value::Int(wrap(ts.and_utc().timestamp())),
+                _ => Value::Null,
+            },
+            Value::Null | Value::Array(_) | Value::Map(_) | Value::Struct(_) => Value::Null,
+        }
+    }
+
+    /// Hive's CAST to DOUBLE (or FLOAT): as [`Value::cast`], and timestamp text is its epoch
+    /// seconds with the fraction.
+    pub fn cast_double(&self) -> Value {
+        match self {
+            Value::Str(s) if self.to_f64().is_none() => crate::expr::date::parse_timestamp(s)
+                .map_or(Value::Null, |ts| {
+                    let utc = ts.and_utc();
+                    Value::Double(
+                        utc.timestamp() as f64 + f64::from(utc.timestamp_subsec_nanos()) / 1e9,
+                    )
+                }),
+            _ => self.cast(&DataType::Double),
+        }
+    }
+}
+
 /// Formats a double the way Hive (Java) shows it: `1.0`, `0.5`, `1.0E10`.
 pub fn format_double(d: f64, f: &mut impl fmt::Write) -> fmt::Result {
     if d.is_nan() {

@@ -391,6 +391,16 @@ impl Binder<'_> {
             Expr::Cast {
                 expr, data_type, ..
             } => {
+                // The casts Hive does not do as the implicit conversion are its cast functions
+                // (`cast(300 AS tinyint)` wraps to 44, timestamp text to BIGINT is seconds).
+                let written = data_type.to_string().to_ascii_lowercase();
+                let base = written.split('(').next().unwrap_or_default().trim();
+                if matches!(
+                    base,
+                    "tinyint" | "smallint" | "int" | "integer" | "bigint" | "double" | "float"
+                ) {
+                    return self.call(base, &[expr.as_ref()], pos);
+                }
                 let (x, xt) = self.bind(expr)?;
                 let to = DataType::parse(&data_type.to_string()).ok_or_else(|| {
                     SqlError::new(pos, format!("unsupported type {data_type} in CAST"))
@@ -557,7 +567,7 @@ impl Binder<'_> {
                     "named_struct() needs distinct field names as quoted strings",
                 ));
             }
-            names.push(Arc::from(name));
+            names.push(Arc::from(crate::parser::unescape_string(name)));
             let (e, t) = self.bind(pair[1])?;
             values.push(e);
             types.push(t);
@@ -808,9 +818,11 @@ fn literal(v: &SqlValue, pos: Pos) -> SqlResult<Bound> {
                 Err(_) => return Err(SqlError::new(pos, format!("bad number `{n}`"))),
             },
         },
-        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => {
-            (ScalarExpr::lit(s.as_str()), DataType::String)
-        }
+        // The parser keeps a literal's escapes as written; Hive's rule reads them here.
+        SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => (
+            ScalarExpr::lit(crate::parser::unescape_string(s)),
+            DataType::String,
+        ),
         SqlValue::Boolean(b) => (ScalarExpr::lit(*b), DataType::Boolean),
         SqlValue::Null => (ScalarExpr::Literal(Value::Null), DataType::Null),
         other => return Err(SqlError::new(pos, format!("unsupported literal {other}"))),

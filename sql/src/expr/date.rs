@@ -92,18 +92,35 @@ impl DateFormat {
         Some(s)
     }
 
-    /// Parses a date in the time zone `tz` into epoch seconds.
+    /// Parses a date in the time zone `tz` into epoch seconds. Text after the pattern is
+    /// ignored, as Java's `SimpleDateFormat.parse` ignores it (`2024-03-01 12:34:56.789` with
+    /// the default pattern is 12:34:56).
     pub fn parse(&self, s: &str, tz: FixedOffset) -> Option<i64> {
         let s = s.trim();
         let naive = if self.has_time {
-            NaiveDateTime::parse_from_str(s, &self.chrono).ok()?
+            NaiveDateTime::parse_and_remainder(s, &self.chrono).ok()?.0
         } else {
-            NaiveDate::parse_from_str(s, &self.chrono)
+            NaiveDate::parse_and_remainder(s, &self.chrono)
                 .ok()?
+                .0
                 .and_hms_opt(0, 0, 0)?
         };
         Some(tz.from_local_datetime(&naive).single()?.timestamp())
     }
+}
+
+/// A TIMESTAMP's text (`yyyy-MM-dd HH:mm:ss[.fffffffff]`, also with `T`) or a DATE's
+/// (`yyyy-MM-dd`, midnight), the whole text and nothing else.
+pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+        })
 }
 
 fn push_literal(out: &mut String, c: char) {

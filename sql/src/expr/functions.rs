@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::FixedOffset;
+use chrono::{FixedOffset, TimeZone};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -41,7 +41,17 @@ pub enum Func {
         tz: FixedOffset,
         fmt: Option<Arc<DateFormat>>,
     },
+    /// `tinyint(x)`, `smallint(x)`, `int(x)`, `bigint(x)`: Hive's casts to the integers, which
+    /// `CAST(x AS TINYINT | SMALLINT | INT | BIGINT)` binds to ([`Value::cast_int_bits`]).
+    IntCast {
+        bits: u32,
+    },
+    /// `double(x)`, `float(x)`: `CAST(x AS DOUBLE | FLOAT)` ([`Value::cast_double`]).
+    DoubleCast,
+    /// round(x[, d]): HALF_UP on the decimal value.
     Round,
+    /// bround(x[, d]): HALF_EVEN (banker's rounding) on the decimal value.
+    BRound,
     Floor,
     Ceil,
     Abs,
@@ -124,7 +134,13 @@ impl Func {
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
+            "tinyint" => Func::IntCast { bits: 8 },
+            "smallint" => Func::IntCast { bits: 16 },
+            "int" | "integer" => Func::IntCast { bits: 32 },
+            "bigint" => Func::IntCast { bits: 64 },
+            "double" | "float" => Func::DoubleCast,
             "round" => Func::Round,
+            "bround" => Func::BRound,
             "floor" => Func::Floor,
             "ceil" | "ceiling" => Func::Ceil,
             "abs" => Func::Abs,
@@ -160,7 +176,13 @@ impl Func {
             Func::FromUnixtime { .. } => "from_unixtime",
             Func::Now => "unix_timestamp",
             Func::UnixTimestamp { .. } => "unix_timestamp",
+            Func::IntCast { bits: 8 } => "tinyint",
+            Func::IntCast { bits: 16 } => "smallint",
+            Func::IntCast { bits: 32 } => "int",
+            Func::IntCast { .. } => "bigint",
+            Func::DoubleCast => "double",
             Func::Round => "round",
+            Func::BRound => "bround",
             Func::Floor => "floor",
             Func::Ceil => "ceil",
             Func::Abs => "abs",
@@ -314,7 +336,21 @@ impl Func {
                     Int,
                 )
             }
-            Func::Round => {
+            // The value is converted from its own type: a string out of range is NULL, a
+            // number wraps.
+            Func::IntCast { .. } | Func::DoubleCast => {
+                arity(1, 1)?;
+                if args[0].is_complex() {
+                    return Err(format!("cannot cast {} to {}", args[0], self.name()));
+                }
+                let ret = if matches!(self, Func::DoubleCast) {
+                    Double
+                } else {
+                    Int
+                };
+                (args.to_vec(), ret)
+            }
+            Func::Round | Func::BRound => {
                 arity(1, 2)?;
                 let t = num(0)?;
                 let mut ts = vec![t.clone()];
@@ -477,17 +513,29 @@ impl Func {
                     (None, Some(Value::Str(p))) => DateFormat::from_java(p).parse(s, *tz),
                     (None, Some(_)) => return Value::Null,
                     (None, None) => DateFormat::from_java(DEFAULT_PATTERN).parse(s, *tz),
-                };
+                }
+                .or_else(|| {
+                    // unix_timestamp(ts) of a TIMESTAMP (held as its text) or a DATE: that
+                    // time in the job's time zone.
+                    let ts = super::date::parse_timestamp(s).filter(|_| a.len() == 1)?;
+                    Some(tz.from_local_datetime(&ts).single()?.timestamp())
+                });
                 // EC-SQL: 0 when the text cannot be parsed.
                 Value::Int(parsed.unwrap_or(0))
             }
-            Func::Round => {
+            Func::IntCast { bits } => a[0].cast_int_bits(*bits),
+            Func::DoubleCast => a[0].cast_double(),
+            Func::Round | Func::BRound => {
                 let digits = match a.get(1) {
                     Some(Value::Int(d)) => *d,
                     Some(_) => return Value::Null,
                     None => 0,
                 };
-                round(&a[0], digits)
+                let strategy = match self {
+                    Func::Round => RoundingStrategy::MidpointAwayFromZero,
+                    _ => RoundingStrategy::MidpointNearestEven,
+                };
+                round(&a[0], digits, strategy)
             }
             Func::Floor => match &a[0] {
                 Value::Int(i) => Value::Int(*i),
@@ -581,44 +629,50 @@ fn substr(s: &str, pos: i64, len: Option<i64>) -> String {
     chars[start as usize..end as usize].iter().collect()
 }
 
-/// Rounds half away from zero to `digits` decimal places (negative: to tens, hundreds, ...).
-fn round(v: &Value, digits: i64) -> Value {
+/// Hive's round (HALF_UP: half away from zero) or bround (HALF_EVEN) to `digits` decimal
+/// places (negative: to tens, hundreds, ...), on the decimal value: a DECIMAL as it is, a DOUBLE
+/// as its shortest decimal text (Java's `BigDecimal.valueOf(double)`), so `round(2.675, 2)` is
+/// 2.68 although the double 2.675 lies just below it.
+fn round(v: &Value, digits: i64, strategy: RoundingStrategy) -> Value {
     match v {
         Value::Int(i) if digits >= 0 => Value::Int(*i),
-        Value::Int(i) => {
-            let p = 10i64.checked_pow((-digits) as u32);
-            match p {
-                Some(p) => Value::Int(((*i as f64 / p as f64).round() as i64).wrapping_mul(p)),
-                None => Value::Int(0),
-            }
-        }
+        Value::Int(i) => round_decimal(Decimal::from(*i), digits, strategy)
+            .and_then(|r| r.to_i64())
+            .map_or(Value::Null, Value::Int),
         Value::Double(d) if !d.is_finite() => Value::Double(*d),
+        // Doubles this large have no fraction, and tens of places below it are no digits.
+        Value::Double(d) if digits >= 0 && d.abs() >= 1e15 => Value::Double(*d),
+        Value::Double(d) if d.abs() < 1e-28 => Value::Double(0.0),
         Value::Double(d) => {
-            if digits >= 0 {
-                match Decimal::from_f64_retain(*d) {
-                    Some(dec) => {
-                        let r = dec.round_dp_with_strategy(
-                            digits.min(28) as u32,
-                            RoundingStrategy::MidpointAwayFromZero,
-                        );
-                        Value::Double(r.to_f64().unwrap_or(*d))
-                    }
-                    None => Value::Double(*d),
-                }
-            } else {
-                let p = 10f64.powi((-digits) as i32);
-                Value::Double((d / p).round() * p)
+            let shortest = Decimal::from_scientific(&format!("{d:e}"))
+                .or_else(|_| format!("{d}").parse::<Decimal>());
+            match shortest
+                .ok()
+                .and_then(|x| round_decimal(x, digits, strategy))
+            {
+                Some(r) => Value::Double(r.to_f64().unwrap_or(*d)),
+                None => Value::Double(*d),
             }
         }
-        Value::Decimal(d) if digits >= 0 => Value::Decimal(d.round_dp_with_strategy(
-            digits.min(28) as u32,
-            RoundingStrategy::MidpointAwayFromZero,
-        )),
         Value::Decimal(d) => {
-            round(&Value::Double(d.to_f64().unwrap_or(0.0)), digits).cast(&DataType::Decimal)
+            round_decimal(*d, digits, strategy).map_or(Value::Null, Value::Decimal)
         }
         _ => Value::Null,
     }
+}
+
+/// `d` rounded to `digits` places with `strategy`; `None` past DECIMAL's range.
+fn round_decimal(d: Decimal, digits: i64, strategy: RoundingStrategy) -> Option<Decimal> {
+    if digits >= 0 {
+        return Some(d.round_dp_with_strategy(digits.min(28) as u32, strategy));
+    }
+    if digits < -28 {
+        return Some(Decimal::ZERO);
+    }
+    let p = Decimal::from_i128_with_scale(10i128.pow((-digits) as u32), 0);
+    d.checked_div(p)?
+        .round_dp_with_strategy(0, strategy)
+        .checked_mul(p)
 }
 
 #[cfg(test)]
@@ -734,6 +788,43 @@ mod tests {
             .unwrap()
             .specialize(&[None, None]);
         assert_eq!(f.eval(&[60.into(), s("HH:mm")]), s("00:01"));
+    }
+
+    #[test]
+    fn round_works_on_the_decimal_value() {
+        let dec = |x: &str| Value::Decimal(x.parse().unwrap());
+        let cases: [(&str, Value, i64, Value); 22] = [
+            // A double is rounded as its shortest decimal text: 2.675 is 2.675, not
+            // 2.67499999999999982236431605997495353221893310546875.
+            ("round", 2.675.into(), 2, 2.68.into()),
+            ("round", (-2.675).into(), 2, (-2.68).into()),
+            ("round", 1.005.into(), 2, 1.01.into()),
+            ("round", 0.285.into(), 2, 0.29.into()),
+            ("round", 2.5.into(), 0, 3.0.into()),
+            ("round", (-0.5).into(), 0, (-1.0).into()),
+            ("round", 1234.5.into(), -2, 1200.0.into()),
+            ("round", 1250.0.into(), -2, 1300.0.into()),
+            ("round", 1e20.into(), 2, 1e20.into()),
+            ("round", 1e-30.into(), 2, 0.0.into()),
+            ("round", dec("2.675"), 2, dec("2.68")),
+            ("round", dec("-2.675"), 2, dec("-2.68")),
+            ("round", dec("1250"), -2, dec("1300")),
+            ("round", (-1250).into(), -2, (-1300).into()),
+            ("round", 1249.into(), -2, 1200.into()),
+            // bround: half to even.
+            ("bround", 2.5.into(), 0, 2.0.into()),
+            ("bround", 3.5.into(), 0, 4.0.into()),
+            ("bround", (-2.5).into(), 0, (-2.0).into()),
+            ("bround", 2.675.into(), 2, 2.68.into()),
+            ("bround", 2.665.into(), 2, 2.66.into()),
+            ("bround", dec("-2.665"), 2, dec("-2.66")),
+            ("bround", 1250.into(), -2, 1200.into()),
+        ];
+        for (f, x, d, want) in cases {
+            assert_eq!(call(f, &[x.clone(), d.into()]), want, "{f}({x}, {d})");
+        }
+        assert_eq!(call("bround", &[2.5.into()]), 2.0.into());
+        assert_eq!(call("bround", &[N, 1.into()]), N);
     }
 
     #[test]
