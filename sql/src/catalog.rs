@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::Pos;
+use crate::error::{did_you_mean, Pos};
 use crate::job::TableDesc;
 use crate::types::{DataType, Field, Schema};
 
@@ -274,10 +274,12 @@ fn check_keys(t: &TableDesc, allowed: &[&str]) -> CatalogResult<()> {
         if !COMMON.contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
             let mut all: Vec<String> = allowed.iter().map(|a| format!("table.{a}")).collect();
             all.extend(["table.emit".to_string(), "table.flush.ms".to_string()]);
+            let guess = did_you_mean(k, allowed.iter().chain(COMMON).copied())
+                .map_or_else(String::new, |g| format!("; did you mean `table.{g}`?"));
             return Err((
                 s.key_pos,
                 format!(
-                    "unknown setting `table.{k}` for table `{}` of type {}; known: {}",
+                    "unknown setting `table.{k}` for table `{}` of type {}{guess}; known: {}",
                     t.name,
                     table_type(t).unwrap_or_default(),
                     all.join(", ")
