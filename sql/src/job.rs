@@ -235,11 +235,26 @@ struct IniLine {
     starts: Vec<Pos>,
 }
 
+/// Joins continued lines (a trailing `\`; blank lines after one do not end it, a section header
+/// does).
 fn ini_lines(text: &str) -> Vec<IniLine> {
     let mut out = Vec::new();
     let mut current: Option<IniLine> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i as u32 + 1;
+        if let Some(cur) = current.as_mut() {
+            if raw.trim().is_empty() {
+                // A blank line inside a continuation continues it: EasyCount's documentation
+                // prints a blank line after every line, also after a trailing `\`.
+                cur.text.push('\n');
+                cur.starts.push(Pos::new(line_no, 1));
+                continue;
+            }
+            if raw.trim_start().starts_with('[') {
+                // A section header ends a continuation.
+                out.extend(current.take());
+            }
+        }
         let (body, continues) = match raw.trim_end().strip_suffix('\\') {
             Some(body) => (body, true),
             None => (raw, false),
@@ -518,6 +533,21 @@ mod tests {
         assert_eq!(s.fields[1].ty.to_string(), "MAP<STRING,BIGINT>");
         assert_eq!(s.fields[2].ty.to_string(), "STRUCT<a:BIGINT,b:STRING>");
         assert!(parse_ec_fields("m,map<string,int,").is_err());
+    }
+
+    #[test]
+    fn blank_lines_inside_a_continuation() {
+        // EasyCount's documentation: a blank line after every line, also after a `\`.
+        let text = "[system]\n\nsql=SELECT a FROM t \\\n\nWHERE a > 1\n\n[tabledesc-1]\n\n\
+                    table.name=t\n\ntable.fields=a,int,\n\ntable.type=file\n";
+        let job = Job::parse("j.ec", text).unwrap();
+        assert_eq!(job.tables[0].get("type").unwrap().pos, Pos::new(13, 12));
+        // `WHERE` is on line 5 of the file.
+        assert_eq!(job.lines.map(Pos::new(3, 1)), Pos::new(5, 1));
+        // A continuation that runs into a section header ends before it.
+        let text = "[system]\nsql=SELECT a FROM t \\\n\n[tabledesc-1]\ntable.name=t\n";
+        let job = Job::parse("j.ec", text).unwrap();
+        assert_eq!(job.tables[0].name, "t");
     }
 
     #[test]
