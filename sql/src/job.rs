@@ -82,15 +82,15 @@ fn check_job_settings(file: &str, settings: &BTreeMap<String, Setting>) -> Resul
         {
             continue;
         }
-        let keep = format!("(`{PASS_THROUGH}{key}` keeps it in the job, unread)");
+        let keep = format!("`{PASS_THROUGH}{key}` would keep it in the job, unread");
         let message = if FLINK_NAMESPACES.iter().any(|n| key.starts_with(n)) {
             let instead = flink_instead(key).map_or_else(String::new, |i| format!(": {i}"));
-            format!("`{key}` is a Flink setting tally does not implement{instead} {keep}")
+            format!("`{key}` is a Flink setting tally does not implement{instead}; {keep}")
         } else {
             let guess = did_you_mean(key, JOB_SETTINGS.iter().copied())
                 .map_or_else(String::new, |g| format!(" did you mean `{g}`?"));
             format!(
-                "unknown job setting `{key}`:{guess} tally reads {} {keep}",
+                "unknown job setting `{key}`:{guess} tally reads {}; {keep}",
                 JOB_SETTINGS.join(", ")
             )
         };
