@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::Pos;
+use crate::error::{did_you_mean, Pos};
 use crate::job::TableDesc;
 use crate::types::{DataType, Field, Schema};
 
@@ -286,10 +286,12 @@ fn check_keys(t: &TableDesc, allowed: &[&str]) -> CatalogResult<()> {
         if !COMMON.contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
             let mut all: Vec<String> = allowed.iter().map(|a| format!("table.{a}")).collect();
             all.extend(["table.emit".to_string(), "table.flush.ms".to_string()]);
+            let guess = did_you_mean(k, allowed.iter().chain(COMMON).copied())
+                .map_or_else(String::new, |g| format!("; did you mean `table.{g}`?"));
             return Err((
                 s.key_pos,
                 format!(
-                    "unknown setting `table.{k}` for table `{}` of type {}; known: {}",
+                    "unknown setting `table.{k}` for table `{}` of type {}{guess}; known: {}",
                     t.name,
                     table_type(t).unwrap_or_default(),
                     all.join(", ")
@@ -391,21 +393,63 @@ fn string_or(t: &TableDesc, key: &str, default: &str) -> String {
         .map_or_else(|| default.to_string(), |s| s.value.clone())
 }
 
+/// EasyCount's names for the connection settings of a PostgreSQL table (its type `tpg`):
+/// `table.tpg.db.host` is `table.postgres.host`, and so on. In a `.sql` job (`'db.host'`) they
+/// arrive as `postgres.db.*`, so both `tpg.` and `postgres.` take them.
+const TPG_ALIASES: &[(&str, &str)] = &[
+    ("host", "db.host"),
+    ("port", "db.port"),
+    ("db", "db.name"),
+    ("user", "db.username"),
+    ("password", "db.passwd"),
+];
+
+/// The keys a database table may give `setting` under: `{ty}.{setting}`, then, for PostgreSQL,
+/// EasyCount's `tpg` names.
+fn db_key_names(ty: &str, setting: &str) -> Vec<String> {
+    let mut names = vec![format!("{ty}.{setting}")];
+    if ty == "postgres" {
+        if let Some((_, alias)) = TPG_ALIASES.iter().find(|(s, _)| *s == setting) {
+            names.extend([format!("tpg.{alias}"), format!("postgres.{alias}")]);
+        }
+    }
+    names
+}
+
+/// The key a database table gives `setting` under (`{ty}.{setting}` when it gives none); an
+/// error when it gives two of its names.
+fn db_key(t: &TableDesc, ty: &str, setting: &str) -> CatalogResult<String> {
+    let names = db_key_names(ty, setting);
+    let mut given: Vec<(&String, Pos)> = names
+        .iter()
+        .filter_map(|n| Some((n, t.get(n)?.key_pos)))
+        .collect();
+    given.sort_by_key(|(_, p)| (p.line, p.col));
+    match given[..] {
+        [] => Ok(names[0].clone()),
+        [(one, _)] => Ok(one.clone()),
+        [(a, _), (b, at), ..] => Err((
+            at,
+            format!("`table.{b}` is another name of `table.{a}`, which is set already"),
+        )),
+    }
+}
+
 fn db_config(t: &TableDesc, ty: &str) -> CatalogResult<DbConfig> {
     let (kind, port, user) = match ty {
         "mysql" => (DbKind::Mysql, 3306, "root"),
         _ => (DbKind::Postgres, 5432, "postgres"),
     };
-    let k = |s: &str| format!("{ty}.{s}");
+    let k = |s: &str| db_key(t, ty, s);
     Ok(DbConfig {
         kind,
-        host: string_or(t, &k("host"), "127.0.0.1"),
-        port: parse_num(t, &k("port"))?.unwrap_or(port),
-        db: string_or(t, &k("db"), "test"),
-        user: string_or(t, &k("user"), user),
-        password: expand_env(t, &k("password"))?.unwrap_or_default(),
-        table: string_or(t, &k("table"), &t.name),
-        create: parse_bool(t, &k("create"))?,
+        host: string_or(t, &k("host")?, "127.0.0.1"),
+        port: parse_num(t, &k("port")?)?.unwrap_or(port),
+        db: string_or(t, &k("db")?, "test"),
+        user: string_or(t, &k("user")?, user),
+        password: expand_env(t, &k("password")?)?.unwrap_or_default(),
+        table: string_or(t, &k("table")?, &t.name),
+        create: parse_bool(t, &k("create")?)?,
     })
 }
 
@@ -413,8 +457,46 @@ fn db_keys(ty: &str, extra: &[&str]) -> Vec<String> {
     ["host", "port", "db", "user", "password", "table"]
         .iter()
         .chain(extra)
-        .map(|s| format!("{ty}.{s}"))
+        .flat_map(|s| db_key_names(ty, s))
         .collect()
+}
+
+/// Whether the table's type is written `tpg`: EasyCount's PostgreSQL sink, whose descriptions
+/// carried `table.field.splitter` like every other table (accepted there, and unused: a
+/// database sink writes columns, not text).
+fn written_tpg(t: &TableDesc) -> bool {
+    t.get("type")
+        .is_some_and(|s| s.value.eq_ignore_ascii_case("tpg"))
+}
+
+/// Refuses a table on EasyCount's TubeMQ queue (`table.tube.master`, `table.tube.port`,
+/// `table.topic`, `table.interfaceId`), at its first such setting, with what to write instead.
+fn refuse_tube(t: &TableDesc, role: &str) -> CatalogResult<()> {
+    let untyped = t
+        .get("type")
+        .is_none_or(|s| s.value.eq_ignore_ascii_case("tube"));
+    let tube =
+        |k: &str| k.starts_with("tube.") || (untyped && (k == "topic" || k == "interfaceid"));
+    let first = t
+        .settings
+        .iter()
+        .filter(|(k, _)| tube(k))
+        .min_by_key(|(k, s)| (!k.starts_with("tube."), s.key_pos.line, s.key_pos.col));
+    let Some((k, s)) = first else { return Ok(()) };
+    let written = match k.as_str() {
+        "interfaceid" => "interfaceId",
+        k => k,
+    };
+    Err((
+        s.key_pos,
+        format!(
+            "TubeMQ (`table.{written}`: EasyCount's queue) is not a {role}; put the stream on \
+             Kafka and describe `{}` with `table.type=kafka`, `table.kafka.brokers` (instead of \
+             `table.tube.master` and `table.tube.port`) and `table.kafka.topic` (instead of \
+             `table.topic` and `table.interfaceId`)",
+            t.name
+        ),
+    ))
 }
 
 fn check_keys_owned(t: &TableDesc, allowed: &[String]) -> CatalogResult<()> {
@@ -643,6 +725,7 @@ fn format_of(t: &TableDesc, key: &str) -> CatalogResult<Format> {
 
 /// Checks a table used in FROM and returns how to read it, with its schema.
 pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
+    refuse_tube(t, "source tally reads")?;
     let ty = type_setting(t)?;
     match ty.as_str() {
         "file" => {
@@ -730,7 +813,11 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
         }
         "kafka" => Ok((SourceConfig::Kafka(kafka_source(t)?), t.schema.clone())),
         "mysql" | "postgres" => {
-            check_keys_owned(t, &db_keys(&ty, &["changes", "poll.ms"]))?;
+            let mut keys = db_keys(&ty, &["changes", "poll.ms"]);
+            if written_tpg(t) {
+                keys.push("field.splitter".to_string());
+            }
+            check_keys_owned(t, &keys)?;
             needs_fields(t)?;
             let changes = match t.get(&format!("{ty}.changes")) {
                 None => DbChanges::Auto,
@@ -807,6 +894,7 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
 
 /// Checks a table used in INSERT INTO and returns how to write it.
 pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
+    refuse_tube(t, "sink tally writes")?;
     let ty = type_setting(t)?;
     let config = match ty.as_str() {
         "stdout" | "print" => {
@@ -881,7 +969,11 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
             }
         }
         "mysql" | "postgres" => {
-            check_keys_owned(t, &db_keys(&ty, &["create"]))?;
+            let mut keys = db_keys(&ty, &["create"]);
+            if written_tpg(t) {
+                keys.push("field.splitter".to_string());
+            }
+            check_keys_owned(t, &keys)?;
             SinkConfig::Database(db_config(t, &ty)?)
         }
         "kafka" => {
@@ -1033,7 +1125,7 @@ pub fn check_sink(
             }
             if !ok(&db.db) {
                 return Err((
-                    at(&format!("{ty}.db")),
+                    at(&db_key(t, ty, "db").unwrap_or_else(|_| format!("{ty}.db"))),
                     format!("`{}` is not a valid {ty} database name", db.db),
                 ));
             }

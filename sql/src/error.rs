@@ -52,3 +52,51 @@ impl SqlError {
 }
 
 pub type SqlResult<T> = Result<T, SqlError>;
+
+/// The candidate closest to `word` by edit distance, when it is close enough to be a
+/// misspelling of it (at most 2 edits, and at most a third of the word), for "did you mean".
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    let limit = 2.min(word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = [
+            "lateness.seconds",
+            "idle.timeout.seconds",
+            "chunk.rows",
+            "timezone",
+        ];
+        assert_eq!(
+            did_you_mean("latenes.seconds", known),
+            Some("lateness.seconds")
+        );
+        assert_eq!(
+            did_you_mean("LATENESS.SECOND", known),
+            Some("lateness.seconds")
+        );
+        assert_eq!(did_you_mean("chunk.row", known), Some("chunk.rows"));
+        assert_eq!(did_you_mean("timzeone", known), Some("timezone"));
+        assert_eq!(did_you_mean("parallelism.default", known), None);
+        assert_eq!(did_you_mean("ab", ["cd"]), None);
+    }
+}

@@ -11,9 +11,97 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::ast::Script;
-use crate::error::{Diagnostic, Pos, SqlError};
+use crate::error::{did_you_mean, Diagnostic, Pos, SqlError};
 use crate::parser;
 use crate::types::{DataType, Field, Schema};
+
+/// The job-wide settings tally reads (`[system]` keys, `SET` keys of a `.sql` job); docs/jobs.md
+/// says what each means. Any other key is an error, unless it is under [`PASS_THROUGH`].
+pub const JOB_SETTINGS: &[&str] = &[
+    "lateness.seconds",
+    "idle.timeout.seconds",
+    "chunk.rows",
+    "timezone",
+    "execute.max.iterations",
+];
+
+/// Job settings under this prefix are accepted and not read: notes for other tools kept with
+/// the job (a Flink-only `SET 'properties.parallelism.default' = '4'`, a scheduler's
+/// `properties.owner=...`), as `table.kafka.properties.<name>` passes a table's client settings.
+pub const PASS_THROUGH: &str = "properties.";
+
+/// The first segments of Flink's configuration keys, to tell a Flink setting tally does not
+/// implement from a misspelling.
+const FLINK_NAMESPACES: &[&str] = &[
+    "table.",
+    "execution.",
+    "pipeline.",
+    "parallelism.",
+    "state.",
+    "restart-strategy.",
+    "sql-client.",
+    "taskmanager.",
+    "jobmanager.",
+    "python.",
+    "rest.",
+    "cluster.",
+    "metrics.",
+    "heartbeat.",
+    "akka.",
+    "pekko.",
+    "security.",
+];
+
+/// What tally offers instead of a Flink setting, for the ones it has an answer to.
+fn flink_instead(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "table.local-time-zone" => "use `timezone` (UTC or an offset such as +08:00)",
+        "table.exec.source.idle-timeout" => "use `idle.timeout.seconds`",
+        "parallelism.default" | "table.exec.resource.default-parallelism" => {
+            "the workers are `tally run -w N` (and `-n`/`-p` for processes)"
+        }
+        k if k.starts_with("table.exec.mini-batch.") => {
+            "bounded sources are read in batches of `chunk.rows`; sinks flush every \
+             `table.flush.ms`"
+        }
+        k if k.starts_with("execution.checkpointing.") || k.starts_with("state.") => {
+            "this version of tally does not checkpoint"
+        }
+        _ => return None,
+    })
+}
+
+/// Refuses a job setting tally does not read, at its key, with the key it was probably meant
+/// to be.
+fn check_job_settings(file: &str, settings: &BTreeMap<String, Setting>) -> Result<(), Diagnostic> {
+    for (key, s) in settings {
+        if JOB_SETTINGS.contains(&key.as_str())
+            || key
+                .strip_prefix(PASS_THROUGH)
+                .is_some_and(|rest| !rest.is_empty())
+        {
+            continue;
+        }
+        let keep = format!("`{PASS_THROUGH}{key}` would keep it in the job, unread");
+        let message = if FLINK_NAMESPACES.iter().any(|n| key.starts_with(n)) {
+            let instead = flink_instead(key).map_or_else(String::new, |i| format!(": {i}"));
+            format!("`{key}` is a Flink setting tally does not implement{instead}; {keep}")
+        } else {
+            let guess = did_you_mean(key, JOB_SETTINGS.iter().copied())
+                .map_or_else(String::new, |g| format!(" did you mean `{g}`?"));
+            format!(
+                "unknown job setting `{key}`:{guess} tally reads {}; {keep}",
+                JOB_SETTINGS.join(", ")
+            )
+        };
+        return Err(Diagnostic {
+            file: file.to_string(),
+            pos: s.key_pos,
+            message,
+        });
+    }
+    Ok(())
+}
 
 /// One setting with the position of its value in the job file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +215,7 @@ fn parse_sql_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         message: e.message,
     };
     let parsed = parser::parse_sql_file(text).map_err(diag)?;
+    check_job_settings(file, &parsed.settings)?;
     let job = Job {
         file: file.to_string(),
         settings: parsed.settings,
@@ -146,11 +235,26 @@ struct IniLine {
     starts: Vec<Pos>,
 }
 
+/// Joins continued lines (a trailing `\`; blank lines after one do not end it, a section header
+/// does).
 fn ini_lines(text: &str) -> Vec<IniLine> {
     let mut out = Vec::new();
     let mut current: Option<IniLine> = None;
     for (i, raw) in text.lines().enumerate() {
         let line_no = i as u32 + 1;
+        if let Some(cur) = current.as_mut() {
+            if raw.trim().is_empty() {
+                // A blank line inside a continuation continues it: EasyCount's documentation
+                // prints a blank line after every line, also after a trailing `\`.
+                cur.text.push('\n');
+                cur.starts.push(Pos::new(line_no, 1));
+                continue;
+            }
+            if raw.trim_start().starts_with('[') {
+                // A section header ends a continuation.
+                out.extend(current.take());
+            }
+        }
         let (body, continues) = match raw.trim_end().strip_suffix('\\') {
             Some(body) => (body, true),
             None => (raw, false),
@@ -197,7 +301,6 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         None,
         System,
         Table(usize),
-        Other,
     }
     let mut section = Section::None;
     let mut settings = BTreeMap::new();
@@ -229,7 +332,15 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                 });
                 Section::Table(tables.len() - 1)
             } else {
-                Section::Other
+                let guess = did_you_mean(name, ["system", "tabledesc"])
+                    .map_or_else(String::new, |g| format!(" did you mean `[{g}]`?"));
+                return Err(err(
+                    Pos::new(first.line, indent + 1),
+                    format!(
+                        "unknown section `[{name}]`:{guess} a job has a [system] section and \
+                         [tabledesc-N] sections"
+                    ),
+                ));
             };
             continue;
         }
@@ -290,7 +401,6 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                     "a setting before any section: start with [system] or [tabledesc-N]".into(),
                 ))
             }
-            Section::Other => {}
         }
     }
     for t in &tables {
@@ -298,6 +408,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
             return Err(err(t.pos, "table description without `table.name`".into()));
         }
     }
+    check_job_settings(file, &settings)?;
     let Some((sql_text, lines)) = sql else {
         return Err(err(
             Pos::new(1, 1),
@@ -422,6 +533,45 @@ mod tests {
         assert_eq!(s.fields[1].ty.to_string(), "MAP<STRING,BIGINT>");
         assert_eq!(s.fields[2].ty.to_string(), "STRUCT<a:BIGINT,b:STRING>");
         assert!(parse_ec_fields("m,map<string,int,").is_err());
+    }
+
+    #[test]
+    fn blank_lines_inside_a_continuation() {
+        // EasyCount's documentation: a blank line after every line, also after a `\`.
+        let text = "[system]\n\nsql=SELECT a FROM t \\\n\nWHERE a > 1\n\n[tabledesc-1]\n\n\
+                    table.name=t\n\ntable.fields=a,int,\n\ntable.type=file\n";
+        let job = Job::parse("j.ec", text).unwrap();
+        assert_eq!(job.tables[0].get("type").unwrap().pos, Pos::new(13, 12));
+        // `WHERE` is on line 5 of the file.
+        assert_eq!(job.lines.map(Pos::new(3, 1)), Pos::new(5, 1));
+        // A continuation that runs into a section header ends before it.
+        let text = "[system]\nsql=SELECT a FROM t \\\n\n[tabledesc-1]\ntable.name=t\n";
+        let job = Job::parse("j.ec", text).unwrap();
+        assert_eq!(job.tables[0].name, "t");
+    }
+
+    #[test]
+    fn job_settings_are_checked() {
+        let job = |system: &str| {
+            Job::parse(
+                "j.ec",
+                &format!("[system]\n{system}\nsql=SELECT 1 FROM t\n[tabledesc-1]\ntable.name=t\n"),
+            )
+        };
+        assert!(job("lateness.seconds=5\nproperties.owner=team-a").is_ok());
+        let e = job("Latenes.Seconds=5").unwrap_err();
+        assert_eq!(e.pos, Pos::new(2, 1));
+        assert!(
+            e.message.starts_with(
+                "unknown job setting `latenes.seconds`: did you mean `lateness.seconds`?"
+            ),
+            "{}",
+            e.message
+        );
+        let e = job("execution.checkpointing.interval=10s").unwrap_err();
+        assert!(e.message.contains("does not checkpoint"), "{}", e.message);
+        // The prefix alone is no setting.
+        assert!(job("properties.=1").is_err());
     }
 
     #[test]

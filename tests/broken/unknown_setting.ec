@@ -1,4 +1,4 @@
-# expect: 10:1: unknown setting `table.file.pth`
+# expect: 10:1: unknown setting `table.file.pth` for table `src` of type file; did you mean `table.file.path`?
 [system]
 sql=INSERT INTO dest SELECT k, count(1) FROM src GROUP BY k
 

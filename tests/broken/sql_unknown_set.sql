@@ -1,0 +1,7 @@
+-- expect: 2:5: unknown job setting `idle.timeout.second`: did you mean `idle.timeout.seconds`?
+SET 'idle.timeout.second' = '5';
+CREATE TABLE src (k STRING, v BIGINT, t BIGINT)
+  WITH ('connector' = 'file', 'path' = 'src.txt');
+CREATE TABLE dest (k STRING, n BIGINT)
+  WITH ('connector' = 'csv', 'path' = 'out/dest.csv');
+INSERT INTO dest SELECT k, count(1) FROM src GROUP BY k;
