@@ -278,6 +278,7 @@ const COMMON: &[&str] = &[
     "emit",
     "flush.ms",
     "field.key",
+    "field.version",
     "primary.key",
 ];
 

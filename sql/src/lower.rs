@@ -568,11 +568,36 @@ impl Planner<'_> {
                     .collect::<Result<Vec<usize>, Diagnostic>>()
             })
             .transpose()?;
+        let version = desc
+            .get("field.version")
+            .map(|s| {
+                schema.index_of(s.value.trim()).ok_or_else(|| {
+                    self.job.error_at(
+                        s.pos,
+                        format!(
+                            "version column `{}` is not a field of `{}`",
+                            s.value.trim(),
+                            desc.name
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        if let (Some(s), None) = (desc.get("field.version"), &upsert_key) {
+            return Err(self.job.error_at(
+                s.pos,
+                format!(
+                    "`table.field.version` orders the rows of one key: `{}` needs `table.field.key` too",
+                    desc.name
+                ),
+            ));
+        }
         if let Some(k) = upsert_key {
             node = self.add(
                 Node::Upsert {
                     input: node,
                     key: k,
+                    version,
                 },
                 schema.clone(),
                 &format!("dimension {}", desc.name),

@@ -1254,6 +1254,7 @@ impl P<'_> {
                 | "collection.splitter"
                 | "map.splitter"
                 | "field.key"
+                | "field.version"
                 | "primary.key" => k,
                 _ if TYPES.iter().any(|t| k.starts_with(t)) => k,
                 // `'host'`, `'poll.ms'`: the type's own settings.

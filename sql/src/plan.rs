@@ -174,8 +174,15 @@ pub enum Node {
     /// UNION ALL: the rows of all inputs (same columns).
     Union { inputs: Vec<NodeId> },
     /// A dimension's rows made an upserted table: a row replaces the earlier row with the same
-    /// `key` (a `-old +new` change). Planned once per dimension table.
-    Upsert { input: NodeId, key: Vec<usize> },
+    /// `key` (a `-old +new` change). Planned once per dimension table. An epoch's changes count
+    /// by their net effect; of several rows of one key in one epoch, the one with the greatest
+    /// `version` column wins when there is one (and an older version never replaces a newer
+    /// row), else the last to arrive.
+    Upsert {
+        input: NodeId,
+        key: Vec<usize>,
+        version: Option<usize>,
+    },
     /// `stream LEFT JOIN dim ON ...`: each stream row with every dimension row whose key equals
     /// its key and for which `residual` holds, or with NULLs when there is none. A change of the
     /// dimension revises the output of the stream rows still retained.
@@ -403,7 +410,16 @@ impl fmt::Display for Node {
                 write!(f, " emit {:?}", a.emit)
             }
             Node::Union { inputs } => write!(f, "Union {inputs:?}"),
-            Node::Upsert { input, key } => write!(f, "Upsert {input} by columns {key:?}"),
+            Node::Upsert {
+                input,
+                key,
+                version: None,
+            } => write!(f, "Upsert {input} by columns {key:?}"),
+            Node::Upsert {
+                input,
+                key,
+                version: Some(v),
+            } => write!(f, "Upsert {input} by columns {key:?}, newest by column {v}"),
             Node::LeftJoin(j) => {
                 write!(
                     f,

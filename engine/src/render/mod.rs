@@ -159,7 +159,11 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                     rows
                 }
                 Node::Union { inputs } => union::render(inputs.iter().map(|i| get(*i))),
-                Node::Upsert { input, key } => upsert::render(get(*input), key.clone()),
+                Node::Upsert {
+                    input,
+                    key,
+                    version,
+                } => upsert::render(get(*input), key.clone(), *version),
                 Node::LeftJoin(join) => {
                     let group = groups
                         .iter()

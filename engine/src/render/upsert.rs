@@ -20,13 +20,13 @@ use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows};
 
-pub fn render(rows: Rows<'_>, key: Vec<usize>) -> Rows<'_> {
+pub fn render(rows: Rows<'_>, key: Vec<usize>, version: Option<usize>) -> Rows<'_> {
     let route_key = key.clone();
     let by_key = ExchangePact::new(move |(row, _, _): &(Row, u64, isize)| {
         let k: Row = route_key.iter().map(|&i| row[i].clone()).collect();
         hash_values(&k)
     });
-    let state = UpsertState::new(key, None);
+    let state = UpsertState::new(key, version);
     epoch_op::render("Upsert", rows.inner, by_key, None, Vec::new(), state).as_collection()
 }
 
