@@ -51,10 +51,17 @@ impl UpsertState {
         self.key.iter().map(|&i| row[i].clone()).collect()
     }
 
-    /// Whether `row` replaces `current` under the version column (the later arrival wins a
-    /// tie, and every row without a version column).
+    /// Whether `row` replaces `current` (held from an earlier epoch) under the version column:
+    /// a later row replaces an earlier one unless its version is smaller.
     fn replaces(&self, row: &Row, current: &Row) -> bool {
         self.version.is_none_or(|v| row.get(v) >= current.get(v))
+    }
+
+    /// Of two arrivals of one key in one epoch (`n`, `m`: where each last arrived), whether
+    /// `row` wins over `other`: the greater version, then the later arrival.
+    fn newer(&self, row: &Row, n: usize, other: &Row, m: usize) -> bool {
+        let version = |r: &Row| self.version.and_then(|v| r.get(v).cloned());
+        (version(row), n) > (version(other), m)
     }
 
     /// The rows held, in key order (for tests).
@@ -85,44 +92,48 @@ impl EpochState for UpsertState {
         _watermarks: Watermarks<'_>,
         out: &mut Vec<(Row, isize)>,
     ) {
-        // Net changes, in the order their rows first arrived.
-        let mut first: HashMap<Row, usize> = HashMap::default();
-        let mut net: Vec<(Row, isize)> = Vec::with_capacity(updates.len());
-        for (row, diff) in updates.drain(..) {
-            match first.get(&row) {
-                Some(&i) => net[i].1 += diff,
+        // Net changes, each row with where it last arrived.
+        let mut at: HashMap<Row, usize> = HashMap::default();
+        let mut net: Vec<(Row, isize, usize)> = Vec::with_capacity(updates.len());
+        for (n, (row, diff)) in updates.drain(..).enumerate() {
+            match at.get(&row) {
+                Some(&i) => {
+                    net[i].1 += diff;
+                    net[i].2 = n;
+                }
                 None => {
-                    first.insert(row.clone(), net.len());
-                    net.push((row, diff));
+                    at.insert(row.clone(), net.len());
+                    net.push((row, diff, n));
                 }
             }
         }
         // The rows that left, then the rows that arrived.
-        for (row, _) in net.iter().filter(|(_, d)| *d < 0) {
+        for (row, _, _) in net.iter().filter(|(_, d, _)| *d < 0) {
             let k = self.key_of(row);
             if self.table.get(&k) == Some(row) {
                 self.table.remove(&k);
                 out.push((row.clone(), -1));
             }
         }
-        // Per key, the winner among the epoch's arrivals, then one change per key.
-        let mut winners: HashMap<Row, Row> = HashMap::default();
+        // Per key, the winner among the epoch's arrivals (the greatest version, then the latest
+        // arrival), then one change per key.
+        let mut winners: HashMap<Row, (Row, usize)> = HashMap::default();
         let mut order: Vec<Row> = Vec::new();
-        for (row, _) in net.into_iter().filter(|(_, d)| *d > 0) {
+        for (row, _, n) in net.into_iter().filter(|(_, d, _)| *d > 0) {
             let k = self.key_of(&row);
             match winners.get(&k) {
-                Some(w) if !self.replaces(&row, w) => {}
+                Some((w, m)) if !self.newer(&row, n, w, *m) => {}
                 Some(_) => {
-                    winners.insert(k, row);
+                    winners.insert(k, (row, n));
                 }
                 None => {
                     order.push(k.clone());
-                    winners.insert(k, row);
+                    winners.insert(k, (row, n));
                 }
             }
         }
         for k in order {
-            let row = winners.remove(&k).expect("a winner per key");
+            let (row, _) = winners.remove(&k).expect("a winner per key");
             match self.table.get(&k) {
                 Some(old) if *old == row => {}
                 Some(old) if !self.replaces(&row, old) => {}
