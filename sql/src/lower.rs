@@ -7,7 +7,7 @@ use chrono::FixedOffset;
 use sqlparser::ast::Expr;
 
 use crate::ast::{self, FromItem, Select, SelectItem, Statement};
-use crate::bind::coerce::{coerce, common_type, implicit_cast};
+use crate::bind::coerce::{cast_row, common_type, insertable};
 use crate::bind::select::{Bound, BoundJoin, BoundQuery};
 use crate::bind::{self, contains_aggregate, pos_of, settings, Scope};
 use crate::catalog::{self, Emit, SinkConfig, SinkOptions};
@@ -240,10 +240,8 @@ impl Planner<'_> {
                 ),
             ));
         }
-        let mut casts = Vec::new();
-        let mut needs_cast = false;
         for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
-            if !implicit_cast(&col.ty, &field.ty) && col.ty != DataType::Boolean {
+            if !insertable(&col.ty, &field.ty) {
                 let pos = item_pos(query, i).unwrap_or(query.pos);
                 return Err(self.err(
                     pos,
@@ -258,10 +256,10 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            needs_cast |= col.ty != field.ty && col.ty != DataType::Null;
-            casts.push(coerce(ScalarExpr::Column(i), &col.ty, &field.ty));
         }
-        if needs_cast {
+        let from: Vec<DataType> = scope.cols.iter().map(|c| c.ty.clone()).collect();
+        let to: Vec<DataType> = schema.fields.iter().map(|f| f.ty.clone()).collect();
+        if let Some(casts) = cast_row(&from, &to) {
             node = self.add(
                 Node::Map {
                     input: node,
@@ -434,19 +432,8 @@ impl Planner<'_> {
                 }
                 let mut inputs = Vec::new();
                 for (node, scope) in planned {
-                    let casts: Vec<ScalarExpr> = scope
-                        .cols
-                        .iter()
-                        .zip(&types)
-                        .enumerate()
-                        .map(|(i, (c, t))| coerce(ScalarExpr::Column(i), &c.ty, t))
-                        .collect();
-                    let node = if scope
-                        .cols
-                        .iter()
-                        .zip(&types)
-                        .any(|(c, t)| c.ty != *t && c.ty != DataType::Null)
-                    {
+                    let from: Vec<DataType> = scope.cols.iter().map(|c| c.ty.clone()).collect();
+                    let node = if let Some(casts) = cast_row(&from, &types) {
                         self.add(
                             Node::Map {
                                 input: node,
