@@ -35,3 +35,8 @@ bench-scale steps="1000000 10000000 100000000" duration="300" rate="200000":
 # Kafka examples; the servers of scripts/services.sh): `just example kafka_pv_uv_redis`.
 example name *args="":
     ./scripts/example.sh {{name}} {{args}}
+
+# Rewrite the expected `tally explain` output (tests/explain/*.explain) from the current build;
+# review the diff before committing.
+bless:
+    TALLY_BLESS=1 cargo test --test explain

@@ -60,7 +60,7 @@ enum Command {
     },
     /// Check a job: parse, resolve and type-check everything, then exit (non-zero on error).
     Check { job: PathBuf },
-    /// Print the logical plan of a job and the dataflow it becomes.
+    /// Print a job's bound query, its dataflow plan and the operators each plan node becomes.
     Explain { job: PathBuf },
     /// Write events of the built-in EasyCount generator as delimited text.
     Generate {
@@ -145,17 +145,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Explain { job } => match load(&job) {
-            Ok((_, plan)) => {
-                println!("== logical plan ==\n{plan}");
-                println!("== dataflow ==\n{}", tally_engine::explain(&plan));
-                Ok(ExitCode::SUCCESS)
+        Command::Explain { job } => {
+            match Job::load(&job).and_then(|j| tally_sql::planner::explain(&j)) {
+                Ok((bound, plan)) => {
+                    println!("== bound query ==\n{bound}");
+                    println!("== dataflow plan ==\n{plan}");
+                    println!("== operators ==\n{}", tally_engine::explain(&plan));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(d) => {
+                    eprintln!("{d}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
-            Err(d) => {
-                eprintln!("{d}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        }
         Command::Run {
             job,
             workers,

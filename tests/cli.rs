@@ -89,9 +89,11 @@ fn explain_prints_the_plan_and_the_dataflow() {
     let out = tally(&["explain", "examples/easycount.ec"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("== logical plan =="), "{text}");
+    assert!(text.contains("== bound query =="), "{text}");
+    assert!(text.contains("AGGRTIME: 60000 ms on #2"), "{text}");
+    assert!(text.contains("== dataflow plan =="), "{text}");
     assert!(text.contains("window tumbling 60000 ms"), "{text}");
-    assert!(text.contains("== dataflow =="), "{text}");
+    assert!(text.contains("== operators =="), "{text}");
     assert!(text.contains("exchange by hash of the group key"), "{text}");
 }
 

@@ -1,26 +1,29 @@
 //! Lowering: each statement of a job becomes plan nodes ([`crate::plan`]), its expressions
 //! bound by [`crate::bind`].
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::FixedOffset;
-use sqlparser::ast::{BinaryOperator, Expr, Value as SqlValue};
+use sqlparser::ast::Expr;
 
 use crate::ast::{self, FromItem, Select, SelectItem, Statement};
-use crate::bind::coerce::{coerce, common_type, compare_type, implicit_cast, mismatch};
-use crate::bind::{
-    contains_aggregate, pos_of, settings, split_and, AggState, Binder, Column, Scope,
-};
+use crate::bind::coerce::{cast_row, common_type, insertable};
+use crate::bind::select::{Bound, BoundJoin, BoundQuery};
+use crate::bind::{self, contains_aggregate, pos_of, settings, Scope};
 use crate::catalog::{self, Emit, SinkConfig, SinkOptions};
 use crate::error::{Diagnostic, Pos, SqlError};
-use crate::expr::{BinOp, Func, ScalarExpr};
+use crate::expr::ScalarExpr;
 use crate::job::Job;
 use crate::plan::*;
 use crate::types::{DataType, Field, Schema};
 
 /// Lowers a loaded job to its plan.
 pub fn lower(job: &Job) -> Result<Plan, Diagnostic> {
+    lower_bound(job).map(|(_, plan)| plan)
+}
+
+/// Lowers a loaded job to its plan, and returns what binding gave lowering on the way.
+pub fn lower_bound(job: &Job) -> Result<(BoundQuery, Plan), Diagnostic> {
     let settings = settings::job_settings(job)?;
     let tz = settings::timezone(job)?;
     let mut p = Planner {
@@ -32,6 +35,7 @@ pub fn lower(job: &Job) -> Result<Plan, Diagnostic> {
         nodes: Vec::new(),
         withs: HashMap::new(),
         sinks: Vec::new(),
+        bound: BoundQuery::default(),
     };
     for stmt in &job.script.statements {
         p.statement(stmt)?;
@@ -59,7 +63,7 @@ pub fn lower(job: &Job) -> Result<Plan, Diagnostic> {
         plan.settings.lanes = LANES;
     }
     assign_join_groups(&mut plan);
-    Ok(plan)
+    Ok((p.bound, plan))
 }
 
 /// Numbers the join operators ([`JoinPlan::group`]): the joins of one dimension node on equal
@@ -132,6 +136,8 @@ struct Planner<'a> {
     nodes: Vec<PlanNode>,
     withs: HashMap<String, (NodeId, Scope)>,
     sinks: Vec<SinkPlan>,
+    /// Each JOIN and SELECT as bound, for `explain`.
+    bound: BoundQuery,
 }
 
 impl Planner<'_> {
@@ -150,15 +156,6 @@ impl Planner<'_> {
             label: label.to_string(),
         });
         self.nodes.len() - 1
-    }
-
-    fn binder<'s>(
-        &self,
-        scope: &'s Scope,
-        agg: Option<&'s AggState>,
-        clause: &'static str,
-    ) -> Binder<'s> {
-        Binder::new(scope, agg, clause, self.tz, self.settings.max_iterations)
     }
 
     fn statement(&mut self, stmt: &Statement) -> Result<(), Diagnostic> {
@@ -243,10 +240,8 @@ impl Planner<'_> {
                 ),
             ));
         }
-        let mut casts = Vec::new();
-        let mut needs_cast = false;
         for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
-            if !implicit_cast(&col.ty, &field.ty) && col.ty != DataType::Boolean {
+            if !insertable(&col.ty, &field.ty) {
                 let pos = item_pos(query, i).unwrap_or(query.pos);
                 return Err(self.err(
                     pos,
@@ -261,10 +256,10 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            needs_cast |= col.ty != field.ty && col.ty != DataType::Null;
-            casts.push(coerce(ScalarExpr::Column(i), &col.ty, &field.ty));
         }
-        if needs_cast {
+        let from: Vec<DataType> = scope.cols.iter().map(|c| c.ty.clone()).collect();
+        let to: Vec<DataType> = schema.fields.iter().map(|f| f.ty.clone()).collect();
+        if let Some(casts) = cast_row(&from, &to) {
             node = self.add(
                 Node::Map {
                     input: node,
@@ -437,19 +432,8 @@ impl Planner<'_> {
                 }
                 let mut inputs = Vec::new();
                 for (node, scope) in planned {
-                    let casts: Vec<ScalarExpr> = scope
-                        .cols
-                        .iter()
-                        .zip(&types)
-                        .enumerate()
-                        .map(|(i, (c, t))| coerce(ScalarExpr::Column(i), &c.ty, t))
-                        .collect();
-                    let node = if scope
-                        .cols
-                        .iter()
-                        .zip(&types)
-                        .any(|(c, t)| c.ty != *t && c.ty != DataType::Null)
-                    {
+                    let from: Vec<DataType> = scope.cols.iter().map(|c| c.ty.clone()).collect();
+                    let node = if let Some(casts) = cast_row(&from, &types) {
                         self.add(
                             Node::Map {
                                 input: node,
@@ -623,63 +607,17 @@ impl Planner<'_> {
         let lw = lscope.cols.len();
         let mut joined = lscope.clone();
         joined.cols.extend(dscope.cols.iter().cloned());
-        let mut conjuncts = Vec::new();
-        split_and(on, &mut conjuncts);
-        let binder = self.binder(&joined, None, "ON");
-        let mut stream_key = Vec::new();
-        let mut dim_key = Vec::new();
-        let mut residual: Option<ScalarExpr> = None;
-        let side = |e: &ScalarExpr| -> Option<bool> {
-            let cols = e.columns();
-            if cols.is_empty() {
-                None
-            } else if cols.iter().all(|c| *c < lw) {
-                Some(true)
-            } else if cols.iter().all(|c| *c >= lw) {
-                Some(false)
-            } else {
-                None
-            }
-        };
-        for c in conjuncts {
-            if let Expr::BinaryOp {
-                left: a,
-                op: BinaryOperator::Eq,
-                right: b,
-            } = c
-            {
-                let (ea, ta) = binder.bind(a).map_err(|e| self.sql(e))?;
-                let (eb, tb) = binder.bind(b).map_err(|e| self.sql(e))?;
-                let pair = match (side(&ea), side(&eb)) {
-                    (Some(true), Some(false)) => Some(((ea, ta), (eb, tb))),
-                    (Some(false), Some(true)) => Some(((eb, tb), (ea, ta))),
-                    _ => None,
-                };
-                if let Some(((se, st), (de, dt))) = pair {
-                    let t = compare_type(&st, &dt)
-                        .ok_or_else(|| self.sql(mismatch(pos_of(c), "compare", &st, &dt)))?;
-                    stream_key.push(coerce(se, &st, &t));
-                    dim_key.push(coerce(de, &dt, &t).shift_columns(lw));
-                    continue;
-                }
-            }
-            let (e, t) = binder.bind(c).map_err(|e| self.sql(e))?;
-            binder
-                .expect_bool(&t, pos_of(c), "ON")
+        let (stream_key, dim_key, residual) =
+            bind::select::join_on(&joined, lw, on, &qualifier, &self.context())
                 .map_err(|e| self.sql(e))?;
-            residual = Some(match residual {
-                None => e,
-                Some(r) => ScalarExpr::And(Box::new(r), Box::new(e)),
-            });
-        }
-        if stream_key.is_empty() {
-            return Err(self.err(
-                pos_of(on),
-                format!(
-                    "LEFT JOIN needs an equality between the stream and a column of `{qualifier}`"
-                ),
-            ));
-        }
+        self.bound.parts.push(Bound::Join(BoundJoin {
+            label: label.to_string(),
+            dim: qualifier.clone(),
+            columns: joined.clone(),
+            stream_key: stream_key.clone(),
+            dim_key: dim_key.clone(),
+            residual: residual.clone(),
+        }));
         let node = self.add(
             Node::LeftJoin(JoinPlan {
                 stream,
@@ -697,9 +635,20 @@ impl Planner<'_> {
         Ok((node, joined))
     }
 
-    /// Plans a SELECT. With `hide_window`, a windowed aggregate whose output does not show
-    /// AGGRTIME gets it as a hidden last column (not in the returned scope), so a sink can keep
-    /// each group's newest window.
+    /// What binding needs from the job.
+    fn context(&self) -> bind::select::Context {
+        bind::select::Context {
+            tz: self.tz,
+            lateness_ms: self.settings.lateness_ms,
+            max_iterations: self.settings.max_iterations,
+        }
+    }
+
+    /// Plans a SELECT: its FROM lowered, the rest bound over the FROM's columns
+    /// ([`bind::select::select`]) and lowered to Filter, Aggregate, Filter (HAVING) and Map
+    /// nodes. With `hide_window`, a windowed aggregate whose output does not show AGGRTIME gets
+    /// it as a hidden last column (not in the returned scope), so a sink can keep each group's
+    /// newest window.
     fn select(
         &mut self,
         q: &Select,
@@ -710,131 +659,33 @@ impl Planner<'_> {
         let (mut input, scope) = self.from(&q.from, label)?;
         let join_node = matches!(q.from, FromItem::LeftJoin { .. }).then_some(input);
         let before_where = input;
-        if let Some(w) = &q.selection {
-            let (pred, t) = self
-                .binder(&scope, None, "WHERE")
-                .bind(w)
-                .map_err(|e| self.sql(e))?;
-            self.binder(&scope, None, "WHERE")
-                .expect_bool(&t, pos_of(w), "WHERE")
-                .map_err(|e| self.sql(e))?;
+        let b = bind::select::select(q, scope, label, &self.context()).map_err(|e| self.sql(e))?;
+        if let Some(predicate) = &b.filter {
             input = self.add(
                 Node::Filter {
                     input,
-                    predicate: pred,
+                    predicate: predicate.clone(),
                 },
-                scope.schema(),
+                b.from.schema(),
                 label,
             );
         }
-        let item_exprs = q.items.iter().filter_map(|i| match i {
-            SelectItem::Expr { expr, .. } => Some(expr),
-            SelectItem::Wildcard(_) => None,
-        });
-        let aggregated = q.group_by.is_some()
-            || item_exprs.clone().any(contains_aggregate)
-            || q.having.as_ref().is_some_and(contains_aggregate);
-        let c = &q.coordinate;
-        if let Some(aggr) = c.aggr {
-            for (which, iv) in [("ACCU", c.accu), ("SW", c.sw)] {
-                if let Some(iv) = iv.filter(|iv| iv.seconds % aggr.seconds != 0) {
-                    return Err(self.err(
-                        iv.pos,
-                        format!(
-                            "the {which} interval ({} s) must be a whole multiple of the AGGR interval ({} s)",
-                            iv.seconds, aggr.seconds
-                        ),
-                    ));
-                }
-            }
-        }
-        if c.aggr.is_none() {
-            if let Some(other) = c.accu.or(c.sw) {
-                return Err(self.err(other.pos, "WITH ACCU / WITH SW need WITH AGGR INTERVAL"));
-            }
-            if let Some(by) = &c.by {
-                return Err(self.err(
-                    c.by_pos.unwrap_or_else(|| pos_of(by)),
-                    "COORDINATE BY needs WITH AGGR INTERVAL n SECONDS",
-                ));
-            }
-        }
-        if !aggregated {
-            if let Some(h) = &q.having {
-                return Err(self.err(pos_of(h), "HAVING needs GROUP BY or an aggregate"));
-            }
-            if let Some(aggr) = c.aggr {
-                return Err(self.err(
-                    aggr.pos,
-                    "WITH AGGR INTERVAL needs GROUP BY or an aggregate",
-                ));
-            }
-            let (exprs, out) = self.project(q, &scope, None)?;
-            let node = self.add(Node::Map { input, exprs }, out.schema(), label);
+        let Some(g) = &b.group else {
+            let node = self.add(
+                Node::Map {
+                    input,
+                    exprs: b.exprs.clone(),
+                },
+                b.out.schema(),
+                label,
+            );
+            let out = b.out.clone();
+            self.bound.parts.push(Bound::Select(Box::new(b)));
             return Ok((node, out));
-        }
-
-        // Group keys; `GROUP BY 1` (an integer literal) means one global group.
-        let mut keys = Vec::new();
-        let mut key_types = Vec::new();
-        let mut key_names = Vec::new();
-        for k in q.group_by.iter().flatten() {
-            if matches!(k, Expr::Value(v) if matches!(v.value, SqlValue::Number(_, _))) {
-                continue;
-            }
-            let (b, t) = self
-                .binder(&scope, None, "GROUP BY")
-                .bind(k)
-                .map_err(|e| self.sql(e))?;
-            key_names.push(match k {
-                Expr::Identifier(i) => i.value.clone(),
-                Expr::CompoundIdentifier(p) => {
-                    p.last().map(|i| i.value.clone()).unwrap_or_default()
-                }
-                other => ast::display_expr(other),
-            });
-            keys.push(b);
-            key_types.push(t);
-        }
-        let window = match c.aggr {
-            None => None,
-            Some(aggr) => {
-                let time = match &c.by {
-                    Some(by) => {
-                        let (b, t) = self
-                            .binder(&scope, None, "COORDINATE BY")
-                            .bind(by)
-                            .map_err(|e| self.sql(e))?;
-                        if !(t.is_numeric() || t == DataType::String) {
-                            return Err(self.err(
-                                pos_of(by),
-                                format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number), found {t}"),
-                            ));
-                        }
-                        coerce(b, &t, &DataType::Int)
-                    }
-                    None => ScalarExpr::Binary {
-                        op: BinOp::Mul,
-                        left: Box::new(ScalarExpr::Call {
-                            func: Func::Now,
-                            args: vec![],
-                        }),
-                        right: Box::new(ScalarExpr::lit(1000)),
-                    },
-                };
-                Some(WindowPlan {
-                    time,
-                    size_ms: aggr.seconds * 1000,
-                    accu_ms: c.accu.map(|i| i.seconds * 1000),
-                    sw_ms: c.sw.map(|i| i.seconds * 1000),
-                    lateness_ms: self.settings.lateness_ms,
-                })
-            }
         };
-        let window_size = window.as_ref().map(|w| w.size_ms);
         // Stream rows of a join are kept until their window is final, when the window's time
         // can be read from the stream row alone.
-        if let (Some(j), Some(w)) = (join_node, &window) {
+        if let (Some(j), Some(w)) = (join_node, &g.window) {
             let stream_width = match &self.nodes[j].node {
                 Node::LeftJoin(plan) => self.nodes[plan.stream].schema.len(),
                 _ => 0,
@@ -849,165 +700,58 @@ impl Planner<'_> {
                 }
             }
         }
-        let state = AggState {
-            keys: keys.clone(),
-            key_types: key_types.clone(),
-            windowed: window.is_some(),
-            accu: c.accu.is_some() && c.aggr.is_some(),
-            sw: c.sw.is_some() && c.aggr.is_some(),
-            calls: RefCell::new(Vec::new()),
-            call_pos: RefCell::new(Vec::new()),
-        };
-        // Bind SELECT and HAVING over the aggregate's output; this collects the aggregates.
-        let agg_scope = scope.clone();
-        let (exprs, mut out) = self.project(q, &agg_scope, Some(&state))?;
-        let having = match &q.having {
-            None => None,
-            Some(h) => {
-                let b = self.binder(&agg_scope, Some(&state), "HAVING");
-                let (pred, t) = b.bind(h).map_err(|e| self.sql(e))?;
-                b.expect_bool(&t, pos_of(h), "HAVING")
-                    .map_err(|e| self.sql(e))?;
-                Some(pred)
-            }
-        };
-        let call_pos = state.call_pos.borrow().clone();
-        let calls: Vec<AggCall> = state.calls.borrow().clone();
         // Sketches cannot take a retraction: their input must only add rows.
-        if let Some(i) = calls.iter().position(|c| c.func.append_only()) {
+        if let Some(i) = g.aggs.iter().position(|c| c.func.append_only()) {
             if self.may_retract(input) {
                 return Err(self.err(
-                    call_pos[i],
+                    g.agg_pos[i],
                     format!(
                         "`{}` needs an input that only adds rows; this one revises rows (it reads \
                          an aggregate, or a dimension that changes): use countd",
-                        calls[i].func.name()
+                        g.aggs[i].func.name()
                     ),
                 ));
             }
         }
-        let mut fields: Vec<Field> = key_names
-            .iter()
-            .zip(&key_types)
-            .map(|(n, t)| Field {
-                name: n.clone(),
-                ty: t.clone(),
-            })
-            .collect();
-        if window.is_some() {
-            fields.push(Field {
-                name: "AGGRTIME".into(),
-                ty: DataType::Int,
-            });
-        }
-        for (i, c) in calls.iter().enumerate() {
-            fields.push(Field {
-                name: format!("_agg{i}_{}", c.func.name()),
-                ty: c.result_type.clone(),
-            });
-        }
-        let nkeys = state.keys.len() + state.windowed as usize;
-        let (calls, args) = argument_slots(calls);
+        let (aggs, args) = argument_slots(g.aggs.clone());
         let mut node = self.add(
             Node::Aggregate(AggregatePlan {
                 input,
-                watermark_from: (input != before_where && window.is_some()).then_some(before_where),
-                keys,
-                window,
-                aggs: calls,
+                watermark_from: (input != before_where && g.window.is_some())
+                    .then_some(before_where),
+                keys: g.keys.clone(),
+                window: g.window.clone(),
+                aggs,
                 args,
                 emit,
             }),
-            Schema::new(fields.clone()),
+            g.output.clone(),
             label,
         );
-        if let Some(pred) = having {
+        if let Some(predicate) = &b.having {
             node = self.add(
                 Node::Filter {
                     input: node,
-                    predicate: pred,
+                    predicate: predicate.clone(),
                 },
-                Schema::new(fields),
+                g.output.clone(),
                 label,
             );
         }
-        // A column computed from group keys (or AGGRTIME) alone is part of the result key.
-        let window_col = state.keys.len();
-        let window_ms = window_size;
-        for (col, e) in out.cols.iter_mut().zip(&exprs) {
-            let cols = e.columns();
-            col.key = !cols.is_empty() && cols.iter().all(|i| *i < nkeys);
-            col.window_ms = window_ms.filter(|_| cols.contains(&window_col));
-        }
-        let mut schema = out.schema();
-        let mut exprs = exprs;
+        let mut schema = b.out.schema();
+        let mut exprs = b.exprs.clone();
         // A sink reads each row's window from a hidden last column.
-        if hide_window && state.windowed {
-            exprs.push(ScalarExpr::Column(window_col));
+        if hide_window && g.window.is_some() {
+            exprs.push(ScalarExpr::Column(g.keys.len()));
             schema.fields.push(Field {
                 name: "AGGRTIME".into(),
                 ty: DataType::Int,
             });
         }
         let node = self.add(Node::Map { input: node, exprs }, schema, label);
+        let out = b.out.clone();
+        self.bound.parts.push(Bound::Select(Box::new(b)));
         Ok((node, out))
-    }
-
-    /// Binds the SELECT list; returns the expressions and the output columns.
-    fn project(
-        &self,
-        q: &Select,
-        scope: &Scope,
-        agg: Option<&AggState>,
-    ) -> Result<(Vec<ScalarExpr>, Scope), Diagnostic> {
-        let binder = self.binder(scope, agg, "SELECT");
-        let mut exprs = Vec::new();
-        let mut out = Scope::default();
-        for item in &q.items {
-            match item {
-                SelectItem::Wildcard(pos) => {
-                    if agg.is_some() {
-                        return Err(
-                            self.err(*pos, "SELECT * cannot be used with GROUP BY or aggregates")
-                        );
-                    }
-                    for (i, c) in scope.cols.iter().enumerate() {
-                        exprs.push(ScalarExpr::Column(i));
-                        out.cols.push(Column {
-                            qualifier: None,
-                            name: c.name.clone(),
-                            ty: c.ty.clone(),
-                            key: false,
-                            window_ms: None,
-                        });
-                    }
-                }
-                SelectItem::Expr { expr, alias } => {
-                    let (b, t) = binder.bind(expr).map_err(|e| self.sql(e))?;
-                    let name = match (alias, expr) {
-                        (Some(a), _) => a.name.clone(),
-                        (None, Expr::Identifier(i)) => i.value.clone(),
-                        (None, Expr::CompoundIdentifier(p)) => {
-                            p.last().map(|i| i.value.clone()).unwrap_or_default()
-                        }
-                        (None, other) => ast::display_expr(other),
-                    };
-                    exprs.push(b);
-                    out.cols.push(Column {
-                        qualifier: None,
-                        name,
-                        ty: if t == DataType::Null {
-                            DataType::String
-                        } else {
-                            t
-                        },
-                        key: false,
-                        window_ms: None,
-                    });
-                }
-            }
-        }
-        Ok((exprs, out))
     }
 }
 

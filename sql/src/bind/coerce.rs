@@ -25,6 +25,32 @@ pub fn coerce(e: ScalarExpr, from: &DataType, to: &DataType) -> ScalarExpr {
     }
 }
 
+/// The casts that bring a row of columns of types `from` to the types `to`, as the
+/// expressions of a Map; `None` when every column has its type already (a NULL column needs
+/// no cast).
+pub fn cast_row(from: &[DataType], to: &[DataType]) -> Option<Vec<ScalarExpr>> {
+    if from
+        .iter()
+        .zip(to)
+        .all(|(f, t)| f == t || *f == DataType::Null)
+    {
+        return None;
+    }
+    let casts = from
+        .iter()
+        .zip(to)
+        .enumerate()
+        .map(|(i, (f, t))| coerce(ScalarExpr::Column(i), f, t))
+        .collect();
+    Some(casts)
+}
+
+/// Whether a result column of type `from` may be written to a table field of type `to`: by an
+/// implicit cast, and a BOOLEAN to any field.
+pub fn insertable(from: &DataType, to: &DataType) -> bool {
+    implicit_cast(from, to) || *from == DataType::Boolean
+}
+
 /// The type arithmetic operands are brought to (strings read as doubles).
 pub fn arith_type(t: &DataType) -> Option<DataType> {
     match t {
@@ -184,6 +210,17 @@ mod tests {
         for (func, t, want) in cases {
             assert_eq!(aggregate_types(func, &t), want, "{}({t})", func.name());
         }
+    }
+
+    /// A row is cast only where a column's type differs; a NULL column is left as it is.
+    #[test]
+    fn row_casts() {
+        assert!(cast_row(&[Int, Null], &[Int, String]).is_none());
+        let casts = cast_row(&[Int, String], &[Double, String]).unwrap();
+        let casts: Vec<std::string::String> = casts.iter().map(|e| e.to_string()).collect();
+        assert_eq!(casts, ["CAST(#0 AS DOUBLE)", "#1"]);
+        assert!(insertable(&Int, &String) && insertable(&Boolean, &Int));
+        assert!(insertable(&String, &Double) && !insertable(&arr(Int), &Int));
     }
 
     /// A cast is inserted only between two different known types; a literal is cast now.

@@ -1,11 +1,13 @@
 //! The binder: names resolved in scopes, types checked, implicit casts inserted
-//! ([`coerce`]), aggregates collected ([`aggregate`]), FOREACH / EXECUTE locals ([`execute`]).
-//! Its output is bound [`ScalarExpr`]s over column indexes; [`crate::lower`] turns statements
-//! into plan nodes.
+//! ([`coerce`]), aggregates collected ([`aggregate`]), FOREACH / EXECUTE locals (`execute.rs`).
+//! Its output is bound [`ScalarExpr`]s over column indexes, gathered per SELECT and JOIN in
+//! [`select::BoundSelect`] and [`select::BoundJoin`]: what [`crate::lower`] turns into plan
+//! nodes.
 
 pub mod aggregate;
 pub mod coerce;
 mod execute;
+pub mod select;
 pub mod settings;
 
 use std::cell::RefCell;
