@@ -8,7 +8,7 @@ use chrono::FixedOffset;
 use sqlparser::ast::{BinaryOperator, Expr, Value as SqlValue};
 
 use crate::ast::{self, FromItem, Select, SelectItem, Statement};
-use crate::bind::coerce::{coerce, common_type, compare_type, implicit_cast, mismatch};
+use crate::bind::coerce::{coerce, common_type, compare_type, mismatch, sink_cast};
 use crate::bind::{
     contains_aggregate, pos_of, settings, split_and, AggState, Binder, Column, Scope,
 };
@@ -246,20 +246,28 @@ impl Planner<'_> {
         let mut casts = Vec::new();
         let mut needs_cast = false;
         for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
-            if !implicit_cast(&col.ty, &field.ty) && col.ty != DataType::Boolean {
-                let pos = item_pos(query, i).unwrap_or(query.pos);
-                return Err(self.err(
-                    pos,
-                    format!(
-                        "type mismatch: column {} ({}) is {} but field `{}` of {} is {}",
-                        i + 1,
-                        col.name,
-                        col.ty,
-                        field.name,
-                        table.name,
-                        field.ty
-                    ),
-                ));
+            if let Err(why) = sink_cast(&col.ty, &field.ty) {
+                // At the field's declaration when the job has one, else at the SELECT's column.
+                let decl = desc
+                    .decls
+                    .get(i)
+                    .filter(|_| desc.decls.len() == schema.len());
+                let declared = decl.map_or_else(|| field.ty.to_string(), |d| d.type_name());
+                let msg = format!(
+                    "column `{}` of `{}` is {declared} but the query gives {} (column {}, `{}`): \
+                     {why}; declare the column {}, or convert in the SELECT with \
+                     CAST(... AS {declared})",
+                    field.name,
+                    table.name,
+                    col.ty,
+                    i + 1,
+                    col.name,
+                    col.ty,
+                );
+                return Err(match decl {
+                    Some(d) => self.job.error_at(d.pos, msg),
+                    None => self.err(item_pos(query, i).unwrap_or(query.pos), msg),
+                });
             }
             needs_cast |= col.ty != field.ty && col.ty != DataType::Null;
             casts.push(coerce(ScalarExpr::Column(i), &col.ty, &field.ty));
