@@ -369,7 +369,10 @@ impl Planner<'_> {
                     schema.clone(),
                     &format!("table {}", desc.name),
                 );
-                let scope = Scope::from_schema(&schema, &desc.name);
+                let mut scope = Scope::from_schema(&schema, &desc.name);
+                for c in &mut scope.cols {
+                    c.temporal = desc.decl(&c.name).is_some_and(|d| d.is_temporal());
+                }
                 self.source_nodes.insert(key, (node, scope.clone()));
                 Ok((node, scope.requalify(&qualifier)))
             }
@@ -788,13 +791,27 @@ impl Planner<'_> {
                             .binder(&scope, None, "COORDINATE BY")
                             .bind(by)
                             .map_err(|e| self.sql(e))?;
-                        if !(t.is_numeric() || t == DataType::String) {
+                        let temporal = matches!(b, ScalarExpr::Column(i) if scope.cols[i].temporal);
+                        if temporal {
+                            // TIMESTAMP text, read in the job's time zone, as epoch ms.
+                            ScalarExpr::Call {
+                                func: Func::TimestampMillis { tz: self.tz },
+                                args: vec![b],
+                            }
+                        } else if t.is_numeric() {
+                            coerce(b, &t, &DataType::Int)
+                        } else {
+                            let hint = if t == DataType::String {
+                                ": write CAST(x AS BIGINT) for milliseconds held as text, or \
+                                 unix_timestamp(x, 'yyyy-MM-dd HH:mm:ss') * 1000 for a date's text"
+                            } else {
+                                ""
+                            };
                             return Err(self.err(
                                 pos_of(by),
-                                format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number), found {t}"),
+                                format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number) or a TIMESTAMP column, found {t}{hint}"),
                             ));
                         }
-                        coerce(b, &t, &DataType::Int)
                     }
                     None => ScalarExpr::Binary {
                         op: BinOp::Mul,
@@ -962,6 +979,7 @@ impl Planner<'_> {
                             ty: c.ty.clone(),
                             key: false,
                             window_ms: None,
+                            temporal: c.temporal,
                         });
                     }
                 }
@@ -975,6 +993,8 @@ impl Planner<'_> {
                         }
                         (None, other) => ast::display_expr(other),
                     };
+                    let temporal = agg.is_none()
+                        && matches!(b, ScalarExpr::Column(i) if scope.cols[i].temporal);
                     exprs.push(b);
                     out.cols.push(Column {
                         qualifier: None,
@@ -986,6 +1006,7 @@ impl Planner<'_> {
                         },
                         key: false,
                         window_ms: None,
+                        temporal,
                     });
                 }
             }
