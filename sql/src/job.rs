@@ -121,6 +121,8 @@ pub struct TableDesc {
     pub pos: Pos,
     /// The declared columns; empty when the description gives none.
     pub schema: Schema,
+    /// How each declared column's type was written, and where (one per field of `schema`).
+    pub decls: Vec<FieldDecl>,
     /// Settings without the `table.` prefix (`type`, `file.path`, `field.splitter`, ...).
     pub settings: BTreeMap<String, Setting>,
 }
@@ -128,6 +130,38 @@ pub struct TableDesc {
 impl TableDesc {
     pub fn get(&self, key: &str) -> Option<&Setting> {
         self.settings.get(key)
+    }
+
+    /// The declaration of field `name` (case-insensitive).
+    pub fn decl(&self, name: &str) -> Option<&FieldDecl> {
+        let i = self
+            .schema
+            .fields
+            .iter()
+            .position(|f| f.name.eq_ignore_ascii_case(name))?;
+        self.decls.get(i)
+    }
+}
+
+/// A declared column's type as the job file writes it (`int`, `TIMESTAMP(3)`) and where that
+/// type starts: what an error about the column points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDecl {
+    pub ty: String,
+    pub pos: Pos,
+}
+
+impl FieldDecl {
+    /// The type as written, in upper case (`INT`, `TIMESTAMP(3)`), for messages.
+    pub fn type_name(&self) -> String {
+        self.ty.to_ascii_uppercase()
+    }
+
+    /// Declared TIMESTAMP or DATE: held as text, a point in time.
+    pub fn is_temporal(&self) -> bool {
+        let base = self.ty.trim().to_ascii_lowercase();
+        let base = base.split(['(', ' ']).next().unwrap_or_default();
+        matches!(base, "timestamp" | "date" | "timestamp_ltz" | "datetime")
     }
 }
 
@@ -328,6 +362,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                     name: String::new(),
                     pos: first,
                     schema: Schema::default(),
+                    decls: Vec::new(),
                     settings: BTreeMap::new(),
                 });
                 Section::Table(tables.len() - 1)
@@ -380,9 +415,26 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                 match short.as_str() {
                     "name" => table.name = value.to_string(),
                     "fields" => {
-                        table.schema = parse_ec_fields(value).map_err(|(at, m)| {
-                            err(Pos::new(value_pos.line, value_pos.col + at as u32), m)
-                        })?
+                        // The position of a character of the value, also on a continued line.
+                        let at = |offset: usize| {
+                            let before: String = value.chars().take(offset).collect();
+                            match before.rfind('\n') {
+                                None => Pos::new(value_pos.line, value_pos.col + offset as u32),
+                                Some(nl) => {
+                                    let k = before.matches('\n').count();
+                                    let line =
+                                        line.starts.get(k).map_or(value_pos.line, |p| p.line);
+                                    Pos::new(line, before[nl + 1..].chars().count() as u32 + 1)
+                                }
+                            }
+                        };
+                        let (schema, decls) =
+                            parse_ec_fields_at(value).map_err(|(o, m)| err(at(o), m))?;
+                        table.schema = schema;
+                        table.decls = decls
+                            .into_iter()
+                            .map(|(ty, o)| FieldDecl { ty, pos: at(o) })
+                            .collect();
                     }
                     _ => {}
                 }
@@ -460,7 +512,14 @@ fn split_outside_angles(s: &str, sep: char) -> Vec<&str> {
 /// `tags,array<string>,:attrs,map<string,int>,`). An error carries the character offset of
 /// the offending part within `value`.
 pub fn parse_ec_fields(value: &str) -> Result<Schema, (usize, String)> {
+    parse_ec_fields_at(value).map(|(schema, _)| schema)
+}
+
+/// [`parse_ec_fields`], also giving each field's type as written and its character offset.
+#[allow(clippy::type_complexity)]
+fn parse_ec_fields_at(value: &str) -> Result<(Schema, Vec<(String, usize)>), (usize, String)> {
     let mut fields = Vec::new();
+    let mut decls = Vec::new();
     let mut offset = 0;
     for group in split_outside_angles(value, ':') {
         let at = offset + leading_ws(group);
@@ -481,6 +540,7 @@ pub fn parse_ec_fields(value: &str) -> Result<Schema, (usize, String)> {
             ));
         };
         let ty_at = at + group.find(ty).map_or(0, |i| group[..i].chars().count());
+        decls.push((ty.to_string(), ty_at));
         let ty = DataType::parse(ty).ok_or_else(|| {
             (
                 ty_at,
@@ -501,7 +561,7 @@ pub fn parse_ec_fields(value: &str) -> Result<Schema, (usize, String)> {
             ty,
         });
     }
-    Ok(Schema::new(fields))
+    Ok((Schema::new(fields), decls))
 }
 
 fn check_duplicate_tables(job: &Job) -> Result<(), Diagnostic> {

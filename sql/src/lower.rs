@@ -7,7 +7,7 @@ use chrono::FixedOffset;
 use sqlparser::ast::Expr;
 
 use crate::ast::{self, FromItem, Select, SelectItem, Statement};
-use crate::bind::coerce::{cast_row, common_type, insertable};
+use crate::bind::coerce::{cast_row, common_type, sink_cast};
 use crate::bind::select::{Bound, BoundJoin, BoundQuery};
 use crate::bind::{self, contains_aggregate, pos_of, settings, Scope};
 use crate::catalog::{self, Emit, SinkConfig, SinkOptions};
@@ -241,20 +241,28 @@ impl Planner<'_> {
             ));
         }
         for (i, (col, field)) in scope.cols.iter().zip(&schema.fields).enumerate() {
-            if !insertable(&col.ty, &field.ty) {
-                let pos = item_pos(query, i).unwrap_or(query.pos);
-                return Err(self.err(
-                    pos,
-                    format!(
-                        "type mismatch: column {} ({}) is {} but field `{}` of {} is {}",
-                        i + 1,
-                        col.name,
-                        col.ty,
-                        field.name,
-                        table.name,
-                        field.ty
-                    ),
-                ));
+            if let Err(why) = sink_cast(&col.ty, &field.ty) {
+                // At the field's declaration when the job has one, else at the SELECT's column.
+                let decl = desc
+                    .decls
+                    .get(i)
+                    .filter(|_| desc.decls.len() == schema.len());
+                let declared = decl.map_or_else(|| field.ty.to_string(), |d| d.type_name());
+                let msg = format!(
+                    "column `{}` of `{}` is {declared} but the query gives {} (column {}, `{}`): \
+                     {why}; declare the column {}, or convert in the SELECT with \
+                     CAST(... AS {declared})",
+                    field.name,
+                    table.name,
+                    col.ty,
+                    i + 1,
+                    col.name,
+                    col.ty,
+                );
+                return Err(match decl {
+                    Some(d) => self.job.error_at(d.pos, msg),
+                    None => self.err(item_pos(query, i).unwrap_or(query.pos), msg),
+                });
             }
         }
         let from: Vec<DataType> = scope.cols.iter().map(|c| c.ty.clone()).collect();
@@ -356,7 +364,10 @@ impl Planner<'_> {
                     schema.clone(),
                     &format!("table {}", desc.name),
                 );
-                let scope = Scope::from_schema(&schema, &desc.name);
+                let mut scope = Scope::from_schema(&schema, &desc.name);
+                for c in &mut scope.cols {
+                    c.temporal = desc.decl(&c.name).is_some_and(|d| d.is_temporal());
+                }
                 self.source_nodes.insert(key, (node, scope.clone()));
                 Ok((node, scope.requalify(&qualifier)))
             }

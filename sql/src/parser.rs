@@ -12,7 +12,7 @@ use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::ast::*;
 use crate::error::{Pos, SqlError, SqlResult};
-use crate::job::{Setting, TableDesc};
+use crate::job::{FieldDecl, Setting, TableDesc};
 use crate::types::{DataType, Field, Schema};
 
 static DIALECT: SparkSqlDialect = SparkSqlDialect {};
@@ -1153,6 +1153,7 @@ impl P<'_> {
         }
         let name = self.ident()?;
         let mut fields: Vec<Field> = Vec::new();
+        let mut decls = Vec::new();
         let mut settings = BTreeMap::new();
         self.expect_token(Token::LParen)?;
         loop {
@@ -1186,6 +1187,10 @@ impl P<'_> {
                 let col = self.ident()?;
                 let at = self.pos();
                 let ty = self.p.parse_data_type().map_err(|e| parser_error(e, at))?;
+                decls.push(FieldDecl {
+                    ty: ty.to_string(),
+                    pos: at,
+                });
                 let ty = convert_type(&ty)
                     .ok_or_else(|| SqlError::new(at, format!("unsupported column type {ty}")))?;
                 if fields
@@ -1266,6 +1271,7 @@ impl P<'_> {
             name: name.name,
             pos,
             schema: Schema::new(fields),
+            decls,
             settings,
         })
     }

@@ -45,10 +45,31 @@ pub fn cast_row(from: &[DataType], to: &[DataType]) -> Option<Vec<ScalarExpr>> {
     Some(casts)
 }
 
-/// Whether a result column of type `from` may be written to a table field of type `to`: by an
-/// implicit cast, and a BOOLEAN to any field.
-pub fn insertable(from: &DataType, to: &DataType) -> bool {
-    implicit_cast(from, to) || *from == DataType::Boolean
+/// Whether a query column of type `from` may be written to a sink field declared `to`: the
+/// same type, or a cast that keeps every value exactly (a BIGINT to DECIMAL, or to DOUBLE,
+/// exact up to 2^53; anything to STRING, its text). `Err` says what any other cast would
+/// lose: such an INSERT is refused, as Flink refuses an INSERT whose types are not
+/// implicitly castable, instead of writing NULLs.
+pub fn sink_cast(from: &DataType, to: &DataType) -> Result<(), &'static str> {
+    use DataType::*;
+    match (from, to) {
+        _ if from == to => Ok(()),
+        (Null, _) => Ok(()),
+        (Int, Double) | (Int, Decimal) => Ok(()),
+        (_, String) => Ok(()),
+        (Array(x), Array(y)) => sink_cast(x, y),
+        (Map(k1, v1), Map(k2, v2)) => sink_cast(k1, k2).and_then(|()| sink_cast(v1, v2)),
+        (Struct(a), Struct(b)) if a.len() == b.len() => a
+            .iter()
+            .zip(b)
+            .try_for_each(|((_, x), (_, y))| sink_cast(x, y)),
+        (String, t) if t.is_numeric() => Err("text that is not a number would be written as NULL"),
+        (String, Boolean) => Err("text that is not a boolean would be written as NULL"),
+        (Double, Int) | (Decimal, Int) => Err("the fractions would be lost"),
+        (Double, Decimal) | (Decimal, Double) => Err("not every value is exact in the other type"),
+        (Boolean, _) | (_, Boolean) => Err("a boolean is not a number"),
+        _ => Err("the types do not convert"),
+    }
 }
 
 /// The type arithmetic operands are brought to (strings read as doubles).
@@ -219,8 +240,43 @@ mod tests {
         let casts = cast_row(&[Int, String], &[Double, String]).unwrap();
         let casts: Vec<std::string::String> = casts.iter().map(|e| e.to_string()).collect();
         assert_eq!(casts, ["CAST(#0 AS DOUBLE)", "#1"]);
-        assert!(insertable(&Int, &String) && insertable(&Boolean, &Int));
-        assert!(insertable(&String, &Double) && !insertable(&arr(Int), &Int));
+    }
+
+    /// What a sink field may receive: only casts that keep every value.
+    #[test]
+    fn sink_cast_table() {
+        let ok = [
+            (Int, Int),
+            (Null, Int),
+            (Int, Double),
+            (Int, Decimal),
+            (Int, String),
+            (Double, String),
+            (Decimal, String),
+            (Boolean, String),
+            (arr(Int), arr(Double)),
+            (arr(Int), String),
+        ];
+        for (from, to) in ok {
+            assert_eq!(sink_cast(&from, &to), Ok(()), "{from} into {to}");
+        }
+        let refused = [
+            (String, Int),
+            (String, Double),
+            (String, Decimal),
+            (String, Boolean),
+            (Double, Int),
+            (Decimal, Int),
+            (Double, Decimal),
+            (Decimal, Double),
+            (Boolean, Int),
+            (Int, Boolean),
+            (arr(String), arr(Int)),
+            (arr(Int), Int),
+        ];
+        for (from, to) in refused {
+            assert!(sink_cast(&from, &to).is_err(), "{from} into {to}");
+        }
     }
 
     /// A cast is inserted only between two different known types; a literal is cast now.

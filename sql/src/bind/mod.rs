@@ -42,6 +42,8 @@ pub struct Column {
     pub key: bool,
     /// Computed from AGGRTIME, with the window's size in ms.
     pub window_ms: Option<u64>,
+    /// Declared TIMESTAMP or DATE (held as text): `COORDINATE BY` reads it as a point in time.
+    pub temporal: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +63,7 @@ impl Scope {
                     ty: f.ty.clone(),
                     key: false,
                     window_ms: None,
+                    temporal: false,
                 })
                 .collect(),
         }

@@ -265,13 +265,27 @@ pub fn select(q: &Select, from: Scope, label: &str, cx: &Context) -> SqlResult<B
             let time = match &c.by {
                 Some(by) => {
                     let (b, t) = cx.binder(&from, None, "COORDINATE BY").bind(by)?;
-                    if !(t.is_numeric() || t == DataType::String) {
+                    let temporal = matches!(b, ScalarExpr::Column(i) if from.cols[i].temporal);
+                    if temporal {
+                        // TIMESTAMP text, read in the job's time zone, as epoch ms.
+                        ScalarExpr::Call {
+                            func: Func::TimestampMillis { tz: cx.tz },
+                            args: vec![b],
+                        }
+                    } else if t.is_numeric() {
+                        coerce(b, &t, &DataType::Int)
+                    } else {
+                        let hint = if t == DataType::String {
+                            ": write CAST(x AS BIGINT) for milliseconds held as text, or \
+                             unix_timestamp(x, 'yyyy-MM-dd HH:mm:ss') * 1000 for a date's text"
+                        } else {
+                            ""
+                        };
                         return Err(SqlError::new(
                             pos_of(by),
-                            format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number), found {t}"),
+                            format!("type mismatch: COORDINATE BY needs epoch milliseconds (a number) or a TIMESTAMP column, found {t}{hint}"),
                         ));
                     }
-                    coerce(b, &t, &DataType::Int)
                 }
                 None => ScalarExpr::Binary {
                     op: BinOp::Mul,
@@ -386,6 +400,7 @@ fn project(
                         ty: c.ty.clone(),
                         key: false,
                         window_ms: None,
+                        temporal: c.temporal,
                     });
                 }
             }
@@ -399,6 +414,8 @@ fn project(
                     }
                     (None, other) => ast::display_expr(other),
                 };
+                let temporal =
+                    agg.is_none() && matches!(b, ScalarExpr::Column(i) if scope.cols[i].temporal);
                 exprs.push(b);
                 out.cols.push(Column {
                     qualifier: None,
@@ -410,6 +427,7 @@ fn project(
                     },
                     key: false,
                     window_ms: None,
+                    temporal,
                 });
             }
         }
