@@ -297,7 +297,15 @@ pub fn parse_value(s: &str, ty: &DataType) -> Option<Value> {
         _ if s.trim().is_empty() => Some(Value::Null),
         DataType::Int => s.trim().parse::<i64>().ok().map(Value::Int),
         DataType::Double => s.trim().parse::<f64>().ok().map(Value::Double),
-        DataType::Decimal => s.trim().parse().ok().map(Value::Decimal),
+        // Exact, rounded HALF_UP to the scale; a number too wide for the precision is NULL
+        // (Hive's reading), text that is no number makes the record malformed.
+        DataType::Decimal { precision, scale } => {
+            let d = Value::str(s).to_decimal()?;
+            Some(
+                tally_sql::types::fit_decimal(d, *precision, *scale)
+                    .map_or(Value::Null, Value::Decimal),
+            )
+        }
         DataType::Boolean => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),
             "false" | "0" => Some(Value::Bool(false)),
