@@ -857,7 +857,7 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
         timely::execute(timely::Config::process(2), move |worker| {
             let index = worker.index();
             let (o, t) = (o.clone(), t.clone());
-            let mut probe = timely::dataflow::ProbeHandle::new();
+            let probe = timely::dataflow::ProbeHandle::new();
             let (mut rows, mut maxima, mut reference) = worker.dataflow::<u64, _, _>(|scope| {
                 let (rows_in, rows) = scope.new_input::<(Prepared, u64, isize)>();
                 let (maxima_in, maxima) = scope.new_input::<(u32, u64, i64)>();
@@ -881,7 +881,7 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
                     state,
                 );
                 out.inspect(move |x| o.lock().unwrap().push(x.clone()))
-                    .probe_with(&mut probe);
+                    .probe_with(&probe);
                 // The reference over the accepted updates.
                 let (ref_in, accepted) = scope.new_collection::<(Value, i64, Value), isize>();
                 let counts = accepted
@@ -906,7 +906,7 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
                     .map(|((k, p), (n, d))| vec![k, Value::Int(p), n, d])
                     .inner
                     .inspect(move |x| t.lock().unwrap().push(x.clone()))
-                    .probe_with(&mut probe);
+                    .probe_with(&probe);
                 (rows_in, maxima_in, ref_in)
             });
             for (e, updates) in epochs.iter().enumerate() {
