@@ -342,6 +342,55 @@ mod tests {
         (RecordParser::new("t", format, schema(), m.clone()), m)
     }
 
+    /// A DECIMAL(6,2) field from delimited, CSV and JSON records: exact, HALF_UP to the scale,
+    /// NULL past the precision; text that is no number is a bad row.
+    #[test]
+    fn decimal_fields_round_to_their_scale() {
+        let schema = Schema::new(vec![Field {
+            name: "amount".into(),
+            ty: DataType::decimal(6, 2),
+        }]);
+        let formats = [
+            Format::Delimited {
+                splitter: ";".into(),
+                nested: Nested::default(),
+            },
+            Format::Csv {
+                nested: Nested::default(),
+            },
+        ];
+        for format in formats {
+            let m = Arc::new(Metrics::default());
+            let p = RecordParser::new("t", format, schema.clone(), m.clone());
+            let mut out = Vec::new();
+            for line in [
+                "12.5", "1.005", "-1.005", " 3 ", "9999.994", "9999.995", "1e2",
+            ] {
+                assert!(p.parse_into(line, &mut out), "{line:?}");
+            }
+            assert!(!p.parse_into("1.2.3", &mut out));
+            let shown: Vec<String> = out.iter().map(|r| r[0].to_string()).collect();
+            assert_eq!(
+                shown,
+                ["12.50", "1.01", "-1.01", "3.00", "9999.99", "NULL", "100.00"]
+            );
+            assert_eq!(m.bad_rows.load(Ordering::Relaxed), 1);
+        }
+        let m = Arc::new(Metrics::default());
+        let j = RecordParser::new("t", Format::Json, schema, m);
+        let mut out = Vec::new();
+        for line in [
+            r#"{"amount": 0.1}"#,
+            r#"{"amount": "2.675"}"#,
+            r#"{"amount": 7}"#,
+            r#"{"amount": 123456}"#,
+        ] {
+            assert!(j.parse_into(line, &mut out), "{line}");
+        }
+        let shown: Vec<String> = out.iter().map(|r| r[0].to_string()).collect();
+        assert_eq!(shown, ["0.10", "2.68", "7.00", "NULL"]);
+    }
+
     #[test]
     fn splitting_at_a_byte_is_str_split() {
         for line in [
