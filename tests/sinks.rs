@@ -626,3 +626,83 @@ fn database_sinks_refuse_a_bad_column_name_and_a_bad_database_name() {
         }
     }
 }
+
+/// DECIMAL values reach MySQL DECIMAL(10,2) and PostgreSQL NUMERIC(10,2) columns exactly:
+/// 0.10 + 0.20 + 0.30 is 0.60 (a double sum would be 0.6000000000000001), inputs are rounded
+/// HALF_UP to the column's scale (-0.955 reads -0.96, 1.005 reads 1.01), avg has Hive's scale
+/// of 6; a created table gets the result's DECIMAL(p,s) column types.
+#[test]
+fn decimal_results_are_exact_in_mysql_and_postgres() {
+    let mut db = Mysql::connect();
+    let mut pg = postgres();
+    let (my, made, pgt) = (
+        unique("tally_dec"),
+        unique("tally_decc"),
+        unique("tally_dec"),
+    );
+    db.exec(&format!(
+        "CREATE TABLE `{my}` (acct VARCHAR(20) PRIMARY KEY, total DECIMAL(10,2), \
+         mean DECIMAL(14,6))"
+    ));
+    pg.batch_execute(&format!(
+        "CREATE TABLE \"{pgt}\" (acct TEXT PRIMARY KEY, total NUMERIC(10,2), mean NUMERIC(14,6))"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pay.txt"),
+        "A,0.10\nA,0.20\nA,0.30\nB,12345678.90\nB,0.05\nB,-0.955\nC,1.005\n",
+    )
+    .unwrap();
+    let query = "SELECT acct, sum(amount) total, avg(amount) mean FROM pay GROUP BY acct";
+    let sink = |name: &str, settings: String| {
+        format!(
+            "[tabledesc-{name}]\ntable.name={name}\ntable.flush.ms=100\n\
+             table.fields=acct,string,:total,decimal(20,2),:mean,decimal(14,6),\n{settings}\n"
+        )
+    };
+    let text = format!(
+        "[system]\nsql=INSERT INTO my {query}; INSERT INTO made {query}; INSERT INTO pg {query}\n\
+         [tabledesc-pay]\ntable.name=pay\ntable.fields=acct,string,:amount,decimal(10,2),\n\
+         table.type=file\ntable.file.path=pay.txt\n{}{}{}",
+        sink("my", format!("table.type=mysql\ntable.mysql.table={my}")),
+        sink(
+            "made",
+            format!("table.type=mysql\ntable.mysql.table={made}\ntable.mysql.create=true")
+        ),
+        sink("pg", format!("table.type=tpg\ntable.postgres.table={pgt}")),
+    );
+    std::fs::write(dir.path().join("job.ec"), text).unwrap();
+    ok(&tally(&["run", "job.ec", "--progress", "0"], dir.path()));
+    let want = [
+        "A,0.60,0.200000",
+        "B,12345677.99,4115225.996667",
+        "C,1.01,1.010000",
+    ];
+    assert_eq!(
+        db.rows(&format!("SELECT acct, total, mean FROM `{my}`")),
+        want
+    );
+    assert_eq!(
+        db.rows(&format!("SELECT acct, total, mean FROM `{made}`")),
+        want
+    );
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT concat(COLUMN_NAME, ' ', COLUMN_TYPE) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = '{made}'"
+        )),
+        [
+            "acct varchar(255)",
+            "mean decimal(14,6)",
+            "total decimal(20,2)"
+        ]
+    );
+    assert_eq!(
+        pg_rows(&mut pg, &format!("SELECT acct, total, mean FROM \"{pgt}\"")),
+        want
+    );
+    db.exec(&format!("DROP TABLE `{my}`"));
+    db.exec(&format!("DROP TABLE `{made}`"));
+    pg.batch_execute(&format!("DROP TABLE \"{pgt}\"")).unwrap();
+}

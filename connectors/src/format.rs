@@ -297,7 +297,15 @@ pub fn parse_value(s: &str, ty: &DataType) -> Option<Value> {
         _ if s.trim().is_empty() => Some(Value::Null),
         DataType::Int => s.trim().parse::<i64>().ok().map(Value::Int),
         DataType::Double => s.trim().parse::<f64>().ok().map(Value::Double),
-        DataType::Decimal => s.trim().parse().ok().map(Value::Decimal),
+        // Exact, rounded HALF_UP to the scale; a number too wide for the precision is NULL
+        // (Hive's reading), text that is no number makes the record malformed.
+        DataType::Decimal { precision, scale } => {
+            let d = Value::str(s).to_decimal()?;
+            Some(
+                tally_sql::types::fit_decimal(d, *precision, *scale)
+                    .map_or(Value::Null, Value::Decimal),
+            )
+        }
         DataType::Boolean => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Some(Value::Bool(true)),
             "false" | "0" => Some(Value::Bool(false)),
@@ -332,6 +340,55 @@ mod tests {
     fn parser(format: Format) -> (RecordParser, Arc<Metrics>) {
         let m = Arc::new(Metrics::default());
         (RecordParser::new("t", format, schema(), m.clone()), m)
+    }
+
+    /// A DECIMAL(6,2) field from delimited, CSV and JSON records: exact, HALF_UP to the scale,
+    /// NULL past the precision; text that is no number is a bad row.
+    #[test]
+    fn decimal_fields_round_to_their_scale() {
+        let schema = Schema::new(vec![Field {
+            name: "amount".into(),
+            ty: DataType::decimal(6, 2),
+        }]);
+        let formats = [
+            Format::Delimited {
+                splitter: ";".into(),
+                nested: Nested::default(),
+            },
+            Format::Csv {
+                nested: Nested::default(),
+            },
+        ];
+        for format in formats {
+            let m = Arc::new(Metrics::default());
+            let p = RecordParser::new("t", format, schema.clone(), m.clone());
+            let mut out = Vec::new();
+            for line in [
+                "12.5", "1.005", "-1.005", " 3 ", "9999.994", "9999.995", "1e2",
+            ] {
+                assert!(p.parse_into(line, &mut out), "{line:?}");
+            }
+            assert!(!p.parse_into("1.2.3", &mut out));
+            let shown: Vec<String> = out.iter().map(|r| r[0].to_string()).collect();
+            assert_eq!(
+                shown,
+                ["12.50", "1.01", "-1.01", "3.00", "9999.99", "NULL", "100.00"]
+            );
+            assert_eq!(m.bad_rows.load(Ordering::Relaxed), 1);
+        }
+        let m = Arc::new(Metrics::default());
+        let j = RecordParser::new("t", Format::Json, schema, m);
+        let mut out = Vec::new();
+        for line in [
+            r#"{"amount": 0.1}"#,
+            r#"{"amount": "2.675"}"#,
+            r#"{"amount": 7}"#,
+            r#"{"amount": 123456}"#,
+        ] {
+            assert!(j.parse_into(line, &mut out), "{line}");
+        }
+        let shown: Vec<String> = out.iter().map(|r| r[0].to_string()).collect();
+        assert_eq!(shown, ["0.10", "2.68", "7.00", "NULL"]);
     }
 
     #[test]

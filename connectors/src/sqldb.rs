@@ -37,16 +37,22 @@ pub fn quote(kind: DbKind, name: &str) -> String {
 }
 
 /// The column type of a created table.
-pub fn column_type(kind: DbKind, ty: &DataType, in_key: bool) -> &'static str {
+/// A DECIMAL(p,s) column is `DECIMAL(p,s)` in MySQL (whose scale is at most 30) and
+/// `NUMERIC(p,s)` in PostgreSQL.
+pub fn column_type(kind: DbKind, ty: &DataType, in_key: bool) -> String {
     match (kind, ty) {
-        (_, DataType::Int) => "BIGINT",
-        (DbKind::Mysql, DataType::Double) => "DOUBLE",
-        (DbKind::Postgres, DataType::Double) => "DOUBLE PRECISION",
-        (DbKind::Mysql, DataType::Decimal) => "DECIMAL(38,10)",
-        (DbKind::Postgres, DataType::Decimal) => "NUMERIC",
-        (_, DataType::Boolean) => "BOOLEAN",
-        (DbKind::Mysql, _) if in_key => "VARCHAR(255)",
-        (_, _) => "TEXT",
+        (_, DataType::Int) => "BIGINT".into(),
+        (DbKind::Mysql, DataType::Double) => "DOUBLE".into(),
+        (DbKind::Postgres, DataType::Double) => "DOUBLE PRECISION".into(),
+        (DbKind::Mysql, DataType::Decimal { precision, scale }) => {
+            format!("DECIMAL({precision},{})", (*scale).min(30))
+        }
+        (DbKind::Postgres, DataType::Decimal { precision, scale }) => {
+            format!("NUMERIC({precision},{scale})")
+        }
+        (_, DataType::Boolean) => "BOOLEAN".into(),
+        (DbKind::Mysql, _) if in_key => "VARCHAR(255)".into(),
+        (_, _) => "TEXT".into(),
     }
 }
 

@@ -83,7 +83,7 @@ fn schema() -> Schema {
         f("m", Int),
         f("f", Double),
         f("d", Double),
-        f("dec", Decimal),
+        f("dec", DataType::decimal(12, 3)),
         f("fs", String),
         f("ds", String),
         f("decs", String),

@@ -33,7 +33,7 @@ impl Acc {
             AggFunc::Count => Acc::Count(0),
             AggFunc::Sum | AggFunc::Avg => match call.arg_type {
                 DataType::Int => Acc::SumInt(0, 0),
-                DataType::Decimal => Acc::SumDecimal(Decimal::ZERO, 0),
+                DataType::Decimal { .. } => Acc::SumDecimal(Decimal::ZERO, 0),
                 _ => Acc::SumDouble(0.0, 0),
             },
             AggFunc::Min
@@ -94,8 +94,9 @@ impl Acc {
                 }
             }
             Acc::SumDecimal(s, n) => {
+                // Exact; past rust_decimal's 96 bits (about 7.9e28) the sum saturates.
                 if let Value::Decimal(d) = v {
-                    *s += *d * Decimal::from(diff);
+                    *s = s.saturating_add(d.saturating_mul(Decimal::from(diff)));
                     *n += diff;
                 }
             }
@@ -134,10 +135,14 @@ impl Acc {
             (Acc::SumInt(s, n), _) => Value::Double(*s as f64 / *n as f64),
             (Acc::SumDouble(s, _), AggFunc::Sum) => Value::Double(*s),
             (Acc::SumDouble(s, n), _) => Value::Double(*s / *n as f64),
-            (Acc::SumDecimal(s, _), AggFunc::Sum) => Value::Decimal(*s),
-            (Acc::SumDecimal(s, n), _) => s
-                .checked_div(Decimal::from(*n))
-                .map_or(Value::Null, Value::Decimal),
+            // Brought to the result's DECIMAL(p,s): a sum keeps its scale (NULL past the
+            // precision), an average is rounded HALF_UP to its scale.
+            (Acc::SumDecimal(s, _), AggFunc::Sum) => Value::Decimal(*s).cast(&call.result_type),
+            (Acc::SumDecimal(s, n), _) => {
+                s.checked_div(Decimal::from(*n)).map_or(Value::Null, |avg| {
+                    Value::Decimal(avg).cast(&call.result_type)
+                })
+            }
             (Acc::Distinct(m), _) => Value::Int(m.len() as i64),
             (Acc::Hll(sketch), AggFunc::HllSketch) => Value::from(sketch.encode()),
             (Acc::Hll(sketch), _) => Value::Int(sketch.estimate() as i64),
@@ -151,7 +156,7 @@ impl Acc {
                 }
                 let mut acc = match call.arg_type {
                     DataType::Int => Acc::SumInt(0, 0),
-                    DataType::Decimal => Acc::SumDecimal(Decimal::ZERO, 0),
+                    DataType::Decimal { .. } => Acc::SumDecimal(Decimal::ZERO, 0),
                     _ => Acc::SumDouble(0.0, 0),
                 };
                 for v in m.keys() {
@@ -197,7 +202,7 @@ pub fn merged_value<'a>(accs: impl Iterator<Item = &'a Acc>, call: &AggCall) -> 
                             *n += m;
                         }
                         (Acc::SumDecimal(s, n), Acc::SumDecimal(x, m)) => {
-                            *s += x;
+                            *s = s.saturating_add(*x);
                             *n += m;
                         }
                         _ => {}

@@ -489,14 +489,14 @@ fn leading_ws(s: &str) -> usize {
 }
 
 /// Splits `s` at `sep` outside `<...>` (a type such as `map<string,int>` or
-/// `struct<a:int>` holds the separators).
+/// `struct<a:int>` holds the separators; so do parentheses: `decimal(10,2)`).
 fn split_outside_angles(s: &str, sep: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0usize, 0);
     for (i, c) in s.char_indices() {
         match c {
-            '<' => depth += 1,
-            '>' => depth = depth.saturating_sub(1),
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth = depth.saturating_sub(1),
             c if c == sep && depth == 0 => {
                 parts.push(&s[start..i]);
                 start = i + c.len_utf8();
@@ -541,11 +541,12 @@ fn parse_ec_fields_at(value: &str) -> Result<(Schema, Vec<(String, usize)>), (us
         };
         let ty_at = at + group.find(ty).map_or(0, |i| group[..i].chars().count());
         decls.push((ty.to_string(), ty_at));
-        let ty = DataType::parse(ty).ok_or_else(|| {
-            (
-                ty_at,
-                format!("unknown type `{ty}` for field `{name}` in table.fields"),
-            )
+        let ty = DataType::parse_checked(ty).map_err(|why| {
+            let msg = match why {
+                Some(why) => format!("bad type `{ty}` for field `{name}` in table.fields: {why}"),
+                None => format!("unknown type `{ty}` for field `{name}` in table.fields"),
+            };
+            (ty_at, msg)
         })?;
         if fields
             .iter()

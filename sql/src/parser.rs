@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlparser::ast::{DataType as SqlType, Expr};
+use sqlparser::ast::Expr;
 use sqlparser::dialect::{Dialect, SparkSqlDialect};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
@@ -1191,8 +1191,12 @@ impl P<'_> {
                     ty: ty.to_string(),
                     pos: at,
                 });
-                let ty = convert_type(&ty)
-                    .ok_or_else(|| SqlError::new(at, format!("unsupported column type {ty}")))?;
+                let ty = DataType::parse_checked(&ty.to_string()).map_err(|why| {
+                    SqlError::new(
+                        at,
+                        why.unwrap_or_else(|| format!("unsupported column type {ty}")),
+                    )
+                })?;
                 if fields
                     .iter()
                     .any(|f| f.name.eq_ignore_ascii_case(&col.name))
@@ -1290,10 +1294,6 @@ impl Select {
             having: None,
         }
     }
-}
-
-fn convert_type(t: &SqlType) -> Option<DataType> {
-    DataType::parse(&t.to_string())
 }
 
 #[cfg(test)]

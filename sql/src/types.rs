@@ -30,8 +30,15 @@ pub enum DataType {
     Int,
     /// FLOAT and DOUBLE.
     Double,
-    /// DECIMAL(p, s): exact, up to 28 significant digits.
-    Decimal,
+    /// DECIMAL(p, s), as Hive has it: `precision` digits in all (1 to 38), `scale` of them
+    /// after the point (0 to `precision`); `DECIMAL` alone is DECIMAL(10,0). Values are
+    /// [`Value::Decimal`] held at exactly `scale` places (so `12.50` prints as such), in
+    /// rust_decimal's 96 bits: up to 28 places and about 28 digits; a value that does not fit
+    /// the type (or those bits) is NULL, as Hive makes it NULL.
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     String,
     /// `ARRAY<T>`.
     Array(Box<DataType>),
@@ -46,20 +53,74 @@ impl DataType {
     /// `DECIMAL(p,s)`, and nested `ARRAY<T>`, `MAP<K,V>`, `STRUCT<name:T,...>` (also
     /// `STRUCT<name T, ...>`, as sqlparser prints it).
     pub fn parse(name: &str) -> Option<DataType> {
+        DataType::parse_checked(name).ok()
+    }
+
+    /// As [`DataType::parse`], with the reason a type is refused: `None` for a name that is
+    /// no type, a message for a DECIMAL whose precision or scale is out of Hive's bounds.
+    pub fn parse_checked(name: &str) -> Result<DataType, Option<String>> {
         let mut p = TypeParser {
             s: name.as_bytes(),
             at: 0,
+            bad: None,
         };
-        let ty = p.ty()?;
+        let ty = p.ty();
         p.skip_ws();
-        (p.at == p.s.len()).then_some(ty)
+        match (ty, p.bad) {
+            (_, Some(msg)) => Err(Some(msg)),
+            (Some(ty), None) if p.at == p.s.len() => Ok(ty),
+            _ => Err(None),
+        }
+    }
+
+    /// Hive's widest DECIMAL precision.
+    pub const MAX_PRECISION: u8 = 38;
+
+    /// `DECIMAL` without a size: Hive's DECIMAL(10,0).
+    pub const DECIMAL: DataType = DataType::Decimal {
+        precision: 10,
+        scale: 0,
+    };
+
+    /// The DECIMAL a BIGINT is read as when it meets a DECIMAL (Hive: DECIMAL(19,0)).
+    pub const INT_AS_DECIMAL: DataType = DataType::Decimal {
+        precision: 19,
+        scale: 0,
+    };
+
+    /// DECIMAL(precision, scale) as Hive derives result types: a precision above 38 is cut
+    /// to 38 and the scale shrinks to keep the integer digits, but not below min(scale, 6)
+    /// (Hive 3's `adjustPrecScale`).
+    pub fn decimal(precision: u32, scale: u32) -> DataType {
+        let max = u32::from(DataType::MAX_PRECISION);
+        let (p, s) = if precision <= max {
+            (precision.max(1), scale)
+        } else {
+            let int_digits = precision - scale;
+            (max, max.saturating_sub(int_digits).max(scale.min(6)))
+        };
+        DataType::Decimal {
+            precision: p as u8,
+            scale: s.min(p) as u8,
+        }
+    }
+
+    /// Precision and scale of a DECIMAL, or of a BIGINT as a decimal; `None` for the rest.
+    pub fn decimal_parts(&self) -> Option<(u32, u32)> {
+        match self {
+            DataType::Decimal { precision, scale } => {
+                Some((u32::from(*precision), u32::from(*scale)))
+            }
+            DataType::Int => Some((19, 0)),
+            _ => None,
+        }
     }
 
     fn scalar(base: &str) -> Option<DataType> {
         Some(match base {
             "tinyint" | "smallint" | "int" | "integer" | "bigint" | "long" => DataType::Int,
             "float" | "double" | "real" => DataType::Double,
-            "decimal" | "numeric" => DataType::Decimal,
+            "decimal" | "numeric" | "dec" => DataType::DECIMAL,
             "string" | "varchar" | "char" | "text" | "date" | "timestamp" | "binary" => {
                 DataType::String
             }
@@ -77,7 +138,10 @@ impl DataType {
     }
 
     pub fn is_numeric(&self) -> bool {
-        matches!(self, DataType::Int | DataType::Double | DataType::Decimal)
+        matches!(
+            self,
+            DataType::Int | DataType::Double | DataType::Decimal { .. }
+        )
     }
 }
 
@@ -85,6 +149,8 @@ impl DataType {
 struct TypeParser<'a> {
     s: &'a [u8],
     at: usize,
+    /// Why a type that reads as one is refused (a DECIMAL out of bounds).
+    bad: Option<String>,
 }
 
 impl TypeParser<'_> {
@@ -115,6 +181,18 @@ impl TypeParser<'_> {
             self.at += 1;
         }
         (self.at > start).then(|| String::from_utf8_lossy(&self.s[start..self.at]).into_owned())
+    }
+
+    fn number(&mut self) -> Option<u64> {
+        self.skip_ws();
+        let start = self.at;
+        while self.s.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.at])
+            .ok()?
+            .parse()
+            .ok()
     }
 
     fn ty(&mut self) -> Option<DataType> {
@@ -152,9 +230,31 @@ impl TypeParser<'_> {
                 self.eat(b'>').then_some(())?;
                 Some(DataType::Struct(fields))
             }
+            "decimal" | "numeric" | "dec" if self.eat(b'(') => {
+                let precision = self.number()?;
+                let scale = if self.eat(b',') { self.number()? } else { 0 };
+                self.eat(b')').then_some(())?;
+                let max = u64::from(DataType::MAX_PRECISION);
+                if !(1..=max).contains(&precision) {
+                    self.bad = Some(format!(
+                        "DECIMAL precision must be 1 to {max}, not {precision}"
+                    ));
+                    return None;
+                }
+                if scale > precision {
+                    self.bad = Some(format!(
+                        "DECIMAL scale {scale} is above its precision {precision}"
+                    ));
+                    return None;
+                }
+                Some(DataType::Decimal {
+                    precision: precision as u8,
+                    scale: scale as u8,
+                })
+            }
             base => {
                 let t = DataType::scalar(base)?;
-                // `DECIMAL(10, 2)`, `VARCHAR(20)`: the size does not change the storage.
+                // `VARCHAR(20)`: the size does not change the storage.
                 if self.eat(b'(') {
                     while self.s.get(self.at).is_some_and(|c| *c != b')') {
                         self.at += 1;
@@ -174,7 +274,7 @@ impl fmt::Display for DataType {
             DataType::Boolean => f.write_str("BOOLEAN"),
             DataType::Int => f.write_str("BIGINT"),
             DataType::Double => f.write_str("DOUBLE"),
-            DataType::Decimal => f.write_str("DECIMAL"),
+            DataType::Decimal { precision, scale } => write!(f, "DECIMAL({precision},{scale})"),
             DataType::String => f.write_str("STRING"),
             DataType::Array(t) => write!(f, "ARRAY<{t}>"),
             DataType::Map(k, v) => write!(f, "MAP<{k},{v}>"),
@@ -325,9 +425,14 @@ impl Value {
     pub fn to_decimal(&self) -> Option<Decimal> {
         match self {
             Value::Int(i) => Some(Decimal::from(*i)),
-            Value::Double(d) => Decimal::from_f64_retain(*d),
+            Value::Double(d) => double_to_decimal(*d),
             Value::Decimal(d) => Some(*d),
-            Value::Str(s) => s.trim().parse::<Decimal>().ok(),
+            Value::Str(s) => {
+                let t = s.trim();
+                t.parse::<Decimal>()
+                    .or_else(|_| Decimal::from_scientific(t))
+                    .ok()
+            }
             Value::Bool(b) => Some(Decimal::from(*b as i64)),
             Value::Null | Value::Array(_) | Value::Map(_) | Value::Struct(_) => None,
         }
@@ -364,7 +469,10 @@ impl Value {
             DataType::Null => Value::Null,
             DataType::Int => self.to_i64().map_or(Value::Null, Value::Int),
             DataType::Double => self.to_f64().map_or(Value::Null, Value::Double),
-            DataType::Decimal => self.to_decimal().map_or(Value::Null, Value::Decimal),
+            DataType::Decimal { precision, scale } => self
+                .to_decimal()
+                .and_then(|d| fit_decimal(d, *precision, *scale))
+                .map_or(Value::Null, Value::Decimal),
             DataType::String => match self {
                 Value::Str(_) => self.clone(),
                 other => Value::Str(SmolStr::from(other.to_string())),
@@ -431,6 +539,42 @@ impl Value {
             _ => self.cast(&DataType::Double),
         }
     }
+}
+
+/// A double as a decimal, by its shortest decimal text (Java's `BigDecimal.valueOf(double)`,
+/// which Hive's casts use): `2.675` is 2.675, not the binary fraction just below it.
+pub fn double_to_decimal(d: f64) -> Option<Decimal> {
+    if !d.is_finite() {
+        return None;
+    }
+    Decimal::from_scientific(&format!("{d:e}"))
+        .or_else(|_| format!("{d}").parse::<Decimal>())
+        .ok()
+        .or_else(|| Decimal::from_f64_retain(d))
+}
+
+/// `d` as a value of DECIMAL(precision, scale), as Hive makes it: rounded HALF_UP (half away
+/// from zero) to `scale` places and held at exactly that scale (`12.5` becomes `12.50`);
+/// `None` (NULL) when its integer part has more than `precision - scale` digits.
+pub fn fit_decimal(d: Decimal, precision: u8, scale: u8) -> Option<Decimal> {
+    let int_digits = u32::from(precision.saturating_sub(scale));
+    let scale = u32::from(scale).min(Decimal::MAX_SCALE);
+    let mut r =
+        d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    // 10^28 is the largest power of ten in 96 bits; wider integer parts always fit.
+    if int_digits < 29 {
+        let limit = Decimal::from_i128_with_scale(10i128.pow(int_digits), 0);
+        if r.abs() >= limit {
+            return None;
+        }
+    }
+    // Trailing zeros up to the scale; a value too wide for them keeps the places it has.
+    let mut widened = r;
+    widened.rescale(scale);
+    if widened.scale() == scale && widened == r {
+        r = widened;
+    }
+    Some(r)
 }
 
 /// Formats a double the way Hive (Java) shows it: `1.0`, `0.5`, `1.0E10`.
@@ -676,9 +820,79 @@ mod tests {
         assert_eq!(Value::str("maybe").cast(&DataType::Boolean), Value::Null);
         assert_eq!(Value::Null.cast(&DataType::Int), Value::Null);
         assert_eq!(
-            Value::str("1.50").cast(&DataType::Decimal),
+            Value::str("1.50").cast(&DataType::decimal(10, 2)),
             Value::Decimal(Decimal::new(150, 2))
         );
+    }
+
+    /// CAST to DECIMAL(p,s): HALF_UP to the scale, held at the scale, NULL past the precision.
+    #[test]
+    fn decimal_casts_round_half_up_and_overflow_to_null() {
+        let dec = |p, s| DataType::decimal(p, s);
+        let shown = |v: Value, t: &DataType| v.cast(t).to_string();
+        let cases = [
+            (Value::str("12.5"), dec(10, 2), "12.50"),
+            (Value::str(" 1.005 "), dec(10, 2), "1.01"),
+            (Value::str("-1.005"), dec(10, 2), "-1.01"),
+            (Value::str("1.004"), dec(10, 2), "1.00"),
+            (Value::str("1e2"), dec(5, 1), "100.0"),
+            (Value::str("99999999.995"), dec(10, 2), "NULL"),
+            (Value::str("99999999.994"), dec(10, 2), "99999999.99"),
+            (Value::str("abc"), dec(10, 2), "NULL"),
+            (Value::Double(2.675), dec(10, 2), "2.68"),
+            (Value::Double(f64::NAN), dec(10, 2), "NULL"),
+            (Value::Int(7), dec(3, 1), "7.0"),
+            (Value::Int(100), dec(3, 1), "NULL"),
+            (Value::Int(-99), dec(2, 0), "-99"),
+            (Value::str("0.5"), DataType::DECIMAL, "1"),
+            (
+                Value::str("12345678901234567890.12"),
+                dec(38, 2),
+                "12345678901234567890.12",
+            ),
+            (Value::str("1.5"), dec(38, 38), "NULL"),
+            (
+                Value::str("0.5"),
+                dec(38, 38),
+                "0.5000000000000000000000000000",
+            ),
+        ];
+        for (v, t, want) in cases {
+            assert_eq!(shown(v.clone(), &t), want, "CAST({v} AS {t})");
+        }
+    }
+
+    /// DECIMAL(p,s) reads and prints its size; bad sizes say why.
+    #[test]
+    fn decimal_types_parse_with_their_size() {
+        let d = |p, s| DataType::Decimal {
+            precision: p,
+            scale: s,
+        };
+        assert_eq!(DataType::parse("decimal(10, 2)"), Some(d(10, 2)));
+        assert_eq!(DataType::parse("DECIMAL(7)"), Some(d(7, 0)));
+        assert_eq!(DataType::parse("numeric"), Some(d(10, 0)));
+        assert_eq!(
+            DataType::parse("array<decimal(38,38)>")
+                .unwrap()
+                .to_string(),
+            "ARRAY<DECIMAL(38,38)>"
+        );
+        assert_eq!(d(12, 4).to_string(), "DECIMAL(12,4)");
+        assert_eq!(
+            DataType::parse_checked("decimal(40,2)"),
+            Err(Some("DECIMAL precision must be 1 to 38, not 40".into()))
+        );
+        assert_eq!(
+            DataType::parse_checked("decimal(2,5)"),
+            Err(Some("DECIMAL scale 5 is above its precision 2".into()))
+        );
+        assert!(DataType::parse_checked("decimal(0)").unwrap_err().is_some());
+        assert_eq!(DataType::parse_checked("decimal(a,2)"), Err(None));
+        // Hive's derivation past 38 digits keeps the integer digits, scale at least 6.
+        assert_eq!(DataType::decimal(40, 10), d(38, 8));
+        assert_eq!(DataType::decimal(60, 10), d(38, 6));
+        assert_eq!(DataType::decimal(45, 3), d(38, 3));
     }
 
     #[test]
@@ -696,7 +910,6 @@ mod tests {
                 .to_string(),
             "STRUCT<a:BIGINT,b:STRING>"
         );
-        assert_eq!(DataType::parse("decimal(10, 2)"), Some(DataType::Decimal));
         assert_eq!(DataType::parse("array<string"), None);
         assert_eq!(DataType::parse("array<strung>"), None);
         assert_eq!(DataType::parse("struct<a:int,a:int>"), None);

@@ -55,7 +55,23 @@ pub fn sink_cast(from: &DataType, to: &DataType) -> Result<(), &'static str> {
     match (from, to) {
         _ if from == to => Ok(()),
         (Null, _) => Ok(()),
-        (Int, Double) | (Int, Decimal) => Ok(()),
+        (Int, Double) => Ok(()),
+        // A BIGINT has 19 digits.
+        (Int, Decimal { precision, scale }) if precision - scale >= 19 => Ok(()),
+        (Int, Decimal { .. }) => Err("a BIGINT needs 19 digits before the point"),
+        (
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) if s2 >= s1 && p2 - s2 >= p1 - s1 => Ok(()),
+        (Decimal { .. }, Decimal { .. }) => {
+            Err("the field has fewer digits before or after the point")
+        }
         (_, String) => Ok(()),
         (Array(x), Array(y)) => sink_cast(x, y),
         (Map(k1, v1), Map(k2, v2)) => sink_cast(k1, k2).and_then(|()| sink_cast(v1, v2)),
@@ -65,8 +81,10 @@ pub fn sink_cast(from: &DataType, to: &DataType) -> Result<(), &'static str> {
             .try_for_each(|((_, x), (_, y))| sink_cast(x, y)),
         (String, t) if t.is_numeric() => Err("text that is not a number would be written as NULL"),
         (String, Boolean) => Err("text that is not a boolean would be written as NULL"),
-        (Double, Int) | (Decimal, Int) => Err("the fractions would be lost"),
-        (Double, Decimal) | (Decimal, Double) => Err("not every value is exact in the other type"),
+        (Double, Int) | (Decimal { .. }, Int) => Err("the fractions would be lost"),
+        (Double, Decimal { .. }) | (Decimal { .. }, Double) => {
+            Err("not every value is exact in the other type")
+        }
         (Boolean, _) | (_, Boolean) => Err("a boolean is not a number"),
         _ => Err("the types do not convert"),
     }
@@ -76,7 +94,9 @@ pub fn sink_cast(from: &DataType, to: &DataType) -> Result<(), &'static str> {
 pub fn arith_type(t: &DataType) -> Option<DataType> {
     match t {
         DataType::String => Some(DataType::Double),
-        DataType::Int | DataType::Double | DataType::Decimal | DataType::Null => Some(t.clone()),
+        DataType::Int | DataType::Double | DataType::Decimal { .. } | DataType::Null => {
+            Some(t.clone())
+        }
         _ => None,
     }
 }
@@ -92,16 +112,53 @@ pub fn compare_type(a: &DataType, b: &DataType) -> Option<DataType> {
 
 /// The type both operands of `a op b` (`+ - * / %`) are cast to, and the result's type: a
 /// string is read as a DOUBLE, NULL alone is INT, `/` of INTs is DOUBLE. `None`: not numbers.
+///
+/// With a DECIMAL operand (and no DOUBLE) the result is Hive's DECIMAL of the operands'
+/// precisions and scales (a BIGINT counting as DECIMAL(19,0)), cut to 38 digits as
+/// [`DataType::decimal`] does: `+ -` scale max(s1,s2), precision max(p1-s1,p2-s2)+scale+1;
+/// `*` p1+p2+1, s1+s2; `/` scale max(6, s1+p2+1), precision p1-s1+s2+scale; `%` scale
+/// max(s1,s2), precision min(p1-s1,p2-s2)+scale. A DECIMAL operand keeps its own type
+/// ([`arith_operand`]): the exact operation needs no common scale.
 pub fn arithmetic_types(op: BinOp, a: &DataType, b: &DataType) -> Option<(DataType, DataType)> {
-    let mut t = common_type(&arith_type(a)?, &arith_type(b)?)?;
+    let (a, b) = (arith_type(a)?, arith_type(b)?);
+    let mut t = common_type(&a, &b)?;
     if t == DataType::Null {
         t = DataType::Int;
     }
     let result = match (op, &t) {
         (BinOp::Div, DataType::Int) => DataType::Double,
+        (_, DataType::Decimal { .. }) => {
+            let parts = |x: &DataType| x.decimal_parts().unwrap_or((1, 0));
+            let ((p1, s1), (p2, s2)) = (parts(&a), parts(&b));
+            let (p, s) = match op {
+                BinOp::Add | BinOp::Sub => {
+                    let s = s1.max(s2);
+                    ((p1 - s1).max(p2 - s2) + s + 1, s)
+                }
+                BinOp::Mul => (p1 + p2 + 1, s1 + s2),
+                BinOp::Div => {
+                    let s = (s1 + p2 + 1).max(6);
+                    (p1 - s1 + s2 + s, s)
+                }
+                _ => {
+                    let s = s1.max(s2);
+                    ((p1 - s1).min(p2 - s2) + s, s)
+                }
+            };
+            DataType::decimal(p, s)
+        }
         _ => t.clone(),
     };
     Some((t, result))
+}
+
+/// The type an operand of type `from` is cast to in arithmetic computed in `t` (from
+/// [`arithmetic_types`]): a DECIMAL stays as it is when `t` is a DECIMAL, the rest become `t`.
+pub fn arith_operand(from: &DataType, t: &DataType) -> DataType {
+    match (from, t) {
+        (DataType::Decimal { .. }, DataType::Decimal { .. }) => from.clone(),
+        _ => t.clone(),
+    }
 }
 
 /// The type an aggregate's argument of type `t` is cast to, and the aggregate's result type.
@@ -121,20 +178,23 @@ pub fn aggregate_types(func: AggFunc, t: &DataType) -> Option<(DataType, DataTyp
             (et.clone(), DataType::Array(Box::new(et)))
         }
         AggFunc::Min | AggFunc::Max => (t.clone(), t.clone()),
-        AggFunc::Sum | AggFunc::SumDistinct => {
-            let nt = match arith_type(t)? {
-                DataType::Null => DataType::Double,
-                nt => nt,
-            };
-            (nt.clone(), nt)
-        }
-        AggFunc::Avg | AggFunc::AvgDistinct => {
-            let nt = match arith_type(t)? {
-                DataType::Decimal => DataType::Decimal,
-                _ => DataType::Double,
-            };
-            (nt.clone(), nt)
-        }
+        // Hive: sum of DECIMAL(p,s) is DECIMAL(p+10,s), avg DECIMAL(p+4,s+4) (at most 38).
+        AggFunc::Sum | AggFunc::SumDistinct => match arith_type(t)? {
+            DataType::Null => (DataType::Double, DataType::Double),
+            DataType::Decimal { precision, scale } => {
+                let p = (u32::from(precision) + 10).min(38);
+                (t.clone(), DataType::decimal(p, u32::from(scale)))
+            }
+            nt => (nt.clone(), nt),
+        },
+        AggFunc::Avg | AggFunc::AvgDistinct => match arith_type(t)? {
+            DataType::Decimal { precision, scale } => {
+                let p = (u32::from(precision) + 4).min(38);
+                let s = (u32::from(scale) + 4).min(38);
+                (t.clone(), DataType::decimal(p, s))
+            }
+            _ => (DataType::Double, DataType::Double),
+        },
     })
 }
 
@@ -147,6 +207,48 @@ mod tests {
         Array(Box::new(t))
     }
 
+    fn dec(p: u32, s: u32) -> DataType {
+        DataType::decimal(p, s)
+    }
+
+    /// Hive's DECIMAL result types (operands, then result), a BIGINT as DECIMAL(19,0).
+    #[test]
+    fn decimal_arithmetic_types() {
+        let d10_2 = dec(10, 2);
+        let cases = [
+            (BinOp::Add, dec(10, 2), dec(5, 3), dec(11, 3), dec(12, 3)),
+            (BinOp::Sub, dec(10, 2), dec(10, 2), dec(10, 2), dec(11, 2)),
+            (BinOp::Mul, dec(10, 2), dec(5, 3), dec(11, 3), dec(16, 5)),
+            (BinOp::Div, dec(10, 2), dec(5, 3), dec(11, 3), dec(19, 8)),
+            (BinOp::Mod, dec(10, 2), dec(5, 3), dec(11, 3), dec(5, 3)),
+            (BinOp::Add, Int, d10_2.clone(), dec(21, 2), dec(22, 2)),
+            (BinOp::Div, Int, d10_2.clone(), dec(21, 2), dec(32, 11)),
+            (BinOp::Div, d10_2.clone(), Int, dec(21, 2), dec(30, 22)),
+            (BinOp::Add, Null, d10_2.clone(), d10_2.clone(), dec(11, 2)),
+            // Past 38 digits: the integer digits stay, the scale shrinks (not below 6).
+            (
+                BinOp::Mul,
+                dec(38, 10),
+                dec(38, 10),
+                dec(38, 10),
+                dec(38, 6),
+            ),
+            (BinOp::Add, dec(38, 2), dec(38, 2), dec(38, 2), dec(38, 2)),
+        ];
+        for (op, a, b, operands, result) in cases {
+            assert_eq!(
+                arithmetic_types(op, &a, &b),
+                Some((operands, result)),
+                "{a} {} {b}",
+                op.symbol()
+            );
+        }
+        // A DECIMAL operand keeps its type; a BIGINT becomes the common DECIMAL.
+        assert_eq!(arith_operand(&dec(5, 3), &dec(11, 3)), dec(5, 3));
+        assert_eq!(arith_operand(&Int, &dec(21, 2)), dec(21, 2));
+        assert_eq!(arith_operand(&Int, &Double), Double);
+    }
+
     /// Hive's table: what `a + b` and `a / b` are computed in and give.
     #[test]
     fn arithmetic_table() {
@@ -154,13 +256,7 @@ mod tests {
             (Int, Int, Some((Int, Int)), Some((Int, Double))),
             (Int, Double, Some((Double, Double)), Some((Double, Double))),
             (
-                Int,
-                Decimal,
-                Some((Decimal, Decimal)),
-                Some((Decimal, Decimal)),
-            ),
-            (
-                Decimal,
+                dec(10, 2),
                 Double,
                 Some((Double, Double)),
                 Some((Double, Double)),
@@ -173,12 +269,6 @@ mod tests {
                 Some((Double, Double)),
             ),
             (Null, Null, Some((Int, Int)), Some((Int, Double))),
-            (
-                Null,
-                Decimal,
-                Some((Decimal, Decimal)),
-                Some((Decimal, Decimal)),
-            ),
             (Boolean, Int, None, None),
             (arr(Int), Int, None, None),
         ];
@@ -195,9 +285,10 @@ mod tests {
         let cases = [
             (Int, Int, Some(Int)),
             (String, Int, Some(Double)),
-            (Decimal, String, Some(Double)),
+            (dec(10, 2), String, Some(Double)),
             (String, String, Some(String)),
-            (Int, Decimal, Some(Decimal)),
+            (Int, dec(10, 2), Some(dec(21, 2))),
+            (dec(10, 2), dec(5, 4), Some(dec(12, 4))),
             (Int, Double, Some(Double)),
             (Null, Boolean, Some(Boolean)),
             (Boolean, Int, None),
@@ -219,9 +310,10 @@ mod tests {
             (AggFunc::Sum, Int, Some((Int, Int))),
             (AggFunc::Sum, String, Some((Double, Double))),
             (AggFunc::Sum, Null, Some((Double, Double))),
-            (AggFunc::Sum, Decimal, Some((Decimal, Decimal))),
+            (AggFunc::Sum, dec(10, 2), Some((dec(10, 2), dec(20, 2)))),
+            (AggFunc::Sum, dec(35, 2), Some((dec(35, 2), dec(38, 2)))),
             (AggFunc::Avg, Int, Some((Double, Double))),
-            (AggFunc::Avg, Decimal, Some((Decimal, Decimal))),
+            (AggFunc::Avg, dec(10, 2), Some((dec(10, 2), dec(14, 6)))),
             (AggFunc::Min, String, Some((String, String))),
             (AggFunc::CollectSet, Null, Some((String, arr(String)))),
             (AggFunc::CollectList, Int, Some((Int, arr(Int)))),
@@ -249,10 +341,12 @@ mod tests {
             (Int, Int),
             (Null, Int),
             (Int, Double),
-            (Int, Decimal),
+            (Int, dec(19, 0)),
+            (Int, dec(22, 2)),
+            (dec(10, 2), dec(12, 3)),
             (Int, String),
             (Double, String),
-            (Decimal, String),
+            (dec(10, 2), String),
             (Boolean, String),
             (arr(Int), arr(Double)),
             (arr(Int), String),
@@ -263,12 +357,15 @@ mod tests {
         let refused = [
             (String, Int),
             (String, Double),
-            (String, Decimal),
+            (String, dec(10, 2)),
+            (Int, dec(10, 2)),
+            (dec(10, 2), dec(10, 3)),
+            (dec(10, 2), dec(12, 1)),
             (String, Boolean),
             (Double, Int),
-            (Decimal, Int),
-            (Double, Decimal),
-            (Decimal, Double),
+            (dec(10, 2), Int),
+            (Double, dec(10, 2)),
+            (dec(10, 2), Double),
             (Boolean, Int),
             (Int, Boolean),
             (arr(String), arr(Int)),

@@ -29,7 +29,8 @@ use crate::types::{DataType, Field, Schema, Value};
 use aggregate::AGGREGATES;
 pub use aggregate::{contains_aggregate, AggState};
 use coerce::{
-    arith_type, arithmetic_types, coerce, common_type, compare_type, implicit_cast, mismatch,
+    arith_operand, arith_type, arithmetic_types, coerce, common_type, compare_type, implicit_cast,
+    mismatch,
 };
 
 /// A column visible to expressions.
@@ -407,8 +408,11 @@ impl Binder<'_> {
                     return self.call(base, &[expr.as_ref()], pos);
                 }
                 let (x, xt) = self.bind(expr)?;
-                let to = DataType::parse(&data_type.to_string()).ok_or_else(|| {
-                    SqlError::new(pos, format!("unsupported type {data_type} in CAST"))
+                let to = DataType::parse_checked(&data_type.to_string()).map_err(|why| {
+                    SqlError::new(
+                        pos,
+                        why.unwrap_or_else(|| format!("unsupported type {data_type} in CAST")),
+                    )
                 })?;
                 Ok((coerce(x, &xt, &to), to))
             }
@@ -708,8 +712,14 @@ impl Binder<'_> {
             arithmetic_types(bop, &at, &bt).ok_or_else(|| mismatch(pos, &what, &at, &bt))?;
         let e = ScalarExpr::Binary {
             op: bop,
-            left: Box::new(coerce(a, &at, &t)),
-            right: Box::new(coerce(b, &bt, &t)),
+            left: Box::new(coerce(a, &at, &arith_operand(&at, &t))),
+            right: Box::new(coerce(b, &bt, &arith_operand(&bt, &t))),
+        };
+        // An exact DECIMAL result is brought to its type's scale and precision (Hive's
+        // rounding, NULL on overflow).
+        let e = match result {
+            DataType::Decimal { .. } => e.cast(result.clone()),
+            _ => e,
         };
         Ok((e, result))
     }

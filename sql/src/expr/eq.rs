@@ -286,7 +286,7 @@ mod tests {
         assert_same(&like("a%"), &like("a%"));
         assert_ne!(like("a%"), like("a_"));
         // Casts differ by their target.
-        assert_ne!(c(0).cast(DataType::Double), c(0).cast(DataType::Decimal));
+        assert_ne!(c(0).cast(DataType::Double), c(0).cast(DataType::DECIMAL));
     }
 
     /// Literals: same type, same bits. A double is not the integer it equals, -0.0 is not 0.0,

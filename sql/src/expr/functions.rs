@@ -83,8 +83,13 @@ pub fn common_type(a: &DataType, b: &DataType) -> Option<DataType> {
     Some(match (a, b) {
         _ if a == b => a.clone(),
         (Null, t) | (t, Null) => t.clone(),
-        (Int, Decimal) | (Decimal, Int) => Decimal,
-        (Int | Decimal, Double) | (Double, Int | Decimal) => Double,
+        (Int | Decimal { .. }, Decimal { .. }) | (Decimal { .. }, Int) => {
+            // Hive: room for the larger integer part and the larger scale.
+            let ((p1, s1), (p2, s2)) = (a.decimal_parts()?, b.decimal_parts()?);
+            let scale = s1.max(s2);
+            DataType::decimal((p1 - s1).max(p2 - s2) + scale, scale)
+        }
+        (Int | Decimal { .. }, Double) | (Double, Int | Decimal { .. }) => Double,
         (String, t) | (t, String) if t.is_numeric() => String,
         (Array(x), Array(y)) => Array(Box::new(common_type(x, y)?)),
         (Map(k1, v1), Map(k2, v2)) => Map(
@@ -114,7 +119,7 @@ pub fn implicit_cast(from: &DataType, to: &DataType) -> bool {
 /// The type of a numeric argument once strings are read as doubles.
 fn numeric(t: &DataType) -> Option<DataType> {
     match t {
-        DataType::Int | DataType::Double | DataType::Decimal => Some(t.clone()),
+        DataType::Int | DataType::Double | DataType::Decimal { .. } => Some(t.clone()),
         DataType::String | DataType::Null => Some(DataType::Double),
         _ => None,
     }
@@ -661,10 +666,7 @@ fn round(v: &Value, digits: i64, strategy: RoundingStrategy) -> Value {
         Value::Double(d) if digits >= 0 && d.abs() >= 1e15 => Value::Double(*d),
         Value::Double(d) if d.abs() < 1e-28 => Value::Double(0.0),
         Value::Double(d) => {
-            let shortest = Decimal::from_scientific(&format!("{d:e}"))
-                .or_else(|_| format!("{d}").parse::<Decimal>());
-            match shortest
-                .ok()
+            match crate::types::double_to_decimal(*d)
                 .and_then(|x| round_decimal(x, digits, strategy))
             {
                 Some(r) => Value::Double(r.to_f64().unwrap_or(*d)),
@@ -716,7 +718,7 @@ mod tests {
             Value::Bool(_) => DataType::Boolean,
             Value::Int(_) => DataType::Int,
             Value::Double(_) => DataType::Double,
-            Value::Decimal(_) => DataType::Decimal,
+            Value::Decimal(d) => DataType::decimal(28, d.scale()),
             Value::Str(_) => DataType::String,
             Value::Array(_) => DataType::Array(Box::new(DataType::String)),
             Value::Map(_) | Value::Struct(_) => unreachable!("tests pass plain values"),
@@ -874,8 +876,8 @@ mod tests {
             let f = Func::lookup(name, utc()).unwrap();
             assert_eq!(f.signature(&[DataType::Int]).unwrap().1, DataType::Int);
             assert_eq!(
-                f.signature(&[DataType::Decimal]).unwrap().1,
-                DataType::Decimal
+                f.signature(&[DataType::DECIMAL]).unwrap().1,
+                DataType::DECIMAL
             );
             assert_eq!(
                 f.signature(&[DataType::String]).unwrap().1,

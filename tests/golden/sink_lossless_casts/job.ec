@@ -14,6 +14,6 @@ table.field.splitter=;
 
 [tabledesc-dest]
 table.name=dest
-table.fields=appId,string,:minute,bigint,:n_double,double,:n_decimal,decimal,:n_text,string,:total_text,string,:last_ms,int,
+table.fields=appId,string,:minute,bigint,:n_double,double,:n_decimal,decimal(19,0),:n_text,string,:total_text,string,:last_ms,int,
 table.type=csv
 table.csv.path=out/dest.csv
