@@ -284,30 +284,7 @@ fn easycount_teg_acct_test_from_kafka_into_mysql_and_postgres() {
             (f[0], f[2].parse().unwrap())
         })
         .collect();
-    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
-    for &(app, t) in &rows {
-        let m = newest.entry(app).or_insert(i64::MIN);
-        *m = (*m).max(t - t.rem_euclid(60_000));
-    }
-    let mut expected: Vec<String> = newest
-        .iter()
-        .map(|(&app, &m)| {
-            let end = m + 60_000;
-            let hour = (end - 1) - (end - 1).rem_euclid(3_600_000);
-            let count = |from: i64| {
-                rows.iter()
-                    .filter(|&&(a, t)| a == app && t >= from && t < end)
-                    .count()
-            };
-            format!(
-                "{app},{},{},{}",
-                count(m),
-                count(hour),
-                count(end - 1_800_000)
-            )
-        })
-        .collect();
-    expected.sort();
+    let expected = common::teg_acct_expected(&rows);
     // A row for every one of the generator's 100 apps.
     assert_eq!(expected.len(), 100, "{expected:?}");
     let records: Vec<(String, String)> = lines

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -107,38 +106,12 @@ fn the_seed_job_runs_from_kafka_into_postgresql() {
     .unwrap();
 
     let input = records();
-    // Expected, from the records themselves (docs/windows.md): AGGRTIME is not selected, so
-    // each appId has one row, its newest minute M (window [M, E), E = M + 60 s): the app's
-    // records in [M, E) (count), in [start of the hour of E - 1, E) (ACCU 3600 s) and in
-    // [E - 1800 s, E) (SW 1800 s).
-    let rows: Vec<(String, i64)> = input
+    // Expected, from the records themselves.
+    let rows: Vec<(&str, i64)> = input
         .iter()
-        .map(|(l, t)| (l.split(';').next().unwrap().to_string(), *t))
+        .map(|(l, t)| (l.split(';').next().unwrap(), *t))
         .collect();
-    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
-    for (app, t) in &rows {
-        let m = newest.entry(app.as_str()).or_insert(i64::MIN);
-        *m = (*m).max(t - t.rem_euclid(60_000));
-    }
-    let mut expected: Vec<String> = newest
-        .iter()
-        .map(|(&app, &m)| {
-            let end = m + 60_000;
-            let hour = (end - 1) - (end - 1).rem_euclid(3_600_000);
-            let count = |from: i64| {
-                rows.iter()
-                    .filter(|(a, t)| a == app && *t >= from && *t < end)
-                    .count()
-            };
-            format!(
-                "{app},{},{},{}",
-                count(m),
-                count(hour),
-                count(end - 1_800_000)
-            )
-        })
-        .collect();
-    expected.sort();
+    let expected = common::teg_acct_expected(&rows);
     assert_eq!(expected.len(), 6, "{expected:?}");
     let records: Vec<(String, String)> = input
         .iter()

@@ -884,3 +884,35 @@ pub fn generator_minutes(seed: u64, rows: u64, rate: Option<u64>) -> Vec<String>
     out.sort();
     out
 }
+
+/// The result table of EasyCount's teg_acct job (count per minute, ACCU 3600 s, SW 1800 s,
+/// AGGRTIME not selected) from `(appId, event time)` rows, as sorted `app,cnt1m,cnt_accu,cnt_sw`
+/// lines (docs/windows.md): each app has one row, its newest minute M (window [M, E),
+/// E = M + 60 s): its rows in [M, E), in [start of the hour of E - 1, E) and in [E - 1800 s, E).
+pub fn teg_acct_expected(rows: &[(&str, i64)]) -> Vec<String> {
+    let mut newest: std::collections::BTreeMap<&str, i64> = Default::default();
+    for &(app, t) in rows {
+        let m = newest.entry(app).or_insert(i64::MIN);
+        *m = (*m).max(t - t.rem_euclid(60_000));
+    }
+    let mut expected: Vec<String> = newest
+        .iter()
+        .map(|(&app, &m)| {
+            let end = m + 60_000;
+            let hour = (end - 1) - (end - 1).rem_euclid(3_600_000);
+            let count = |from: i64| {
+                rows.iter()
+                    .filter(|&&(a, t)| a == app && t >= from && t < end)
+                    .count()
+            };
+            format!(
+                "{app},{},{},{}",
+                count(m),
+                count(hour),
+                count(end - 1_800_000)
+            )
+        })
+        .collect();
+    expected.sort();
+    expected
+}

@@ -338,11 +338,6 @@ impl AggregateState {
         }
     }
 
-    /// The groups with state (for tests and measurements).
-    pub fn group_count(&self) -> usize {
-        self.data.groups.len()
-    }
-
     /// The panes with state, over all groups.
     pub fn pane_count(&self) -> usize {
         self.data.groups.values().map(BTreeMap::len).sum()

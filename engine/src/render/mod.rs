@@ -19,7 +19,7 @@ use differential_dataflow::VecCollection;
 use std::collections::BTreeMap;
 use tally_connectors::{Metrics, WorkerInfo};
 use tally_sql::expr::ScalarExpr;
-use tally_sql::plan::{Node, NodeId, Plan};
+use tally_sql::plan::{Node, Plan};
 
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::Pipeline;
@@ -131,7 +131,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
     while nodes.iter().any(Option::is_none) {
         let mut progressed = false;
         for (id, node) in plan.nodes.iter().enumerate() {
-            if nodes[id].is_some() || !node_inputs(&node.node).iter().all(|i| nodes[*i].is_some()) {
+            if nodes[id].is_some() || !node.node.inputs().iter().all(|i| nodes[*i].is_some()) {
                 continue;
             }
             let upstream_sources: Vec<usize> = upstream[id].iter().copied().collect();
@@ -170,7 +170,9 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                         .find(|g| g.contains(&id))
                         .expect("every join is in a group");
                     let all_ready = group.iter().all(|m| {
-                        node_inputs(&plan.nodes[*m].node)
+                        plan.nodes[*m]
+                            .node
+                            .inputs()
                             .iter()
                             .all(|i| nodes[*i].is_some())
                     });
@@ -226,19 +228,6 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         );
     }
     Dataflow { inputs, probes }
-}
-
-/// The nodes a node reads.
-fn node_inputs(node: &Node) -> Vec<NodeId> {
-    match node {
-        Node::Source { .. } => vec![],
-        Node::Filter { input, .. } | Node::Map { input, .. } | Node::Upsert { input, .. } => {
-            vec![*input]
-        }
-        Node::Aggregate(a) => std::iter::once(a.input).chain(a.watermark_from).collect(),
-        Node::Union { inputs } => inputs.clone(),
-        Node::LeftJoin(j) => vec![j.stream, j.dim],
-    }
 }
 
 /// Evaluates expressions that [can fail](ScalarExpr::can_fail) on one row; a row that fails

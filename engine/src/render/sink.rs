@@ -230,20 +230,20 @@ impl Table {
 /// Sums the diffs of equal rows, keeping the rows in the order they first came: rows of one key
 /// that came in one epoch (a keyed stream, `WITH col AS KEY`) are applied in arrival order, so
 /// the last one wins.
-fn consolidate_in_order(updates: &mut Vec<(Row, i64)>) {
+fn consolidate_in_order(updates: &mut Vec<(Row, isize)>) -> Vec<(Row, i64)> {
     let mut first: HashMap<Row, usize> = HashMap::default();
     let mut out: Vec<(Row, i64)> = Vec::with_capacity(updates.len());
     for (row, diff) in updates.drain(..) {
         match first.get(&row) {
-            Some(&i) => out[i].1 += diff,
+            Some(&i) => out[i].1 += diff as i64,
             None => {
                 first.insert(row.clone(), out.len());
-                out.push((row, diff));
+                out.push((row, diff as i64));
             }
         }
     }
     out.retain(|(_, d)| *d != 0);
-    *updates = out;
+    out
 }
 
 /// Applies one flush, retrying with back-off while the server is unavailable: the worker (and
@@ -419,8 +419,7 @@ impl EpochState for SinkState {
             // its writer).
             return;
         }
-        let mut updates: Vec<(Row, i64)> = updates.drain(..).map(|(r, d)| (r, d as i64)).collect();
-        consolidate_in_order(&mut updates);
+        let updates = consolidate_in_order(updates);
         if !updates.is_empty() {
             self.table.apply(updates);
             self.dirty = true;
