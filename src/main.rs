@@ -54,9 +54,26 @@ enum Command {
         /// fails.
         #[arg(long, default_value_t = 30)]
         connect_timeout: u64,
+        /// Checkpoint the job's state under this directory (as `execution.checkpointing.dir`
+        /// does; every 10 s unless the job sets `execution.checkpointing.interval`).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Resume from this checkpoint (a `chk-N` directory) instead of the latest.
+        #[arg(short = 's', long = "from-checkpoint")]
+        from_checkpoint: Option<PathBuf>,
+        /// Start with empty state; the job's earlier checkpoints are moved aside.
+        #[arg(long, conflicts_with = "from_checkpoint")]
+        from_scratch: bool,
         /// Print help.
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
+    },
+    /// List a job's checkpoints: number, epoch, time, size and the sources' positions.
+    Checkpoints {
+        job: PathBuf,
+        /// The directory the job checkpoints under (when `tally run` was given `--state-dir`).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Check a job: parse, resolve and type-check everything, then exit (non-zero on error).
     Check { job: PathBuf },
@@ -168,6 +185,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             chunk_rows,
             progress,
             connect_timeout,
+            state_dir,
+            from_checkpoint,
+            from_scratch,
             help: _,
         } => {
             let plan = match load(&job) {
@@ -177,6 +197,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            let start = match (from_checkpoint, from_scratch) {
+                (Some(dir), _) => tally_engine::checkpoint::Start::From(dir),
+                (None, true) => tally_engine::checkpoint::Start::Scratch,
+                (None, false) => tally_engine::checkpoint::Start::Latest,
+            };
+            let checkpoint = checkpoint_options(&job, &plan, state_dir, start)?;
             let opts = tally_engine::RunOptions {
                 workers,
                 processes,
@@ -185,6 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 chunk_rows,
                 progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
                 connect_timeout: Duration::from_secs(connect_timeout.max(1)),
+                checkpoint,
             };
             let summary = tally_engine::run(plan, opts)?;
             tracing::info!(
@@ -196,6 +223,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.elapsed.as_secs_f64(),
                 summary.rows_in as f64 / summary.elapsed.as_secs_f64().max(1e-9)
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoints { job, state_dir } => {
+            let plan = match load(&job) {
+                Ok((_, plan)) => plan,
+                Err(d) => {
+                    eprintln!("{d}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let start = tally_engine::checkpoint::Start::Latest;
+            let Some(opts) = checkpoint_options(&job, &plan, state_dir, start)? else {
+                anyhow::bail!(
+                    "{} does not checkpoint: set `execution.checkpointing.interval` or \
+                     `execution.checkpointing.dir` in the job, or give --state-dir",
+                    job.display()
+                );
+            };
+            print!("{}", tally_engine::checkpoint::describe(&opts.dir));
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate {
@@ -227,6 +273,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Where and how often a job checkpoints: `--state-dir` or the job's
+/// `execution.checkpointing.dir` (relative to the job file's folder) as the root, else the
+/// user's state directory when the job sets only an interval; `None` when it asks for neither.
+/// A job's checkpoints go in a folder of the root named after the job file.
+fn checkpoint_options(
+    job: &std::path::Path,
+    plan: &tally_sql::plan::Plan,
+    state_dir: Option<PathBuf>,
+    start: tally_engine::checkpoint::Start,
+) -> anyhow::Result<Option<tally_engine::checkpoint::Options>> {
+    let settings = &plan.settings.checkpoint;
+    if !settings.enabled() && state_dir.is_none() {
+        if start != tally_engine::checkpoint::Start::Latest {
+            anyhow::bail!(
+                "{} does not checkpoint, so there is no state to resume or start over: set \
+                 `execution.checkpointing.interval` in the job, or give --state-dir",
+                job.display()
+            );
+        }
+        return Ok(None);
+    }
+    let folder = job
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let root = match (state_dir, &settings.dir) {
+        (Some(d), _) => d,
+        (None, Some(d)) => {
+            let d = d.strip_prefix("file://").unwrap_or(d);
+            if d.contains("://") {
+                anyhow::bail!(
+                    "execution.checkpointing.dir `{d}`: this version of tally checkpoints to a \
+                     local directory only"
+                );
+            }
+            folder.join(d)
+        }
+        (None, None) => dirs::state_dir()
+            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+            .context("no state directory (set $HOME or give --state-dir)")?
+            .join("tally"),
+    };
+    let canonical = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
+    let stem = job
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "job".into());
+    let id = tally_engine::checkpoint::fingerprint(&canonical.to_string_lossy());
+    Ok(Some(tally_engine::checkpoint::Options {
+        dir: root.join(format!("{stem}-{id}")),
+        interval: Duration::from_millis(
+            settings
+                .interval_ms
+                .unwrap_or(tally_sql::plan::CheckpointSettings::DEFAULT_INTERVAL_MS),
+        ),
+        retained: settings.num_retained,
+        tolerable_failures: settings.tolerable_failures,
+        start,
+    }))
 }
 
 #[cfg(test)]

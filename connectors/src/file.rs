@@ -150,6 +150,24 @@ impl Source for FileSource {
         }
     }
 
+    fn position(&self) -> crate::Position {
+        crate::Position::Epoch
+    }
+
+    /// Skips the chunks before `epoch`: they are in the restored state.
+    fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
+        let target = epoch.saturating_mul(self.chunk_rows);
+        if target > self.line {
+            let wanted = target - self.line;
+            let skipped = self.skip_lines(wanted)?;
+            self.line += skipped;
+            if skipped < wanted {
+                self.done = true;
+            }
+        }
+        Ok(())
+    }
+
     fn next_epoch(&self) -> u64 {
         let peers = self.worker.peers as u64;
         let chunk = self.line.div_ceil(self.chunk_rows);
@@ -286,6 +304,47 @@ impl Source for FollowSource {
 
     fn next_epoch(&self) -> u64 {
         now_ms()
+    }
+
+    /// The start of the first line not handed out yet.
+    fn position(&self) -> crate::Position {
+        crate::Position::File {
+            identity: self.identity,
+            offset: self.pos - self.partial.len() as u64,
+        }
+    }
+
+    /// Goes on at the checkpoint's byte offset if the file is still the one it was (same
+    /// device and inode, at least that long); a file replaced since is read from its start, as
+    /// `tail -F` does.
+    fn resume(&mut self, _epoch: u64, positions: &[crate::Position]) -> Result<(), ConnectorError> {
+        if !self.active {
+            return Ok(());
+        }
+        // The followed file is read by worker 0 alone: its position is the one with an offset.
+        let Some((then, offset)) = positions.iter().find_map(|p| match p {
+            crate::Position::File { identity, offset } => Some((*identity, *offset)),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        // A dimension's snapshot is in the restored state.
+        self.snapshot_pending = false;
+        if let Ok(f) = File::open(&self.path) {
+            let meta = f
+                .metadata()
+                .map_err(|e| ConnectorError::io(&self.path, e))?;
+            let now = identity(&meta);
+            if now == then && meta.len() >= offset {
+                self.pos = offset;
+            } else {
+                tracing::warn!(path = %self.path.display(), "the followed file was replaced since the checkpoint; reading it from the start");
+                self.pos = 0;
+            }
+            self.identity = now;
+            self.file = Some(f);
+        }
+        Ok(())
     }
 }
 

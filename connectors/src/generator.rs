@@ -176,6 +176,23 @@ impl Source for GeneratorSource {
         let me = self.worker.index as u64;
         self.block + (me + peers - self.block % peers) % peers
     }
+
+    fn position(&self) -> crate::Position {
+        crate::Position::Epoch
+    }
+
+    /// Steps the event-time clock through the blocks before `epoch` (they are in the restored
+    /// state), as a worker steps through the blocks of others, and paces on from there.
+    fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
+        while self.block < epoch && !self.exhausted() {
+            self.block(None);
+        }
+        if let Some(rate) = self.rate {
+            let done = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
+            self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
+        }
+        Ok(())
+    }
 }
 
 /// Writes `rows` generated events as delimited text, one per line, so other engines can read

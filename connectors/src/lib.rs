@@ -71,8 +71,61 @@ pub trait Source: Send {
     fn take_deletes(&mut self, _out: &mut Vec<Row>) {}
 
     /// Every sink has applied the effects of all epochs before `frontier` (`None`: of every
-    /// epoch): a source can acknowledge them upstream (commit Kafka offsets).
+    /// epoch): a source can acknowledge them upstream (commit Kafka offsets). Not called when
+    /// the job checkpoints: then [`Source::checkpointed`] acknowledges.
     fn applied(&mut self, _frontier: Option<u64>) {}
+
+    /// Where this worker's share stands after every batch handed out so far: what a checkpoint
+    /// keeps for it. Called after each batch while the job checkpoints, so it must be cheap.
+    fn position(&self) -> Position {
+        Position::Reread
+    }
+
+    /// Continues after a checkpoint instead of from the start: every batch before the source
+    /// epoch `epoch` is in the restored state. `positions` are every worker's positions of this
+    /// source in the checkpoint (another worker count may have written them).
+    fn resume(&mut self, _epoch: u64, _positions: &[Position]) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// A checkpoint holding these positions (every worker's) is complete: a source can show
+    /// the progress upstream (commit Kafka offsets to the consumer group).
+    fn checkpointed(&mut self, _positions: &[Position]) {}
+}
+
+/// A source's place in its input, as a checkpoint keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Position {
+    /// Batches numbered by their place in the input (a file's chunks, the generator's blocks):
+    /// the checkpoint's epoch says where to go on.
+    Epoch,
+    /// Kafka: per partition, the offset the job started reading it at and the next offset.
+    Offsets(std::collections::BTreeMap<i32, (i64, i64)>),
+    /// A followed file: its identity (device, inode) and the byte offset of its next line.
+    File {
+        identity: Option<(u64, u64)>,
+        offset: u64,
+    },
+    /// Read again from the start on restart (a table polled from a database or Redis, whose
+    /// rows are upserted by key into the restored state).
+    Reread,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::Epoch => write!(f, "at the checkpoint's epoch"),
+            Position::Offsets(o) => {
+                let parts: Vec<String> = o
+                    .iter()
+                    .map(|(p, (_, next))| format!("partition {p} at offset {next}"))
+                    .collect();
+                write!(f, "{}", parts.join(", "))
+            }
+            Position::File { offset, .. } => write!(f, "byte {offset}"),
+            Position::Reread => write!(f, "read again on restart"),
+        }
+    }
 }
 
 /// Which worker a source or sink is opened for.
@@ -228,6 +281,24 @@ pub trait Sink: Send {
     /// is flushed at the end even when empty.
     fn written(&self) -> bool {
         true
+    }
+
+    /// Whether writing a key's current row (or deleting it) again is harmless: true for sinks
+    /// that upsert and delete by key (servers). A job restarted from a checkpoint writes again
+    /// every key such a sink wrote since, from its write-ahead log.
+    fn upserts_by_key(&self) -> bool {
+        true
+    }
+
+    /// How far the sink's output stands (a change log's length in bytes), for a checkpoint.
+    fn mark(&self) -> Option<u64> {
+        None
+    }
+
+    /// Goes on from a checkpoint's [`Sink::mark`] (a change log cut back to it) instead of
+    /// starting its output anew.
+    fn resume(&mut self, _mark: Option<u64>) -> Result<(), ConnectorError> {
+        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@ pub struct Metrics {
     pub dimension_rereads: AtomicU64,
     /// The smallest watermark over the windowed queries, epoch ms (`i64::MIN`: none yet).
     pub watermark_ms: AtomicI64,
+    /// When the last checkpoint completed, epoch ms (0: none yet).
+    pub last_checkpoint_ms: AtomicU64,
+    pub failed_checkpoints: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -25,6 +28,8 @@ impl Default for Metrics {
             result_rows: AtomicU64::new(0),
             dimension_rereads: AtomicU64::new(0),
             watermark_ms: AtomicI64::new(i64::MIN),
+            last_checkpoint_ms: AtomicU64::new(0),
+            failed_checkpoints: AtomicU64::new(0),
         }
     }
 }

@@ -29,6 +29,12 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
+    /// A printed change log cannot be taken back: after a restart the changes since the
+    /// checkpoint are printed again (at least once).
+    fn upserts_by_key(&self) -> bool {
+        false
+    }
+
     fn flush(&mut self, changes: &[Change], _table: &[Row]) -> Result<(), ConnectorError> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -51,6 +57,8 @@ pub struct CsvSink {
     mode: CsvMode,
     header: Vec<String>,
     log: Option<csv::Writer<BufWriter<File>>>,
+    /// A change log's file before its first flush.
+    unstarted: Option<File>,
     written: bool,
 }
 
@@ -64,18 +72,34 @@ impl CsvSink {
             mode,
             header: schema.names(),
             log: None,
+            unstarted: None,
             written: false,
         };
         if mode == CsvMode::Changes {
-            let file = File::create(path).map_err(|e| ConnectorError::io(path, e))?;
-            let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            let mut header = vec!["op".to_string()];
-            header.extend(sink.header.iter().cloned());
-            w.write_record(&header).map_err(|e| sink.err(e))?;
-            w.flush().map_err(|e| ConnectorError::io(path, e))?;
-            sink.log = Some(w);
+            // Opened now, so a path that cannot be written is an error before any row is read;
+            // emptied at the first flush, unless a restart goes on from a checkpoint's length.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| ConnectorError::io(path, e))?;
+            sink.unstarted = Some(file);
         }
         Ok(sink)
+    }
+
+    /// Writes the change log to `file` from its end, with the header first when `header`.
+    fn start_log(&mut self, file: File, header: bool) -> Result<(), ConnectorError> {
+        let mut w = csv::Writer::from_writer(BufWriter::new(file));
+        if header {
+            let mut header = vec!["op".to_string()];
+            header.extend(self.header.iter().cloned());
+            w.write_record(&header).map_err(|e| self.err(e))?;
+            w.flush().map_err(|e| ConnectorError::io(&self.path, e))?;
+        }
+        self.log = Some(w);
+        Ok(())
     }
 
     fn err(&self, e: csv::Error) -> ConnectorError {
@@ -97,13 +121,63 @@ impl Sink for CsvSink {
         self.mode == CsvMode::Final
     }
 
+    /// A file is not a keyed store: the final table is rewritten whole, and a change log is cut
+    /// back to its checkpoint's length ([`Sink::resume`]).
+    fn upserts_by_key(&self) -> bool {
+        false
+    }
+
+    fn mark(&self) -> Option<u64> {
+        let log = self.log.as_ref()?;
+        log.get_ref().get_ref().metadata().ok().map(|m| m.len())
+    }
+
+    /// A change log is cut back to what it held at the checkpoint, and goes on from there; the
+    /// final table is written whole at the next flush anyway.
+    fn resume(&mut self, mark: Option<u64>) -> Result<(), ConnectorError> {
+        let (CsvMode::Changes, Some(len)) = (self.mode, mark) else {
+            return Ok(());
+        };
+        let Some(file) = self.unstarted.take() else {
+            return Err(ConnectorError::Other(format!(
+                "{}: resumed after writing began",
+                self.path.display()
+            )));
+        };
+        let on_disk = file
+            .metadata()
+            .map_err(|e| ConnectorError::io(&self.path, e))?
+            .len();
+        if on_disk < len {
+            return Err(ConnectorError::Other(format!(
+                "{}: the change log holds {on_disk} bytes but the checkpoint wrote {len}; it was \
+                 changed outside tally",
+                self.path.display()
+            )));
+        }
+        file.set_len(len)
+            .map_err(|e| ConnectorError::io(&self.path, e))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| ConnectorError::io(&self.path, e))?;
+        self.start_log(file, false)
+    }
+
     fn written(&self) -> bool {
-        self.mode == CsvMode::Changes || self.written
+        match self.mode {
+            CsvMode::Changes => self.log.is_some(),
+            CsvMode::Final => self.written,
+        }
     }
 
     fn flush(&mut self, changes: &[Change], table: &[Row]) -> Result<(), ConnectorError> {
         match self.mode {
             CsvMode::Changes => {
+                if let Some(file) = self.unstarted.take() {
+                    file.set_len(0)
+                        .map_err(|e| ConnectorError::io(&self.path, e))?;
+                    self.start_log(file, true)?;
+                }
                 let w = self
                     .log
                     .as_mut()

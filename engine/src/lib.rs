@@ -2,7 +2,9 @@
 //! collections and drives it on every worker: sources in, epochs forward, sinks flushed.
 
 pub mod accum;
+pub mod checkpoint;
 mod cluster;
+mod persist;
 pub mod render;
 mod run;
 

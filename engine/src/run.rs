@@ -11,6 +11,8 @@ use tally_connectors::{open_source, Metrics, Poll, Reading, WorkerInfo};
 use tally_sql::plan::Plan;
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
+use crate::checkpoint::{self, Restored, SinkLogs};
+use crate::persist::Checkpointer;
 use crate::render::{self, Shared};
 
 /// How to run a job: timely's own `-w`, `-n`, `-p`, `-h`.
@@ -27,6 +29,8 @@ pub struct RunOptions {
     pub progress_every: Option<Duration>,
     /// A process of a cluster that has not formed it within this time fails.
     pub connect_timeout: Duration,
+    /// Checkpoints (`None`: the job keeps no state across runs).
+    pub checkpoint: Option<checkpoint::Options>,
 }
 
 impl Default for RunOptions {
@@ -39,6 +43,7 @@ impl Default for RunOptions {
             chunk_rows: None,
             progress_every: Some(Duration::from_secs(5)),
             connect_timeout: Duration::from_secs(30),
+            checkpoint: None,
         }
     }
 }
@@ -69,6 +74,9 @@ pub enum EngineError {
     /// The first error a worker met (a source or sink that failed, a worker that panicked).
     #[error("{0}")]
     Worker(String),
+    /// The checkpoint to start from cannot be read or does not fit the job.
+    #[error("{0}")]
+    Checkpoint(#[from] checkpoint::CheckpointError),
 }
 
 fn timely_config(opts: &RunOptions) -> Result<(Config, Vec<String>), EngineError> {
@@ -166,13 +174,50 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
         .progress_every
         .map(|every| spawn_progress(metrics.clone(), done.clone(), every));
 
-    let plan = Arc::new(plan);
-    let worker_metrics = metrics.clone();
     let chunk_rows = opts
         .chunk_rows
         .or(plan.settings.chunk_rows)
         .unwrap_or(tally_connectors::DEFAULT_CHUNK_ROWS)
         .max(1);
+    // The state of a checkpoint fits only the plan (and batch size) that wrote it.
+    let plan_text = format!(
+        "{plan}\nchunk.rows = {chunk_rows}\nlanes = {}",
+        plan.settings.lanes
+    );
+    let peers = opts.workers * opts.processes;
+    let resume = match &opts.checkpoint {
+        Some(ck) => {
+            let restored = checkpoint::find_start(ck)?;
+            if let Some(r) = &restored {
+                checkpoint::check_compatible(r, &plan_text, peers)?;
+                if opts.process == 0 {
+                    tracing::info!(
+                        "resuming from checkpoint {} (epoch {})",
+                        r.dir.display(),
+                        r.manifest.epoch
+                    );
+                }
+            }
+            let next_seq = checkpoint::next_seq(&ck.dir);
+            let logs = SinkLogs {
+                dir: ck.dir.clone(),
+                segment: restored
+                    .as_ref()
+                    .map_or(next_seq.saturating_sub(1), |r| r.manifest.seq),
+                replay_from: restored.as_ref().map_or(0, |r| r.manifest.seq),
+            };
+            Some(Arc::new(Resume {
+                opts: ck.clone(),
+                restored,
+                logs: Arc::new(logs),
+                next_seq,
+                plan_text,
+            }))
+        }
+        None => None,
+    };
+    let plan = Arc::new(plan);
+    let worker_metrics = metrics.clone();
     let guards = timely::execute(config, move |worker| {
         // Every worker builds the handshake dataflow: all build the same dataflows in order.
         let result = if cluster {
@@ -181,7 +226,16 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
             Ok(())
         }
         .inspect(|()| formed.store(true, Ordering::SeqCst))
-        .and_then(|()| worker_main(worker, &plan, &worker_metrics, &abort, chunk_rows));
+        .and_then(|()| {
+            worker_main(
+                worker,
+                &plan,
+                &worker_metrics,
+                &abort,
+                chunk_rows,
+                resume.as_deref(),
+            )
+        });
         if result.is_err() {
             abort.store(true, Ordering::SeqCst);
         }
@@ -218,12 +272,22 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     Ok(summary)
 }
 
+/// What the workers of a checkpointing job start from.
+struct Resume {
+    opts: checkpoint::Options,
+    restored: Option<Restored>,
+    logs: Arc<SinkLogs>,
+    next_seq: u64,
+    plan_text: String,
+}
+
 fn worker_main(
     worker: &mut timely::worker::Worker,
     plan: &Plan,
     metrics: &Arc<Metrics>,
     abort: &AtomicBool,
     chunk_rows: usize,
+    resume: Option<&Resume>,
 ) -> Result<(), String> {
     let info = WorkerInfo {
         index: worker.index(),
@@ -236,11 +300,37 @@ fn worker_main(
         lanes: plan.settings.lanes.max(1),
         idle_ms: plan.settings.idle_timeout_ms,
         expected_lanes: Arc::default(),
+        checkpoint: resume.map(|r| r.logs.clone()),
     };
     let lanes = plan.settings.lanes.max(1);
-    let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared));
+    let restored = resume.and_then(|r| r.restored.as_ref());
+    // Built before the job's dataflow, in the same order on every worker.
+    let mut ck = resume.map(|r| {
+        let snapshots =
+            restored.map_or_else(Default::default, |c| c.parts[info.index].operators.clone());
+        Checkpointer::new(
+            worker,
+            r.opts.clone(),
+            Arc::new(checkpoint::Parts::new(snapshots)),
+            r.plan_text.clone(),
+            r.next_seq,
+            metrics.clone(),
+        )
+    });
+    let parts = ck.as_ref().map(|c| c.parts.clone());
+    let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared, parts));
+    if let Some(c) = ck.as_ref() {
+        let unclaimed = c.parts.unclaimed();
+        if !unclaimed.is_empty() {
+            return Err(format!(
+                "the checkpoint has state for operators this plan does not have: {}",
+                unclaimed.join(", ")
+            ));
+        }
+    }
     let pace = dataflow.probes.pace;
     let applied = dataflow.probes.applied;
+    let mut requests = dataflow.requests;
     let mut inputs: Vec<_> = dataflow.inputs.into_iter().map(Some).collect();
     let mut sources = Vec::new();
     let reading = Reading {
@@ -268,6 +358,29 @@ fn worker_main(
         })
         .collect();
     let _ = shared.expected_lanes.set(expected);
+    // A restored job goes on where its checkpoint stands: every epoch before it is in the state.
+    if let Some(r) = restored {
+        let at = r.manifest.epoch;
+        for (i, src) in sources.iter_mut().enumerate() {
+            let lane = plan.lane(i, 0);
+            let first = if at <= lane {
+                0
+            } else {
+                (at - lane).div_ceil(lanes)
+            };
+            src.resume(first, &r.manifest.sources[i])
+                .map_err(|e| format!("source {}: {e}", plan.sources[i].table))?;
+        }
+        for input in inputs.iter_mut().flatten() {
+            input.advance_to(at);
+        }
+        if let Some(req) = requests.as_mut() {
+            req.advance_to(at);
+        }
+    }
+    if let Some(c) = ck.as_mut() {
+        c.start(&sources);
+    }
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();
@@ -314,6 +427,9 @@ fn worker_main(
                     for row in batch.drain(..) {
                         input.update(row, -1);
                     }
+                    if let Some(c) = ck.as_mut() {
+                        c.fed(index, epoch, src.as_ref());
+                    }
                     busy = true;
                 }
                 Poll::Idle => {}
@@ -346,10 +462,20 @@ fn worker_main(
         if open.is_empty() {
             break;
         }
-        // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
-        let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
-        for src in sources.iter_mut() {
-            src.applied(applied_through);
+        if let (Some(c), Some(req)) = (ck.as_mut(), requests.as_mut()) {
+            // Requests travel at or before every epoch this worker has still to feed.
+            let floor = open.iter().copied().min().unwrap_or(0);
+            if *req.time() < floor {
+                req.advance_to(floor);
+            }
+            c.maybe_request(req);
+            c.step(&mut sources)?;
+        } else {
+            // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
+            let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
+            for src in sources.iter_mut() {
+                src.applied(applied_through);
+            }
         }
         worker.step_or_park(if busy {
             Some(Duration::ZERO)
@@ -367,12 +493,21 @@ fn worker_main(
             }
         }
     }
-    while !applied.done() {
+    // Every input has ended: the final checkpoint is asked for before the requests close.
+    if let (Some(c), Some(req)) = (ck.as_mut(), requests.as_mut()) {
+        c.request_final(req);
+    }
+    drop(requests);
+    while !applied.done() || ck.as_ref().is_some_and(|c| !c.final_done) {
         worker.step_or_park(Some(Duration::from_millis(5)));
-        // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
-        let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
-        for src in sources.iter_mut() {
-            src.applied(applied_through);
+        if let Some(c) = ck.as_mut() {
+            c.step(&mut sources)?;
+        } else {
+            // In the sources' own epochs: all lanes of epoch e are before (e + 1) * lanes.
+            let applied_through = applied.with_frontier(|f| f.as_option().map(|t| t / lanes));
+            for src in sources.iter_mut() {
+                src.applied(applied_through);
+            }
         }
         if let Some(e) = shared.failed() {
             return Err(e);
@@ -381,8 +516,13 @@ fn worker_main(
             return Err("stopped because another worker failed".into());
         }
     }
-    for src in sources.iter_mut() {
-        src.applied(None);
+    match ck.as_mut() {
+        Some(c) => c.close(),
+        None => {
+            for src in sources.iter_mut() {
+                src.applied(None);
+            }
+        }
     }
     Ok(())
 }

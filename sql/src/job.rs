@@ -23,6 +23,12 @@ pub const JOB_SETTINGS: &[&str] = &[
     "chunk.rows",
     "timezone",
     "execute.max.iterations",
+    "execution.checkpointing.interval",
+    "execution.checkpointing.dir",
+    "state.checkpoints.dir",
+    "execution.checkpointing.num-retained",
+    "state.checkpoints.num-retained",
+    "execution.checkpointing.tolerable-failed-checkpoints",
 ];
 
 /// Job settings under this prefix are accepted and not read: notes for other tools kept with
@@ -65,7 +71,8 @@ fn flink_instead(key: &str) -> Option<&'static str> {
              `table.flush.ms`"
         }
         k if k.starts_with("execution.checkpointing.") || k.starts_with("state.") => {
-            "this version of tally does not checkpoint"
+            "tally reads `execution.checkpointing.interval`, `.dir` (or `state.checkpoints.dir`), \
+             `.num-retained` and `.tolerable-failed-checkpoints`"
         }
         _ => return None,
     })

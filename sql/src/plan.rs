@@ -35,6 +35,44 @@ pub struct JobSettings {
     /// FOR iterations one EXECUTE may run for one row (`execute.max.iterations`); past it the
     /// row is skipped and counted as bad.
     pub max_iterations: u64,
+    /// Checkpoints (`execution.checkpointing.*`); off unless an interval or a directory is set.
+    pub checkpoint: CheckpointSettings,
+}
+
+/// When and where a job checkpoints its state, with Flink's setting names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// `execution.checkpointing.interval`: a checkpoint at the first epoch that closes after
+    /// each interval. `None`: the job does not checkpoint unless a directory is set (then every
+    /// [`CheckpointSettings::DEFAULT_INTERVAL_MS`]).
+    pub interval_ms: Option<u64>,
+    /// `execution.checkpointing.dir` (Flink 1.x: `state.checkpoints.dir`).
+    pub dir: Option<String>,
+    /// `execution.checkpointing.num-retained`: complete checkpoints kept.
+    pub num_retained: usize,
+    /// `execution.checkpointing.tolerable-failed-checkpoints`: failures in a row before the
+    /// job stops.
+    pub tolerable_failures: u32,
+}
+
+impl CheckpointSettings {
+    pub const DEFAULT_INTERVAL_MS: u64 = 10_000;
+
+    /// Whether the job asked for checkpoints.
+    pub fn enabled(&self) -> bool {
+        self.interval_ms.is_some() || self.dir.is_some()
+    }
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings {
+            interval_ms: None,
+            dir: None,
+            num_retained: 3,
+            tolerable_failures: 3,
+        }
+    }
 }
 
 /// How many lanes an epoch has when sources keep a watermark per partition.
@@ -48,6 +86,7 @@ impl Default for JobSettings {
             chunk_rows: None,
             lanes: 1,
             max_iterations: 100_000,
+            checkpoint: CheckpointSettings::default(),
         }
     }
 }

@@ -94,6 +94,12 @@ pub struct KafkaSource {
     to_commit: BTreeMap<i32, i64>,
     last_commit: Instant,
     line: String,
+    /// The partitions and offsets to start at, assigned at the first poll (after a restart has
+    /// set them from a checkpoint).
+    assignment: Option<TopicPartitionList>,
+    /// Per partition: the offset it was first read at and the next offset after the records
+    /// handed out in batches (what a checkpoint keeps).
+    handed: BTreeMap<i32, (i64, i64)>,
 }
 
 impl KafkaSource {
@@ -183,10 +189,9 @@ impl KafkaSource {
                 Some((p, queue))
             })
             .collect();
-        consumer
-            .assign(&tpl)
-            .map_err(|e| kafka_err("cannot assign partitions", e))?;
         Ok(KafkaSource {
+            assignment: Some(tpl),
+            handed: BTreeMap::new(),
             consumer,
             queues,
             topic: config.topic.clone(),
@@ -314,11 +319,26 @@ impl KafkaSource {
         let epoch = self.round;
         self.round += 1;
         self.offsets_by_epoch.insert(epoch, self.next.clone());
+        self.hand_out(None);
         Poll::Batch { epoch }
     }
 }
 
 impl KafkaSource {
+    /// Records that partition `p`'s records read so far are handed out (`None`: every
+    /// partition's).
+    fn hand_out(&mut self, p: Option<i32>) {
+        let parts: Vec<i32> = match p {
+            Some(p) => vec![p],
+            None => self.next.keys().copied().collect(),
+        };
+        for p in parts {
+            if let (Some(&s), Some(&n)) = (self.start.get(&p), self.next.get(&p)) {
+                self.handed.insert(p, (s, n));
+            }
+        }
+    }
+
     /// Live mode: a batch takes up to an equal share from every partition, and waits (up to the
     /// idle timeout) for a partition that has records to come but has not given them yet, so a
     /// partition read first does not run ahead of the others in event time while the job
@@ -326,6 +346,7 @@ impl KafkaSource {
     fn poll_live(&mut self, out: &mut Vec<Row>) -> Poll {
         // A gathered batch goes out one partition at a time, each in its own watermark lane.
         if let Some((p, mut rows)) = self.ready.pop_front() {
+            self.hand_out(Some(p));
             self.lane = lane_of(p);
             self.parser.count(rows.len());
             out.append(&mut rows);
@@ -367,14 +388,18 @@ impl KafkaSource {
         let epoch = now_ms().max(self.last_epoch + 1);
         self.last_epoch = epoch;
         self.offsets_by_epoch.insert(epoch, self.next.clone());
-        let mut parts: Vec<(i32, Vec<Row>)> = std::mem::take(&mut self.gathered)
+        let (mut parts, empty): (Vec<(i32, Vec<Row>)>, Vec<_>) = std::mem::take(&mut self.gathered)
             .into_iter()
-            .filter(|(_, rows)| !rows.is_empty())
-            .collect();
+            .partition(|(_, rows)| !rows.is_empty());
+        // A partition whose records were all malformed has no rows to wait for.
+        for (p, _) in empty {
+            self.hand_out(Some(p));
+        }
         parts.sort_by_key(|(p, _)| lane_of(*p));
         self.ready.extend(parts);
         match self.ready.pop_front() {
             Some((p, mut rows)) => {
+                self.hand_out(Some(p));
                 self.lane = lane_of(p);
                 self.parser.count(rows.len());
                 out.append(&mut rows);
@@ -385,6 +410,17 @@ impl KafkaSource {
     }
 }
 
+/// Every worker's partition offsets of one source in a checkpoint, as one map.
+fn merged_offsets(positions: &[crate::Position]) -> BTreeMap<i32, (i64, i64)> {
+    let mut merged = BTreeMap::new();
+    for p in positions {
+        if let crate::Position::Offsets(o) = p {
+            merged.extend(o.iter().map(|(k, v)| (*k, *v)));
+        }
+    }
+    merged
+}
+
 /// The watermark lane of a partition (lane 0 is for sources without partitions).
 fn lane_of(partition: i32) -> u64 {
     (partition.max(0) as u64 % (tally_sql::plan::LANES - 1)) + 1
@@ -392,6 +428,11 @@ fn lane_of(partition: i32) -> u64 {
 
 impl Source for KafkaSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        if let Some(tpl) = self.assignment.take() {
+            self.consumer
+                .assign(&tpl)
+                .map_err(|e| kafka_err("cannot assign partitions", e))?;
+        }
         // Serves the consumer's own events (errors, statistics); records come by partition.
         let _ = self.consumer.poll(Duration::ZERO);
         if self.bounded {
@@ -433,6 +474,47 @@ impl Source for KafkaSource {
         } else {
             self.all_partitions.iter().map(|&p| lane_of(p)).collect()
         }
+    }
+
+    fn position(&self) -> crate::Position {
+        crate::Position::Offsets(self.handed.clone())
+    }
+
+    /// Starts this worker's partitions at the checkpoint's offsets (never the group's), and a
+    /// bounded read at the checkpoint's round.
+    fn resume(&mut self, epoch: u64, positions: &[crate::Position]) -> Result<(), ConnectorError> {
+        let Some(tpl) = self.assignment.as_mut() else {
+            return Err(ConnectorError::Other(
+                "kafka: resumed after reading began".into(),
+            ));
+        };
+        let merged = merged_offsets(positions);
+        for (p, _) in &self.queues {
+            if let Some(&(start, next)) = merged.get(p) {
+                tpl.set_partition_offset(&self.topic, *p, Offset::Offset(next))
+                    .map_err(|e| kafka_err("bad offset", e))?;
+                self.start.insert(*p, start);
+                self.next.insert(*p, next);
+                self.handed.insert(*p, (start, next));
+            }
+        }
+        if self.bounded {
+            self.round = epoch;
+        }
+        Ok(())
+    }
+
+    /// Commits the checkpoint's offsets of this worker's partitions to the group, so outside
+    /// tools see the job's durable progress.
+    fn checkpointed(&mut self, positions: &[crate::Position]) {
+        let merged = merged_offsets(positions);
+        self.to_commit.clear();
+        for (p, _) in &self.queues {
+            if let Some(&(_, next)) = merged.get(p) {
+                self.to_commit.insert(*p, next);
+            }
+        }
+        self.commit(CommitMode::Async);
     }
 
     fn applied(&mut self, frontier: Option<u64>) {

@@ -163,6 +163,7 @@ pub fn render<'s>(
     label: &str,
     shared: &Shared,
     sources: Vec<usize>,
+    (id, persist): (String, &epoch_op::Persist<'s>),
 ) -> (Rows<'s>, Option<WatermarkFeed<'s>>) {
     let keys = plan.keys.clone();
     let window = plan.window.clone();
@@ -282,7 +283,16 @@ pub fn render<'s>(
     // All panes of a group meet at one worker: exchange by the group key alone.
     let by_key =
         ExchangePact::new(move |(row, _, _): &(Prepared, u64, isize)| hash_values(&row[..nkeys]));
-    let rows = epoch_op::render("Aggregate", prepared, by_key, maxima, clocks, state);
+    let rows = epoch_op::render(
+        "Aggregate",
+        id,
+        prepared,
+        by_key,
+        maxima,
+        clocks,
+        state,
+        persist,
+    );
     (rows.as_collection(), feed)
 }
 

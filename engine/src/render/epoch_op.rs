@@ -73,6 +73,10 @@ pub trait EpochState: 'static {
     /// operator's last time.
     fn finish(&mut self, _out: &mut Vec<(Self::Out, isize)>) {}
 
+    /// A snapshot of [`EpochState::data`] for checkpoint `seq` was just taken (before any
+    /// later epoch is applied).
+    fn snapshot_taken(&mut self, _seq: u64) {}
+
     /// Called at the end of every activation (`done`: after [`EpochState::finish`]).
     fn settle(&mut self, _done: bool) -> Settle {
         Settle::default()
@@ -173,6 +177,16 @@ pub struct ClockData {
     /// frontier).
     synthetic_after: u64,
     first_batch: Option<u64>,
+}
+
+impl ClockData {
+    /// The data without the maxima of epochs from `epoch` on.
+    fn cut(&self, epoch: u64) -> ClockData {
+        let mut d = self.clone();
+        d.maxima.retain(|e, _| *e < epoch);
+        d.synthetic_after = d.synthetic_after.min(epoch);
+        d
+    }
 }
 
 impl Clock {
@@ -317,6 +331,12 @@ impl Clock {
     }
 }
 
+/// The clock index that marks a checkpoint request in an operator's maxima stream:
+/// `(CHECKPOINT, epoch, checkpoint number)` asks for a snapshot after every epoch before
+/// `epoch`. Requests come broadcast on the maxima input, so an operator's frontier cannot pass
+/// `epoch` before it has seen the request.
+pub const CHECKPOINT: u32 = u32::MAX;
+
 /// The format version of [`Driver::snapshot`].
 pub const SNAPSHOT_VERSION: u32 = 1;
 
@@ -352,6 +372,10 @@ pub struct Driver<S: EpochState> {
     ready: Vec<u64>,
     before: Vec<Option<i64>>,
     after: Vec<Option<i64>>,
+    /// Checkpoints asked for and not taken yet: epoch -> checkpoint number.
+    requested: BTreeMap<u64, u64>,
+    /// Snapshots taken: `(checkpoint number, epoch, snapshot)`, for the frame to hand on.
+    taken: Vec<(u64, u64, Result<Vec<u8>, SnapshotError>)>,
 }
 
 impl<S: EpochState> Driver<S> {
@@ -364,6 +388,34 @@ impl<S: EpochState> Driver<S> {
             ready: Vec::new(),
             before: Vec::new(),
             after: Vec::new(),
+            requested: BTreeMap::new(),
+            taken: Vec::new(),
+        }
+    }
+
+    /// Asks for a snapshot after every epoch before `epoch` and none after (checkpoint
+    /// number `seq`); it is taken once the frontier has passed `epoch`'s predecessors, before
+    /// any later epoch is applied ([`Driver::take_snapshots`]).
+    pub fn request_snapshot(&mut self, epoch: u64, seq: u64) {
+        self.requested.insert(epoch, seq);
+    }
+
+    /// The snapshots taken since the last call: `(checkpoint number, epoch, bytes)`.
+    pub fn take_snapshots(&mut self) -> Vec<(u64, u64, Result<Vec<u8>, SnapshotError>)> {
+        std::mem::take(&mut self.taken)
+    }
+
+    /// Takes the requested snapshots of epochs at or before `upto` (every epoch before is
+    /// applied, none after).
+    fn snapshot_requested(&mut self, upto: Option<u64>) {
+        while let Some((&epoch, &seq)) = self.requested.first_key_value() {
+            if upto.is_some_and(|u| epoch > u) {
+                break;
+            }
+            self.requested.pop_first();
+            let snap = self.snapshot_at(epoch);
+            self.taken.push((seq, epoch, snap));
+            self.state.snapshot_taken(seq);
         }
     }
 
@@ -371,7 +423,14 @@ impl<S: EpochState> Driver<S> {
     /// state's, in bincode with a format version first. The stashed updates of later epochs are
     /// not in it: a job restarted from it reads them again from its sources' positions.
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        let clocks: Vec<&ClockData> = self.clocks.iter().map(Clock::data).collect();
+        self.snapshot_at(u64::MAX)
+    }
+
+    /// A snapshot as of `epoch`: maxima already heard of epochs from `epoch` on are left out,
+    /// since a job restarted from it reads those epochs' rows again (perhaps in other epochs)
+    /// and must not see their event times early.
+    fn snapshot_at(&self, epoch: u64) -> Result<Vec<u8>, SnapshotError> {
+        let clocks: Vec<ClockData> = self.clocks.iter().map(|c| c.data().cut(epoch)).collect();
         Ok(bincode::serialize(&(
             SNAPSHOT_VERSION,
             clocks,
@@ -406,7 +465,11 @@ impl<S: EpochState> Driver<S> {
     /// Records `(clock, epoch, largest event time)` from the maxima broadcast.
     pub fn add_maxima(&mut self, batch: &mut Vec<(u32, u64, i64)>) {
         for (clock, epoch, max) in batch.drain(..) {
-            self.clocks[clock as usize].add_max(epoch, max);
+            if clock == CHECKPOINT {
+                self.request_snapshot(epoch, max as u64);
+            } else {
+                self.clocks[clock as usize].add_max(epoch, max);
+            }
         }
     }
 
@@ -431,6 +494,7 @@ impl<S: EpochState> Driver<S> {
         ready.sort_unstable();
         ready.dedup();
         for &epoch in &ready {
+            self.snapshot_requested(Some(epoch));
             self.before.clear();
             self.after.clear();
             for c in &mut self.clocks {
@@ -453,6 +517,8 @@ impl<S: EpochState> Driver<S> {
         }
         ready.clear();
         self.ready = ready;
+        // Every epoch before the frontier is applied now.
+        self.snapshot_requested(frontier);
         if frontier.is_none() {
             self.finished = true;
             self.state.finish(out);
@@ -471,13 +537,16 @@ impl<S: EpochState> Driver<S> {
 /// Whether there are maxima (and so which operators are built) must follow from the plan
 /// alone, never from what one worker has (a sink's connection): every worker builds the same
 /// dataflow, or the workers' channels do not meet and the job hangs.
+#[allow(clippy::too_many_arguments)]
 pub fn render<'s, S, P>(
     name: &str,
+    id: String,
     data: StreamVec<'s, u64, (S::In, u64, isize)>,
     pact: P,
     maxima: Option<StreamVec<'s, u64, (u32, u64, i64)>>,
     clocks: Vec<Clock>,
     state: S,
+    persist: &Persist<'s>,
 ) -> StreamVec<'s, u64, (S::Out, u64, isize)>
 where
     S::In: Clone + 'static,
@@ -485,13 +554,27 @@ where
     S: EpochState,
     P: ParallelizationContract<u64, Vec<(S::In, u64, isize)>>,
 {
+    use timely::dataflow::operators::Concat;
     let scope = data.scope();
+    let maxima = match (maxima, persist.requests.clone()) {
+        (Some(m), Some(r)) => Some(m.concat(r)),
+        (m, r) => m.or(r),
+    };
     let maxima =
         maxima.unwrap_or_else(|| timely::dataflow::operators::generic::operator::empty(scope));
+    let parts = persist.parts.clone();
+    let restore = parts.as_ref().and_then(|p| p.register(&id));
     data.binary_frontier(maxima, pact, Pipeline, name, move |cap, info| {
         let activator = scope.activator_for(info.address.clone());
         let mut held: Option<Capability<u64>> = Some(cap);
         let mut driver = Driver::new(state, clocks);
+        if let (Some(bytes), Some(parts)) = (restore, parts.as_ref()) {
+            if let Err(e) = driver.restore(&bytes) {
+                parts.fail(format!(
+                    "cannot restore operator {id} from the checkpoint: {e}"
+                ));
+            }
+        }
         let mut out = Vec::new();
         move |(input, input_frontier), (maxes, maxima_frontier), output| {
             input.for_each(|_cap, batch| driver.add_updates(batch));
@@ -506,6 +589,11 @@ where
                     session.give((d, *at.time(), r));
                 }
             });
+            if let Some(parts) = parts.as_ref() {
+                for (seq, epoch, snap) in driver.take_snapshots() {
+                    parts.deposit(seq, epoch, &id, snap.map_err(|e| e.to_string()));
+                }
+            }
             if let Some(wait) = settle.wake_after {
                 activator.activate_after(wait);
             }
@@ -520,6 +608,14 @@ where
             }
         }
     })
+}
+
+/// An operator's part in checkpoints: the broadcast checkpoint requests it reads with its
+/// maxima, and where its snapshots go (both `None` when the job does not checkpoint).
+#[derive(Clone, Default)]
+pub struct Persist<'s> {
+    pub requests: Option<StreamVec<'s, u64, (u32, u64, i64)>>,
+    pub parts: Option<std::sync::Arc<crate::checkpoint::Parts>>,
 }
 
 /// Each `(epoch, max)` of one clock's maxima stream, tagged with the clock's index.

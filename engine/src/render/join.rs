@@ -134,6 +134,7 @@ pub fn render_group<'s>(
     dim_key: Vec<ScalarExpr>,
     members: Vec<Member<'s>>,
     shared: &Shared,
+    persist: (String, &epoch_op::Persist<'s>),
 ) -> Vec<Rows<'s>> {
     let count = members.len();
     let scope = dim.inner.scope();
@@ -204,9 +205,18 @@ pub fn render_group<'s>(
     // One stream's rows come out as they are; several streams' carry their stream's index and
     // each query reads its own.
     if count == 1 {
-        return vec![operator(updates, maxima, kept_init, shared, |_, row| row)];
+        return vec![operator(
+            updates,
+            maxima,
+            kept_init,
+            shared,
+            persist,
+            |_, row| row,
+        )];
     }
-    let joined_rows = operator(updates, maxima, kept_init, shared, |idx, row| (idx, row));
+    let joined_rows = operator(updates, maxima, kept_init, shared, persist, |idx, row| {
+        (idx, row)
+    });
     (0..count as u32)
         .map(|i| {
             joined_rows
@@ -228,6 +238,7 @@ fn operator<'s, D>(
     maxima: StreamVec<'s, u64, (u32, u64, i64)>,
     kept_init: Vec<KeptInit>,
     shared: &Shared,
+    (id, persist): (String, &epoch_op::Persist<'s>),
     wrap: fn(u32, Row) -> D,
 ) -> VecCollection<'s, u64, D, isize>
 where
@@ -245,7 +256,17 @@ where
         .map(|(residual, dim_width, _, _, label)| Kept::new(residual, dim_width, label))
         .collect();
     let state = JoinState::new(streams, wrap, shared.metrics.clone());
-    epoch_op::render("LeftJoin", updates, by_key, Some(maxima), clocks, state).as_collection()
+    epoch_op::render(
+        "LeftJoin",
+        id,
+        updates,
+        by_key,
+        Some(maxima),
+        clocks,
+        state,
+        persist,
+    )
+    .as_collection()
 }
 
 /// The shared join operator's state: the dimension's rows by key, once, and for each stream

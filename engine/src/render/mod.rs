@@ -43,6 +43,8 @@ pub struct Shared {
     pub idle_ms: u64,
     /// Every lane of each source (set once the sources are open).
     pub expected_lanes: epoch_op::ExpectedLanes,
+    /// Where the sinks' write-ahead logs go when the job checkpoints.
+    pub checkpoint: Option<Arc<crate::checkpoint::SinkLogs>>,
 }
 
 impl Shared {
@@ -105,14 +107,40 @@ pub struct WatermarkFeed<'s> {
     pub sources: Vec<usize>,
 }
 
-/// The handles the worker loop drives: one input per plan source, and a probe on every sink.
+/// The handles the worker loop drives: one input per plan source, a probe on every sink, and
+/// (when the job checkpoints) the input of checkpoint requests.
 pub struct Dataflow {
     pub inputs: Vec<InputSession<u64, Row, isize>>,
     pub probes: sink::Probes,
+    pub requests: Option<Requests>,
 }
 
-/// Builds the dataflow of `plan` in `scope`.
-pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflow {
+/// Checkpoint requests `(epoch_op::CHECKPOINT, epoch, checkpoint number)`, sent by worker 0
+/// and broadcast to every stateful operator.
+pub type Requests = timely::dataflow::operators::vec::input::Handle<u64, (u32, u64, i64)>;
+
+/// Builds the dataflow of `plan` in `scope`; `parts` collects the operators' snapshots when
+/// the job checkpoints.
+pub fn build<'s>(
+    scope: Scope<'s, u64>,
+    plan: &Plan,
+    shared: &Shared,
+    parts: Option<Arc<crate::checkpoint::Parts>>,
+) -> Dataflow {
+    let (requests, persist) = match parts {
+        Some(parts) => {
+            use timely::dataflow::operators::vec::Input as _;
+            let (handle, stream) = scope.new_input::<(u32, u64, i64)>();
+            (
+                Some(handle),
+                epoch_op::Persist {
+                    requests: Some(stream.broadcast()),
+                    parts: Some(parts),
+                },
+            )
+        }
+        None => (None, epoch_op::Persist::default()),
+    };
     let mut inputs = Vec::new();
     let mut sources = Vec::new();
     for _ in &plan.sources {
@@ -154,6 +182,7 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                         &node.label,
                         shared,
                         upstream_sources,
+                        (format!("node{id}:aggregate"), &persist),
                     );
                     feeds[id] = feed;
                     rows
@@ -163,7 +192,12 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                     input,
                     key,
                     version,
-                } => upsert::render(get(*input), key.clone(), *version),
+                } => upsert::render(
+                    get(*input),
+                    key.clone(),
+                    *version,
+                    (format!("node{id}:upsert"), &persist),
+                ),
                 Node::LeftJoin(join) => {
                     let group = groups
                         .iter()
@@ -193,8 +227,13 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
                             }
                         })
                         .collect();
-                    let outs =
-                        join::render_group(get(join.dim), join.dim_key.clone(), members, shared);
+                    let outs = join::render_group(
+                        get(join.dim),
+                        join.dim_key.clone(),
+                        members,
+                        shared,
+                        (format!("node{}:join", group[0]), &persist),
+                    );
                     for (m, rows) in group.iter().zip(outs) {
                         nodes[*m] = Some(rows);
                     }
@@ -218,16 +257,22 @@ pub fn build<'s>(scope: Scope<'s, u64>, plan: &Plan, shared: &Shared) -> Dataflo
         pace: ProbeHandle::new(),
         applied: ProbeHandle::new(),
     };
-    for s in &plan.sinks {
+    for (i, s) in plan.sinks.iter().enumerate() {
         sink::render(
+            i,
             nodes[s.input].clone(),
             feeds[s.input].clone(),
             s,
             shared,
             &probes,
+            &persist,
         );
     }
-    Dataflow { inputs, probes }
+    Dataflow {
+        inputs,
+        probes,
+        requests,
+    }
 }
 
 /// Evaluates expressions that [can fail](ScalarExpr::can_fail) on one row; a row that fails

@@ -20,14 +20,29 @@ use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows};
 
-pub fn render(rows: Rows<'_>, key: Vec<usize>, version: Option<usize>) -> Rows<'_> {
+pub fn render<'s>(
+    rows: Rows<'s>,
+    key: Vec<usize>,
+    version: Option<usize>,
+    (id, persist): (String, &epoch_op::Persist<'s>),
+) -> Rows<'s> {
     let route_key = key.clone();
     let by_key = ExchangePact::new(move |(row, _, _): &(Row, u64, isize)| {
         let k: Row = route_key.iter().map(|&i| row[i].clone()).collect();
         hash_values(&k)
     });
     let state = UpsertState::new(key, version);
-    epoch_op::render("Upsert", rows.inner, by_key, None, Vec::new(), state).as_collection()
+    epoch_op::render(
+        "Upsert",
+        id,
+        rows.inner,
+        by_key,
+        None,
+        Vec::new(),
+        state,
+        persist,
+    )
+    .as_collection()
 }
 
 /// The upserted table: key -> the row it holds now.

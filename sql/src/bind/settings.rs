@@ -34,7 +34,63 @@ pub fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     if let Some(n) = num("execute.max.iterations")? {
         s.max_iterations = n;
     }
+    fn first<'a>(
+        job: &'a Job,
+        keys: &[&'static str],
+    ) -> Option<(&'static str, &'a crate::job::Setting)> {
+        keys.iter()
+            .find_map(|k| job.settings.get(*k).map(|v| (*k, v)))
+    }
+    if let Some((key, v)) = first(job, &["execution.checkpointing.interval"]) {
+        let ms = parse_duration_ms(&v.value)
+            .map_err(|why| job.error_at(v.pos, format!("`{key}` {why}, found `{}`", v.value)))?;
+        if ms == 0 {
+            return Err(job.error_at(v.pos, format!("`{key}` must be longer than 0")));
+        }
+        s.checkpoint.interval_ms = Some(ms);
+    }
+    if let Some((_, v)) = first(
+        job,
+        &["execution.checkpointing.dir", "state.checkpoints.dir"],
+    ) {
+        s.checkpoint.dir = Some(v.value.clone());
+    }
+    let retained = [
+        "execution.checkpointing.num-retained",
+        "state.checkpoints.num-retained",
+    ];
+    if let Some((key, _)) = first(job, &retained) {
+        let n = num(key)?.unwrap_or(1);
+        if n == 0 {
+            let v = &job.settings[key];
+            return Err(job.error_at(v.pos, format!("`{key}` must be at least 1")));
+        }
+        s.checkpoint.num_retained = n as usize;
+    }
+    if let Some(n) = num("execution.checkpointing.tolerable-failed-checkpoints")? {
+        s.checkpoint.tolerable_failures = n.min(u32::MAX as u64) as u32;
+    }
     Ok(s)
+}
+
+/// A duration as Flink writes one: a number of milliseconds, or a number and a unit (`ms`,
+/// `s`, `min`, `h`, `d` and their long forms), with or without a space: `10 s`, `500ms`, `1min`.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| "must be a duration such as `10 s` or `500 ms`".to_string())?;
+    let per = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        other => return Err(format!("has the unknown time unit `{other}`")),
+    };
+    n.checked_mul(per).ok_or_else(|| "is too long".to_string())
 }
 
 /// The job's time zone (`timezone`: UTC or an offset such as +08:00); UTC when not set.
@@ -77,6 +133,36 @@ mod tests {
         assert_eq!(s.idle_timeout_ms, 2000);
         assert_eq!(s.chunk_rows, Some(1), "a batch has at least one row");
         assert_eq!(s.max_iterations, 7);
+    }
+
+    #[test]
+    fn checkpoint_settings_with_flink_names() {
+        let s = job_settings(&job(
+            "execution.checkpointing.interval=30 s\nstate.checkpoints.dir=/tmp/ck\n\
+             state.checkpoints.num-retained=5\n\
+             execution.checkpointing.tolerable-failed-checkpoints=1\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.checkpoint,
+            crate::plan::CheckpointSettings {
+                interval_ms: Some(30_000),
+                dir: Some("/tmp/ck".into()),
+                num_retained: 5,
+                tolerable_failures: 1,
+            }
+        );
+        assert!(!job_settings(&job("")).unwrap().checkpoint.enabled());
+        let e = job_settings(&job("execution.checkpointing.interval=10 parsecs\n")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "`execution.checkpointing.interval` has the unknown time unit `parsecs`, found \
+             `10 parsecs`"
+        );
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("2min"), Ok(120_000));
+        assert_eq!(parse_duration_ms("10000"), Ok(10_000));
+        assert!(parse_duration_ms("soon").is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Sinks: a result table kept by key on the worker that writes it, flushed as upserts and
 //! deletes every `flush.ms` and when the input ends.
 
+pub mod wal;
+
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -42,6 +44,11 @@ pub struct Table {
     rows: HashMap<Row, (Row, i64)>,
     /// For each key changed since the last flush, the row the sink last saw.
     before: HashMap<Row, Option<(Row, i64)>>,
+    /// Keys whose row at the server is not known (written after the checkpoint this table was
+    /// restored from, by the run that crashed): the next flush writes them whatever they hold,
+    /// with the last row written for each (to delete it by).
+    #[serde(skip)]
+    forced: HashMap<Row, Row>,
 }
 
 impl Table {
@@ -52,6 +59,16 @@ impl Table {
             frozen: None,
             rows: HashMap::default(),
             before: HashMap::default(),
+            forced: HashMap::default(),
+        }
+    }
+
+    /// The server may hold any of these rows (sink rows, as written): the next flush writes
+    /// each of their keys again (its row now, or a delete).
+    pub fn force(&mut self, written: Vec<Row>) {
+        for row in written {
+            let key = self.key_of(&row);
+            self.forced.insert(key, row);
         }
     }
 
@@ -117,8 +134,17 @@ impl Table {
     /// The changes since the last flush, in key order; resets them.
     pub fn take_changes(&mut self) -> Vec<Change> {
         let mut keys: Vec<(Row, Option<(Row, i64)>)> = self.before.drain().collect();
+        keys.retain(|(k, _)| !self.forced.contains_key(k));
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         let mut changes = Vec::new();
+        let mut forced: Vec<(Row, Row)> = self.forced.drain().collect();
+        forced.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, written) in forced {
+            match self.rows.get(&key) {
+                Some((now, _)) => changes.push(Change::Update(now.clone())),
+                None => changes.push(Change::Delete(written)),
+            }
+        }
         for (key, before) in keys {
             let now = self.rows.get(&key);
             match (before, now) {
@@ -149,10 +175,10 @@ impl Table {
                 }
             }
         }
-        if self.version.is_some() {
+        if let Some(v) = self.version {
             for c in &mut changes {
                 let (Change::Insert(r) | Change::Update(r) | Change::Delete(r)) = c;
-                *r = self.visible(r);
+                r.truncate(v);
             }
         }
         changes
@@ -170,10 +196,11 @@ impl Table {
         };
         let mut forgotten = 0;
         // Keys already final at an earlier call whose last change has been flushed since.
-        let before = &self.before;
+        let (before, forced) = (&self.before, &self.forced);
+        let pending = |key: &Row| before.contains_key(key) || forced.contains_key(key);
         let rows = &mut self.rows;
         deferred.retain(|key| {
-            if before.contains_key(key) {
+            if pending(key) {
                 return true;
             }
             forgotten += rows.remove(key).is_some() as usize;
@@ -184,7 +211,7 @@ impl Table {
                 break;
             }
             for key in by_end.pop_first().expect("non-empty").1 {
-                if before.contains_key(&key) {
+                if pending(&key) {
                     // Its last change is not written yet: forget it after the next flush.
                     deferred.push(key);
                 } else if rows.remove(&key).is_some() {
@@ -271,11 +298,13 @@ fn flush_with_retry(
 }
 
 pub fn render<'s>(
+    index: usize,
     rows: Rows<'s>,
     feed: Option<WatermarkFeed<'s>>,
     plan: &SinkPlan,
     shared: &Shared,
     probes: &Probes,
+    persist: &epoch_op::Persist<'s>,
 ) {
     // Server sinks are written by the worker that owns each key; file-like ones by worker 0.
     let partitioned = plan.config.partitioned();
@@ -317,15 +346,54 @@ pub fn render<'s>(
     if let Some(size) = plan.frozen_after_ms.filter(|_| !clocks.is_empty()) {
         table = table.forgetting_final_rows(size);
     }
+    // With checkpoints, a sink that upserts by key logs what it writes, and a run writes again
+    // every key the logs say a crashed run may have written since the state it starts from.
+    let id = format!("sink{index}");
+    let mut wal = None;
+    let mut forced = Vec::new();
+    if let (Some(ck), Some(s)) = (shared.checkpoint.as_ref(), sink.as_ref()) {
+        if s.upserts_by_key() {
+            let root = ck.dir.join("sinks");
+            wal = Some(wal::Wal::new(&root, &id, shared.worker.index, ck.segment));
+            match wal::replay(&root, &id, ck.replay_from) {
+                Ok(rows) => {
+                    let (me, peers) = (shared.worker.index as u64, shared.worker.peers as u64);
+                    let key_cols = plan.key.clone();
+                    forced = rows
+                        .into_iter()
+                        .filter(|row| {
+                            !partitioned
+                                || match &key_cols {
+                                    Some(cols) => {
+                                        let k: Row = cols.iter().map(|&i| row[i].clone()).collect();
+                                        hash_values(&k) % peers == me
+                                    }
+                                    None => hash_values(row) % peers == me,
+                                }
+                        })
+                        .collect();
+                }
+                Err(e) => shared.fail(format!(
+                    "sink {}: cannot read its write-ahead log under {}: {e}",
+                    plan.table,
+                    root.display()
+                )),
+            }
+        }
+    }
+    let dirty = !forced.is_empty();
+    table.force(forced.clone());
     let state = SinkState {
-        table,
+        data: SinkData { table, mark: None },
+        forced,
+        wal,
         sink,
         name: plan.table.clone(),
         shared: shared.clone(),
         flush_every: Duration::from_millis(plan.options.flush_ms.max(1)),
         last_flush: Instant::now(),
         last_rewrite: Duration::ZERO,
-        dirty: false,
+        dirty,
         unflushed: None,
         watermark: None,
     };
@@ -333,13 +401,18 @@ pub fn render<'s>(
     // capability is held at the earliest epoch whose effects are not yet written, so that the
     // `applied` probe tells sources what the sinks have applied.
     let rows = rows.inner.probe_with(&probes.pace);
-    epoch_op::render("Sink", rows, to_writer, maxima, clocks, state).probe_with(&probes.applied);
+    epoch_op::render("Sink", id, rows, to_writer, maxima, clocks, state, persist)
+        .probe_with(&probes.applied);
 }
 
 /// A sink's state: the result table, the connector it is flushed to (on the worker that writes
 /// it), and when it was last flushed.
 pub struct SinkState {
-    table: Table,
+    data: SinkData,
+    /// Rows a crashed run may have written since the state this run starts from (from the
+    /// write-ahead log): written again at the first flush.
+    forced: Vec<Row>,
+    wal: Option<wal::Wal>,
     /// `None` on a worker that does not write this sink (or when it could not be opened).
     sink: Option<Box<dyn Sink>>,
     name: String,
@@ -355,6 +428,14 @@ pub struct SinkState {
     watermark: Option<i64>,
 }
 
+/// What a sink's snapshot keeps: its table and how far its output stands.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SinkData {
+    table: Table,
+    /// [`Sink::mark`] after the last flush.
+    mark: Option<u64>,
+}
+
 impl SinkState {
     /// Writes the changes since the last flush (`done`: the input is complete).
     fn flush(&mut self, done: bool) {
@@ -367,14 +448,29 @@ impl SinkState {
             return;
         }
         let started = Instant::now();
-        let changes = self.table.take_changes();
+        let changes = self.data.table.take_changes();
         let rows = if s.needs_table() {
-            self.table.rows()
+            self.data.table.rows()
         } else {
             Vec::new()
         };
+        // The log first: a crash after the server has the rows must find them in it.
+        if let Some(w) = self.wal.as_mut() {
+            let written: Vec<&Row> = changes
+                .iter()
+                .map(|(Change::Insert(r) | Change::Update(r) | Change::Delete(r))| r)
+                .collect();
+            if let Err(e) = w.append(&written) {
+                self.shared.fail(format!(
+                    "sink {}: cannot write its write-ahead log: {e}",
+                    self.name
+                ));
+                return;
+            }
+        }
         match flush_with_retry(&mut **s, &self.name, &changes, &rows) {
             Ok(()) => {
+                self.data.mark = s.mark();
                 self.shared
                     .metrics
                     .result_rows
@@ -394,14 +490,29 @@ impl SinkState {
 impl EpochState for SinkState {
     type In = Row;
     type Out = ();
-    type Data = Table;
+    type Data = SinkData;
 
-    fn data(&self) -> &Table {
-        &self.table
+    fn data(&self) -> &SinkData {
+        &self.data
     }
 
-    fn restore(&mut self, table: Table) {
-        self.table = table;
+    /// The checkpoint's table, with the rows written since forced again; a change log is cut
+    /// back to the checkpoint's length.
+    fn restore(&mut self, data: SinkData) {
+        self.data = data;
+        self.data.table.force(self.forced.clone());
+        self.dirty = true;
+        if let Some(s) = self.sink.as_mut() {
+            if let Err(e) = s.resume(self.data.mark) {
+                self.shared.fail(format!("sink {}: {e}", self.name));
+            }
+        }
+    }
+
+    fn snapshot_taken(&mut self, seq: u64) {
+        if let Some(w) = self.wal.as_mut() {
+            w.set_segment(seq);
+        }
     }
 
     fn apply(
@@ -421,7 +532,7 @@ impl EpochState for SinkState {
         }
         let updates = consolidate_in_order(updates);
         if !updates.is_empty() {
-            self.table.apply(updates);
+            self.data.table.apply(updates);
             self.dirty = true;
             self.unflushed.get_or_insert(epoch);
         }
@@ -434,7 +545,7 @@ impl EpochState for SinkState {
         self.flush(done);
         // A window that ends at or before the watermark gets no more changes.
         if let Some(wm) = self.watermark {
-            self.table.forget_final(wm);
+            self.data.table.forget_final(wm);
         }
         let every = self.flush_every.max(10 * self.last_rewrite);
         Settle {

@@ -1,0 +1,681 @@
+//! Durable checkpoints: what each worker writes, the manifest that makes a checkpoint complete,
+//! finding the latest complete one again, and retention.
+//!
+//! A job's checkpoint directory holds `chk-NNNNNN/` (one per checkpoint, numbered across runs)
+//! with one `part-W.bin` per worker and, written last, `_manifest.json`. A checkpoint without a
+//! manifest is incomplete and never read. Each part starts with a magic number, the format
+//! version, the body's length and its CRC32C; every file is written to a temporary name,
+//! fsynced, renamed into place, and its directory fsynced.
+//!
+//! `sinks/` holds the sinks' write-ahead logs of keys written since a checkpoint (see
+//! `render::sink`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tally_connectors::Position;
+
+/// The format of parts and manifests this build writes and reads.
+pub const FORMAT: u32 = 1;
+const MAGIC: &[u8; 8] = b"TALLYCKP";
+const HEADER: usize = 8 + 4 + 8 + 4;
+const MANIFEST: &str = "_manifest.json";
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Corrupt { path: PathBuf, why: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where a run starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// From the latest complete checkpoint of the job, or empty when there is none.
+    Latest,
+    /// From this checkpoint (`tally run -s DIR`).
+    From(PathBuf),
+    /// Empty; earlier checkpoints are moved aside into `previous-<ms>/`.
+    Scratch,
+}
+
+/// How a job checkpoints.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The job's checkpoint directory.
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub retained: usize,
+    pub tolerable_failures: u32,
+    pub start: Start,
+}
+
+/// Where the sinks' write-ahead logs of a run go, and which segments it writes again.
+#[derive(Clone, Debug)]
+pub struct SinkLogs {
+    /// The job's checkpoint directory.
+    pub dir: PathBuf,
+    /// The segment written until the first checkpoint of this run.
+    pub segment: u64,
+    /// Segments from this one on are written again at the first flush.
+    pub replay_from: u64,
+}
+
+/// One worker's part of a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartBody {
+    pub seq: u64,
+    pub worker: usize,
+    pub peers: usize,
+    /// Every stateful operator's snapshot, by its stable id.
+    pub operators: BTreeMap<String, Vec<u8>>,
+    /// This worker's position in each source, by source index.
+    pub sources: Vec<Position>,
+    /// One past the latest epoch this worker had fed its inputs (the epoch a final checkpoint
+    /// stands for).
+    pub fed_until: u64,
+}
+
+/// What the manifest says of one part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartEntry {
+    pub worker: usize,
+    pub file: String,
+    pub bytes: u64,
+    pub crc32c: u32,
+}
+
+/// A complete checkpoint's description, written after every part.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub seq: u64,
+    /// Every epoch before this one is in the state, none after.
+    pub epoch: u64,
+    /// Taken when every input had ended.
+    #[serde(rename = "final")]
+    pub at_end: bool,
+    pub created_ms: u64,
+    /// How many workers wrote parts (all of them: a part missing is an incomplete checkpoint,
+    /// never a smaller cluster).
+    pub workers: usize,
+    pub parts: Vec<PartEntry>,
+    /// By source, every worker's position.
+    pub sources: Vec<Vec<Position>>,
+    pub fingerprint: String,
+    /// The dataflow plan the state belongs to (to say what changed when it differs).
+    pub plan: String,
+}
+
+/// A checkpoint read back: its manifest and every worker's part.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub parts: Vec<PartBody>,
+}
+
+/// The fingerprint of a plan's text: what a checkpoint's state must match.
+pub fn fingerprint(plan_text: &str) -> String {
+    format!("{:08x}", crc32c::crc32c(plan_text.as_bytes()))
+}
+
+/// Encodes a part: header (magic, format, body length, CRC32C of the body), then the body.
+pub fn encode_part(body: &PartBody) -> Result<Vec<u8>, CheckpointError> {
+    let bytes = bincode::serialize(body).map_err(|e| CheckpointError::Refused(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER + bytes.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+/// Decodes a part, refusing a wrong magic number, another format, a truncated body or a
+/// checksum that does not match.
+pub fn decode_part(path: &Path, bytes: &[u8]) -> Result<PartBody, CheckpointError> {
+    let corrupt = |why: String| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        why,
+    };
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+        return Err(corrupt("not a tally checkpoint part".into()));
+    }
+    let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if format != FORMAT {
+        return Err(corrupt(format!(
+            "format {format}; this build reads format {FORMAT}"
+        )));
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
+    let body = &bytes[HEADER..];
+    if body.len() != len {
+        return Err(corrupt(format!("truncated: {} of {len} bytes", body.len())));
+    }
+    if crc32c::crc32c(body) != crc {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    bincode::deserialize(body).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Writes `bytes` to `dir/name` durably: a temporary file, fsync, rename, fsync of `dir`.
+pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    let path = dir.join(name);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)
+}
+
+/// Writes a checkpoint's manifest, last: the checkpoint is complete once it is in place.
+pub fn write_manifest(dir: &Path, json: &[u8]) -> Result<(), CheckpointError> {
+    write_durably(dir, MANIFEST, json)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// The directory of checkpoint `seq`.
+pub fn checkpoint_dir(root: &Path, seq: u64) -> PathBuf {
+    root.join(format!("chk-{seq:06}"))
+}
+
+fn seq_of(name: &str) -> Option<u64> {
+    name.strip_prefix("chk-")?.parse().ok()
+}
+
+/// Checkpoint directories under `root` by number, and whether each has a manifest.
+pub fn list(root: &Path) -> Vec<(u64, PathBuf, bool)> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u64, PathBuf, bool)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let seq = seq_of(&e.file_name().to_string_lossy())?;
+            let path = e.path();
+            let complete = path.join(MANIFEST).is_file();
+            Some((seq, path, complete))
+        })
+        .collect();
+    out.sort_by_key(|(seq, _, _)| *seq);
+    out
+}
+
+/// The number the next checkpoint of this job gets (numbers go on across runs).
+pub fn next_seq(root: &Path) -> u64 {
+    list(root).last().map_or(1, |(seq, _, _)| seq + 1)
+}
+
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    if m.format != FORMAT {
+        return Err(CheckpointError::Corrupt {
+            path,
+            why: format!("format {}; this build reads format {FORMAT}", m.format),
+        });
+    }
+    Ok(m)
+}
+
+/// Reads a complete checkpoint and verifies every part against its manifest.
+pub fn read(dir: &Path) -> Result<Restored, CheckpointError> {
+    let manifest = read_manifest(dir)?;
+    if manifest.parts.len() != manifest.workers {
+        return Err(CheckpointError::Corrupt {
+            path: dir.join(MANIFEST),
+            why: format!(
+                "{} parts for {} workers",
+                manifest.parts.len(),
+                manifest.workers
+            ),
+        });
+    }
+    let mut parts = Vec::with_capacity(manifest.parts.len());
+    for (w, entry) in manifest.parts.iter().enumerate() {
+        let path = dir.join(&entry.file);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if bytes.len() as u64 != entry.bytes {
+            return Err(CheckpointError::Corrupt {
+                path,
+                why: format!(
+                    "{} bytes where the manifest says {}",
+                    bytes.len(),
+                    entry.bytes
+                ),
+            });
+        }
+        let body = decode_part(&path, &bytes)?;
+        if body.worker != w || body.seq != manifest.seq || entry.worker != w {
+            return Err(CheckpointError::Corrupt {
+                path,
+                why: "the part belongs to another worker or checkpoint".into(),
+            });
+        }
+        parts.push(body);
+    }
+    Ok(Restored {
+        dir: dir.to_path_buf(),
+        manifest,
+        parts,
+    })
+}
+
+/// Where a run starts: the checkpoint to restore, if any. The latest complete checkpoint that
+/// verifies is used; a corrupt one is skipped with a warning for the one before it.
+pub fn find_start(opts: &Options) -> Result<Option<Restored>, CheckpointError> {
+    match &opts.start {
+        Start::From(dir) => read(dir).map(Some),
+        Start::Scratch => {
+            let old = list(&opts.dir);
+            let sinks = opts.dir.join("sinks");
+            if !old.is_empty() || sinks.exists() {
+                let aside = opts
+                    .dir
+                    .join(format!("previous-{}", tally_connectors::now_ms()));
+                std::fs::create_dir_all(&aside).map_err(io(&aside))?;
+                for (_, path, _) in old {
+                    let to = aside.join(path.file_name().expect("a checkpoint directory"));
+                    std::fs::rename(&path, &to).map_err(io(&path))?;
+                }
+                if sinks.exists() {
+                    std::fs::rename(&sinks, aside.join("sinks")).map_err(io(&sinks))?;
+                }
+                tracing::info!("earlier checkpoints moved to {}", aside.display());
+            }
+            Ok(None)
+        }
+        Start::Latest => {
+            for (_, dir, complete) in list(&opts.dir).into_iter().rev() {
+                if !complete {
+                    continue;
+                }
+                match read(&dir) {
+                    Ok(r) => return Ok(Some(r)),
+                    Err(e) => tracing::warn!(
+                        "checkpoint {} cannot be used ({e}); trying the one before it",
+                        dir.display()
+                    ),
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Checks that a checkpoint's state belongs to this plan and cluster.
+pub fn check_compatible(
+    restored: &Restored,
+    plan_text: &str,
+    peers: usize,
+) -> Result<(), CheckpointError> {
+    let m = &restored.manifest;
+    if m.fingerprint != fingerprint(plan_text) {
+        let old: Vec<&str> = m.plan.lines().collect();
+        let new: Vec<&str> = plan_text.lines().collect();
+        let mut diff = String::new();
+        for line in &old {
+            if !new.contains(line) {
+                diff.push_str(&format!("\n  - {line}"));
+            }
+        }
+        for line in &new {
+            if !old.contains(line) {
+                diff.push_str(&format!("\n  + {line}"));
+            }
+        }
+        return Err(CheckpointError::Refused(format!(
+            "the job's plan changed since checkpoint {} was taken, so its state does not fit; \
+             run with --from-scratch to start empty (the old checkpoints are kept aside). \
+             What changed (- then, + now):{diff}",
+            restored.dir.display()
+        )));
+    }
+    if m.workers != peers {
+        return Err(CheckpointError::Refused(format!(
+            "checkpoint {} was written by {} workers and this run has {peers}; this version \
+             restores a checkpoint only at the worker count that wrote it (-w times -n)",
+            restored.dir.display(),
+            m.workers
+        )));
+    }
+    Ok(())
+}
+
+/// Deletes complete checkpoints beyond the newest `keep`, incomplete ones older than the
+/// newest complete one, and the sinks' logs older than the oldest checkpoint kept. Returns the
+/// directories deleted.
+pub fn retain(root: &Path, keep: usize) -> Vec<PathBuf> {
+    let all = list(root);
+    let complete: Vec<u64> = all.iter().filter(|c| c.2).map(|c| c.0).collect();
+    let Some(&newest) = complete.last() else {
+        return Vec::new();
+    };
+    let kept: BTreeSet<u64> = complete.iter().rev().take(keep.max(1)).copied().collect();
+    let oldest = *kept.first().expect("at least one kept");
+    let mut deleted = Vec::new();
+    for (seq, path, is_complete) in all {
+        let drop = if is_complete {
+            !kept.contains(&seq)
+        } else {
+            seq < newest
+        };
+        if drop {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => deleted.push(path),
+                Err(e) => tracing::warn!("cannot delete {}: {e}", path.display()),
+            }
+        }
+    }
+    crate::render::sink::wal::retain(&root.join("sinks"), oldest);
+    deleted
+}
+
+/// One checkpoint's snapshots of a worker's operators by id, or why one failed.
+pub type Snapshots = Result<BTreeMap<String, Vec<u8>>, String>;
+
+/// A listing of a job's checkpoints, newest last: number, epoch, when it was taken, its size,
+/// and each source's positions.
+pub fn describe(root: &Path) -> String {
+    let all = list(root);
+    if all.is_empty() {
+        return format!("no checkpoints under {}\n", root.display());
+    }
+    let mut out = format!("checkpoints under {}\n", root.display());
+    for (seq, path, complete) in all {
+        let size: u64 = std::fs::read_dir(&path)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        if !complete {
+            out.push_str(&format!("chk-{seq:06}  incomplete  {size} bytes\n"));
+            continue;
+        }
+        match read_manifest(&path) {
+            Ok(m) => {
+                let when = chrono::DateTime::from_timestamp_millis(m.created_ms as i64)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "chk-{seq:06}  epoch {}{}  {when}  {size} bytes  {} workers\n",
+                    m.epoch,
+                    if m.at_end { " (end of input)" } else { "" },
+                    m.workers
+                ));
+                for (i, positions) in m.sources.iter().enumerate() {
+                    let shown: Vec<String> = positions
+                        .iter()
+                        .map(ToString::to_string)
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    out.push_str(&format!("  source {i}: {}\n", shown.join("; ")));
+                }
+            }
+            Err(e) => out.push_str(&format!("chk-{seq:06}  unreadable: {e}\n")),
+        }
+    }
+    out
+}
+
+/// The snapshots of one worker's operators, gathered as the operators take them.
+#[derive(Default)]
+pub struct Parts {
+    inner: Mutex<PartsInner>,
+}
+
+#[derive(Default)]
+struct PartsInner {
+    expected: BTreeSet<String>,
+    restore: BTreeMap<String, Vec<u8>>,
+    /// Checkpoint number -> its epoch and the snapshots given so far.
+    taken: BTreeMap<u64, (u64, BTreeMap<String, Result<Vec<u8>, String>>)>,
+    error: Option<String>,
+}
+
+impl Parts {
+    /// Parts restoring these operator snapshots (empty: a fresh start).
+    pub fn new(restore: BTreeMap<String, Vec<u8>>) -> Self {
+        Parts {
+            inner: Mutex::new(PartsInner {
+                restore,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PartsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An operator with this id takes part in checkpoints; its restored snapshot, if any.
+    pub fn register(&self, id: &str) -> Option<Vec<u8>> {
+        let mut inner = self.lock();
+        assert!(
+            inner.expected.insert(id.to_string()),
+            "two operators with the id {id}"
+        );
+        inner.restore.remove(id)
+    }
+
+    /// Ids of restored snapshots no operator took (a plan that does not fit the state).
+    pub fn unclaimed(&self) -> Vec<String> {
+        self.lock().restore.keys().cloned().collect()
+    }
+
+    pub fn deposit(&self, seq: u64, epoch: u64, id: &str, snapshot: Result<Vec<u8>, String>) {
+        self.lock()
+            .taken
+            .entry(seq)
+            .or_insert_with(|| (epoch, BTreeMap::new()))
+            .1
+            .insert(id.to_string(), snapshot);
+    }
+
+    pub fn fail(&self, message: String) {
+        self.lock().error.get_or_insert(message);
+    }
+
+    pub fn failed(&self) -> Option<String> {
+        self.lock().error.clone()
+    }
+
+    /// The oldest checkpoint every operator has given its snapshot for, taken out: its number,
+    /// epoch and snapshots.
+    pub fn complete(&self) -> Option<(u64, u64, Snapshots)> {
+        let mut inner = self.lock();
+        let (&seq, (_, got)) = inner.taken.first_key_value()?;
+        if got.len() < inner.expected.len() {
+            return None;
+        }
+        let (epoch, got) = inner.taken.remove(&seq).expect("present");
+        let mut ops = BTreeMap::new();
+        for (id, snap) in got {
+            match snap {
+                Ok(bytes) => {
+                    ops.insert(id, bytes);
+                }
+                Err(e) => return Some((seq, epoch, Err(format!("operator {id}: {e}")))),
+            }
+        }
+        Some((seq, epoch, Ok(ops)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(worker: usize) -> PartBody {
+        PartBody {
+            seq: 7,
+            worker,
+            peers: 2,
+            operators: BTreeMap::from([("node2:aggregate".to_string(), vec![1, 2, 3])]),
+            sources: vec![Position::Offsets(BTreeMap::from([(0, (0, 42))]))],
+            fed_until: 9,
+        }
+    }
+
+    #[test]
+    fn a_part_round_trips_and_damage_is_detected() {
+        let p = Path::new("part-0.bin");
+        let bytes = encode_part(&body(0)).unwrap();
+        let back = decode_part(p, &bytes).unwrap();
+        assert_eq!(back.operators, body(0).operators);
+        assert_eq!(back.sources, body(0).sources);
+        let truncated = &bytes[..bytes.len() - 1];
+        assert_eq!(
+            decode_part(p, truncated).unwrap_err().to_string(),
+            format!(
+                "part-0.bin: truncated: {} of {} bytes",
+                bytes.len() - HEADER - 1,
+                bytes.len() - HEADER
+            )
+        );
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            decode_part(p, &flipped).unwrap_err().to_string(),
+            "part-0.bin: checksum mismatch"
+        );
+        assert_eq!(
+            decode_part(p, b"hello").unwrap_err().to_string(),
+            "part-0.bin: not a tally checkpoint part"
+        );
+    }
+
+    fn write_checkpoint(root: &Path, seq: u64, complete: bool) {
+        let dir = checkpoint_dir(root, seq);
+        let mut parts = Vec::new();
+        for w in 0..2 {
+            let mut b = body(w);
+            b.seq = seq;
+            let bytes = encode_part(&b).unwrap();
+            let file = format!("part-{w}.bin");
+            write_durably(&dir, &file, &bytes).unwrap();
+            parts.push(PartEntry {
+                worker: w,
+                file,
+                bytes: bytes.len() as u64,
+                crc32c: crc32c::crc32c(&bytes),
+            });
+        }
+        if complete {
+            let m = Manifest {
+                format: FORMAT,
+                seq,
+                epoch: seq * 10,
+                at_end: false,
+                created_ms: 0,
+                workers: 2,
+                parts,
+                sources: vec![],
+                fingerprint: fingerprint("plan"),
+                plan: "plan".into(),
+            };
+            write_durably(&dir, MANIFEST, &serde_json::to_vec(&m).unwrap()).unwrap();
+        }
+    }
+
+    fn opts(root: &Path) -> Options {
+        Options {
+            dir: root.to_path_buf(),
+            interval: Duration::from_secs(10),
+            retained: 3,
+            tolerable_failures: 3,
+            start: Start::Latest,
+        }
+    }
+
+    #[test]
+    fn the_latest_complete_checkpoint_is_found_and_a_corrupt_one_skipped() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(find_start(&opts(root.path())).unwrap().is_none());
+        write_checkpoint(root.path(), 1, true);
+        write_checkpoint(root.path(), 2, true);
+        write_checkpoint(root.path(), 3, false);
+        let found = find_start(&opts(root.path())).unwrap().unwrap();
+        assert_eq!((found.manifest.seq, found.manifest.epoch), (2, 20));
+        assert_eq!(found.parts.len(), 2);
+        // A truncated part of the newest makes the one before it the start.
+        let part = checkpoint_dir(root.path(), 2).join("part-1.bin");
+        let bytes = std::fs::read(&part).unwrap();
+        std::fs::write(&part, &bytes[..bytes.len() - 3]).unwrap();
+        let found = find_start(&opts(root.path())).unwrap().unwrap();
+        assert_eq!(found.manifest.seq, 1);
+        assert_eq!(next_seq(root.path()), 4);
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_complete_checkpoints() {
+        let root = tempfile::tempdir().unwrap();
+        for seq in 1..=5 {
+            write_checkpoint(root.path(), seq, seq != 2);
+        }
+        write_checkpoint(root.path(), 6, false);
+        let deleted = retain(root.path(), 2);
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(deleted), ["chk-000001", "chk-000002", "chk-000003"]);
+        // The incomplete checkpoint after the newest complete one may be in progress: kept.
+        let left: Vec<(u64, bool)> = list(root.path()).iter().map(|c| (c.0, c.2)).collect();
+        assert_eq!(left, [(4, true), (5, true), (6, false)]);
+    }
+
+    #[test]
+    fn a_changed_plan_or_worker_count_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        write_checkpoint(root.path(), 1, true);
+        let r = read(&checkpoint_dir(root.path(), 1)).unwrap();
+        check_compatible(&r, "plan", 2).unwrap();
+        let e = check_compatible(&r, "plan2", 2).unwrap_err().to_string();
+        assert!(
+            e.ends_with("What changed (- then, + now):\n  - plan\n  + plan2"),
+            "{e}"
+        );
+        let e = check_compatible(&r, "plan", 4).unwrap_err().to_string();
+        assert!(
+            e.contains("was written by 2 workers and this run has 4"),
+            "{e}"
+        );
+    }
+}
