@@ -899,11 +899,13 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
                 });
                 let out = tally_engine::render::epoch_op::render(
                     "Aggregate",
+                    "node0:aggregate".into(),
                     rows,
                     by_key,
                     Some(maxima.broadcast()),
                     vec![Clock::single(lateness)],
                     state,
+                    &Default::default(),
                 );
                 out.inspect(move |x| o.lock().unwrap().push(x.clone()))
                     .probe_with(&probe);
