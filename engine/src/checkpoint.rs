@@ -335,12 +335,9 @@ pub fn find_start(opts: &Options) -> Result<Option<Restored>, CheckpointError> {
     }
 }
 
-/// Checks that a checkpoint's state belongs to this plan and cluster.
-pub fn check_compatible(
-    restored: &Restored,
-    plan_text: &str,
-    peers: usize,
-) -> Result<(), CheckpointError> {
+/// Checks that a checkpoint's state belongs to this plan (any worker count restores it: state
+/// is kept by key and goes to the worker that owns each key now).
+pub fn check_compatible(restored: &Restored, plan_text: &str) -> Result<(), CheckpointError> {
     let m = &restored.manifest;
     if m.fingerprint != fingerprint(plan_text) {
         let old: Vec<&str> = m.plan.lines().collect();
@@ -361,14 +358,6 @@ pub fn check_compatible(
              run with --from-scratch to start empty (the old checkpoints are kept aside). \
              What changed (- then, + now):{diff}",
             restored.dir.display()
-        )));
-    }
-    if m.workers != peers {
-        return Err(CheckpointError::Refused(format!(
-            "checkpoint {} was written by {} workers and this run has {peers}; this version \
-             restores a checkpoint only at the worker count that wrote it (-w times -n)",
-            restored.dir.display(),
-            m.workers
         )));
     }
     Ok(())
@@ -401,6 +390,49 @@ pub fn retain(root: &Path, keep: usize) -> Vec<PathBuf> {
     }
     crate::render::sink::wal::retain(&root.join("sinks"), oldest);
     deleted
+}
+
+/// What an operator restores from.
+#[derive(Clone, Debug)]
+pub enum Restore {
+    /// Its own snapshot (the checkpoint was written by as many workers as this run has).
+    Own(Vec<u8>),
+    /// Every worker's snapshot of it, to merge and keep this worker's keys of.
+    Merge {
+        parts: Vec<Vec<u8>>,
+        worker: usize,
+        peers: usize,
+    },
+}
+
+/// Each operator's [`Restore`] for worker `worker` of `peers` from a checkpoint.
+pub fn restores(r: &Restored, worker: usize, peers: usize) -> BTreeMap<String, Restore> {
+    if r.manifest.workers == peers {
+        return r.parts[worker]
+            .operators
+            .iter()
+            .map(|(id, bytes)| (id.clone(), Restore::Own(bytes.clone())))
+            .collect();
+    }
+    let mut by_id: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for part in &r.parts {
+        for (id, bytes) in &part.operators {
+            by_id.entry(id.clone()).or_default().push(bytes.clone());
+        }
+    }
+    by_id
+        .into_iter()
+        .map(|(id, parts)| {
+            (
+                id,
+                Restore::Merge {
+                    parts,
+                    worker,
+                    peers,
+                },
+            )
+        })
+        .collect()
 }
 
 /// One checkpoint's snapshots of a worker's operators by id, or why one failed.
@@ -462,7 +494,7 @@ pub struct Parts {
 #[derive(Default)]
 struct PartsInner {
     expected: BTreeSet<String>,
-    restore: BTreeMap<String, Vec<u8>>,
+    restore: BTreeMap<String, Restore>,
     /// Checkpoint number -> its epoch and the snapshots given so far.
     taken: BTreeMap<u64, (u64, BTreeMap<String, Result<Vec<u8>, String>>)>,
     error: Option<String>,
@@ -470,7 +502,7 @@ struct PartsInner {
 
 impl Parts {
     /// Parts restoring these operator snapshots (empty: a fresh start).
-    pub fn new(restore: BTreeMap<String, Vec<u8>>) -> Self {
+    pub fn new(restore: BTreeMap<String, Restore>) -> Self {
         Parts {
             inner: Mutex::new(PartsInner {
                 restore,
@@ -484,7 +516,7 @@ impl Parts {
     }
 
     /// An operator with this id takes part in checkpoints; its restored snapshot, if any.
-    pub fn register(&self, id: &str) -> Option<Vec<u8>> {
+    pub fn register(&self, id: &str) -> Option<Restore> {
         let mut inner = self.lock();
         assert!(
             inner.expected.insert(id.to_string()),
@@ -662,20 +694,39 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_plan_or_worker_count_is_refused() {
+    fn a_changed_plan_is_refused_saying_what_changed() {
+        let root = tempfile::tempdir().unwrap();
+        write_checkpoint(root.path(), 1, true);
+        let dir = checkpoint_dir(root.path(), 1);
+        let r = read(&dir).unwrap();
+        check_compatible(&r, "plan").unwrap();
+        let e = check_compatible(&r, "plan2").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "the job's plan changed since checkpoint {} was taken, so its state does not \
+                 fit; run with --from-scratch to start empty (the old checkpoints are kept \
+                 aside). What changed (- then, + now):\n  - plan\n  + plan2",
+                dir.display()
+            )
+        );
+    }
+
+    #[test]
+    fn another_worker_count_merges_every_part() {
         let root = tempfile::tempdir().unwrap();
         write_checkpoint(root.path(), 1, true);
         let r = read(&checkpoint_dir(root.path(), 1)).unwrap();
-        check_compatible(&r, "plan", 2).unwrap();
-        let e = check_compatible(&r, "plan2", 2).unwrap_err().to_string();
-        assert!(
-            e.ends_with("What changed (- then, + now):\n  - plan\n  + plan2"),
-            "{e}"
-        );
-        let e = check_compatible(&r, "plan", 4).unwrap_err().to_string();
-        assert!(
-            e.contains("was written by 2 workers and this run has 4"),
-            "{e}"
-        );
+        let own = restores(&r, 1, 2);
+        assert!(matches!(&own["node2:aggregate"], Restore::Own(b) if b == &vec![1, 2, 3]));
+        let merged = restores(&r, 0, 3);
+        match &merged["node2:aggregate"] {
+            Restore::Merge {
+                parts,
+                worker,
+                peers,
+            } => assert_eq!((parts.len(), *worker, *peers), (2, 0, 3)),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -184,12 +184,11 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
         "{plan}\nchunk.rows = {chunk_rows}\nlanes = {}",
         plan.settings.lanes
     );
-    let peers = opts.workers * opts.processes;
     let resume = match &opts.checkpoint {
         Some(ck) => {
             let restored = checkpoint::find_start(ck)?;
             if let Some(r) = &restored {
-                checkpoint::check_compatible(r, &plan_text, peers)?;
+                checkpoint::check_compatible(r, &plan_text)?;
                 if opts.process == 0 {
                     tracing::info!(
                         "resuming from checkpoint {} (epoch {})",
@@ -306,8 +305,9 @@ fn worker_main(
     let restored = resume.and_then(|r| r.restored.as_ref());
     // Built before the job's dataflow, in the same order on every worker.
     let mut ck = resume.map(|r| {
-        let snapshots =
-            restored.map_or_else(Default::default, |c| c.parts[info.index].operators.clone());
+        let snapshots = restored.map_or_else(Default::default, |c| {
+            checkpoint::restores(c, info.index, info.peers)
+        });
         Checkpointer::new(
             worker,
             r.opts.clone(),

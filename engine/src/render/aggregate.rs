@@ -501,6 +501,30 @@ impl EpochState for AggregateState {
         self.data = data;
     }
 
+    fn merge(&self, parts: Vec<AggregateData>, worker: usize, peers: usize) -> AggregateData {
+        let mine = |key: &Row| super::owns(key, worker, peers);
+        let mut out = AggregateData::default();
+        for p in parts {
+            out.groups
+                .extend(p.groups.into_iter().filter(|(k, _)| mine(k)));
+            for (at, keys) in p.to_close {
+                out.to_close
+                    .entry(at)
+                    .or_default()
+                    .extend(keys.into_iter().filter(|k| mine(k)));
+            }
+            for (at, keys) in p.to_free {
+                out.to_free
+                    .entry(at)
+                    .or_default()
+                    .extend(keys.into_iter().filter(|(k, _)| mine(k)));
+            }
+        }
+        out.to_close.retain(|_, v| !v.is_empty());
+        out.to_free.retain(|_, v| !v.is_empty());
+        out
+    }
+
     fn apply(
         &mut self,
         _epoch: u64,

@@ -60,6 +60,11 @@ pub trait EpochState: 'static {
     /// Replaces the state's data with a snapshot's (on a state built from the same plan).
     fn restore(&mut self, data: Self::Data);
 
+    /// This worker's data (worker `worker` of `peers`) from the snapshots of every worker of a
+    /// run with another worker count: their entries together, keeping the keys that the
+    /// operator's exchange routes to this worker.
+    fn merge(&self, parts: Vec<Self::Data>, worker: usize, peers: usize) -> Self::Data;
+
     /// One complete epoch's updates, in epoch order; `out` receives its output updates.
     fn apply(
         &mut self,
@@ -440,6 +445,39 @@ impl<S: EpochState> Driver<S> {
 
     /// Restores a [`Driver::snapshot`] into a driver built from the same plan.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let (clocks, data) = self.decode(bytes)?;
+        for (c, d) in self.clocks.iter_mut().zip(clocks) {
+            c.restore(d);
+        }
+        self.state.restore(data);
+        Ok(())
+    }
+
+    /// Restores worker `worker` of `peers` from the snapshots of every worker of a run with
+    /// another worker count ([`EpochState::merge`]). The clocks are the same on every worker
+    /// (they read the broadcast maxima): the first snapshot's are taken.
+    pub fn restore_merged(
+        &mut self,
+        parts: &[Vec<u8>],
+        worker: usize,
+        peers: usize,
+    ) -> Result<(), SnapshotError> {
+        let mut datas = Vec::with_capacity(parts.len());
+        let mut first = None;
+        for bytes in parts {
+            let (clocks, data) = self.decode(bytes)?;
+            first.get_or_insert(clocks);
+            datas.push(data);
+        }
+        for (c, d) in self.clocks.iter_mut().zip(first.unwrap_or_default()) {
+            c.restore(d);
+        }
+        let data = self.state.merge(datas, worker, peers);
+        self.state.restore(data);
+        Ok(())
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<(Vec<ClockData>, S::Data), SnapshotError> {
         let (version, clocks, data): (u32, Vec<ClockData>, S::Data) = bincode::deserialize(bytes)?;
         if version != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(version));
@@ -450,11 +488,7 @@ impl<S: EpochState> Driver<S> {
                 expected: self.clocks.len(),
             });
         }
-        for (c, d) in self.clocks.iter_mut().zip(clocks) {
-            c.restore(d);
-        }
-        self.state.restore(data);
-        Ok(())
+        Ok((clocks, data))
     }
 
     /// Stashes `(data, epoch, diff)` updates.
@@ -568,8 +602,16 @@ where
         let activator = scope.activator_for(info.address.clone());
         let mut held: Option<Capability<u64>> = Some(cap);
         let mut driver = Driver::new(state, clocks);
-        if let (Some(bytes), Some(parts)) = (restore, parts.as_ref()) {
-            if let Err(e) = driver.restore(&bytes) {
+        if let (Some(restore), Some(parts)) = (restore, parts.as_ref()) {
+            let done = match &restore {
+                crate::checkpoint::Restore::Own(bytes) => driver.restore(bytes),
+                crate::checkpoint::Restore::Merge {
+                    parts,
+                    worker,
+                    peers,
+                } => driver.restore_merged(parts, *worker, *peers),
+            };
+            if let Err(e) = done {
                 parts.fail(format!(
                     "cannot restore operator {id} from the checkpoint: {e}"
                 ));

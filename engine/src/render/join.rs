@@ -384,6 +384,29 @@ impl<D: 'static> EpochState for JoinState<D> {
         self.data = data;
     }
 
+    fn merge(&self, parts: Vec<JoinData>, worker: usize, peers: usize) -> JoinData {
+        let mine = |key: &Row| super::owns(key, worker, peers);
+        let mut out = JoinData::default();
+        for p in parts {
+            out.dims.extend(p.dims.into_iter().filter(|(k, _)| mine(k)));
+            if out.kept.len() < p.kept.len() {
+                out.kept.resize_with(p.kept.len(), KeptRows::default);
+            }
+            for (into, from) in out.kept.iter_mut().zip(p.kept) {
+                into.rows
+                    .extend(from.rows.into_iter().filter(|(k, _)| mine(k)));
+                for (at, rows) in from.expiry {
+                    into.expiry
+                        .entry(at)
+                        .or_default()
+                        .extend(rows.into_iter().filter(|(k, _)| mine(k)));
+                }
+                into.expiry.retain(|_, v| !v.is_empty());
+            }
+        }
+        out
+    }
+
     fn apply(
         &mut self,
         _epoch: u64,

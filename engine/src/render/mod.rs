@@ -297,6 +297,12 @@ pub fn try_eval_all(
     Some(out)
 }
 
+/// Whether rows with this key are routed to worker `worker` of `peers` by an exchange on
+/// [`hash_values`] of the key (timely's exchange takes the hash modulo the peers).
+pub fn owns(key: &[Value], worker: usize, peers: usize) -> bool {
+    hash_values(key) % peers as u64 == worker as u64
+}
+
 /// A stable hash of some values: the same in every process, so rows with one key meet at one
 /// worker.
 pub fn hash_values(values: &[Value]) -> u64 {

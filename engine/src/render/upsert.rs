@@ -100,6 +100,14 @@ impl EpochState for UpsertState {
         self.table = table;
     }
 
+    fn merge(&self, parts: Vec<HashMap<Row, Row>>, worker: usize, peers: usize) -> Self::Data {
+        parts
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| super::owns(k, worker, peers))
+            .collect()
+    }
+
     fn apply(
         &mut self,
         _epoch: u64,

@@ -384,6 +384,7 @@ pub fn render<'s>(
     let dirty = !forced.is_empty();
     table.force(forced.clone());
     let state = SinkState {
+        partitioned,
         data: SinkData { table, mark: None },
         forced,
         wal,
@@ -408,6 +409,8 @@ pub fn render<'s>(
 /// A sink's state: the result table, the connector it is flushed to (on the worker that writes
 /// it), and when it was last flushed.
 pub struct SinkState {
+    /// Written by the worker of each key (servers), or by worker 0 (files).
+    partitioned: bool,
     data: SinkData,
     /// Rows a crashed run may have written since the state this run starts from (from the
     /// write-ahead log): written again at the first flush.
@@ -506,6 +509,55 @@ impl EpochState for SinkState {
             if let Err(e) = s.resume(self.data.mark) {
                 self.shared.fail(format!("sink {}: {e}", self.name));
             }
+        }
+    }
+
+    /// A partitioned sink's keys go to the workers that write them now; a sink written by one
+    /// worker (a file) has all of them on worker 0.
+    fn merge(&self, parts: Vec<SinkData>, worker: usize, peers: usize) -> SinkData {
+        let partitioned = self.partitioned;
+        let mine = |key: &Row| {
+            if partitioned {
+                super::owns(key, worker, peers)
+            } else {
+                worker == 0
+            }
+        };
+        let mut table = Table::new(self.data.table.key.clone(), self.data.table.version);
+        let mut mark = None;
+        for p in parts {
+            let t = p.table;
+            mark = mark.or(p.mark);
+            table
+                .rows
+                .extend(t.rows.into_iter().filter(|(k, _)| mine(k)));
+            table
+                .before
+                .extend(t.before.into_iter().filter(|(k, _)| mine(k)));
+            if let Some(f) = t.frozen {
+                let into = table.frozen.get_or_insert_with(|| Frozen {
+                    size: f.size,
+                    by_end: BTreeMap::new(),
+                    deferred: Vec::new(),
+                });
+                for (end, keys) in f.by_end {
+                    into.by_end
+                        .entry(end)
+                        .or_default()
+                        .extend(keys.into_iter().filter(|k| mine(k)));
+                }
+                into.by_end.retain(|_, v| !v.is_empty());
+                into.deferred
+                    .extend(f.deferred.into_iter().filter(|k| mine(k)));
+            }
+        }
+        SinkData {
+            table,
+            mark: if worker == 0 || partitioned {
+                mark
+            } else {
+                None
+            },
         }
     }
 
