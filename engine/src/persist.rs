@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -46,6 +47,8 @@ struct Done {
     seq: u64,
     ok: bool,
     at_end: bool,
+    /// Taken on SIGTERM: once it is complete every process exits.
+    stop: bool,
     /// By source, every worker's position.
     positions: Vec<Vec<Position>>,
 }
@@ -78,6 +81,9 @@ pub struct Checkpointer {
     /// Checkpoints asked for and not complete: seq -> acknowledgements so far.
     open: BTreeMap<u64, Vec<Ack>>,
     final_seq: Option<u64>,
+    /// Set on SIGTERM; the checkpoint taken for it.
+    stop: Arc<AtomicBool>,
+    stop_seq: Option<u64>,
     failures: u32,
     /// Every worker: the final checkpoint is complete (or failed).
     pub final_done: bool,
@@ -100,6 +106,7 @@ impl Checkpointer {
         plan_text: String,
         next_seq: u64,
         metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
     ) -> Self {
         let got_acks: Rc<RefCell<Vec<Ack>>> = Rc::default();
         let got_dones: Rc<RefCell<Vec<Done>>> = Rc::default();
@@ -135,6 +142,8 @@ impl Checkpointer {
             last_request: Instant::now(),
             open: BTreeMap::new(),
             final_seq: None,
+            stop,
+            stop_seq: None,
             failures: 0,
             final_done: false,
         }
@@ -154,10 +163,17 @@ impl Checkpointer {
 
     /// Worker 0: asks for a checkpoint when the interval has passed and none is open.
     pub fn maybe_request(&mut self, requests: &mut Requests) {
-        if self.worker != 0
-            || !self.open.is_empty()
-            || self.last_request.elapsed() < self.opts.interval
-        {
+        if self.worker != 0 {
+            return;
+        }
+        // SIGTERM: a checkpoint now, then every process stops.
+        if self.stop.load(Ordering::Relaxed) && self.stop_seq.is_none() {
+            let epoch = *requests.time();
+            self.stop_seq = Some(self.request(requests, epoch));
+            tracing::info!("SIGTERM: taking a checkpoint, then stopping");
+            return;
+        }
+        if !self.open.is_empty() || self.last_request.elapsed() < self.opts.interval {
             return;
         }
         let epoch = *requests.time();
@@ -251,7 +267,16 @@ impl Checkpointer {
             }
             let got = self.open.remove(&seq).expect("present");
             let at_end = self.final_seq == Some(seq);
-            let done = self.complete(seq, got, at_end);
+            let stop = self.stop_seq == Some(seq);
+            let done = self.complete(seq, got, at_end).map(|mut d| {
+                d.stop = stop;
+                d
+            });
+            if stop && done.as_ref().is_ok_and(|d| !d.ok) {
+                // The job goes on; another SIGTERM tries again.
+                self.stop_seq = None;
+                self.stop.store(false, Ordering::Relaxed);
+            }
             let dones = self.dones.as_mut().expect("open until the end");
             if *dones.time() < seq {
                 dones.advance_to(seq);
@@ -268,6 +293,16 @@ impl Checkpointer {
             }
             if d.at_end {
                 self.final_done = true;
+            }
+            if d.stop && d.ok {
+                // Everything up to the checkpoint is durable, and the sinks' writes since are
+                // in their logs: a restart goes on from here. Ending the inputs instead would
+                // close every open window as if the stream had ended.
+                tracing::info!(
+                    seq = d.seq,
+                    "stopped on SIGTERM after a complete checkpoint"
+                );
+                std::process::exit(0);
             }
         }
         Ok(())
@@ -311,6 +346,7 @@ impl Checkpointer {
                     seq,
                     ok: true,
                     at_end,
+                    stop: false,
                     positions,
                 })
             }
@@ -336,6 +372,7 @@ impl Checkpointer {
                     seq,
                     ok: false,
                     at_end,
+                    stop: false,
                     positions: vec![Vec::new(); sources],
                 })
             }

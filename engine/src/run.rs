@@ -205,7 +205,12 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
                     .map_or(next_seq.saturating_sub(1), |r| r.manifest.seq),
                 replay_from: restored.as_ref().map_or(0, |r| r.manifest.seq),
             };
+            // SIGTERM takes a checkpoint and stops (without checkpoints it ends the process).
+            let stop = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+                .map_err(|e| EngineError::Start(format!("cannot handle SIGTERM: {e}")))?;
             Some(Arc::new(Resume {
+                stop,
                 opts: ck.clone(),
                 restored,
                 logs: Arc::new(logs),
@@ -278,6 +283,8 @@ struct Resume {
     logs: Arc<SinkLogs>,
     next_seq: u64,
     plan_text: String,
+    /// Set on SIGTERM.
+    stop: Arc<AtomicBool>,
 }
 
 fn worker_main(
@@ -315,6 +322,7 @@ fn worker_main(
             r.plan_text.clone(),
             r.next_seq,
             metrics.clone(),
+            r.stop.clone(),
         )
     });
     let parts = ck.as_ref().map(|c| c.parts.clone());
@@ -552,8 +560,15 @@ fn spawn_progress(
             } else {
                 chrono_like(wm)
             };
+            let last = metrics.last_checkpoint_ms.load(Ordering::Relaxed);
+            let checkpoint = if last == 0 {
+                String::new()
+            } else {
+                let age = tally_connectors::now_ms().saturating_sub(last) as f64 / 1000.0;
+                format!(" | checkpoint {age:.1}s ago")
+            };
             eprintln!(
-                "[{:>6.1}s] rows in {rows} ({:.0}/s) | watermark {wm} | late {} | bad {} | result changes {}",
+                "[{:>6.1}s] rows in {rows} ({:.0}/s) | watermark {wm} | late {} | bad {} | result changes {}{checkpoint}",
                 start.elapsed().as_secs_f64(),
                 rate,
                 Metrics::get(&metrics.late_rows),
