@@ -317,14 +317,10 @@ fn checkpoint_options(
             .context("no state directory (set $HOME or give --state-dir)")?
             .join("tally"),
     };
-    let canonical = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
-    let stem = job
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "job".into());
-    let id = tally_engine::checkpoint::fingerprint(&canonical.to_string_lossy());
+    // Shown in messages and listings: absolute, whatever the working directory was.
+    let root = std::path::absolute(&root).unwrap_or(root);
     Ok(Some(tally_engine::checkpoint::Options {
-        dir: root.join(format!("{stem}-{id}")),
+        dir: tally_engine::checkpoint::job_dir(&root, job),
         interval: Duration::from_millis(
             settings
                 .interval_ms

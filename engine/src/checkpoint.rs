@@ -202,6 +202,18 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
+/// The checkpoint directory of the job file `job` under `root`: named after the file, with a
+/// hash of its full path so that two jobs of one name do not share state.
+pub fn job_dir(root: &Path, job: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
+    let stem = job
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "job".into());
+    let id = fingerprint(&canonical.to_string_lossy());
+    root.join(format!("{stem}-{id}"))
+}
+
 /// The directory of checkpoint `seq`.
 pub fn checkpoint_dir(root: &Path, seq: u64) -> PathBuf {
     root.join(format!("chk-{seq:06}"))
