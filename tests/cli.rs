@@ -41,6 +41,7 @@ fn every_example_checks() {
             "accu_sw.ec",
             "accu_sw_processing_time.ec",
             "billing.ec",
+            "checkpointed.ec",
             "collect_set.ec",
             "count.ec",
             "countd_per_minute.ec",
