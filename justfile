@@ -40,3 +40,9 @@ example name *args="":
 # review the diff before committing.
 bless:
     TALLY_BLESS=1 cargo test --test explain
+
+# What checkpoints cost: q1/q2 with checkpoints every 10 s and 1 s against none, the size and
+# time of a checkpoint of ~1M keys with exact distinct sets and its restore, and an endless
+# run's RSS and state directory (lines in benches/out/checkpoint.txt).
+bench-checkpoint rows="10000000" workers="2" runs="3":
+    ./benches/checkpoint.sh {{rows}} {{workers}} {{runs}}

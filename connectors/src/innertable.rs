@@ -27,6 +27,11 @@ impl InnerTable {
 }
 
 impl Source for InnerTable {
+    /// Ticks of the wall clock: after a restart they go on from now; nothing to keep.
+    fn position(&self) -> crate::Position {
+        crate::Position::Epoch
+    }
+
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
         if !self.active {
             return Ok(Poll::Done);

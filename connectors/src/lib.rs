@@ -106,9 +106,12 @@ pub enum Position {
         identity: Option<(u64, u64)>,
         offset: u64,
     },
-    /// Read again from the start on restart (a table polled from a database or Redis, whose
-    /// rows are upserted by key into the restored state).
+    /// Read again from the start on restart (a table polled from a database or Redis, or
+    /// followed in a binlog): the source's own position is nothing.
     Reread,
+    /// A source read again on restart, with the rows it had delivered (net) before the
+    /// checkpoint: its first batch after the restart is delivered as the difference to them.
+    Table(Vec<(Row, i64)>),
 }
 
 impl std::fmt::Display for Position {
@@ -124,6 +127,7 @@ impl std::fmt::Display for Position {
             }
             Position::File { offset, .. } => write!(f, "byte {offset}"),
             Position::Reread => write!(f, "read again on restart"),
+            Position::Table(rows) => write!(f, "{} rows, read again on restart", rows.len()),
         }
     }
 }

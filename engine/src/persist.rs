@@ -80,6 +80,8 @@ pub struct Checkpointer {
     last_request: Instant,
     /// Checkpoints asked for and not complete: seq -> acknowledgements so far.
     open: BTreeMap<u64, Vec<Ack>>,
+    /// When each open checkpoint was asked for.
+    asked: BTreeMap<u64, Instant>,
     final_seq: Option<u64>,
     /// Set on SIGTERM; the checkpoint taken for it.
     stop: Arc<AtomicBool>,
@@ -141,6 +143,7 @@ impl Checkpointer {
             next_seq,
             last_request: Instant::now(),
             open: BTreeMap::new(),
+            asked: BTreeMap::new(),
             final_seq: None,
             stop,
             stop_seq: None,
@@ -150,14 +153,14 @@ impl Checkpointer {
     }
 
     /// The sources' positions before their first batch (after a restore has placed them).
-    pub fn start(&mut self, sources: &[Box<dyn Source>]) {
-        self.base = sources.iter().map(|s| s.position()).collect();
-        self.history = vec![VecDeque::new(); sources.len()];
+    pub fn start(&mut self, positions: Vec<Position>) {
+        self.base = positions;
+        self.history = vec![VecDeque::new(); self.base.len()];
     }
 
-    /// Source `index` fed a batch at `epoch`.
-    pub fn fed(&mut self, index: usize, epoch: u64, source: &dyn Source) {
-        self.history[index].push_back((epoch, source.position()));
+    /// Source `index` fed a batch at `epoch`, after which it stands at `position`.
+    pub fn fed(&mut self, index: usize, epoch: u64, position: Position) {
+        self.history[index].push_back((epoch, position));
         self.fed_until = self.fed_until.max(epoch + 1);
     }
 
@@ -193,6 +196,7 @@ impl Checkpointer {
         self.next_seq += 1;
         requests.send((CHECKPOINT, epoch, seq as i64));
         self.open.insert(seq, Vec::new());
+        self.asked.insert(seq, Instant::now());
         self.last_request = Instant::now();
         tracing::debug!(seq, epoch, "checkpoint requested");
         seq
@@ -341,7 +345,19 @@ impl Checkpointer {
                 for gone in checkpoint::retain(&self.opts.dir, self.opts.retained) {
                     tracing::debug!("deleted checkpoint {}", gone.display());
                 }
-                tracing::info!(seq, epoch, "checkpoint complete");
+                let took = self.asked.remove(&seq).map(|t| t.elapsed());
+                let bytes: u64 = got
+                    .iter()
+                    .filter_map(|a| a.part.as_ref().ok())
+                    .map(|(entry, _)| entry.bytes)
+                    .sum();
+                tracing::info!(
+                    seq,
+                    epoch,
+                    bytes,
+                    ms = took.map_or(0, |t| t.as_millis() as u64),
+                    "checkpoint complete"
+                );
                 Ok(Done {
                     seq,
                     ok: true,
@@ -351,6 +367,7 @@ impl Checkpointer {
                 })
             }
             Err(e) => {
+                self.asked.remove(&seq);
                 self.failures += 1;
                 self.metrics
                     .failed_checkpoints

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tally_connectors::{open_source, Metrics, Poll, Reading, WorkerInfo};
+use tally_connectors::{open_source, Metrics, Poll, Position, Reading, WorkerInfo};
 use tally_sql::plan::Plan;
+use tally_sql::Row;
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
 use crate::checkpoint::{self, Restored, SinkLogs};
@@ -366,8 +367,27 @@ fn worker_main(
         })
         .collect();
     let _ = shared.expected_lanes.set(expected);
+    // Sources read again on restart (a polled or binlog dimension) have their net delivered
+    // rows kept as their position; after a restore the first batch is delivered as the
+    // difference to the checkpoint's rows.
+    let mut delivered: Vec<Option<rustc_hash::FxHashMap<Row, i64>>> = sources
+        .iter()
+        .map(|s| (ck.is_some() && s.position() == Position::Reread).then(Default::default))
+        .collect();
+    let mut rebase: Vec<Option<rustc_hash::FxHashMap<Row, i64>>> = vec![None; sources.len()];
     // A restored job goes on where its checkpoint stands: every epoch before it is in the state.
     if let Some(r) = restored {
+        for (i, slot) in delivered.iter_mut().enumerate() {
+            let Some(table) = slot.as_mut() else { continue };
+            for p in &r.manifest.sources[i] {
+                if let Position::Table(rows) = p {
+                    for (row, n) in rows {
+                        *table.entry(row.clone()).or_default() += n;
+                    }
+                }
+            }
+            rebase[i] = Some(table.clone());
+        }
         let at = r.manifest.epoch;
         for (i, src) in sources.iter_mut().enumerate() {
             let lane = plan.lane(i, 0);
@@ -387,7 +407,13 @@ fn worker_main(
         }
     }
     if let Some(c) = ck.as_mut() {
-        c.start(&sources);
+        c.start(
+            sources
+                .iter()
+                .zip(&delivered)
+                .map(|(s, d)| position_of(s.as_ref(), d.as_ref()))
+                .collect(),
+        );
     }
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
@@ -428,15 +454,33 @@ fn worker_main(
                     input.advance_to(epoch);
                     // Tell timely first, so the rows travel at their own epoch.
                     input.flush();
+                    let mut deletes = Vec::new();
+                    src.take_deletes(&mut deletes);
+                    if let Some(before) = rebase[index].take() {
+                        // The table read again, as the difference to what the checkpoint has.
+                        rebased(before, &mut batch, &mut deletes);
+                    }
+                    if let Some(d) = delivered[index].as_mut() {
+                        for row in &batch {
+                            *d.entry(row.clone()).or_default() += 1;
+                        }
+                        for row in &deletes {
+                            *d.entry(row.clone()).or_default() -= 1;
+                        }
+                        d.retain(|_, n| *n != 0);
+                    }
                     for row in batch.drain(..) {
                         input.update(row, 1);
                     }
-                    src.take_deletes(&mut batch);
-                    for row in batch.drain(..) {
+                    for row in deletes.drain(..) {
                         input.update(row, -1);
                     }
                     if let Some(c) = ck.as_mut() {
-                        c.fed(index, epoch, src.as_ref());
+                        c.fed(
+                            index,
+                            epoch,
+                            position_of(src.as_ref(), delivered[index].as_ref()),
+                        );
                     }
                     busy = true;
                 }
@@ -533,6 +577,49 @@ fn worker_main(
         }
     }
     Ok(())
+}
+
+/// A source's position for a checkpoint: its own, or the rows it delivered when it is read again
+/// on restart.
+fn position_of(
+    src: &dyn tally_connectors::Source,
+    delivered: Option<&rustc_hash::FxHashMap<Row, i64>>,
+) -> Position {
+    match delivered {
+        Some(rows) => {
+            let mut rows: Vec<(Row, i64)> = rows.iter().map(|(r, n)| (r.clone(), *n)).collect();
+            rows.sort();
+            Position::Table(rows)
+        }
+        None => src.position(),
+    }
+}
+
+/// Turns a table read whole again (`inserts`, with `deletes` the source computed itself) into
+/// its difference to `before`, the rows delivered before the checkpoint.
+fn rebased(
+    mut before: rustc_hash::FxHashMap<Row, i64>,
+    inserts: &mut Vec<Row>,
+    deletes: &mut Vec<Row>,
+) {
+    let mut now: rustc_hash::FxHashMap<Row, i64> = rustc_hash::FxHashMap::default();
+    for row in inserts.drain(..) {
+        *now.entry(row).or_default() += 1;
+    }
+    for row in deletes.drain(..) {
+        *now.entry(row).or_default() -= 1;
+    }
+    for (row, n) in now {
+        *before.entry(row).or_default() -= n;
+    }
+    // What is left is before minus now: positive counts left the table, negative ones came.
+    for (row, n) in before {
+        if n > 0 {
+            deletes.extend(std::iter::repeat_n(row, n as usize));
+        } else if n < 0 {
+            inserts.extend(std::iter::repeat_n(row, (-n) as usize));
+        }
+    }
 }
 
 fn spawn_progress(

@@ -1124,6 +1124,192 @@ fn a_join_and_an_upsert_restored_from_a_snapshot_go_on_as_if_never_stopped() {
     }
 }
 
+/// Runs `epochs` on `from` workers (each key's updates on the worker that owns it, the maxima
+/// on all), each asked for a checkpoint at epoch `k` with every epoch stashed and then applied
+/// in one step; then restores the `from` snapshots, merged, on `to` workers, which go on from
+/// `k` epoch by epoch. Returns the output of all of them, by epoch, consolidated.
+fn run_rescaled<S>(
+    make: &dyn Fn() -> Driver<S>,
+    epochs: &[EpochInput<S::In>],
+    key: fn(&S::In) -> Row,
+    k: usize,
+    (from, to): (usize, usize),
+) -> BTreeMap<(u64, Row), isize>
+where
+    S: tally_engine::render::epoch_op::EpochState<Out = Row>,
+    S::In: Clone,
+{
+    use tally_engine::render::owns;
+    let mut log: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+    let mut out = Vec::new();
+    let last = epochs.len() as u64;
+    let mut snapshots = Vec::new();
+    for w in 0..from {
+        let mut d = make();
+        d.request_snapshot(k as u64, 1);
+        for (e, (updates, maxima)) in epochs.iter().enumerate() {
+            let e = e as u64;
+            let mut batch: Vec<(S::In, u64, isize)> = updates
+                .iter()
+                .filter(|(u, _)| owns(&key(u), w, from))
+                .map(|(u, r)| (u.clone(), e, *r))
+                .collect();
+            d.add_updates(&mut batch);
+            let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
+            d.add_maxima(&mut m);
+        }
+        // Everything is applied at once, the checkpoint taken on the way at `k`.
+        d.step(None, 0, &mut out, |at, o| match at {
+            Some(at) if at < k as u64 => {
+                for (r, diff) in o.drain(..) {
+                    *log.entry((at, r)).or_default() += diff;
+                }
+            }
+            _ => o.clear(),
+        });
+        let mut taken = d.take_snapshots();
+        assert_eq!(taken.len(), 1, "one snapshot");
+        let (seq, epoch, bytes) = taken.pop().unwrap();
+        assert_eq!((seq, epoch), (1, k as u64));
+        snapshots.push(bytes.expect("a snapshot"));
+    }
+    for w in 0..to {
+        let mut d = make();
+        d.restore_merged(&snapshots, w, to).expect("restored");
+        for (e, (updates, maxima)) in epochs.iter().enumerate().skip(k) {
+            let e = e as u64;
+            let mut batch: Vec<(S::In, u64, isize)> = updates
+                .iter()
+                .filter(|(u, _)| owns(&key(u), w, to))
+                .map(|(u, r)| (u.clone(), e, *r))
+                .collect();
+            d.add_updates(&mut batch);
+            let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
+            d.add_maxima(&mut m);
+            let frontier = (e + 1 < last).then_some(e + 1);
+            d.step(frontier, e, &mut out, |at, o| {
+                let at = at.unwrap_or(e);
+                for (r, diff) in o.drain(..) {
+                    *log.entry((at, r)).or_default() += diff;
+                }
+            });
+        }
+    }
+    log.retain(|_, d| *d != 0);
+    log
+}
+
+#[test]
+fn an_aggregate_checkpointed_on_two_workers_goes_on_at_one_or_three() {
+    for seed in 0..60u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9000 + seed);
+        let count = rng.random_range(2..30);
+        let epochs = random_epochs(&mut rng, count);
+        let lateness = [0, 15, 40][rng.random_range(0..3)];
+        let emit = if seed % 2 == 0 {
+            Emit::Changes
+        } else {
+            Emit::Final
+        };
+        let input: Vec<EpochInput<Prepared>> = epochs
+            .iter()
+            .map(|updates| {
+                let rows = updates
+                    .iter()
+                    .map(|u| (prepared(u, true), u.diff))
+                    .collect();
+                let max = updates.iter().filter(|u| u.diff > 0).map(|u| u.time).max();
+                (rows, max.map(|m| (0, m)).into_iter().collect())
+            })
+            .collect();
+        let plan = plan(true, lateness, emit);
+        let make = || {
+            let state = AggregateState::new(&plan, "q", Arc::new(Metrics::default()));
+            Driver::new(state, vec![Clock::single(lateness)])
+        };
+        let whole = run_restarting(&make, &input, None);
+        let k = rng.random_range(1..count);
+        for to in [1, 2, 3] {
+            assert_eq!(
+                run_rescaled(&make, &input, |p: &Prepared| p[..1].to_vec(), k, (2, to)),
+                whole,
+                "seed {seed}, checkpoint at {k}, 2 -> {to} workers"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_join_and_an_upsert_checkpointed_on_three_workers_go_on_at_two() {
+    let keys = [
+        Value::Null,
+        Value::str("a"),
+        Value::str("b"),
+        Value::str("c"),
+    ];
+    for seed in 0..60u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(11000 + seed);
+        let count = rng.random_range(2..25);
+        let mut join_input: Vec<EpochInput<Side>> = Vec::new();
+        let mut upsert_input: Vec<EpochInput<Row>> = Vec::new();
+        let mut dims: BTreeMap<Value, Row> = BTreeMap::new();
+        for e in 0..count {
+            let mut updates = Vec::new();
+            let mut max = None;
+            for _ in 0..rng.random_range(0..5) {
+                let key = keys[rng.random_range(0..keys.len())].clone();
+                let t = (e as i64 * 10 + rng.random_range(-30..10)).max(0);
+                max = Some(max.map_or(t, |m: i64| m.max(t)));
+                let until = t.div_euclid(20) * 20 + 20;
+                let row = stream_row(&key, t, rng.random_range(0..100));
+                updates.push((Side::Stream(0, row, vec![key], t, until), 1));
+            }
+            let mut upserts = Vec::new();
+            for _ in 0..rng.random_range(0..3) {
+                let key = keys[rng.random_range(1..keys.len())].clone();
+                let row = vec![key.clone(), Value::Int(rng.random_range(0..4))];
+                if let Some(old) = dims.insert(key.clone(), row.clone()) {
+                    updates.push((Side::Dim(old.clone(), vec![key.clone()]), -1));
+                    upserts.push((old, -1));
+                }
+                updates.push((Side::Dim(row.clone(), vec![key]), 1));
+                upserts.push((row, 1));
+            }
+            join_input.push((updates, max.map(|m| (0, m)).into_iter().collect()));
+            upsert_input.push((upserts, Vec::new()));
+        }
+        let make_join = || {
+            let state = JoinState::new(
+                vec![Kept::new(None, 2, "q".into())],
+                |_, r| r,
+                Arc::new(Metrics::default()),
+            );
+            Driver::new(state, vec![Clock::single(5)])
+        };
+        let make_upsert = || Driver::new(UpsertState::new(vec![0], None), Vec::new());
+        let k = rng.random_range(1..count);
+        let side_key = |s: &Side| match s {
+            Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => k.clone(),
+        };
+        assert_eq!(
+            run_rescaled(&make_join, &join_input, side_key, k, (3, 2)),
+            run_restarting(&make_join, &join_input, None),
+            "join, seed {seed}"
+        );
+        assert_eq!(
+            run_rescaled(
+                &make_upsert,
+                &upsert_input,
+                |r: &Row| r[..1].to_vec(),
+                k,
+                (3, 2)
+            ),
+            run_restarting(&make_upsert, &upsert_input, None),
+            "upsert, seed {seed}"
+        );
+    }
+}
+
 #[test]
 fn a_snapshot_of_another_shape_is_refused() {
     let plan = plan(true, 0, Emit::Changes);

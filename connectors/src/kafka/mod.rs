@@ -514,7 +514,8 @@ impl Source for KafkaSource {
                 self.to_commit.insert(*p, next);
             }
         }
-        self.commit(CommitMode::Async);
+        // Once per checkpoint, and the last one just before the job ends: wait for it.
+        self.commit(CommitMode::Sync);
     }
 
     fn applied(&mut self, frontier: Option<u64>) {

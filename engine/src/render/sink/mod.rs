@@ -690,6 +690,29 @@ mod tests {
     }
 
     #[test]
+    fn forced_keys_are_written_again_whatever_they_hold() {
+        // Restored from a checkpoint: a = 1, b = 1; the crashed run had written a = 5, b = 2
+        // and c = 9 after it.
+        let mut t = Table::new(Some(vec![0]), None);
+        t.apply(vec![(r("a", 1), 1), (r("b", 1), 1)]);
+        t.take_changes();
+        t.force(vec![r("a", 5), r("b", 2), r("c", 9)]);
+        // The restored run changes b back to what the crashed run had written.
+        t.apply(vec![(r("b", 1), -1), (r("b", 2), 1)]);
+        assert_eq!(
+            t.take_changes(),
+            vec![
+                Change::Update(r("a", 1)),
+                Change::Update(r("b", 2)),
+                Change::Delete(r("c", 9)),
+            ]
+        );
+        // Once written, a key is back to ordinary changes.
+        t.apply(vec![(r("a", 1), -1), (r("a", 1), 1)]);
+        assert_eq!(t.take_changes(), vec![]);
+    }
+
+    #[test]
     fn whole_row_tables_are_multisets() {
         let mut t = Table::new(None, None);
         t.apply(vec![(r("a", 1), 2)]);
