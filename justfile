@@ -17,7 +17,8 @@ check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The benchmark suite: q1-q5 and the baselines over a file of generated events
+# The benchmark suite: q1-q5 and the baselines over a file of generated events, q1 also over its
+# CSV and JSON-lines copies
 # (medians of `runs` runs; a markdown table in benches/out/results.md).
 bench rows="2000000" workers="2" runs="3":
     ./benches/run.sh {{rows}} {{workers}} {{runs}}

@@ -69,10 +69,31 @@ fn parsing(c: &mut Criterion) {
         easycount_schema(),
         Arc::new(Metrics::default()),
     );
+    let csv = RecordParser::new(
+        "src",
+        Format::Csv {
+            nested: Default::default(),
+        },
+        easycount_schema(),
+        Arc::new(Metrics::default()),
+    );
     let mut out = Vec::with_capacity(1);
     c.bench_function("parse delimited record", |b| {
         b.iter(|| {
             parser.parse_into(black_box("app17;183211;1700000012345"), &mut out);
+            out.clear();
+        })
+    });
+    // Without quotes (split at commas) and quoted (csv-core).
+    c.bench_function("parse csv record", |b| {
+        b.iter(|| {
+            csv.parse_into(black_box("app17,183211,1700000012345"), &mut out);
+            out.clear();
+        })
+    });
+    c.bench_function("parse quoted csv record", |b| {
+        b.iter(|| {
+            csv.parse_into(black_box(r#""app17","183211",1700000012345"#), &mut out);
             out.clear();
         })
     });

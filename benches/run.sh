@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite of benchmarks.md on this machine: q1-q5 over a file of generated
-# EasyCount events, beside the baselines (q1 hand-written against timely/differential, and
-# ingest only: parse and count), each the median of RUNS runs, one machine-readable line each:
+# EasyCount events, q1 also over a CSV and a JSON-lines copy of that file (every input
+# format), beside the baselines (q1 hand-written against timely/differential, and ingest only:
+# parse and count), each the median of RUNS runs, one machine-readable line each:
 #   bench=q1 rows=N workers=W seconds=S events_per_s=E peak_rss_kb=K
 # then the ratios the targets are stated in, and a markdown table in benches/out/results.md.
 # Usage: benches/run.sh [ROWS] [WORKERS] [RUNS]      (defaults: 2000000 2 3)
@@ -16,6 +17,14 @@ mkdir -p benches/data benches/out
 data=benches/data/events.txt
 if [ ! -f "$data" ] || [ "$(wc -l < "$data")" -ne "$rows" ]; then
   ./target/release/tally generate --rows "$rows" --seed 42 -o "$data"
+fi
+# The same rows as CSV (commas) and as JSON lines, for q1 in every input format.
+if [ "$data" -nt benches/data/events.csv ] || [ ! -f benches/data/events.csv ]; then
+  tr ';' ',' < "$data" > benches/data/events.csv
+fi
+if [ "$data" -nt benches/data/events.json ] || [ ! -f benches/data/events.json ]; then
+  awk -F';' '{printf "{\"appId\":\"%s\",\"qq\":\"%s\",\"dTime\":%s}\n", $1, $2, $3}' \
+    "$data" > benches/data/events.json
 fi
 # q4's dimension: 100 apps in 10 categories.
 for i in $(seq 0 99); do echo "app$i;cat$((i % 10))"; done > benches/data/apps.txt
@@ -96,6 +105,8 @@ tally_query q2 "$workers"
 tally_query q3 "$workers"
 tally_query q4 "$workers"
 tally_query q5 "$workers"
+tally_query q1_csv "$workers"; q1_csv=${results[-1]}
+tally_query q1_json "$workers"; q1_json=${results[-1]}
 baseline q1 "$workers"; hand=${results[-1]}
 baseline ingest "$workers"; ingest=${results[-1]}
 
@@ -161,6 +172,10 @@ ratio_hand=$(echo "$(rate "$hand") / $(rate "$q1")" | bc -l)
 ratio_ingest=$(echo "$(rate "$q1") / $(rate "$ingest")" | bc -l)
 printf 'ratio=handwritten_over_tally_q1 value=%.2f target<=1.30\n' "$ratio_hand"
 printf 'ratio=tally_q1_over_ingest value=%.2f target>=0.33\n' "$ratio_ingest"
+ratio_csv=$(echo "$(rate "$q1") / $(rate "$q1_csv")" | bc -l)
+ratio_json=$(echo "$(rate "$q1") / $(rate "$q1_json")" | bc -l)
+printf 'ratio=q1_delimited_over_csv value=%.2f target<=1.30\n' "$ratio_csv"
+printf 'ratio=q1_delimited_over_json value=%.2f\n' "$ratio_json"
 
 {
   echo "# Benchmark results"
@@ -182,6 +197,8 @@ printf 'ratio=tally_q1_over_ingest value=%.2f target>=0.33\n' "$ratio_ingest"
   echo
   printf 'Hand-written differential q1 / tally q1: %.2f (target: tally within 1.3x).\n\n' "$ratio_hand"
   printf 'tally q1 / ingest only: %.2f (target: at least 1/3).\n\n' "$ratio_ingest"
+  printf 'q1 over delimited text / over its CSV copy: %.2f (target: CSV within 1.3x).\n\n' "$ratio_csv"
+  printf 'q1 over delimited text / over its JSON-lines copy: %.2f (no target).\n\n' "$ratio_json"
   echo "Kafka -> Redis: \`${latency_line:-not measured}\`"
 } > benches/out/results.md
 echo "wrote benches/out/results.md"
