@@ -497,6 +497,9 @@ pub fn describe(root: &Path) -> String {
     out
 }
 
+/// The snapshots given so far for one checkpoint, by operator id.
+type Given = BTreeMap<String, Result<Vec<u8>, String>>;
+
 /// The snapshots of one worker's operators, gathered as the operators take them.
 #[derive(Default)]
 pub struct Parts {
@@ -508,7 +511,7 @@ struct PartsInner {
     expected: BTreeSet<String>,
     restore: BTreeMap<String, Restore>,
     /// Checkpoint number -> its epoch and the snapshots given so far.
-    taken: BTreeMap<u64, (u64, BTreeMap<String, Result<Vec<u8>, String>>)>,
+    taken: BTreeMap<u64, (u64, Given)>,
     error: Option<String>,
 }
 
