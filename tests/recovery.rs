@@ -1013,7 +1013,7 @@ fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint
         "{warning}"
     );
     assert!(
-        err.contains(&format!("resuming from checkpoint ./state/")) && err.contains(&chk(previous)),
+        err.contains("resuming from checkpoint ./state/") && err.contains(&chk(previous)),
         "{err}"
     );
     ok(&ref1.join().unwrap());
