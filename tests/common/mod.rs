@@ -916,3 +916,48 @@ pub fn teg_acct_expected(rows: &[(&str, i64)]) -> Vec<String> {
     expected.sort();
     expected
 }
+
+impl Broker {
+    /// Each partition's committed offset of the group (-1 where none is committed).
+    pub fn committed_each(&self, topic: &str, group: &str, partitions: i32) -> Vec<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("group.id", group)
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap();
+        (0..partitions)
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(rdkafka::Offset::Offset(o)) => o,
+                    _ => -1,
+                },
+            )
+            .collect()
+    }
+
+    /// Each partition's end (high watermark: one past its last record).
+    pub fn ends(&self, topic: &str, partitions: i32) -> Vec<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.addr)
+            .set("group.id", "tally-test-watermarks")
+            .create()
+            .unwrap();
+        (0..partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect()
+    }
+}
