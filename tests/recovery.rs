@@ -3,7 +3,7 @@
 //! being written), started again with the same job file each time, and then run to its end;
 //! every sink must then hold, row for row, what an uninterrupted run of the same job without
 //! checkpoint settings wrote to tables, keys and files of its own. Also the refusals: a changed
-//! plan, another worker count, and a corrupted newest checkpoint (the one before it is used).
+//! plan, and a corrupted newest checkpoint (the one before it is used, at another worker count).
 //!
 //! The kill times come from a seeded generator; the seed is printed, and
 //! `TALLY_RECOVERY_SEED=<seed>` repeats them.
@@ -601,7 +601,9 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
     crash(
         crashed.path(),
         "job",
-        &[Random, Random, MidCheckpoint, Random, Random],
+        // Three kills: a bounded topic is read faster with each restart (a restarted run has
+        // less left), and the generator test makes five.
+        &[Random, MidCheckpoint, Random],
         &mut rng,
         &mut |i| {
             one(
@@ -936,7 +938,7 @@ fn failed(out: &Output) -> String {
 }
 
 #[test]
-fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint() {
+fn restarts_refuse_a_changed_plan_and_skip_a_corrupt_checkpoint_at_another_worker_count() {
     let mut db = Mysql::connect();
     let (crashed, clean1, clean2) = (
         tempfile::tempdir().unwrap(),
@@ -970,19 +972,9 @@ fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint
     let newest = newest(x, "job", true);
     let chk = |seq: u64| format!("chk-{seq:06}");
 
-    // Another worker count: refused, naming the checkpoint and both counts.
-    let err = failed(&tally(&["run", "job.ec", "-w", "1", "--progress", "0"], x));
-    assert!(
-        err.contains(&format!(
-            "/{} was written by 2 workers and this run has 1; this version restores a \
-             checkpoint only at the worker count that wrote it (-w times -n)",
-            chk(newest)
-        )),
-        "{err}"
-    );
-
     // The newest checkpoint's part of worker 1 cut short: the one before it is used, with a
-    // warning, and the result is still exact.
+    // warning, at another worker count (its state goes to the workers owning each key now), and
+    // the result is still exact.
     let part = job_state(x, "job")
         .unwrap()
         .join(chk(newest))
@@ -1000,7 +992,7 @@ fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint
         .map(|c| c.0)
         .max()
         .unwrap();
-    let out = tally(&["run", "job.ec", "-w", "2", "--progress", "0"], x);
+    let out = tally(&["run", "job.ec", "-w", "3", "--progress", "0"], x);
     let err = ok(&out);
     let warning = err
         .lines()
@@ -1013,7 +1005,10 @@ fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint
         "{warning}"
     );
     assert!(
-        err.contains("resuming from checkpoint ./state/") && err.contains(&chk(previous)),
+        err.contains(&format!(
+            "resuming from checkpoint {}",
+            job_state(x, "job").unwrap().join(chk(previous)).display()
+        )),
         "{err}"
     );
     ok(&ref1.join().unwrap());
@@ -1027,12 +1022,13 @@ fn restarts_refuse_a_changed_plan_and_worker_count_and_skip_a_corrupt_checkpoint
     std::fs::write(x.join("job.ec"), refusal_job(&a, 120, true)).unwrap();
     let err = failed(&tally(&["run", "job.ec", "-w", "2", "--progress", "0"], x));
     assert!(
-        err.contains("the job's plan changed since checkpoint ./state/")
-            && err.contains(
-                " was taken, so its state does not fit; run with --from-scratch to start empty \
+        err.contains(&format!(
+            "the job's plan changed since checkpoint {}",
+            job_state(x, "job").unwrap().display()
+        )) && err.contains(
+            " was taken, so its state does not fit; run with --from-scratch to start empty \
                  (the old checkpoints are kept aside). What changed (- then, + now):"
-            )
-            && err.contains("60000 ms")
+        ) && err.contains("60000 ms")
             && err.contains("120000 ms"),
         "{err}"
     );

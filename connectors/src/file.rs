@@ -306,8 +306,11 @@ impl Source for FollowSource {
         now_ms()
     }
 
-    /// The start of the first line not handed out yet.
+    /// The start of the first line not handed out yet (worker 0's; the others read nothing).
     fn position(&self) -> crate::Position {
+        if !self.active {
+            return crate::Position::Epoch;
+        }
         crate::Position::File {
             identity: self.identity,
             offset: self.pos - self.partial.len() as u64,

@@ -46,8 +46,8 @@ pub struct Table {
     before: HashMap<Row, Option<(Row, i64)>>,
     /// Keys whose row at the server is not known (written after the checkpoint this table was
     /// restored from, by the run that crashed): the next flush writes them whatever they hold,
-    /// with the last row written for each (to delete it by).
-    #[serde(skip)]
+    /// with the last row written for each (to delete it by). Part of a snapshot: a checkpoint
+    /// taken before they are written must still write them after a restart from it.
     forced: HashMap<Row, Row>,
 }
 
@@ -534,6 +534,9 @@ impl EpochState for SinkState {
             table
                 .before
                 .extend(t.before.into_iter().filter(|(k, _)| mine(k)));
+            table
+                .forced
+                .extend(t.forced.into_iter().filter(|(k, _)| mine(k)));
             if let Some(f) = t.frozen {
                 let into = table.frozen.get_or_insert_with(|| Frozen {
                     size: f.size,
