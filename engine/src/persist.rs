@@ -158,6 +158,13 @@ impl Checkpointer {
         self.history = vec![VecDeque::new(); self.base.len()];
     }
 
+    /// Source `index` stands at `position` for every checkpoint, past and future (a source
+    /// that turned out to deliver nothing on this worker).
+    pub fn reset(&mut self, index: usize, position: Position) {
+        self.history[index].clear();
+        self.base[index] = position;
+    }
+
     /// Source `index` fed a batch at `epoch`, after which it stands at `position`.
     pub fn fed(&mut self, index: usize, epoch: u64, position: Position) {
         self.history[index].push_back((epoch, position));

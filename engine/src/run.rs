@@ -488,6 +488,16 @@ fn worker_main(
                 Poll::Done => {
                     batch.clear();
                     *slot = None;
+                    // A table read again on restart is read by one worker; on the others
+                    // (done at once) it delivered nothing, before or after the checkpoint:
+                    // only the reader's rows count, once.
+                    if delivered[index].take().is_some() {
+                        delivered[index] = Some(Default::default());
+                        rebase[index] = None;
+                        if let Some(c) = ck.as_mut() {
+                            c.reset(index, Position::Table(Vec::new()));
+                        }
+                    }
                     continue;
                 }
             }

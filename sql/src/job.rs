@@ -636,8 +636,16 @@ mod tests {
             "{}",
             e.message
         );
-        let e = job("execution.checkpointing.interval=10s").unwrap_err();
-        assert!(e.message.contains("does not checkpoint"), "{}", e.message);
+        assert!(job("execution.checkpointing.interval=10s").is_ok());
+        let e = job("execution.checkpointing.mode=AT_LEAST_ONCE").unwrap_err();
+        assert!(
+            e.message.contains(
+                "tally reads `execution.checkpointing.interval`, `.dir` (or \
+                 `state.checkpoints.dir`), `.num-retained` and `.tolerable-failed-checkpoints`"
+            ),
+            "{}",
+            e.message
+        );
         // The prefix alone is no setting.
         assert!(job("properties.=1").is_err());
     }

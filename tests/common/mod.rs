@@ -345,6 +345,10 @@ impl Broker {
         let producer: BaseProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &self.addr)
             .set("linger.ms", "5")
+            // One request in flight: with several, tansu 0.6 was seen to give two batches of a
+            // partition overlapping offsets (the partitions' ends summed to fewer records than
+            // were sent), so that reading from an offset returned records read before.
+            .set("max.in.flight.requests.per.connection", "1")
             .create()
             .unwrap();
         for (k, v) in records {
