@@ -1065,49 +1065,64 @@ fn an_aggregate_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
     }
 }
 
+/// Random epochs of stream rows and dimension changes for a join (with their maxima), and the
+/// same dimension changes for an upsert.
+fn join_and_upsert_epochs(
+    rng: &mut ChaCha8Rng,
+    keys: &[Value],
+    count: usize,
+) -> (Vec<EpochInput<Side>>, Vec<EpochInput<Row>>) {
+    let mut join_input: Vec<EpochInput<Side>> = Vec::new();
+    let mut upsert_input: Vec<EpochInput<Row>> = Vec::new();
+    let mut dims: BTreeMap<Value, Row> = BTreeMap::new();
+    for e in 0..count {
+        let mut updates = Vec::new();
+        let mut max = None;
+        for _ in 0..rng.random_range(0..5) {
+            let key = keys[rng.random_range(0..keys.len())].clone();
+            let t = (e as i64 * 10 + rng.random_range(-30..10)).max(0);
+            max = Some(max.map_or(t, |m: i64| m.max(t)));
+            let until = t.div_euclid(20) * 20 + 20;
+            let row = stream_row(&key, t, rng.random_range(0..100));
+            updates.push((Side::Stream(0, row, vec![key], t, until), 1));
+        }
+        let mut upserts = Vec::new();
+        for _ in 0..rng.random_range(0..3) {
+            let key = keys[rng.random_range(1..keys.len())].clone();
+            let row = vec![key.clone(), Value::Int(rng.random_range(0..4))];
+            if let Some(old) = dims.insert(key.clone(), row.clone()) {
+                updates.push((Side::Dim(old.clone(), vec![key.clone()]), -1));
+                upserts.push((old, -1));
+            }
+            updates.push((Side::Dim(row.clone(), vec![key]), 1));
+            upserts.push((row, 1));
+        }
+        join_input.push((updates, max.map(|m| (0, m)).into_iter().collect()));
+        upsert_input.push((upserts, Vec::new()));
+    }
+    (join_input, upsert_input)
+}
+
+fn make_join() -> Driver<JoinState<Row>> {
+    let state = JoinState::new(
+        vec![Kept::new(None, 2, "q".into())],
+        |_, r| r,
+        Arc::new(Metrics::default()),
+    );
+    Driver::new(state, vec![Clock::single(5)])
+}
+
+fn make_upsert() -> Driver<UpsertState> {
+    Driver::new(UpsertState::new(vec![0], None), Vec::new())
+}
+
 #[test]
 fn a_join_and_an_upsert_restored_from_a_snapshot_go_on_as_if_never_stopped() {
     let keys = [Value::Null, Value::str("a"), Value::str("b")];
     for seed in 0..100u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(7000 + seed);
         let count = rng.random_range(2..25);
-        let mut join_input: Vec<EpochInput<Side>> = Vec::new();
-        let mut upsert_input: Vec<EpochInput<Row>> = Vec::new();
-        let mut dims: BTreeMap<Value, Row> = BTreeMap::new();
-        for e in 0..count {
-            let mut updates = Vec::new();
-            let mut max = None;
-            for _ in 0..rng.random_range(0..5) {
-                let key = keys[rng.random_range(0..keys.len())].clone();
-                let t = (e as i64 * 10 + rng.random_range(-30..10)).max(0);
-                max = Some(max.map_or(t, |m: i64| m.max(t)));
-                let until = t.div_euclid(20) * 20 + 20;
-                let row = stream_row(&key, t, rng.random_range(0..100));
-                updates.push((Side::Stream(0, row, vec![key], t, until), 1));
-            }
-            let mut upserts = Vec::new();
-            for _ in 0..rng.random_range(0..3) {
-                let key = keys[rng.random_range(1..keys.len())].clone();
-                let row = vec![key.clone(), Value::Int(rng.random_range(0..4))];
-                if let Some(old) = dims.insert(key.clone(), row.clone()) {
-                    updates.push((Side::Dim(old.clone(), vec![key.clone()]), -1));
-                    upserts.push((old, -1));
-                }
-                updates.push((Side::Dim(row.clone(), vec![key]), 1));
-                upserts.push((row, 1));
-            }
-            join_input.push((updates, max.map(|m| (0, m)).into_iter().collect()));
-            upsert_input.push((upserts, Vec::new()));
-        }
-        let make_join = || {
-            let state = JoinState::new(
-                vec![Kept::new(None, 2, "q".into())],
-                |_, r| r,
-                Arc::new(Metrics::default()),
-            );
-            Driver::new(state, vec![Clock::single(5)])
-        };
-        let make_upsert = || Driver::new(UpsertState::new(vec![0], None), Vec::new());
+        let (join_input, upsert_input) = join_and_upsert_epochs(&mut rng, &keys, count);
         let k = rng.random_range(1..count);
         let whole = run_restarting(&make_join, &join_input, None);
         assert_eq!(
@@ -1250,43 +1265,7 @@ fn a_join_and_an_upsert_checkpointed_on_three_workers_go_on_at_two() {
     for seed in 0..60u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(11000 + seed);
         let count = rng.random_range(2..25);
-        let mut join_input: Vec<EpochInput<Side>> = Vec::new();
-        let mut upsert_input: Vec<EpochInput<Row>> = Vec::new();
-        let mut dims: BTreeMap<Value, Row> = BTreeMap::new();
-        for e in 0..count {
-            let mut updates = Vec::new();
-            let mut max = None;
-            for _ in 0..rng.random_range(0..5) {
-                let key = keys[rng.random_range(0..keys.len())].clone();
-                let t = (e as i64 * 10 + rng.random_range(-30..10)).max(0);
-                max = Some(max.map_or(t, |m: i64| m.max(t)));
-                let until = t.div_euclid(20) * 20 + 20;
-                let row = stream_row(&key, t, rng.random_range(0..100));
-                updates.push((Side::Stream(0, row, vec![key], t, until), 1));
-            }
-            let mut upserts = Vec::new();
-            for _ in 0..rng.random_range(0..3) {
-                let key = keys[rng.random_range(1..keys.len())].clone();
-                let row = vec![key.clone(), Value::Int(rng.random_range(0..4))];
-                if let Some(old) = dims.insert(key.clone(), row.clone()) {
-                    updates.push((Side::Dim(old.clone(), vec![key.clone()]), -1));
-                    upserts.push((old, -1));
-                }
-                updates.push((Side::Dim(row.clone(), vec![key]), 1));
-                upserts.push((row, 1));
-            }
-            join_input.push((updates, max.map(|m| (0, m)).into_iter().collect()));
-            upsert_input.push((upserts, Vec::new()));
-        }
-        let make_join = || {
-            let state = JoinState::new(
-                vec![Kept::new(None, 2, "q".into())],
-                |_, r| r,
-                Arc::new(Metrics::default()),
-            );
-            Driver::new(state, vec![Clock::single(5)])
-        };
-        let make_upsert = || Driver::new(UpsertState::new(vec![0], None), Vec::new());
+        let (join_input, upsert_input) = join_and_upsert_epochs(&mut rng, &keys, count);
         let k = rng.random_range(1..count);
         let side_key = |s: &Side| match s {
             Side::Stream(_, _, k, _, _) | Side::Dim(_, k) => k.clone(),
