@@ -122,6 +122,22 @@ fn checkpoints_are_listed_and_a_finished_job_runs_again_to_the_same_table() {
     assert!(err.contains("resuming from checkpoint"), "{err}");
     assert!(err.contains("rows_in=0"), "{err}");
     assert_eq!(csv_rows(&dir.path().join("out.csv")), want);
+    // Its own final checkpoint stands where the first one did (it fed nothing more), so a
+    // third run reads nothing either.
+    let listing = tally(&["checkpoints", &name], dir.path());
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let second = listing
+        .lines()
+        .find(|l| l.starts_with("chk-000002"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        second.starts_with("chk-000002  epoch 4 (end of input)  "),
+        "{listing}"
+    );
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    let err = ok(&tally(&["run", &name, "--progress", "0"], dir.path()));
+    assert!(err.contains("rows_in=0"), "{err}");
+    assert_eq!(csv_rows(&dir.path().join("out.csv")), want);
 }
 
 #[test]

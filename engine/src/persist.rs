@@ -152,9 +152,11 @@ impl Checkpointer {
         }
     }
 
-    /// The sources' positions before their first batch (after a restore has placed them).
-    pub fn start(&mut self, positions: Vec<Position>) {
+    /// The sources' positions before their first batch (after a restore has placed them at
+    /// epoch `at`: a run that feeds nothing more still stands there at its final checkpoint).
+    pub fn start(&mut self, positions: Vec<Position>, at: u64) {
         self.base = positions;
+        self.fed_until = at;
         self.history = vec![VecDeque::new(); self.base.len()];
     }
 

@@ -413,6 +413,7 @@ fn worker_main(
                 .zip(&delivered)
                 .map(|(s, d)| position_of(s.as_ref(), d.as_ref()))
                 .collect(),
+            restored.map_or(0, |r| r.manifest.epoch),
         );
     }
     // How many epochs the inputs may run ahead of what the sinks have seen.
