@@ -1027,6 +1027,22 @@ where
     log
 }
 
+/// Random epochs as the windowed aggregate's prepared updates, with each epoch's largest event
+/// time as clock 0's maxima.
+fn windowed_input(epochs: &[Vec<Update>]) -> Vec<EpochInput<Prepared>> {
+    epochs
+        .iter()
+        .map(|updates| {
+            let rows = updates
+                .iter()
+                .map(|u| (prepared(u, true), u.diff))
+                .collect();
+            let max = updates.iter().filter(|u| u.diff > 0).map(|u| u.time).max();
+            (rows, max.map(|m| (0, m)).into_iter().collect())
+        })
+        .collect()
+}
+
 #[test]
 fn an_aggregate_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
     for seed in 0..100u64 {
@@ -1039,17 +1055,7 @@ fn an_aggregate_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
         } else {
             Emit::Final
         };
-        let input: Vec<EpochInput<Prepared>> = epochs
-            .iter()
-            .map(|updates| {
-                let rows = updates
-                    .iter()
-                    .map(|u| (prepared(u, true), u.diff))
-                    .collect();
-                let max = updates.iter().filter(|u| u.diff > 0).map(|u| u.time).max();
-                (rows, max.map(|m| (0, m)).into_iter().collect())
-            })
-            .collect();
+        let input = windowed_input(&epochs);
         let plan = plan(true, lateness, emit);
         let make = || {
             let state = AggregateState::new(&plan, "q", Arc::new(Metrics::default()));
@@ -1226,17 +1232,7 @@ fn an_aggregate_checkpointed_on_two_workers_goes_on_at_one_or_three() {
         } else {
             Emit::Final
         };
-        let input: Vec<EpochInput<Prepared>> = epochs
-            .iter()
-            .map(|updates| {
-                let rows = updates
-                    .iter()
-                    .map(|u| (prepared(u, true), u.diff))
-                    .collect();
-                let max = updates.iter().filter(|u| u.diff > 0).map(|u| u.time).max();
-                (rows, max.map(|m| (0, m)).into_iter().collect())
-            })
-            .collect();
+        let input = windowed_input(&epochs);
         let plan = plan(true, lateness, emit);
         let make = || {
             let state = AggregateState::new(&plan, "q", Arc::new(Metrics::default()));

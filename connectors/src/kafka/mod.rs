@@ -516,6 +516,9 @@ impl Source for KafkaSource {
         }
         // Once per checkpoint, and the last one just before the job ends: wait for it.
         self.commit(CommitMode::Sync);
+        // What `applied` would commit per epoch: not read while the job checkpoints, so it must
+        // not pile up over an endless run.
+        self.offsets_by_epoch.clear();
     }
 
     fn applied(&mut self, frontier: Option<u64>) {
