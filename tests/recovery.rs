@@ -376,6 +376,25 @@ fn replay_changes(path: &Path, key: usize) -> Vec<String> {
     rows
 }
 
+/// The generated events (`appId;qq;dTime` lines) of `tally generate`.
+fn events(dir: &Path, rows: u64, seed: u64) -> Vec<String> {
+    ok(&tally(
+        &[
+            "generate",
+            "--rows",
+            &rows.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "-o",
+            "events.txt",
+        ],
+        dir,
+    ));
+    let text = std::fs::read_to_string(dir.join("events.txt")).unwrap();
+    std::fs::remove_file(dir.join("events.txt")).unwrap();
+    text.lines().map(String::from).collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The queries
 // ---------------------------------------------------------------------------------------------
@@ -521,6 +540,107 @@ fn generator_job_killed_repeatedly_writes_every_sink_as_an_uninterrupted_run() {
     redis_delete(&mut r, &b.redis);
     pg.batch_execute(&format!("DROP TABLE \"{}\"; DROP TABLE \"{}\"", a.pg, b.pg))
         .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Kafka, bounded, 4 partitions, -w 2
+// ---------------------------------------------------------------------------------------------
+
+fn kafka_job(n: &Names, broker: &str, group: &str, checkpointing: bool) -> String {
+    format!(
+        "[system]\n{}\
+         sql=INSERT INTO tum_m {TUMBLING} \\\n\
+         INSERT INTO tum_r {TUMBLING} \\\n\
+         INSERT INTO accu_m {ACCU_SW} \\\n\
+         INSERT INTO accu_r {ACCU_SW}\n\
+         [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={broker}\n\
+         table.kafka.topic=events\ntable.kafka.group={group}\ntable.kafka.offset=earliest\n\
+         table.kafka.bounded=true\ntable.kafka.properties.fetch.wait.max.ms=50\n\
+         table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+         {}{}{}{}",
+        if checkpointing { CHECKPOINTING } else { "" },
+        mysql_sink("tum_m", &n.mysql),
+        redis_sink("tum_r", &format!("{}:{{appId}}:{{t}}", n.redis)),
+        mysql_sink("accu_m", &n.mysql2),
+        redis_sink("accu_r", &format!("{}:{{appId}}:{{t}}", n.redis2)),
+    )
+}
+
+#[test]
+fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let mut db = Mysql::connect();
+    let mut r = redis();
+    let mut rng = seeded("kafka");
+    let (crashed, clean) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lines = events(crashed.path(), 60_000, 3);
+    // One record per batch: see `Broker::produce_unbatched` (tansu skips the rest of a batch
+    // when a fetch starts inside it).
+    let ends = broker.produce_unbatched("events", 4, &lines);
+    let (a, b) = (Names::new("kafka_a"), Names::new("kafka_b"));
+    let group = unique("tally_rec_group");
+    std::fs::write(
+        crashed.path().join("job.ec"),
+        kafka_job(&a, &broker.addr, &group, true),
+    )
+    .unwrap();
+    std::fs::write(
+        clean.path().join("job.ec"),
+        kafka_job(&b, &broker.addr, &unique("tally_rec_ref"), false),
+    )
+    .unwrap();
+    // Batches of at most 1000 records (each an epoch), so that checkpoints come often and
+    // the run lasts long enough for the kills.
+    let uninterrupted = reference(clean.path(), &["job.ec", "-w", "2", "--chunk-rows", "1000"]);
+    let started = Instant::now();
+    use Kill::*;
+    crash(
+        crashed.path(),
+        "job",
+        &[Random, Random, MidCheckpoint, Random, Random],
+        &mut rng,
+        &mut |i| {
+            one(
+                crashed.path(),
+                &["job.ec", "-w", "2", "--chunk-rows", "1000"],
+                i,
+            )
+        },
+    );
+    run_to_end(
+        crashed.path(),
+        &["job.ec", "-w", "2", "--chunk-rows", "1000"],
+    );
+    ok(&uninterrupted.join().unwrap());
+    println!("kafka: {} s", started.elapsed().as_secs());
+
+    for (x, y, what) in [
+        (&a.mysql, &b.mysql, "tumbling"),
+        (&a.mysql2, &b.mysql2, "ACCU/SW"),
+    ] {
+        let expected = db.rows(&format!("SELECT * FROM `{y}`"));
+        assert!(!expected.is_empty());
+        assert_eq!(
+            db.rows(&format!("SELECT * FROM `{x}`")),
+            expected,
+            "MySQL {what}"
+        );
+    }
+    for (x, y, what) in [
+        (&a.redis, &b.redis, "tumbling"),
+        (&a.redis2, &b.redis2, "ACCU/SW"),
+    ] {
+        let expected = redis_hashes(&mut r, y);
+        assert!(!expected.is_empty());
+        assert_eq!(redis_hashes(&mut r, x), expected, "Redis {what}");
+    }
+    // Every offset read is committed to the group once the last checkpoint completed.
+    assert_eq!(broker.committed_each("events", &group, 4), ends);
+    drop_mysql(&mut db, &[&a.mysql, &b.mysql, &a.mysql2, &b.mysql2]);
+    for p in [&a.redis, &b.redis, &a.redis2, &b.redis2] {
+        redis_delete(&mut r, p);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

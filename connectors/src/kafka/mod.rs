@@ -69,6 +69,8 @@ pub struct KafkaSource {
     done: BTreeSet<i32>,
     /// Live mode: partitions caught up (at their end since their last record).
     at_end: BTreeSet<i32>,
+    /// Partitions whose records skipped offsets after the expected next one (logged once).
+    gaps_seen: BTreeSet<i32>,
     /// Live mode: partitions that gave their share of the batch being gathered.
     contributed: BTreeSet<i32>,
     gathering_since: Option<Instant>,
@@ -203,6 +205,7 @@ impl KafkaSource {
             next: BTreeMap::new(),
             done: BTreeSet::new(),
             at_end: BTreeSet::new(),
+            gaps_seen: BTreeSet::new(),
             contributed: BTreeSet::new(),
             gathering_since: None,
             records_since_batch: 0,
@@ -266,6 +269,18 @@ impl KafkaSource {
                 }
             };
             let offset = message.offset();
+            if let Some(&expected) = self.next.get(&p) {
+                if offset > expected && self.gaps_seen.insert(p) {
+                    // Normal for a compacted or transactional topic; otherwise the broker lost
+                    // or skipped records (tansu 0.6 skips the rest of a batch a fetch starts in).
+                    tracing::warn!(
+                        "kafka {} partition {p}: expected offset {expected} next, got {offset} \
+                         ({} offsets skipped; logged once per partition)",
+                        self.topic,
+                        offset - expected
+                    );
+                }
+            }
             self.at_end.remove(&p);
             self.start.entry(p).or_insert(offset);
             self.next.insert(p, offset + 1);
