@@ -20,8 +20,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tally_connectors::Position;
 
-/// The format of parts and manifests this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The format of parts and manifests this build writes and reads (2: a sink table keeps the
+/// watermark it forgot final rows at).
+pub const FORMAT: u32 = 2;
 const MAGIC: &[u8; 8] = b"TALLYCKP";
 const HEADER: usize = 8 + 4 + 8 + 4;
 const MANIFEST: &str = "_manifest.json";

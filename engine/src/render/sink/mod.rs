@@ -27,6 +27,9 @@ struct Frozen {
     by_end: BTreeMap<i64, Vec<Row>>,
     /// Final keys whose last change waits for a flush.
     deferred: Vec<Row>,
+    /// The highest watermark rows were forgotten at: a key whose window ended at or before it
+    /// and that the table no longer holds was final, and written, before it was forgotten.
+    through: Option<i64>,
 }
 
 /// The content of a result table and what changed since the last flush.
@@ -131,8 +134,39 @@ impl Table {
         }
     }
 
-    /// The changes since the last flush, in key order; resets them.
+    /// The changes since the last flush, in key order, as the sink writes them; resets them.
     pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut changes = self.take_full_changes();
+        self.hide_version(&mut changes);
+        changes
+    }
+
+    /// Cuts the hidden version column off rows of [`Table::take_full_changes`].
+    pub fn hide_version(&self, changes: &mut [Change]) {
+        if let Some(v) = self.version {
+            for c in changes {
+                let (Change::Insert(r) | Change::Update(r) | Change::Delete(r)) = c;
+                r.truncate(v);
+            }
+        }
+    }
+
+    /// Whether a forced key the table does not hold was forgotten as final (the server holds
+    /// its final row, written before the table forgot it), judged by the row last written for
+    /// it (with its hidden window-start column).
+    fn forgotten_as_final(&self, written: &Row) -> bool {
+        match (&self.frozen, self.version) {
+            (Some(f), Some(v)) => match (f.through, written.get(v)) {
+                (Some(through), Some(Value::Int(start))) => start + f.size <= through,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The changes since the last flush with the hidden version column (the write-ahead log
+    /// keeps it: a restarted run reads a row's window from it); resets them.
+    pub fn take_full_changes(&mut self) -> Vec<Change> {
         let mut keys: Vec<(Row, Option<(Row, i64)>)> = self.before.drain().collect();
         keys.retain(|(k, _)| !self.forced.contains_key(k));
         keys.sort_by(|a, b| a.0.cmp(&b.0));
@@ -142,6 +176,9 @@ impl Table {
         for (key, written) in forced {
             match self.rows.get(&key) {
                 Some((now, _)) => changes.push(Change::Update(now.clone())),
+                // A final row the table forgot is on the server already, and the delete would
+                // lose it for good: its window never changes again.
+                None if self.forgotten_as_final(&written) => {}
                 None => changes.push(Change::Delete(written)),
             }
         }
@@ -175,12 +212,6 @@ impl Table {
                 }
             }
         }
-        if let Some(v) = self.version {
-            for c in &mut changes {
-                let (Change::Insert(r) | Change::Update(r) | Change::Delete(r)) = c;
-                r.truncate(v);
-            }
-        }
         changes
     }
 
@@ -189,11 +220,15 @@ impl Table {
     /// [`Table::forgetting_final_rows`].
     pub fn forget_final(&mut self, watermark: i64) -> usize {
         let Some(Frozen {
-            by_end, deferred, ..
+            by_end,
+            deferred,
+            through,
+            ..
         }) = self.frozen.as_mut()
         else {
             return 0;
         };
+        *through = (*through).max(Some(watermark));
         let mut forgotten = 0;
         // Keys already final at an earlier call whose last change has been flushed since.
         let (before, forced) = (&self.before, &self.forced);
@@ -230,9 +265,51 @@ impl Table {
                 size: size_ms as i64,
                 by_end: BTreeMap::new(),
                 deferred: Vec::new(),
+                through: None,
             });
         }
         self
+    }
+
+    /// The keys `mine` keeps of every worker's table (restored at another worker count).
+    pub fn merged(
+        key: Option<Vec<usize>>,
+        version: Option<usize>,
+        parts: Vec<Table>,
+        mine: impl Fn(&Row) -> bool,
+    ) -> Table {
+        let mut table = Table::new(key, version);
+        for t in parts {
+            table
+                .rows
+                .extend(t.rows.into_iter().filter(|(k, _)| mine(k)));
+            table
+                .before
+                .extend(t.before.into_iter().filter(|(k, _)| mine(k)));
+            table
+                .forced
+                .extend(t.forced.into_iter().filter(|(k, _)| mine(k)));
+            if let Some(f) = t.frozen {
+                let into = table.frozen.get_or_insert_with(|| Frozen {
+                    size: f.size,
+                    by_end: BTreeMap::new(),
+                    deferred: Vec::new(),
+                    through: None,
+                });
+                // One watermark for the whole job: every worker's sink forgot up to about it.
+                into.through = into.through.max(f.through);
+                for (end, keys) in f.by_end {
+                    into.by_end
+                        .entry(end)
+                        .or_default()
+                        .extend(keys.into_iter().filter(|k| mine(k)));
+                }
+                into.by_end.retain(|_, v| !v.is_empty());
+                into.deferred
+                    .extend(f.deferred.into_iter().filter(|k| mine(k)));
+            }
+        }
+        table
     }
 
     pub fn len(&self) -> usize {
@@ -451,13 +528,14 @@ impl SinkState {
             return;
         }
         let started = Instant::now();
-        let changes = self.data.table.take_changes();
+        let mut changes = self.data.table.take_full_changes();
         let rows = if s.needs_table() {
             self.data.table.rows()
         } else {
             Vec::new()
         };
-        // The log first: a crash after the server has the rows must find them in it.
+        // The log first (with each row's window): a crash after the server has the rows must
+        // find them in it.
         if let Some(w) = self.wal.as_mut() {
             let written: Vec<&Row> = changes
                 .iter()
@@ -471,6 +549,7 @@ impl SinkState {
                 return;
             }
         }
+        self.data.table.hide_version(&mut changes);
         match flush_with_retry(&mut **s, &self.name, &changes, &rows) {
             Ok(()) => {
                 self.data.mark = s.mark();
@@ -523,37 +602,20 @@ impl EpochState for SinkState {
                 worker == 0
             }
         };
-        let mut table = Table::new(self.data.table.key.clone(), self.data.table.version);
         let mut mark = None;
-        for p in parts {
-            let t = p.table;
-            mark = mark.or(p.mark);
-            table
-                .rows
-                .extend(t.rows.into_iter().filter(|(k, _)| mine(k)));
-            table
-                .before
-                .extend(t.before.into_iter().filter(|(k, _)| mine(k)));
-            table
-                .forced
-                .extend(t.forced.into_iter().filter(|(k, _)| mine(k)));
-            if let Some(f) = t.frozen {
-                let into = table.frozen.get_or_insert_with(|| Frozen {
-                    size: f.size,
-                    by_end: BTreeMap::new(),
-                    deferred: Vec::new(),
-                });
-                for (end, keys) in f.by_end {
-                    into.by_end
-                        .entry(end)
-                        .or_default()
-                        .extend(keys.into_iter().filter(|k| mine(k)));
-                }
-                into.by_end.retain(|_, v| !v.is_empty());
-                into.deferred
-                    .extend(f.deferred.into_iter().filter(|k| mine(k)));
-            }
-        }
+        let tables: Vec<Table> = parts
+            .into_iter()
+            .map(|p| {
+                mark = mark.or(p.mark);
+                p.table
+            })
+            .collect();
+        let table = Table::merged(
+            self.data.table.key.clone(),
+            self.data.table.version,
+            tables,
+            mine,
+        );
         SinkData {
             table,
             mark: if worker == 0 || partitioned {
@@ -713,6 +775,42 @@ mod tests {
         // Once written, a key is back to ordinary changes.
         t.apply(vec![(r("a", 1), -1), (r("a", 1), 1)]);
         assert_eq!(t.take_changes(), vec![]);
+    }
+
+    #[test]
+    fn a_forced_key_forgotten_as_final_is_not_deleted() {
+        // (app, window start, count, hidden window start); windows of 60.
+        let w = |app: &str, start: i64, n: i64| {
+            vec![
+                Value::str(app),
+                Value::Int(start),
+                Value::Int(n),
+                Value::Int(start),
+            ]
+        };
+        let mut t = Table::new(Some(vec![0, 1]), Some(3)).forgetting_final_rows(60);
+        t.apply(vec![(w("a", 0, 3), 1), (w("a", 60, 1), 1)]);
+        t.take_changes();
+        // [0, 60) is final, written and forgotten; [60, 120) is open.
+        assert_eq!(t.forget_final(60), 1);
+        // The logs say a crashed run wrote both windows, and [120, 180), which the restored
+        // state has not reached.
+        t.force(vec![w("a", 0, 3), w("a", 60, 4), w("a", 120, 2)]);
+        assert_eq!(
+            t.take_full_changes(),
+            vec![
+                Change::Update(w("a", 60, 1)),
+                Change::Delete(w("a", 120, 2))
+            ]
+        );
+        // Restored at another worker count: the watermark it forgot at is kept.
+        let mut t = Table::new(Some(vec![0, 1]), Some(3)).forgetting_final_rows(60);
+        t.apply(vec![(w("a", 0, 3), 1)]);
+        t.take_changes();
+        t.forget_final(60);
+        let mut merged = Table::merged(Some(vec![0, 1]), Some(3), vec![t], |_| true);
+        merged.force(vec![w("a", 0, 3)]);
+        assert_eq!(merged.take_changes(), vec![]);
     }
 
     #[test]
