@@ -5,8 +5,8 @@
 //! checkpoint settings wrote to tables, keys and files of its own. Also the refusals: a changed
 //! plan, and a corrupted newest checkpoint (the one before it is used, at another worker count).
 //!
-//! Sources: the generator, a bounded Kafka topic (4 partitions), a file followed while it is
-//! appended to, a MySQL dimension, and two processes.
+//! Sources: the generator, a bounded Kafka topic (4 partitions) and a live one written to across
+//! the kills, a file followed while it is appended to, a MySQL dimension, and two processes.
 //!
 //! The kill times come from a seeded generator; the seed is printed, and
 //! `TALLY_RECOVERY_SEED=<seed>` repeats them.
@@ -372,6 +372,62 @@ fn replay_changes(path: &Path, key: usize) -> Vec<String> {
     rows
 }
 
+/// Starts a never-ending job once more (after the kills) and waits until its MySQL table
+/// `n.mysql` and Redis hashes `n.redis` hold `expected_m` and `expected_r`, then checks they
+/// stay so (nothing written twice later) and kills it. The run must resume from a checkpoint
+/// that verifies.
+fn converge(
+    dir: &Path,
+    n: &Names,
+    expected_m: &[String],
+    expected_r: &[String],
+    db: &mut Mysql,
+    r: &mut redis::Connection,
+) {
+    let log = dir.join("run-last.log");
+    let mut last = spawn(dir, &["job.ec", "-w", "2"], &log);
+    let caught_up = Instant::now();
+    loop {
+        let (m, h) = (
+            db.rows_of(&n.mysql, &format!("SELECT * FROM `{}`", n.mysql)),
+            redis_hashes(r, &n.redis),
+        );
+        if m == expected_m && h == expected_r {
+            break;
+        }
+        assert!(
+            last.0.try_wait().unwrap().is_none(),
+            "the last run ended: {}",
+            log_tail(&log)
+        );
+        assert!(
+            caught_up.elapsed() < Duration::from_secs(60),
+            "60 s after the last start the sinks differ from the uninterrupted run's:\n\
+             MySQL {} rows, expected {}; missing {:?}; not expected {:?}\n\
+             Redis {} hashes, expected {}; missing {:?}; not expected {:?}\nlog:\n{}",
+            m.len(),
+            expected_m.len(),
+            missing(expected_m, &m),
+            missing(&m, expected_m),
+            h.len(),
+            expected_r.len(),
+            missing(expected_r, &h),
+            missing(&h, expected_r),
+            log_tail(&log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(db.rows(&format!("SELECT * FROM `{}`", n.mysql)), expected_m);
+    assert_eq!(redis_hashes(r, &n.redis), expected_r);
+    assert!(last.0.try_wait().unwrap().is_none());
+    last.0.kill().unwrap();
+    last.0.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("resuming from checkpoint"), "{text}");
+    assert!(!text.contains("cannot be used"), "{text}");
+}
+
 /// The rows of `want` not in `got`.
 fn missing<'a>(want: &'a [String], got: &[String]) -> Vec<&'a String> {
     want.iter().filter(|w| !got.contains(w)).collect()
@@ -547,6 +603,16 @@ fn generator_job_killed_repeatedly_writes_every_sink_as_an_uninterrupted_run() {
 // 2. Kafka, bounded, 4 partitions, -w 2
 // ---------------------------------------------------------------------------------------------
 
+/// The source table of the Kafka jobs: topic `events`, read from the start.
+fn kafka_source(broker: &str, group: &str, bounded: bool) -> String {
+    format!(
+        "[tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={broker}\n\
+         table.kafka.topic=events\ntable.kafka.group={group}\ntable.kafka.offset=earliest\n\
+         table.kafka.bounded={bounded}\ntable.kafka.properties.fetch.wait.max.ms=50\n\
+         table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n"
+    )
+}
+
 fn kafka_job(n: &Names, broker: &str, group: &str, checkpointing: bool) -> String {
     format!(
         "[system]\n{}\
@@ -554,12 +620,9 @@ fn kafka_job(n: &Names, broker: &str, group: &str, checkpointing: bool) -> Strin
          INSERT INTO tum_r {TUMBLING} \\\n\
          INSERT INTO accu_m {ACCU_SW} \\\n\
          INSERT INTO accu_r {ACCU_SW}\n\
-         [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={broker}\n\
-         table.kafka.topic=events\ntable.kafka.group={group}\ntable.kafka.offset=earliest\n\
-         table.kafka.bounded=true\ntable.kafka.properties.fetch.wait.max.ms=50\n\
-         table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
-         {}{}{}{}",
+         {}{}{}{}{}",
         if checkpointing { CHECKPOINTING } else { "" },
+        kafka_source(broker, group, true),
         mysql_sink("tum_m", &n.mysql),
         redis_sink("tum_r", &format!("{}:{{appId}}:{{t}}", n.redis)),
         mysql_sink("accu_m", &n.mysql2),
@@ -642,6 +705,93 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
     for p in [&a.redis, &b.redis, &a.redis2, &b.redis2] {
         redis_delete(&mut r, p);
     }
+}
+
+/// A tumbling query into MySQL and a whole-stream one into Redis over the topic, live (never
+/// ending) or bounded.
+fn live_kafka_job(n: &Names, broker: &str, group: &str, checkpointing: bool) -> String {
+    format!(
+        "[system]\n{}\
+         sql=INSERT INTO tum_m {TUMBLING} \\\n\
+         INSERT INTO whole_r {WHOLE}\n\
+         {}{}{}",
+        if checkpointing { CHECKPOINTING } else { "" },
+        // The crashed job reads live; the uninterrupted one reads what was written, to its end.
+        kafka_source(broker, group, !checkpointing),
+        mysql_sink("tum_m", &n.mysql),
+        redis_sink("whole_r", &format!("{}:{{appId}}", n.redis)),
+    )
+}
+
+/// A live topic, written to while the job runs and is killed five times, then read by one more
+/// run until its sinks hold what an uninterrupted bounded read of the whole topic wrote; the
+/// group's committed offsets are then the partitions' ends.
+#[test]
+fn a_live_kafka_topic_written_to_across_kills_is_read_exactly_once() {
+    let broker = Broker::start();
+    broker.create_topic("events", 4);
+    let mut db = Mysql::connect();
+    let mut r = redis();
+    let mut rng = seeded("live kafka");
+    let (crashed, clean) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let lines = events(clean.path(), 40_000, 17);
+    let (a, b) = (Names::new("live_a"), Names::new("live_b"));
+    let group = unique("tally_rec_live");
+    std::fs::write(
+        crashed.path().join("job.ec"),
+        live_kafka_job(&a, &broker.addr, &group, true),
+    )
+    .unwrap();
+    std::fs::write(
+        clean.path().join("job.ec"),
+        live_kafka_job(&b, &broker.addr, &unique("tally_rec_live_ref"), false),
+    )
+    .unwrap();
+    // One record per batch (see `Broker::produce_unbatched`); the first 4,000 before the job
+    // starts, the rest (about 8 s) while it is killed.
+    let mut ends = broker.produce_unbatched("events", 4, &lines[..4000]);
+    let started = Instant::now();
+    let written_during_kills = std::thread::scope(|scope| {
+        let producer = scope.spawn(|| broker.produce_unbatched("events", 4, &lines[4000..]));
+        use Kill::*;
+        crash(
+            crashed.path(),
+            "job",
+            &[Random, Random, MidCheckpoint, Random, Random],
+            &mut rng,
+            &mut |i| one(crashed.path(), &["job.ec", "-w", "2"], i),
+        );
+        let during = !producer.is_finished();
+        for (e, more) in ends.iter_mut().zip(producer.join().unwrap()) {
+            *e += more;
+        }
+        during
+    });
+    ok(&tally(
+        &["run", "job.ec", "-w", "2", "--progress", "0"],
+        clean.path(),
+    ));
+    let expected_m = db.rows(&format!("SELECT * FROM `{}`", b.mysql));
+    let expected_r = redis_hashes(&mut r, &b.redis);
+    assert!(!expected_m.is_empty() && !expected_r.is_empty());
+    converge(
+        crashed.path(),
+        &a,
+        &expected_m,
+        &expected_r,
+        &mut db,
+        &mut r,
+    );
+    // The last run checkpointed every 500 ms after it had read everything.
+    assert_eq!(broker.committed_each("events", &group, 4), ends);
+    println!(
+        "live kafka: {} s (records went on being written during the kills: \
+         {written_during_kills})",
+        started.elapsed().as_secs()
+    );
+    drop_mysql(&mut db, &[&a.mysql, &b.mysql]);
+    redis_delete(&mut r, &a.redis);
+    redis_delete(&mut r, &b.redis);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -856,49 +1006,14 @@ fn a_followed_file_appended_to_across_kills_is_read_exactly_once() {
     let expected_m = db.rows(&format!("SELECT * FROM `{}`", b.mysql));
     let expected_r = redis_hashes(&mut r, &b.redis);
     assert!(!expected_m.is_empty() && !expected_r.is_empty());
-    let log = crashed.path().join("run-last.log");
-    let mut last = spawn(crashed.path(), &["job.ec", "-w", "2"], &log);
-    let caught_up = Instant::now();
-    loop {
-        let (m, h) = (
-            db.rows_of(&a.mysql, &format!("SELECT * FROM `{}`", a.mysql)),
-            redis_hashes(&mut r, &a.redis),
-        );
-        if m == expected_m && h == expected_r {
-            break;
-        }
-        assert!(
-            last.0.try_wait().unwrap().is_none(),
-            "the last run ended: {}",
-            log_tail(&log)
-        );
-        assert!(
-            caught_up.elapsed() < Duration::from_secs(60),
-            "60 s after the last start the sinks differ from the uninterrupted run's:\n\
-             MySQL {} rows, expected {}; missing {:?}; not expected {:?}\n\
-             Redis {} hashes, expected {}; missing {:?}; not expected {:?}\nlog:\n{}",
-            m.len(),
-            expected_m.len(),
-            missing(&expected_m, &m),
-            missing(&m, &expected_m),
-            h.len(),
-            expected_r.len(),
-            missing(&expected_r, &h),
-            missing(&h, &expected_r),
-            log_tail(&log)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // Equal, and it stays so (nothing is written twice later).
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(db.rows(&format!("SELECT * FROM `{}`", a.mysql)), expected_m);
-    assert_eq!(redis_hashes(&mut r, &a.redis), expected_r);
-    assert!(last.0.try_wait().unwrap().is_none());
-    last.0.kill().unwrap();
-    last.0.wait().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("resuming from checkpoint"), "{text}");
-    assert!(!text.contains("cannot be used"), "{text}");
+    converge(
+        crashed.path(),
+        &a,
+        &expected_m,
+        &expected_r,
+        &mut db,
+        &mut r,
+    );
     println!(
         "follow: {} s (appends went on during the kills: {appended_during_kills})",
         started.elapsed().as_secs()
