@@ -558,7 +558,14 @@ fn generator_job_killed_repeatedly_writes_every_sink_as_an_uninterrupted_run() {
         "job",
         &[Random, MidCheckpoint, Random, MidCheckpoint, Random, Random],
         &mut rng,
-        &mut |i| one(crashed.path(), &["job.ec", "-w", "2"], i),
+        // The second run at one worker: the checkpoint of two is merged into it, and back.
+        &mut |i| {
+            one(
+                crashed.path(),
+                &["job.ec", "-w", ["2", "1", "2", "2", "2", "2"][i]],
+                i,
+            )
+        },
     );
     run_to_end(crashed.path(), &["job.ec", "-w", "2"]);
     ok(&uninterrupted.join().unwrap());
@@ -844,7 +851,16 @@ fn a_job_joining_a_mysql_dimension_killed_repeatedly_writes_as_an_uninterrupted_
         "job",
         &[Random, Random, MidCheckpoint, Random, Random],
         &mut rng,
-        &mut |i| one(crashed.path(), &["job.ec", "-w", "2"], i),
+        // Each run at another worker count than the one before: its state (join arrangements,
+        // the dimension's delivered rows, windows, sink tables and logs) goes to the workers
+        // that own each key now.
+        &mut |i| {
+            one(
+                crashed.path(),
+                &["job.ec", "-w", ["2", "1", "3", "2", "1"][i]],
+                i,
+            )
+        },
     );
     run_to_end(crashed.path(), &["job.ec", "-w", "2"]);
     ok(&uninterrupted.join().unwrap());
