@@ -940,18 +940,96 @@ fn a_two_process_job_killed_repeatedly_writes_as_an_uninterrupted_run() {
     assert!(log0.contains("resuming from checkpoint"), "{log0}");
     uninterrupted.join().unwrap();
     println!("cluster: {} s", started.elapsed().as_secs());
+    assert_cluster_sinks_equal(&mut db, &mut r, &a, &b);
+}
+
+/// The sinks of [`cluster_job`] `a` hold what `b`'s wrote, whole; then both are dropped.
+fn assert_cluster_sinks_equal(db: &mut Mysql, r: &mut redis::Connection, a: &Names, b: &Names) {
     let expected = db.rows(&format!("SELECT * FROM `{}`", b.mysql));
     assert!(!expected.is_empty());
     assert_eq!(db.rows(&format!("SELECT * FROM `{}`", a.mysql)), expected);
     for (x, y) in [(&a.redis, &b.redis), (&a.redis2, &b.redis2)] {
-        let expected = redis_hashes(&mut r, y);
+        let expected = redis_hashes(r, y);
         assert!(!expected.is_empty());
-        assert_eq!(redis_hashes(&mut r, x), expected, "Redis {x}");
+        assert_eq!(redis_hashes(r, x), expected, "Redis {x}");
     }
-    drop_mysql(&mut db, &[&a.mysql, &b.mysql]);
+    drop_mysql(db, &[&a.mysql, &b.mysql]);
     for p in [&a.redis, &b.redis, &a.redis2, &b.redis2] {
-        redis_delete(&mut r, p);
+        redis_delete(r, p);
     }
+}
+
+/// Once a checkpoint of this run is complete, sends SIGTERM to process `which` of `procs`
+/// only, and waits for every process to end: each must exit 0 within 30 s, one log must say
+/// it stopped after a complete checkpoint, and that checkpoint is newer than the SIGTERM.
+fn terminate(dir: &Path, procs: &mut [(Running, PathBuf)], which: usize) {
+    let before = newest(dir, "job", true);
+    let started = Instant::now();
+    while newest(dir, "job", true) <= before {
+        for (p, log) in procs.iter_mut() {
+            assert!(
+                p.0.try_wait().unwrap().is_none(),
+                "a process ended before its first checkpoint:\n{}",
+                log_tail(log)
+            );
+        }
+        assert!(started.elapsed() < Duration::from_secs(90));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let at_signal = newest(dir, "job", true);
+    let pid = procs[which].0 .0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    for (p, log) in procs.iter_mut() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = p.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running 30 s after SIGTERM:\n{}",
+                log_tail(log)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}:\n{}", log_tail(log));
+    }
+    let logs: Vec<String> = procs
+        .iter()
+        .map(|(_, log)| std::fs::read_to_string(log).unwrap())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("stopped on SIGTERM after a complete checkpoint")),
+        "{logs:?}"
+    );
+    assert!(newest(dir, "job", true) > at_signal, "{logs:?}");
+}
+
+/// SIGTERM stops a job at a checkpoint, in one process and sent to the second process of a
+/// cluster only (the first takes the checkpoint, then both stop); the runs after go on from
+/// those checkpoints to exactly an uninterrupted run's tables.
+#[test]
+fn sigterm_to_any_process_stops_the_job_at_a_checkpoint_it_goes_on_from() {
+    let mut db = Mysql::connect();
+    let mut r = redis();
+    let (stopped, clean) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (Names::new("sigterm_a"), Names::new("sigterm_b"));
+    std::fs::write(stopped.path().join("job.ec"), cluster_job(&a, true)).unwrap();
+    std::fs::write(clean.path().join("job.ec"), cluster_job(&b, false)).unwrap();
+    let d = clean.path().to_path_buf();
+    let uninterrupted = std::thread::spawn(move || run_two_processes(&d, "job.ec", "1"));
+    terminate(
+        stopped.path(),
+        &mut one(stopped.path(), &["job.ec", "-w", "2"], 0),
+        0,
+    );
+    // `cluster` lists process 1 first.
+    terminate(stopped.path(), &mut cluster(stopped.path(), 1), 0);
+    run_to_end(stopped.path(), &["job.ec", "-w", "2"]);
+    uninterrupted.join().unwrap();
+    assert_cluster_sinks_equal(&mut db, &mut r, &a, &b);
 }
 
 // ---------------------------------------------------------------------------------------------

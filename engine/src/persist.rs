@@ -53,7 +53,14 @@ struct Done {
     positions: Vec<Vec<Position>>,
 }
 
-type AckInput = timely::dataflow::operators::vec::input::Handle<u64, Ack>;
+/// What every worker tells worker 0: a part it wrote, or that its process got SIGTERM.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum ToLeader {
+    Ack(Ack),
+    Stop,
+}
+
+type AckInput = timely::dataflow::operators::vec::input::Handle<u64, ToLeader>;
 type DoneInput = timely::dataflow::operators::vec::input::Handle<u64, Done>;
 
 /// One worker's side of checkpointing.
@@ -73,7 +80,7 @@ pub struct Checkpointer {
     writing: VecDeque<Writing>,
     acks: Option<AckInput>,
     dones: Option<DoneInput>,
-    got_acks: Rc<RefCell<Vec<Ack>>>,
+    got_acks: Rc<RefCell<Vec<ToLeader>>>,
     got_dones: Rc<RefCell<Vec<Done>>>,
     // Worker 0 only:
     next_seq: u64,
@@ -110,10 +117,10 @@ impl Checkpointer {
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
     ) -> Self {
-        let got_acks: Rc<RefCell<Vec<Ack>>> = Rc::default();
+        let got_acks: Rc<RefCell<Vec<ToLeader>>> = Rc::default();
         let got_dones: Rc<RefCell<Vec<Done>>> = Rc::default();
         let (acks, dones) = worker.dataflow::<u64, _, _>(|scope| {
-            let (acks, ack_stream) = scope.new_input::<Ack>();
+            let (acks, ack_stream) = scope.new_input::<ToLeader>();
             let got = got_acks.clone();
             ack_stream
                 .exchange(|_| 0)
@@ -261,18 +268,29 @@ impl Checkpointer {
             if *acks.time() < w.seq {
                 acks.advance_to(w.seq);
             }
-            acks.send(Ack {
+            acks.send(ToLeader::Ack(Ack {
                 seq: w.seq,
                 epoch: w.epoch,
                 worker: self.worker,
                 fed_until: self.fed_until,
                 part,
-            });
+            }));
             acks.advance_to(w.seq + 1);
         }
-        let acks: Vec<Ack> = std::mem::take(&mut *self.got_acks.borrow_mut());
+        // SIGTERM in any process: worker 0 takes the checkpoint that stops the job. Another
+        // worker passes it on (and clears the flag, so that a later SIGTERM is passed on too
+        // when this one's checkpoint fails).
+        if self.worker != 0 && self.stop.swap(false, Ordering::Relaxed) {
+            tracing::info!("SIGTERM: asking worker 0 for a checkpoint, then stopping");
+            let acks = self.acks.as_mut().expect("open until the end");
+            acks.send(ToLeader::Stop);
+        }
+        let acks: Vec<ToLeader> = std::mem::take(&mut *self.got_acks.borrow_mut());
         for a in acks {
-            self.open.entry(a.seq).or_default().push(a);
+            match a {
+                ToLeader::Ack(a) => self.open.entry(a.seq).or_default().push(a),
+                ToLeader::Stop => self.stop.store(true, Ordering::Relaxed),
+            }
         }
         while let Some((&seq, got)) = self.open.first_key_value() {
             if got.len() < self.peers {
