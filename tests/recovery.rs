@@ -607,7 +607,7 @@ fn generator_job_killed_repeatedly_writes_every_sink_as_an_uninterrupted_run() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Kafka, bounded, 4 partitions, -w 2
+// 2. Kafka, bounded, 4 partitions, at -w 2, -n 2 and -w 1; and a live topic
 // ---------------------------------------------------------------------------------------------
 
 /// The source table of the Kafka jobs: topic `events`, read from the start.
@@ -626,14 +626,18 @@ fn kafka_job(n: &Names, broker: &str, group: &str, checkpointing: bool) -> Strin
          sql=INSERT INTO tum_m {TUMBLING} \\\n\
          INSERT INTO tum_r {TUMBLING} \\\n\
          INSERT INTO accu_m {ACCU_SW} \\\n\
-         INSERT INTO accu_r {ACCU_SW}\n\
-         {}{}{}{}{}",
+         INSERT INTO accu_r {ACCU_SW} \\\n\
+         INSERT INTO whole_pg {WHOLE}\n\
+         {}{}{}{}{}\
+         [tabledesc-whole_pg]\ntable.name=whole_pg\ntable.type=tpg\n\
+         table.postgres.table={}\ntable.postgres.create=true\ntable.flush.ms=100\n",
         if checkpointing { CHECKPOINTING } else { "" },
         kafka_source(broker, group, true),
         mysql_sink("tum_m", &n.mysql),
         redis_sink("tum_r", &format!("{}:{{appId}}:{{t}}", n.redis)),
         mysql_sink("accu_m", &n.mysql2),
         redis_sink("accu_r", &format!("{}:{{appId}}:{{t}}", n.redis2)),
+        n.pg,
     )
 }
 
@@ -643,9 +647,10 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
     broker.create_topic("events", 4);
     let mut db = Mysql::connect();
     let mut r = redis();
+    let mut pg = postgres();
     let mut rng = seeded("kafka");
     let (crashed, clean) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let lines = events(crashed.path(), 60_000, 3);
+    let lines = events(crashed.path(), 80_000, 3);
     // One record per batch: see `Broker::produce_unbatched` (tansu skips the rest of a batch
     // when a fetch starts inside it).
     let ends = broker.produce_unbatched("events", 4, &lines);
@@ -661,9 +666,9 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
         kafka_job(&b, &broker.addr, &unique("tally_rec_ref"), false),
     )
     .unwrap();
-    // Batches of at most 1000 records (each an epoch), so that checkpoints come often and
+    // Batches of at most 500 records (each an epoch), so that checkpoints come often and
     // the run lasts long enough for the kills.
-    let uninterrupted = reference(clean.path(), &["job.ec", "-w", "2", "--chunk-rows", "1000"]);
+    let uninterrupted = reference(clean.path(), &["job.ec", "-w", "2", "--chunk-rows", "500"]);
     let started = Instant::now();
     use Kill::*;
     crash(
@@ -671,17 +676,28 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
         "job",
         &[Random, Random, MidCheckpoint, Random, Random],
         &mut rng,
+        // Runs at -w 2, then two processes of one worker each, then -w 1: the partitions
+        // (and the state of their keys) move between workers and processes.
         &mut |i| {
-            one(
-                crashed.path(),
-                &["job.ec", "-w", "2", "--chunk-rows", "1000"],
-                i,
-            )
+            let chunk = ["--chunk-rows", "500"];
+            match i {
+                1 | 4 => cluster_with(crashed.path(), i, &chunk),
+                2 => one(
+                    crashed.path(),
+                    &[&["job.ec", "-w", "1"], &chunk[..]].concat(),
+                    i,
+                ),
+                _ => one(
+                    crashed.path(),
+                    &[&["job.ec", "-w", "2"], &chunk[..]].concat(),
+                    i,
+                ),
+            }
         },
     );
     run_to_end(
         crashed.path(),
-        &["job.ec", "-w", "2", "--chunk-rows", "1000"],
+        &["job.ec", "-w", "2", "--chunk-rows", "500"],
     );
     ok(&uninterrupted.join().unwrap());
     println!("kafka: {} s", started.elapsed().as_secs());
@@ -706,6 +722,15 @@ fn kafka_job_killed_repeatedly_resumes_at_its_offsets_and_commits_them() {
         assert!(!expected.is_empty());
         assert_eq!(redis_hashes(&mut r, x), expected, "Redis {what}");
     }
+    let expected = pg_rows(&mut pg, &format!("SELECT * FROM \"{}\"", b.pg));
+    assert!(!expected.is_empty());
+    assert_eq!(
+        pg_rows(&mut pg, &format!("SELECT * FROM \"{}\"", a.pg)),
+        expected,
+        "PostgreSQL whole stream"
+    );
+    pg.batch_execute(&format!("DROP TABLE \"{}\"; DROP TABLE \"{}\"", a.pg, b.pg))
+        .unwrap();
     // Every offset read is committed to the group once the last checkpoint completed.
     assert_eq!(broker.committed_each("events", &group, 4), ends);
     drop_mysql(&mut db, &[&a.mysql, &b.mysql, &a.mysql2, &b.mysql2]);
@@ -897,12 +922,21 @@ fn cluster_job(n: &Names, checkpointing: bool) -> String {
 
 /// Both processes of a two-process cluster (one worker each) on fresh localhost ports.
 fn cluster(dir: &Path, run: usize) -> Vec<(Running, PathBuf)> {
+    cluster_with(dir, run, &[])
+}
+
+/// [`cluster`] with more arguments for `tally run`.
+fn cluster_with(dir: &Path, run: usize, more: &[&str]) -> Vec<(Running, PathBuf)> {
     write_hostfile(dir, 2);
     ["1", "0"]
         .iter()
         .map(|p| {
             let log = dir.join(format!("run-{run}-p{p}.log"));
-            let args = ["job.ec", "-w", "1", "-n", "2", "-p", p, "-h", "hosts"];
+            let args = [
+                &["job.ec", "-w", "1", "-n", "2", "-p", p, "-h", "hosts"],
+                more,
+            ]
+            .concat();
             (spawn(dir, &args, &log), log)
         })
         .collect()
