@@ -145,23 +145,31 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { job } => match load(&job) {
-            Ok((_, plan)) => {
-                println!(
-                    "{}: ok ({} source{}, {} result table{})",
-                    job.display(),
-                    plan.sources.len(),
-                    if plan.sources.len() == 1 { "" } else { "s" },
-                    plan.sinks.len(),
-                    if plan.sinks.len() == 1 { "" } else { "s" }
-                );
-                Ok(ExitCode::SUCCESS)
+        Command::Check { job } => {
+            match Job::load_all(&job).and_then(|j| tally_sql::planner::check(&j)) {
+                Ok(plan) => {
+                    println!(
+                        "{}: ok ({} source{}, {} result table{})",
+                        job.display(),
+                        plan.sources.len(),
+                        if plan.sources.len() == 1 { "" } else { "s" },
+                        plan.sinks.len(),
+                        if plan.sinks.len() == 1 { "" } else { "s" }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(errors) => {
+                    // Every independent error, as a compiler reports them.
+                    for d in &errors {
+                        eprintln!("{d}");
+                    }
+                    if errors.len() > 1 {
+                        eprintln!("{}: {} errors", job.display(), errors.len());
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
             }
-            Err(d) => {
-                eprintln!("{d}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        }
         Command::Explain { job } => {
             match Job::load(&job).and_then(|j| tally_sql::planner::explain(&j)) {
                 Ok((bound, plan)) => {

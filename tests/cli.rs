@@ -85,6 +85,30 @@ fn check_fails_with_a_position() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// `check` reports every independent error of a job, in order, then how many.
+#[test]
+fn check_reports_every_error() {
+    let job = "tests/broken/several_independent_errors.ec";
+    let out = tally(&["check", job]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{job}:5:32: error: unknown column `vv`; available: k, v\n\
+             {job}:6:35: error: unknown table `nosuch`; defined: src, dest\n\
+             {job}:8:22: error: unknown column `zz`; available: k, v\n\
+             {job}: 3 errors\n"
+        )
+    );
+    // `run` names the first and stops.
+    let out = tally(&["run", job]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("{job}:5:32: error: unknown column `vv`; available: k, v\n")
+    );
+}
+
 #[test]
 fn explain_prints_the_plan_and_the_dataflow() {
     let out = tally(&["explain", "examples/easycount.ec"]);

@@ -188,21 +188,34 @@ pub struct Job {
 impl Job {
     /// Reads and parses a job file (`.ec` or `.sql`).
     pub fn load(path: &Path) -> Result<Job, Diagnostic> {
+        Job::load_all(path).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Job::load`], with every error the file's sections have (an `.ec` file's table
+    /// descriptions and settings are read on after one that is wrong), for `tally check`.
+    pub fn load_all(path: &Path) -> Result<Job, Vec<Diagnostic>> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Diagnostic {
-            file: file.clone(),
-            pos: Pos::new(1, 1),
-            message: format!("cannot read the job file: {e}"),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic {
+                file: file.clone(),
+                pos: Pos::new(1, 1),
+                message: format!("cannot read the job file: {e}"),
+            }]
         })?;
-        let mut job = Job::parse(&file, &text)?;
+        let mut job = Job::parse_all(&file, &text)?;
         job.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(job)
     }
 
     /// Parses a job from text; `file` names it in errors and decides its form (`.sql` or `.ec`).
     pub fn parse(file: &str, text: &str) -> Result<Job, Diagnostic> {
+        Job::parse_all(file, text).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Job::parse`] with every error (see [`Job::load_all`]).
+    pub fn parse_all(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         if file.ends_with(".sql") {
-            parse_sql_job(file, text)
+            parse_sql_job(file, text).map_err(|d| vec![d])
         } else {
             parse_ec_job(file, text)
         }
@@ -332,16 +345,21 @@ fn strip_comment(value: &str) -> &str {
     value
 }
 
-fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
+/// Reads an `.ec` job. A line that is wrong is reported and skipped (an unknown section with
+/// all its lines), so that one pass finds every error of the file's sections.
+fn parse_ec_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
     let err = |pos: Pos, message: String| Diagnostic {
         file: file.to_string(),
         pos,
         message,
     };
+    let mut errors: Vec<Diagnostic> = Vec::new();
     enum Section {
         None,
         System,
         Table(usize),
+        /// An unknown section (reported): its lines are not read.
+        Skipped,
     }
     let mut section = Section::None;
     let mut settings = BTreeMap::new();
@@ -356,12 +374,12 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
             continue;
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
-            let name = rest
-                .split(']')
-                .next()
-                .filter(|_| rest.contains(']'))
-                .ok_or_else(|| err(first, "a section header needs a closing `]`".into()))?
-                .trim();
+            let Some(name) = rest.split(']').next().filter(|_| rest.contains(']')) else {
+                errors.push(err(first, "a section header needs a closing `]`".into()));
+                section = Section::Skipped;
+                continue;
+            };
+            let name = name.trim();
             section = if name.eq_ignore_ascii_case("system") {
                 Section::System
             } else if name.to_ascii_lowercase().starts_with("tabledesc") {
@@ -376,21 +394,26 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
             } else {
                 let guess = did_you_mean(name, ["system", "tabledesc"])
                     .map_or_else(String::new, |g| format!(" did you mean `[{g}]`?"));
-                return Err(err(
+                errors.push(err(
                     Pos::new(first.line, indent + 1),
                     format!(
                         "unknown section `[{name}]`:{guess} a job has a [system] section and \
                          [tabledesc-N] sections"
                     ),
                 ));
+                Section::Skipped
             };
             continue;
         }
+        if matches!(section, Section::Skipped) {
+            continue;
+        }
         let Some((key, value)) = trimmed.split_once('=') else {
-            return Err(err(
+            errors.push(err(
                 Pos::new(first.line, indent + 1),
                 format!("expected `key=value`, found `{}`", trimmed.trim()),
             ));
+            continue;
         };
         let key = key.trim();
         let value_col = indent + key.len() as u32 + 2 + leading_ws(value) as u32;
@@ -435,8 +458,13 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                                 }
                             }
                         };
-                        let (schema, decls) =
-                            parse_ec_fields_at(value).map_err(|(o, m)| err(at(o), m))?;
+                        let (schema, decls) = match parse_ec_fields_at(value) {
+                            Ok(fields) => fields,
+                            Err((o, m)) => {
+                                errors.push(err(at(o), m));
+                                continue;
+                            }
+                        };
                         table.schema = schema;
                         table.decls = decls
                             .into_iter()
@@ -454,31 +482,45 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
                     },
                 );
             }
-            Section::None => {
-                return Err(err(
-                    first,
-                    "a setting before any section: start with [system] or [tabledesc-N]".into(),
-                ))
-            }
+            Section::None => errors.push(err(
+                first,
+                "a setting before any section: start with [system] or [tabledesc-N]".into(),
+            )),
+            // Its lines were passed over above.
+            Section::Skipped => {}
         }
     }
     for t in &tables {
         if t.name.is_empty() {
-            return Err(err(t.pos, "table description without `table.name`".into()));
+            errors.push(err(t.pos, "table description without `table.name`".into()));
         }
     }
-    check_job_settings(file, &settings)?;
+    if let Err(d) = check_job_settings(file, &settings) {
+        errors.push(d);
+    }
     let Some((sql_text, lines)) = sql else {
-        return Err(err(
-            Pos::new(1, 1),
-            "no script: the [system] section needs `sql=`".into(),
-        ));
+        // After an unknown section (perhaps a misspelt [system]) the missing script is no news.
+        if errors.is_empty() {
+            errors.push(err(
+                Pos::new(1, 1),
+                "no script: the [system] section needs `sql=`".into(),
+            ));
+        }
+        return Err(errors);
     };
     let script = parser::parse_script(&sql_text).map_err(|e| Diagnostic {
         file: file.to_string(),
         pos: lines.map(e.pos),
         message: e.message,
-    })?;
+    });
+    let script = match script {
+        Ok(s) if errors.is_empty() => s,
+        Ok(_) => return Err(errors),
+        Err(d) => {
+            errors.push(d);
+            return Err(errors);
+        }
+    };
     let job = Job {
         file: file.to_string(),
         settings,
@@ -487,7 +529,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
         lines,
         dir: Default::default(),
     };
-    check_duplicate_tables(&job)?;
+    check_duplicate_tables(&job).map_err(|d| vec![d])?;
     Ok(job)
 }
 

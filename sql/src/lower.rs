@@ -1,7 +1,7 @@
 //! Lowering: each statement of a job becomes plan nodes ([`crate::plan`]), its expressions
 //! bound by [`crate::bind`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::FixedOffset;
 use sqlparser::ast::Expr;
@@ -24,8 +24,20 @@ pub fn lower(job: &Job) -> Result<Plan, Diagnostic> {
 
 /// Lowers a loaded job to its plan, and returns what binding gave lowering on the way.
 pub fn lower_bound(job: &Job) -> Result<(BoundQuery, Plan), Diagnostic> {
-    let settings = settings::job_settings(job)?;
-    let tz = settings::timezone(job)?;
+    lower_all(job, false).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Lowers a loaded job, going on after a statement that fails: every independent error of the
+/// job, in statement order (for `tally check`). An error that only follows from an earlier
+/// one (a WITH that failed, read by a later statement; a table description that is wrong,
+/// read twice) is reported once.
+pub fn check(job: &Job) -> Result<Plan, Vec<Diagnostic>> {
+    lower_all(job, true).map(|(_, plan)| plan)
+}
+
+fn lower_all(job: &Job, keep_going: bool) -> Result<(BoundQuery, Plan), Vec<Diagnostic>> {
+    let settings = settings::job_settings(job).map_err(|d| vec![d])?;
+    let tz = settings::timezone(job).map_err(|d| vec![d])?;
     let mut p = Planner {
         job,
         tz,
@@ -36,9 +48,25 @@ pub fn lower_bound(job: &Job) -> Result<(BoundQuery, Plan), Diagnostic> {
         withs: HashMap::new(),
         sinks: Vec::new(),
         bound: BoundQuery::default(),
+        failed_withs: HashSet::new(),
+        cascaded: false,
     };
+    let mut errors: Vec<Diagnostic> = Vec::new();
     for stmt in &job.script.statements {
-        p.statement(stmt)?;
+        p.cascaded = false;
+        let Err(d) = p.statement(stmt) else { continue };
+        if let Statement::With { name, .. } = stmt {
+            p.failed_withs.insert(name.name.to_ascii_lowercase());
+        }
+        if !p.cascaded && !errors.contains(&d) {
+            errors.push(d);
+        }
+        if !keep_going {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     let mut plan = Plan {
         settings: p.settings,
@@ -138,6 +166,10 @@ struct Planner<'a> {
     sinks: Vec<SinkPlan>,
     /// Each JOIN and SELECT as bound, for `explain`.
     bound: BoundQuery,
+    /// WITH names whose definition failed (lower case): reading one is no new error.
+    failed_withs: HashSet<String>,
+    /// The statement being lowered read a failed WITH.
+    cascaded: bool,
 }
 
 impl Planner<'_> {
@@ -320,6 +352,9 @@ impl Planner<'_> {
                 let key = name.name.to_ascii_lowercase();
                 if let Some((node, scope)) = self.source_nodes.get(&key) {
                     return Ok((*node, scope.clone().requalify(&qualifier)));
+                }
+                if self.failed_withs.contains(&key) {
+                    self.cascaded = true;
                 }
                 let desc = self.job.table(&name.name).ok_or_else(|| {
                     let mut known: Vec<String> =
