@@ -3,6 +3,7 @@
 
 pub mod accum;
 pub mod checkpoint;
+pub mod store;
 mod cluster;
 mod persist;
 pub mod render;
