@@ -658,7 +658,9 @@ mod tests {
         let local = tempfile::tempdir().unwrap();
         let root = Loc::Dir(local.path().join("job"));
         let objects = tempfile::tempdir().unwrap();
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(objects.path())
+            .unwrap()
+            .with_automatic_cleanup(true);
         let remote = crate::store::Remote::new(std::sync::Arc::new(fs), "mem://store").unwrap();
         let object = Loc::Object {
             remote,

@@ -262,10 +262,11 @@ impl Loc {
                 let mut out = Vec::new();
                 for e in entries.flatten() {
                     let meta = e.metadata().ok();
+                    let dir = meta.as_ref().is_some_and(|m| m.is_dir());
                     out.push(Entry {
                         name: e.file_name().to_string_lossy().into_owned(),
-                        dir: meta.as_ref().is_some_and(|m| m.is_dir()),
-                        bytes: meta.map_or(0, |m| m.len()),
+                        dir,
+                        bytes: meta.filter(|_| !dir).map_or(0, |m| m.len()),
                     });
                 }
                 out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -564,7 +565,9 @@ mod tests {
     #[test]
     fn an_object_store() {
         let dir = tempfile::tempdir().unwrap();
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path())
+            .unwrap()
+            .with_automatic_cleanup(true);
         let remote = Remote::new(Arc::new(fs), "file:///objects").unwrap();
         let root = Loc::Object {
             remote,
