@@ -391,7 +391,17 @@ impl Loc {
     pub fn check(&self) -> Result<(), CheckpointError> {
         match self {
             Loc::Dir(_) => Ok(()),
-            Loc::Object { .. } => self.children().map(|_| ()),
+            Loc::Object { .. } => self.children().map(|_| ()).map_err(|e| {
+                let text = e.to_string().replace('\n', " ");
+                let why = if text.contains("NoSuchBucket") {
+                    "the bucket does not exist".to_string()
+                } else if text.contains("error sending request") {
+                    format!("the store does not answer ({text})")
+                } else {
+                    return CheckpointError::Refused(text);
+                };
+                CheckpointError::Refused(format!("{}: {why}", self.display()))
+            }),
         }
     }
 }
@@ -424,7 +434,20 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Loc, Checkp
                 .ok_or_else(|| refused("no bucket: write s3://bucket/prefix".into()))?
                 .to_string();
             let prefix = parsed.path().trim_matches('/').to_string();
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+            // A store that does not answer is an error within seconds, not minutes of retries
+            // (the client options first: `with_allow_http` is one of them).
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(&bucket)
+                .with_retry(object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: Duration::from_secs(20),
+                    ..Default::default()
+                })
+                .with_client_options(
+                    object_store::ClientOptions::new()
+                        .with_connect_timeout(Duration::from_secs(5))
+                        .with_timeout(Duration::from_secs(60)),
+                );
             let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
             let endpoint = options
                 .get("s3.endpoint")
@@ -462,18 +485,6 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Loc, Checkp
                 };
                 b = b.with_virtual_hosted_style_request(!path_style);
             }
-            // A store that does not answer is an error within seconds, not minutes of retries.
-            b = b
-                .with_retry(object_store::RetryConfig {
-                    max_retries: 3,
-                    retry_timeout: Duration::from_secs(20),
-                    ..Default::default()
-                })
-                .with_client_options(
-                    object_store::ClientOptions::new()
-                        .with_connect_timeout(Duration::from_secs(5))
-                        .with_timeout(Duration::from_secs(60)),
-                );
             let store = b.build().map_err(|e| refused(e.to_string()))?;
             let remote = Remote::new(Arc::new(store), &format!("s3://{bucket}"))?;
             Ok(Loc::Object {
