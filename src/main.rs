@@ -345,7 +345,7 @@ fn options(
     start: tally_engine::checkpoint::Start,
 ) -> tally_engine::checkpoint::Options {
     tally_engine::checkpoint::Options {
-        dir: tally_engine::checkpoint::job_dir(&root, job),
+        dir: tally_engine::checkpoint::job_loc(&root, job),
         interval: Duration::from_millis(
             settings
                 .interval_ms

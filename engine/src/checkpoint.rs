@@ -218,14 +218,23 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
 
 /// The checkpoint directory of the job file `job` under `root`: named after the file, with a
 /// hash of its full path so that two jobs of one name do not share state.
-pub fn job_dir(root: &Loc, job: &Path) -> Loc {
+pub fn job_dir(root: &Path, job: &Path) -> PathBuf {
+    root.join(job_dir_name(job))
+}
+
+/// [`job_dir`] in a directory or an object store.
+pub fn job_loc(root: &Loc, job: &Path) -> Loc {
+    root.join(&job_dir_name(job))
+}
+
+fn job_dir_name(job: &Path) -> String {
     let canonical = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
     let stem = job
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "job".into());
     let id = fingerprint(&canonical.to_string_lossy());
-    root.join(&format!("{stem}-{id}"))
+    format!("{stem}-{id}")
 }
 
 /// The directory of checkpoint `seq`.
