@@ -304,9 +304,8 @@ fn checkpoint_options(
     // given with `-s` as a URL is in the same kind of store.
     let open = |url: &str| -> anyhow::Result<tally_engine::checkpoint::Loc> {
         let loc = tally_engine::store::open(url, &settings.s3)?;
-        loc.check().map_err(|e| {
-            anyhow::anyhow!("checkpoint store `{url}` cannot be used: {e}")
-        })?;
+        loc.check()
+            .map_err(|e| anyhow::anyhow!("checkpoint store `{url}` cannot be used: {e}"))?;
         Ok(loc)
     };
     let start = match start {

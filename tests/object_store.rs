@@ -229,7 +229,10 @@ impl Moto {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_string()
@@ -369,9 +372,8 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
     std::fs::write(crashed.path().join("job.ec"), job(&a, &s3_settings(&moto))).unwrap();
     std::fs::write(clean.path().join("job.ec"), job(&b, "")).unwrap();
     let d = clean.path().to_path_buf();
-    let uninterrupted = std::thread::spawn(move || {
-        tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d)
-    });
+    let uninterrupted =
+        std::thread::spawn(move || tally(&["run", "job.ec", "-w", "2", "--progress", "0"], &d));
 
     let x = crashed.path();
     for i in 0..3 {
@@ -410,7 +412,9 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
     }
     let log = ok(&tally(&["run", "job.ec", "-w", "2", "--progress", "0"], x));
     assert!(
-        log.contains(&format!("resuming from checkpoint s3://{BUCKET}/{PREFIX}/job-")),
+        log.contains(&format!(
+            "resuming from checkpoint s3://{BUCKET}/{PREFIX}/job-"
+        )),
         "the last run did not resume from the store:\n{log}"
     );
     assert!(!log.contains("cannot be used"), "{log}");
@@ -435,10 +439,17 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
     );
     // The listing names the store's checkpoints; the final one is the newest.
     let out = tally(&["checkpoints", "job.ec"], x);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = listing.lines().collect();
-    assert_eq!(lines[0], format!("checkpoints under s3://{BUCKET}/{job_dir}"));
+    assert_eq!(
+        lines[0],
+        format!("checkpoints under s3://{BUCKET}/{job_dir}")
+    );
     let newest = newest_complete(&moto);
     let last_chk = lines.iter().rev().find(|l| l.starts_with("chk-")).unwrap();
     assert!(
@@ -477,7 +488,10 @@ fn a_missing_bucket_or_an_unreachable_endpoint_is_an_error_at_start() {
     };
     std::fs::write(
         dir.path().join("nobucket.ec"),
-        job("tally_s3_never", &settings("s3://no-such-bucket/p", &moto.endpoint())),
+        job(
+            "tally_s3_never",
+            &settings("s3://no-such-bucket/p", &moto.endpoint()),
+        ),
     )
     .unwrap();
     let e = failure(&tally(&["run", "nobucket.ec"], dir.path()));
@@ -490,7 +504,10 @@ fn a_missing_bucket_or_an_unreachable_endpoint_is_an_error_at_start() {
     let nothing = format!("http://127.0.0.1:{}", free_port());
     std::fs::write(
         dir.path().join("unreachable.ec"),
-        job("tally_s3_never", &settings(&format!("s3://{BUCKET}/p"), &nothing)),
+        job(
+            "tally_s3_never",
+            &settings(&format!("s3://{BUCKET}/p"), &nothing),
+        ),
     )
     .unwrap();
     let started = Instant::now();

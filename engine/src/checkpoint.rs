@@ -166,7 +166,10 @@ pub fn encode_part(body: &PartBody) -> Result<Vec<u8>, CheckpointError> {
 
 /// Decodes a part, refusing a wrong magic number, another format, a truncated body or a
 /// checksum that does not match.
-pub fn decode_part(path: impl std::fmt::Display, bytes: &[u8]) -> Result<PartBody, CheckpointError> {
+pub fn decode_part(
+    path: impl std::fmt::Display,
+    bytes: &[u8],
+) -> Result<PartBody, CheckpointError> {
     let corrupt = |why: String| CheckpointError::Corrupt {
         path: path.to_string(),
         why,
@@ -490,7 +493,12 @@ pub type Snapshots = Result<BTreeMap<String, Vec<u8>>, String>;
 pub fn describe(root: &Loc) -> String {
     let all = match list(root) {
         Ok(all) => all,
-        Err(e) => return format!("cannot list the checkpoints under {}: {e}\n", root.display()),
+        Err(e) => {
+            return format!(
+                "cannot list the checkpoints under {}: {e}\n",
+                root.display()
+            )
+        }
     };
     if all.is_empty() {
         return format!("no checkpoints under {}\n", root.display());
@@ -759,7 +767,9 @@ mod tests {
         for (_keep, root) in roots() {
             write_checkpoint(&root, 1, true);
             write_checkpoint(&root, 2, false);
-            root.join("sinks/sink0/w0/000001.log").write(b"log").unwrap();
+            root.join("sinks/sink0/w0/000001.log")
+                .write(b"log")
+                .unwrap();
             let mut o = opts(&root);
             o.start = Start::Scratch;
             assert!(find_start(&o).unwrap().is_none());

@@ -3,11 +3,11 @@
 
 pub mod accum;
 pub mod checkpoint;
-pub mod store;
 mod cluster;
 mod persist;
 pub mod render;
 mod run;
+pub mod store;
 
 pub use render::explain;
 pub use run::{run, EngineError, RunOptions, RunSummary};

@@ -410,7 +410,8 @@ impl Loc {
 /// (Flink's names, see [`S3_OPTIONS`]; the usual `AWS_*` environment variables fill in what
 /// they do not set), `file:///abs/path` as the local directory `/abs/path`.
 pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Loc, CheckpointError> {
-    let refused = |why: String| CheckpointError::Refused(format!("checkpoint store `{url}`: {why}"));
+    let refused =
+        |why: String| CheckpointError::Refused(format!("checkpoint store `{url}`: {why}"));
     let parsed = url::Url::parse(url).map_err(|e| refused(format!("not a URL ({e})")))?;
     for key in options.keys() {
         if !S3_OPTIONS.contains(&key.as_str()) {
@@ -422,9 +423,9 @@ pub fn open(url: &str, options: &BTreeMap<String, String>) -> Result<Loc, Checkp
     }
     match parsed.scheme() {
         "file" => {
-            let path = parsed
-                .to_file_path()
-                .map_err(|_| refused("a file URL names an absolute path: file:///abs/path".into()))?;
+            let path = parsed.to_file_path().map_err(|_| {
+                refused("a file URL names an absolute path: file:///abs/path".into())
+            })?;
             Ok(Loc::Dir(path))
         }
         "s3" | "s3a" => {
@@ -516,7 +517,10 @@ mod tests {
         a.join("_manifest.json").create(b"{}").unwrap();
         assert!(a.join("_manifest.json").is_file().unwrap());
         assert_eq!(a.join("part-1.bin").read().unwrap(), b"one");
-        root.join("sinks/sink0/w0").join("000001.log").write(b"x").unwrap();
+        root.join("sinks/sink0/w0")
+            .join("000001.log")
+            .write(b"x")
+            .unwrap();
         let names: Vec<(String, bool, u64)> = root
             .children()
             .unwrap()
@@ -545,10 +549,7 @@ mod tests {
         let aside = root.join("previous-1");
         a.move_to(&aside.join("chk-000001")).unwrap();
         assert!(!a.exists().unwrap());
-        assert_eq!(
-            aside.join("chk-000001/part-0.bin").read().unwrap(),
-            b"zero"
-        );
+        assert_eq!(aside.join("chk-000001/part-0.bin").read().unwrap(), b"zero");
         aside.remove_all().unwrap();
         assert!(!aside.exists().unwrap());
         let log = root.join("sinks/sink0/w0/000001.log");
@@ -604,7 +605,8 @@ mod tests {
     #[test]
     fn bad_urls_and_options_are_refused() {
         let none = BTreeMap::new();
-        let e = |url: &str, opts: &BTreeMap<String, String>| open(url, opts).unwrap_err().to_string();
+        let e =
+            |url: &str, opts: &BTreeMap<String, String>| open(url, opts).unwrap_err().to_string();
         assert_eq!(
             e("gs://b/p", &none),
             "checkpoint store `gs://b/p`: tally checkpoints to a local directory, file:// or \
@@ -626,6 +628,9 @@ mod tests {
             "checkpoint store `s3://b/p`: `s3.path.style.access` is true or false, found `yes`"
         );
         let root = open("s3://bucket/some/prefix/", &none).unwrap();
-        assert_eq!(root.join("job-1").display().to_string(), "s3://bucket/some/prefix/job-1");
+        assert_eq!(
+            root.join("job-1").display().to_string(),
+            "s3://bucket/some/prefix/job-1"
+        );
     }
 }

@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(
             s.checkpoint.s3.into_iter().collect::<Vec<_>>(),
             [
-                ("s3.endpoint".to_string(), "http://127.0.0.1:9000".to_string()),
+                (
+                    "s3.endpoint".to_string(),
+                    "http://127.0.0.1:9000".to_string()
+                ),
                 ("s3.path.style.access".to_string(), "true".to_string())
             ]
         );

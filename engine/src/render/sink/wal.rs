@@ -38,7 +38,13 @@ fn segment_name(seq: u64) -> String {
 /// This process's part of the names of the objects it logs to.
 fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
-    RUN.get_or_init(|| format!("{:013}{:08x}", tally_connectors::now_ms(), std::process::id()))
+    RUN.get_or_init(|| {
+        format!(
+            "{:013}{:08x}",
+            tally_connectors::now_ms(),
+            std::process::id()
+        )
+    })
 }
 
 /// The checkpoint number a segment's file or object is of.
@@ -319,7 +325,13 @@ mod tests {
         // Segment 1 of both workers (in the order of the names), then segment 2.
         assert_eq!(
             all,
-            vec![row("a", 1), row("b", 1), row("a", 3), row("a", 2), row("c", 1)]
+            vec![
+                row("a", 1),
+                row("b", 1),
+                row("a", 3),
+                row("a", 2),
+                row("c", 1)
+            ]
         );
         retain(&root, 2);
         assert_eq!(
