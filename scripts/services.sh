@@ -133,4 +133,12 @@ if [ ! -x "$TANSU" ] || ! "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSI
   log "installing tansu $TANSU_VERSION (a Kafka-compatible broker for the Kafka tests; ~8 minutes once)"
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
 fi
-log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, $("$TANSU" --version 2>/dev/null || echo tansu)"
+# --- moto (an S3-compatible server; tests/object_store.rs starts its own on a free port) ------
+MOTO_VENV="${TALLY_MOTO_VENV:-$HOME/.cache/tally-moto}"
+if [ ! -x "$MOTO_VENV/bin/moto_server" ] || ! "$MOTO_VENV/bin/python" -c "import boto3" 2>/dev/null; then
+  log "installing moto[server] and boto3 into $MOTO_VENV (for the object store tests)"
+  python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q 'moto[server]' boto3
+fi
+log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), $("$TANSU" --version 2>/dev/null || echo tansu)"

@@ -206,7 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let start = match (from_checkpoint, from_scratch) {
-                (Some(dir), _) => tally_engine::checkpoint::Start::From(dir),
+                (Some(dir), _) => tally_engine::checkpoint::Start::From(dir.into()),
                 (None, true) => tally_engine::checkpoint::Start::Scratch,
                 (None, false) => tally_engine::checkpoint::Start::Latest,
             };
@@ -308,18 +308,33 @@ fn checkpoint_options(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let root = match (state_dir, &settings.dir) {
-        (Some(d), _) => d,
-        (None, Some(d)) => {
-            let d = d.strip_prefix("file://").unwrap_or(d);
-            if d.contains("://") {
-                anyhow::bail!(
-                    "execution.checkpointing.dir `{d}`: this version of tally checkpoints to a \
-                     local directory only"
-                );
-            }
-            folder.join(d)
+    // A URL (`s3://bucket/prefix`, `file:///abs/path`) is opened as a store; a checkpoint
+    // given with `-s` as a URL is in the same kind of store.
+    let open = |url: &str| -> anyhow::Result<tally_engine::checkpoint::Loc> {
+        let loc = tally_engine::store::open(url, &settings.s3)?;
+        loc.check()
+            .map_err(|e| anyhow::anyhow!("checkpoint store `{url}` cannot be used: {e}"))?;
+        Ok(loc)
+    };
+    let start = match start {
+        tally_engine::checkpoint::Start::From(tally_engine::checkpoint::Loc::Dir(d))
+            if d.to_string_lossy().contains("://") =>
+        {
+            tally_engine::checkpoint::Start::From(open(&d.to_string_lossy())?)
         }
+        other => other,
+    };
+    let root = match (state_dir, &settings.dir) {
+        (Some(d), _) if d.to_string_lossy().contains("://") => {
+            let root = open(&d.to_string_lossy())?;
+            return Ok(Some(options(job, root, settings, start)));
+        }
+        (Some(d), _) => d,
+        (None, Some(d)) if d.contains("://") => {
+            let root = open(d)?;
+            return Ok(Some(options(job, root, settings, start)));
+        }
+        (None, Some(d)) => folder.join(d),
         (None, None) => dirs::state_dir()
             .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
             .context("no state directory (set $HOME or give --state-dir)")?
@@ -327,8 +342,17 @@ fn checkpoint_options(
     };
     // Shown in messages and listings: absolute, whatever the working directory was.
     let root = std::path::absolute(&root).unwrap_or(root);
-    Ok(Some(tally_engine::checkpoint::Options {
-        dir: tally_engine::checkpoint::job_dir(&root, job),
+    Ok(Some(options(job, root.into(), settings, start)))
+}
+
+fn options(
+    job: &std::path::Path,
+    root: tally_engine::checkpoint::Loc,
+    settings: &tally_sql::plan::CheckpointSettings,
+    start: tally_engine::checkpoint::Start,
+) -> tally_engine::checkpoint::Options {
+    tally_engine::checkpoint::Options {
+        dir: tally_engine::checkpoint::job_loc(&root, job),
         interval: Duration::from_millis(
             settings
                 .interval_ms
@@ -337,7 +361,7 @@ fn checkpoint_options(
         retained: settings.num_retained,
         tolerable_failures: settings.tolerable_failures,
         start,
-    }))
+    }
 }
 
 #[cfg(test)]

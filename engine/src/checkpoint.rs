@@ -9,6 +9,9 @@
 //!
 //! `sinks/` holds the sinks' write-ahead logs of keys written since a checkpoint (see
 //! `render::sink`).
+//!
+//! The directory is a [`Loc`]: a local directory, or a prefix in an object store
+//! (`crate::store`), where a part is a put (atomic) and the manifest a put if absent, last.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -19,6 +22,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tally_connectors::Position;
+
+pub use crate::store::Loc;
 
 /// The format of parts and manifests this build writes and reads (2: a sink table keeps the
 /// watermark it forgot final rows at).
@@ -37,7 +42,13 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     #[error("{path}: {why}")]
-    Corrupt { path: PathBuf, why: String },
+    Corrupt { path: String, why: String },
+    #[error("{path}: {source}")]
+    Store {
+        path: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
     #[error("{0}")]
     Refused(String),
 }
@@ -55,7 +66,7 @@ pub enum Start {
     /// From the latest complete checkpoint of the job, or empty when there is none.
     Latest,
     /// From this checkpoint (`tally run -s DIR`).
-    From(PathBuf),
+    From(Loc),
     /// Empty; earlier checkpoints are moved aside into `previous-<ms>/`.
     Scratch,
 }
@@ -64,7 +75,7 @@ pub enum Start {
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The job's checkpoint directory.
-    pub dir: PathBuf,
+    pub dir: Loc,
     pub interval: Duration,
     pub retained: usize,
     pub tolerable_failures: u32,
@@ -75,7 +86,7 @@ pub struct Options {
 #[derive(Clone, Debug)]
 pub struct SinkLogs {
     /// The job's checkpoint directory.
-    pub dir: PathBuf,
+    pub dir: Loc,
     /// The segment written until the first checkpoint of this run.
     pub segment: u64,
     /// Segments from this one on are written again at the first flush.
@@ -131,7 +142,7 @@ pub struct Manifest {
 /// A checkpoint read back: its manifest and every worker's part.
 #[derive(Clone, Debug)]
 pub struct Restored {
-    pub dir: PathBuf,
+    pub dir: Loc,
     pub manifest: Manifest,
     pub parts: Vec<PartBody>,
 }
@@ -155,9 +166,12 @@ pub fn encode_part(body: &PartBody) -> Result<Vec<u8>, CheckpointError> {
 
 /// Decodes a part, refusing a wrong magic number, another format, a truncated body or a
 /// checksum that does not match.
-pub fn decode_part(path: &Path, bytes: &[u8]) -> Result<PartBody, CheckpointError> {
+pub fn decode_part(
+    path: impl std::fmt::Display,
+    bytes: &[u8],
+) -> Result<PartBody, CheckpointError> {
     let corrupt = |why: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
+        path: path.to_string(),
         why,
     };
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
@@ -194,9 +208,11 @@ pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Checkpo
     sync_dir(dir)
 }
 
-/// Writes a checkpoint's manifest, last: the checkpoint is complete once it is in place.
-pub fn write_manifest(dir: &Path, json: &[u8]) -> Result<(), CheckpointError> {
-    write_durably(dir, MANIFEST, json)
+/// Writes a checkpoint's manifest, last: the checkpoint is complete once it is in place (in
+/// an object store, put only if no manifest of that number exists: a checkpoint is never
+/// overwritten).
+pub fn write_manifest(dir: &Loc, json: &[u8]) -> Result<(), CheckpointError> {
+    dir.join(MANIFEST).create(json)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
@@ -206,57 +222,70 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
 /// The checkpoint directory of the job file `job` under `root`: named after the file, with a
 /// hash of its full path so that two jobs of one name do not share state.
 pub fn job_dir(root: &Path, job: &Path) -> PathBuf {
+    root.join(job_dir_name(job))
+}
+
+/// [`job_dir`] in a directory or an object store.
+pub fn job_loc(root: &Loc, job: &Path) -> Loc {
+    root.join(&job_dir_name(job))
+}
+
+fn job_dir_name(job: &Path) -> String {
     let canonical = std::fs::canonicalize(job).unwrap_or_else(|_| job.to_path_buf());
     let stem = job
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "job".into());
     let id = fingerprint(&canonical.to_string_lossy());
-    root.join(format!("{stem}-{id}"))
+    format!("{stem}-{id}")
 }
 
 /// The directory of checkpoint `seq`.
-pub fn checkpoint_dir(root: &Path, seq: u64) -> PathBuf {
-    root.join(format!("chk-{seq:06}"))
+pub fn checkpoint_dir(root: &Loc, seq: u64) -> Loc {
+    root.join(&format!("chk-{seq:06}"))
 }
 
 fn seq_of(name: &str) -> Option<u64> {
     name.strip_prefix("chk-")?.parse().ok()
 }
 
-/// Checkpoint directories under `root` by number, and whether each has a manifest.
-pub fn list(root: &Path) -> Vec<(u64, PathBuf, bool)> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
+/// Checkpoint directories under `root` by number, and whether each has a manifest. A local
+/// directory that cannot be read lists nothing; an object store that does not answer is an
+/// error (starting empty would forget the job's state).
+pub fn list(root: &Loc) -> Result<Vec<(u64, Loc, bool)>, CheckpointError> {
+    let entries = match root.children() {
+        Ok(e) => e,
+        Err(_) if !root.is_remote() => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
-    let mut out: Vec<(u64, PathBuf, bool)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let seq = seq_of(&e.file_name().to_string_lossy())?;
-            let path = e.path();
-            let complete = path.join(MANIFEST).is_file();
-            Some((seq, path, complete))
-        })
-        .collect();
+    let mut out = Vec::new();
+    for e in entries {
+        let Some(seq) = seq_of(&e.name) else {
+            continue;
+        };
+        let dir = root.join(&e.name);
+        let complete = dir.join(MANIFEST).is_file()?;
+        out.push((seq, dir, complete));
+    }
     out.sort_by_key(|(seq, _, _)| *seq);
-    out
+    Ok(out)
 }
 
 /// The number the next checkpoint of this job gets (numbers go on across runs).
-pub fn next_seq(root: &Path) -> u64 {
-    list(root).last().map_or(1, |(seq, _, _)| seq + 1)
+pub fn next_seq(root: &Loc) -> Result<u64, CheckpointError> {
+    Ok(list(root)?.last().map_or(1, |(seq, _, _)| seq + 1))
 }
 
-pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
+pub fn read_manifest(dir: &Loc) -> Result<Manifest, CheckpointError> {
     let path = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
-        path: path.clone(),
+    let bytes = path.read()?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt {
+        path: path.display().to_string(),
         why: e.to_string(),
     })?;
     if m.format != FORMAT {
         return Err(CheckpointError::Corrupt {
-            path,
+            path: path.display().to_string(),
             why: format!("format {}; this build reads format {FORMAT}", m.format),
         });
     }
@@ -264,11 +293,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
 }
 
 /// Reads a complete checkpoint and verifies every part against its manifest.
-pub fn read(dir: &Path) -> Result<Restored, CheckpointError> {
+pub fn read(dir: &Loc) -> Result<Restored, CheckpointError> {
     let manifest = read_manifest(dir)?;
     if manifest.parts.len() != manifest.workers {
         return Err(CheckpointError::Corrupt {
-            path: dir.join(MANIFEST),
+            path: dir.join(MANIFEST).display().to_string(),
             why: format!(
                 "{} parts for {} workers",
                 manifest.parts.len(),
@@ -279,10 +308,10 @@ pub fn read(dir: &Path) -> Result<Restored, CheckpointError> {
     let mut parts = Vec::with_capacity(manifest.parts.len());
     for (w, entry) in manifest.parts.iter().enumerate() {
         let path = dir.join(&entry.file);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = path.read()?;
         if bytes.len() as u64 != entry.bytes {
             return Err(CheckpointError::Corrupt {
-                path,
+                path: path.display().to_string(),
                 why: format!(
                     "{} bytes where the manifest says {}",
                     bytes.len(),
@@ -290,17 +319,17 @@ pub fn read(dir: &Path) -> Result<Restored, CheckpointError> {
                 ),
             });
         }
-        let body = decode_part(&path, &bytes)?;
+        let body = decode_part(path.display(), &bytes)?;
         if body.worker != w || body.seq != manifest.seq || entry.worker != w {
             return Err(CheckpointError::Corrupt {
-                path,
+                path: path.display().to_string(),
                 why: "the part belongs to another worker or checkpoint".into(),
             });
         }
         parts.push(body);
     }
     Ok(Restored {
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         manifest,
         parts,
     })
@@ -312,26 +341,28 @@ pub fn find_start(opts: &Options) -> Result<Option<Restored>, CheckpointError> {
     match &opts.start {
         Start::From(dir) => read(dir).map(Some),
         Start::Scratch => {
-            let old = list(&opts.dir);
+            let old = list(&opts.dir)?;
             let sinks = opts.dir.join("sinks");
-            if !old.is_empty() || sinks.exists() {
+            let has_sinks = sinks.exists()?;
+            if !old.is_empty() || has_sinks {
                 let aside = opts
                     .dir
-                    .join(format!("previous-{}", tally_connectors::now_ms()));
-                std::fs::create_dir_all(&aside).map_err(io(&aside))?;
-                for (_, path, _) in old {
-                    let to = aside.join(path.file_name().expect("a checkpoint directory"));
-                    std::fs::rename(&path, &to).map_err(io(&path))?;
+                    .join(&format!("previous-{}", tally_connectors::now_ms()));
+                if let Loc::Dir(a) = &aside {
+                    std::fs::create_dir_all(a).map_err(io(a))?;
                 }
-                if sinks.exists() {
-                    std::fs::rename(&sinks, aside.join("sinks")).map_err(io(&sinks))?;
+                for (_, path, _) in old {
+                    path.move_to(&aside.join(&path.file_name()))?;
+                }
+                if has_sinks {
+                    sinks.move_to(&aside.join("sinks"))?;
                 }
                 tracing::info!("earlier checkpoints moved to {}", aside.display());
             }
             Ok(None)
         }
         Start::Latest => {
-            for (_, dir, complete) in list(&opts.dir).into_iter().rev() {
+            for (_, dir, complete) in list(&opts.dir)?.into_iter().rev() {
                 if !complete {
                     continue;
                 }
@@ -379,8 +410,14 @@ pub fn check_compatible(restored: &Restored, plan_text: &str) -> Result<(), Chec
 /// Deletes complete checkpoints beyond the newest `keep`, incomplete ones older than the
 /// newest complete one, and the sinks' logs older than the oldest checkpoint kept. Returns the
 /// directories deleted.
-pub fn retain(root: &Path, keep: usize) -> Vec<PathBuf> {
-    let all = list(root);
+pub fn retain(root: &Loc, keep: usize) -> Vec<Loc> {
+    let all = match list(root) {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!("cannot list checkpoints to delete old ones: {e}");
+            return Vec::new();
+        }
+    };
     let complete: Vec<u64> = all.iter().filter(|c| c.2).map(|c| c.0).collect();
     let Some(&newest) = complete.last() else {
         return Vec::new();
@@ -395,7 +432,7 @@ pub fn retain(root: &Path, keep: usize) -> Vec<PathBuf> {
             seq < newest
         };
         if drop {
-            match std::fs::remove_dir_all(&path) {
+            match path.remove_all() {
                 Ok(()) => deleted.push(path),
                 Err(e) => tracing::warn!("cannot delete {}: {e}", path.display()),
             }
@@ -453,20 +490,24 @@ pub type Snapshots = Result<BTreeMap<String, Vec<u8>>, String>;
 
 /// A listing of a job's checkpoints, newest last: number, epoch, when it was taken, its size,
 /// and each source's positions.
-pub fn describe(root: &Path) -> String {
-    let all = list(root);
+pub fn describe(root: &Loc) -> String {
+    let all = match list(root) {
+        Ok(all) => all,
+        Err(e) => {
+            return format!(
+                "cannot list the checkpoints under {}: {e}\n",
+                root.display()
+            )
+        }
+    };
     if all.is_empty() {
         return format!("no checkpoints under {}\n", root.display());
     }
     let mut out = format!("checkpoints under {}\n", root.display());
     for (seq, path, complete) in all {
-        let size: u64 = std::fs::read_dir(&path)
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
+        let size: u64 = path
+            .children()
+            .map(|d| d.iter().map(|e| e.bytes).sum())
             .unwrap_or(0);
         if !complete {
             out.push_str(&format!("chk-{seq:06}  incomplete  {size} bytes\n"));
@@ -602,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_part_round_trips_and_damage_is_detected() {
-        let p = Path::new("part-0.bin");
+        let p = "part-0.bin";
         let bytes = encode_part(&body(0)).unwrap();
         let back = decode_part(p, &bytes).unwrap();
         assert_eq!(back.operators, body(0).operators);
@@ -628,7 +669,24 @@ mod tests {
         );
     }
 
-    fn write_checkpoint(root: &Path, seq: u64, complete: bool) {
+    /// A local directory and an object store (object_store's file system), each to run the
+    /// same test on.
+    fn roots() -> Vec<(tempfile::TempDir, Loc)> {
+        let local = tempfile::tempdir().unwrap();
+        let root = Loc::Dir(local.path().join("job"));
+        let objects = tempfile::tempdir().unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(objects.path())
+            .unwrap()
+            .with_automatic_cleanup(true);
+        let remote = crate::store::Remote::new(std::sync::Arc::new(fs), "mem://store").unwrap();
+        let object = Loc::Object {
+            remote,
+            key: "prefix/job".into(),
+        };
+        vec![(local, root), (objects, object)]
+    }
+
+    fn write_checkpoint(root: &Loc, seq: u64, complete: bool) {
         let dir = checkpoint_dir(root, seq);
         let mut parts = Vec::new();
         for w in 0..2 {
@@ -636,7 +694,7 @@ mod tests {
             b.seq = seq;
             let bytes = encode_part(&b).unwrap();
             let file = format!("part-{w}.bin");
-            write_durably(&dir, &file, &bytes).unwrap();
+            dir.join(&file).write(&bytes).unwrap();
             parts.push(PartEntry {
                 worker: w,
                 file,
@@ -657,13 +715,13 @@ mod tests {
                 fingerprint: fingerprint("plan"),
                 plan: "plan".into(),
             };
-            write_durably(&dir, MANIFEST, &serde_json::to_vec(&m).unwrap()).unwrap();
+            write_manifest(&dir, &serde_json::to_vec(&m).unwrap()).unwrap();
         }
     }
 
-    fn opts(root: &Path) -> Options {
+    fn opts(root: &Loc) -> Options {
         Options {
-            dir: root.to_path_buf(),
+            dir: root.clone(),
             interval: Duration::from_secs(10),
             retained: 3,
             tolerable_failures: 3,
@@ -673,47 +731,98 @@ mod tests {
 
     #[test]
     fn the_latest_complete_checkpoint_is_found_and_a_corrupt_one_skipped() {
-        let root = tempfile::tempdir().unwrap();
-        assert!(find_start(&opts(root.path())).unwrap().is_none());
-        write_checkpoint(root.path(), 1, true);
-        write_checkpoint(root.path(), 2, true);
-        write_checkpoint(root.path(), 3, false);
-        let found = find_start(&opts(root.path())).unwrap().unwrap();
-        assert_eq!((found.manifest.seq, found.manifest.epoch), (2, 20));
-        assert_eq!(found.parts.len(), 2);
-        // A truncated part of the newest makes the one before it the start.
-        let part = checkpoint_dir(root.path(), 2).join("part-1.bin");
-        let bytes = std::fs::read(&part).unwrap();
-        std::fs::write(&part, &bytes[..bytes.len() - 3]).unwrap();
-        let found = find_start(&opts(root.path())).unwrap().unwrap();
-        assert_eq!(found.manifest.seq, 1);
-        assert_eq!(next_seq(root.path()), 4);
+        for (_keep, root) in roots() {
+            assert!(find_start(&opts(&root)).unwrap().is_none());
+            write_checkpoint(&root, 1, true);
+            write_checkpoint(&root, 2, true);
+            write_checkpoint(&root, 3, false);
+            let found = find_start(&opts(&root)).unwrap().unwrap();
+            assert_eq!((found.manifest.seq, found.manifest.epoch), (2, 20));
+            assert_eq!(found.parts.len(), 2);
+            // A truncated part of the newest makes the one before it the start.
+            let part = checkpoint_dir(&root, 2).join("part-1.bin");
+            let bytes = part.read().unwrap();
+            part.write(&bytes[..bytes.len() - 3]).unwrap();
+            let found = find_start(&opts(&root)).unwrap().unwrap();
+            assert_eq!(found.manifest.seq, 1);
+            assert_eq!(next_seq(&root).unwrap(), 4);
+        }
+    }
+
+    #[test]
+    fn a_manifest_is_never_overwritten_in_an_object_store() {
+        let (_keep, root) = roots().pop().unwrap();
+        write_checkpoint(&root, 1, true);
+        let dir = checkpoint_dir(&root, 1);
+        let e = write_manifest(&dir, b"{}").unwrap_err().to_string();
+        assert!(
+            e.starts_with("mem://store/prefix/job/chk-000001/_manifest.json: "),
+            "{e}"
+        );
+        assert_eq!(read(&dir).unwrap().manifest.seq, 1);
+    }
+
+    #[test]
+    fn from_scratch_moves_checkpoints_and_logs_aside() {
+        for (_keep, root) in roots() {
+            write_checkpoint(&root, 1, true);
+            write_checkpoint(&root, 2, false);
+            root.join("sinks/sink0/w0/000001.log")
+                .write(b"log")
+                .unwrap();
+            let mut o = opts(&root);
+            o.start = Start::Scratch;
+            assert!(find_start(&o).unwrap().is_none());
+            assert!(list(&root).unwrap().is_empty());
+            assert!(!root.join("sinks").exists().unwrap());
+            let names: Vec<String> = root
+                .children()
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            assert_eq!(names.len(), 1);
+            assert!(names[0].starts_with("previous-"), "{names:?}");
+            let aside = root.join(&names[0]);
+            let moved: Vec<(u64, bool)> =
+                list(&aside).unwrap().iter().map(|c| (c.0, c.2)).collect();
+            assert_eq!(moved, [(1, true), (2, false)]);
+            assert_eq!(
+                aside.join("sinks/sink0/w0/000001.log").read().unwrap(),
+                b"log"
+            );
+            assert_eq!(next_seq(&root).unwrap(), 1);
+        }
     }
 
     #[test]
     fn retention_keeps_the_newest_complete_checkpoints() {
-        let root = tempfile::tempdir().unwrap();
-        for seq in 1..=5 {
-            write_checkpoint(root.path(), seq, seq != 2);
+        for (_keep, root) in roots() {
+            for seq in 1..=5 {
+                write_checkpoint(&root, seq, seq != 2);
+            }
+            write_checkpoint(&root, 6, false);
+            let deleted = retain(&root, 2);
+            let names: Vec<String> = deleted.iter().map(Loc::file_name).collect();
+            assert_eq!(names, ["chk-000001", "chk-000002", "chk-000003"]);
+            // The incomplete checkpoint after the newest complete one may be in progress: kept.
+            let left: Vec<(u64, bool)> = list(&root).unwrap().iter().map(|c| (c.0, c.2)).collect();
+            assert_eq!(left, [(4, true), (5, true), (6, false)]);
+            let listing = describe(&root);
+            assert!(
+                listing.starts_with(&format!("checkpoints under {}\n", root.display())),
+                "{listing}"
+            );
+            assert!(listing.contains("chk-000005  epoch 50  "), "{listing}");
+            assert!(listing.contains("chk-000006  incomplete  "), "{listing}");
         }
-        write_checkpoint(root.path(), 6, false);
-        let deleted = retain(root.path(), 2);
-        let names = |v: Vec<PathBuf>| -> Vec<String> {
-            v.iter()
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect()
-        };
-        assert_eq!(names(deleted), ["chk-000001", "chk-000002", "chk-000003"]);
-        // The incomplete checkpoint after the newest complete one may be in progress: kept.
-        let left: Vec<(u64, bool)> = list(root.path()).iter().map(|c| (c.0, c.2)).collect();
-        assert_eq!(left, [(4, true), (5, true), (6, false)]);
     }
 
     #[test]
     fn a_changed_plan_is_refused_saying_what_changed() {
-        let root = tempfile::tempdir().unwrap();
-        write_checkpoint(root.path(), 1, true);
-        let dir = checkpoint_dir(root.path(), 1);
+        let (_keep, root) = roots().remove(0);
+        write_checkpoint(&root, 1, true);
+        let dir = checkpoint_dir(&root, 1);
         let r = read(&dir).unwrap();
         check_compatible(&r, "plan").unwrap();
         let e = check_compatible(&r, "plan2").unwrap_err().to_string();
@@ -730,9 +839,9 @@ mod tests {
 
     #[test]
     fn another_worker_count_merges_every_part() {
-        let root = tempfile::tempdir().unwrap();
-        write_checkpoint(root.path(), 1, true);
-        let r = read(&checkpoint_dir(root.path(), 1)).unwrap();
+        let (_keep, root) = roots().remove(0);
+        write_checkpoint(&root, 1, true);
+        let r = read(&checkpoint_dir(&root, 1)).unwrap();
         let own = restores(&r, 1, 2);
         assert!(matches!(&own["node2:aggregate"], Restore::Own(b) if b == &vec![1, 2, 3]));
         let merged = restores(&r, 0, 3);

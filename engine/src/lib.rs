@@ -7,6 +7,7 @@ mod cluster;
 mod persist;
 pub mod render;
 mod run;
+pub mod store;
 
 pub use render::explain;
 pub use run::{run, EngineError, RunOptions, RunSummary};

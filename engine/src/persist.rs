@@ -15,7 +15,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -464,10 +463,11 @@ impl Checkpointer {
     }
 }
 
-fn write_part(dir: PathBuf, worker: usize, body: PartBody) -> Result<PartEntry, String> {
+fn write_part(dir: checkpoint::Loc, worker: usize, body: PartBody) -> Result<PartEntry, String> {
     let bytes = checkpoint::encode_part(&body).map_err(|e| e.to_string())?;
     let file = format!("part-{worker}.bin");
-    checkpoint::write_durably(&dir, &file, &bytes).map_err(|e| e.to_string())?;
+    // Durable in a directory (tmp, fsync, rename, fsync), one atomic put in an object store.
+    dir.join(&file).write(&bytes).map_err(|e| e.to_string())?;
     Ok(PartEntry {
         worker,
         file,

@@ -198,7 +198,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
                     );
                 }
             }
-            let next_seq = checkpoint::next_seq(&ck.dir);
+            let next_seq = checkpoint::next_seq(&ck.dir)?;
             let logs = SinkLogs {
                 dir: ck.dir.clone(),
                 segment: restored

@@ -29,6 +29,12 @@ pub const JOB_SETTINGS: &[&str] = &[
     "execution.checkpointing.num-retained",
     "state.checkpoints.num-retained",
     "execution.checkpointing.tolerable-failed-checkpoints",
+    // Checkpoints in S3 (or an S3-compatible store), Flink's names.
+    "s3.endpoint",
+    "s3.access-key",
+    "s3.secret-key",
+    "s3.path.style.access",
+    "s3.region",
 ];
 
 /// Job settings under this prefix are accepted and not read: notes for other tools kept with

@@ -53,6 +53,9 @@ pub struct CheckpointSettings {
     /// `execution.checkpointing.tolerable-failed-checkpoints`: failures in a row before the
     /// job stops.
     pub tolerable_failures: u32,
+    /// `s3.endpoint`, `s3.access-key`, `s3.secret-key`, `s3.path.style.access`, `s3.region`:
+    /// how to reach an `s3://` checkpoint directory, by key.
+    pub s3: std::collections::BTreeMap<String, String>,
 }
 
 impl CheckpointSettings {
@@ -71,6 +74,7 @@ impl Default for CheckpointSettings {
             dir: None,
             num_retained: 3,
             tolerable_failures: 3,
+            s3: Default::default(),
         }
     }
 }

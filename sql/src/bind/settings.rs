@@ -70,6 +70,9 @@ pub fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     if let Some(n) = num("execution.checkpointing.tolerable-failed-checkpoints")? {
         s.checkpoint.tolerable_failures = n.min(u32::MAX as u64) as u32;
     }
+    for (key, v) in job.settings.iter().filter(|(k, _)| k.starts_with("s3.")) {
+        s.checkpoint.s3.insert(key.clone(), v.value.clone());
+    }
     Ok(s)
 }
 
@@ -150,7 +153,22 @@ mod tests {
                 dir: Some("/tmp/ck".into()),
                 num_retained: 5,
                 tolerable_failures: 1,
+                s3: Default::default(),
             }
+        );
+        let s = job_settings(&job(
+            "s3.endpoint=http://127.0.0.1:9000\ns3.path.style.access=true\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.checkpoint.s3.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "s3.endpoint".to_string(),
+                    "http://127.0.0.1:9000".to_string()
+                ),
+                ("s3.path.style.access".to_string(), "true".to_string())
+            ]
         );
         assert!(!job_settings(&job("")).unwrap().checkpoint.enabled());
         let e = job_settings(&job("execution.checkpointing.interval=10 parsecs\n")).unwrap_err();
