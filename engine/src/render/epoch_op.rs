@@ -166,6 +166,9 @@ pub struct Clock {
     expected: ExpectedLanes,
     sources: Vec<usize>,
     data: ClockData,
+    /// Restored from a checkpoint and no batch of this run folded yet: the lanes' idle time
+    /// starts again at this run's first batch (see [`Clock::restore`]).
+    restarted: bool,
 }
 
 /// What a clock's epochs change.
@@ -209,6 +212,7 @@ impl Clock {
             expected,
             sources,
             data: ClockData::default(),
+            restarted: false,
         }
     }
 
@@ -276,6 +280,24 @@ impl Clock {
     /// Folds the held maxima of batches before `batch` into the lanes and the base.
     fn fold(&mut self, batch: u64) {
         let lane_count = self.lane_count;
+        if self.restarted {
+            let first_here = self
+                .data
+                .held
+                .iter()
+                .map(|&(epoch, _)| epoch / lane_count)
+                .filter(|&b| b < batch)
+                .min();
+            if let Some(f) = first_here {
+                // Every lane was last heard of at the restart, and one not heard of yet waits
+                // the idle timeout from there.
+                for lane in self.data.lanes.values_mut() {
+                    lane.1 = lane.1.max(f);
+                }
+                self.data.first_batch = None;
+                self.restarted = false;
+            }
+        }
         let mut folded = false;
         let lanes = &mut self.data.lanes;
         let first = &mut self.data.first_batch;
@@ -325,9 +347,14 @@ impl Clock {
         &self.data
     }
 
-    /// Replaces the clock's data with a snapshot's.
+    /// Replaces the clock's data with a snapshot's. Batch numbers are wall-clock times, so a
+    /// lane's last batch before the checkpoint is as old as the time the job was down: every
+    /// lane would look idle to the first partition heard from after a restart, which would
+    /// move the watermark alone and make the other partitions' rows late. So the restarted
+    /// run gives every lane the idle timeout again, counted from its own first batch.
     pub fn restore(&mut self, data: ClockData) {
         self.data = data;
+        self.restarted = true;
     }
 
     /// The watermark: its base minus the lateness.
@@ -667,4 +694,42 @@ pub fn tag_maxima<'s>(
 ) -> StreamVec<'s, u64, (u32, u64, i64)> {
     use timely::dataflow::operators::vec::Map as _;
     maxima.map(move |(epoch, max)| (clock, epoch, max))
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    /// Closes `lane`'s batch `b` (wall-clock ms) with largest event time `max`, and begins the
+    /// next batch.
+    fn batch(c: &mut Clock, b: u64, lane: u64, max: i64) {
+        c.add_max(b * 4 + lane, max);
+        c.close(b * 4 + lane);
+        c.begin((b + 1) * 4);
+    }
+
+    #[test]
+    fn a_restored_clock_gives_every_lane_the_idle_timeout_again() {
+        let new = || Clock::new(5_000, 4, 10_000, ExpectedLanes::default(), Vec::new());
+        let mut c = new();
+        // Both lanes' batch 1000 closes, then the next batch begins.
+        for (lane, max) in [(0, 100_000), (1, 90_000)] {
+            c.add_max(1_000 * 4 + lane, max);
+            c.close(1_000 * 4 + lane);
+        }
+        c.begin(1_001 * 4);
+        assert_eq!(c.watermark(), Some(85_000));
+        // Restarted 19 s later: lane 0 is heard from first, far ahead in event time.
+        let mut r = new();
+        r.restore(c.data().clone());
+        batch(&mut r, 20_000, 0, 200_000);
+        // Lane 1 is not idle yet (it was, by the batch numbers of the run that died).
+        assert_eq!(r.watermark(), Some(85_000));
+        // Silent for the idle timeout since the restart, it stops holding the watermark.
+        batch(&mut r, 31_000, 0, 210_000);
+        assert_eq!(r.watermark(), Some(205_000));
+        // Without a restore the same gap makes lane 1 idle at once.
+        batch(&mut c, 20_000, 0, 200_000);
+        assert_eq!(c.watermark(), Some(195_000));
+    }
 }
