@@ -1,4 +1,4 @@
-# expect: 4:1: unknown job setting `latenes.seconds`: did you mean `lateness.seconds`? tally reads lateness.seconds, idle.timeout.seconds, chunk.rows, timezone, execute.max.iterations, execution.checkpointing.interval, execution.checkpointing.dir, state.checkpoints.dir, execution.checkpointing.num-retained, state.checkpoints.num-retained, execution.checkpointing.tolerable-failed-checkpoints; `properties.latenes.seconds` would keep it in the job, unread
+# expect: 4:1: unknown job setting `latenes.seconds`: did you mean `lateness.seconds`? tally reads lateness.seconds, idle.timeout.seconds, chunk.rows, timezone, execute.max.iterations, execution.checkpointing.interval, execution.checkpointing.dir, state.checkpoints.dir, execution.checkpointing.num-retained, state.checkpoints.num-retained, execution.checkpointing.tolerable-failed-checkpoints, s3.endpoint, s3.access-key, s3.secret-key, s3.path.style.access, s3.region; `properties.latenes.seconds` would keep it in the job, unread
 [system]
 sql=INSERT INTO dest SELECT k, count(1) FROM src GROUP BY k COORDINATE BY t WITH AGGR INTERVAL 60 SECONDS
 latenes.seconds=10
