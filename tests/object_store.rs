@@ -9,70 +9,30 @@
 //! which ./scripts/services.sh installs. The kill times come from a seeded generator; the seed
 //! is printed, and `TALLY_RECOVERY_SEED=<seed>` repeats them.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use common::{csv_rows, free_port, ok, redis, redis_delete, redis_hashes, seeded, unique, Running};
+use rand::Rng;
 
 const TALLY: &str = env!("CARGO_BIN_EXE_tally");
-const REDIS: &str = "127.0.0.1:6379";
 const BUCKET: &str = "tally-ckpt";
 const PREFIX: &str = "some/prefix";
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (copied from tests/common so that this file stands alone)
+// Helpers of this file (the rest are in tests/common)
 // ---------------------------------------------------------------------------------------------
-
-fn seeded(test: &str) -> StdRng {
-    let seed: u64 = std::env::var("TALLY_RECOVERY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("{test}: kill times from seed {seed} (TALLY_RECOVERY_SEED={seed} repeats them)");
-    StdRng::seed_from_u64(seed)
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped, also when the test fails.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The AWS environment of a tally run against moto: credentials (moto takes any), nothing
@@ -93,60 +53,6 @@ fn tally(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .expect("the tally binary runs")
-}
-
-fn ok(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "tally failed: {err}");
-    err
-}
-
-fn csv_rows(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut rows: Vec<String> = text.lines().skip(1).map(String::from).collect();
-    rows.sort();
-    rows
-}
-
-fn redis() -> redis::Connection {
-    if TcpStream::connect_timeout(&REDIS.parse().unwrap(), Duration::from_secs(2)).is_err() {
-        panic!(
-            "Redis is not reachable at {REDIS}: this test needs a real Redis server. \
-             ./scripts/test.sh starts (and installs) the servers the tests use."
-        );
-    }
-    redis::Client::open(format!("redis://{REDIS}/"))
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
-/// Every hash `<prefix>:*` as `<rest of the key> f=v,f=v` (fields sorted), sorted.
-fn redis_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String> {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(r)
-        .unwrap();
-    let mut out: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(k).query(r).unwrap();
-            let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
-            format!("{} {}", &k[prefix.len() + 1..], fields.join(","))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn redis_delete(r: &mut redis::Connection, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(r)
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(&keys).query(r).unwrap();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,27 +21,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 const TALLY: &str = env!("CARGO_BIN_EXE_tally");
 
 /// Checkpointing settings of a crashed job: every 500 ms, under `state/` beside the job file.
 const CHECKPOINTING: &str =
     "execution.checkpointing.interval=500 ms\nexecution.checkpointing.dir=state\n";
-
-fn seeded(test: &str) -> StdRng {
-    let seed: u64 = std::env::var("TALLY_RECOVERY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    println!("{test}: kill times from seed {seed} (TALLY_RECOVERY_SEED={seed} repeats them)");
-    StdRng::seed_from_u64(seed)
-}
 
 // ---------------------------------------------------------------------------------------------
 // The state folder
@@ -305,34 +291,6 @@ fn reference(dir: &Path, args: &[&'static str]) -> std::thread::JoinHandle<Outpu
 // ---------------------------------------------------------------------------------------------
 // Reading the sinks
 // ---------------------------------------------------------------------------------------------
-
-/// Every hash `<prefix>:*` as `<rest of the key> f=v,f=v` (fields sorted), sorted.
-fn redis_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String> {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(r)
-        .unwrap();
-    let mut out: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            let h: BTreeMap<String, String> = redis::cmd("HGETALL").arg(k).query(r).unwrap();
-            let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
-            format!("{} {}", &k[prefix.len() + 1..], fields.join(","))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn redis_delete(r: &mut redis::Connection, prefix: &str) {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query(r)
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(&keys).query(r).unwrap();
-    }
-}
 
 /// The table a CSV change log (`op,fields...`) describes, its rows sorted, replaying `+I`, `+U`
 /// and `-D` by the first `key` fields. Fails on a change that repeats one already applied: a

@@ -982,3 +982,49 @@ pub fn teg_acct_expected(rows: &[(&str, i64)]) -> Vec<String> {
     expected.sort();
     expected
 }
+
+/// A seeded generator of kill times, from `TALLY_RECOVERY_SEED` or the clock; the seed is
+/// printed so that a failing run can be repeated.
+pub fn seeded(test: &str) -> rand::rngs::StdRng {
+    let seed: u64 = std::env::var("TALLY_RECOVERY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("{test}: kill times from seed {seed} (TALLY_RECOVERY_SEED={seed} repeats them)");
+    <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed)
+}
+
+/// Every hash `<prefix>:*` as `<rest of the key> f=v,f=v` (fields sorted), sorted.
+pub fn redis_hashes(r: &mut redis::Connection, prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(r)
+        .unwrap();
+    let mut out: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let h: std::collections::BTreeMap<String, String> =
+                redis::cmd("HGETALL").arg(k).query(r).unwrap();
+            let fields: Vec<String> = h.iter().map(|(f, v)| format!("{f}={v}")).collect();
+            format!("{} {}", &k[prefix.len() + 1..], fields.join(","))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Deletes every key `<prefix>:*`.
+pub fn redis_delete(r: &mut redis::Connection, prefix: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(r)
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(&keys).query(r).unwrap();
+    }
+}
