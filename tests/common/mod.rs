@@ -230,6 +230,21 @@ pub fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<String> {
     out
 }
 
+/// Queues `value` for `partition` of `topic`, waiting while the producer's queue is full.
+fn send_to(producer: &rdkafka::producer::BaseProducer, topic: &str, partition: i32, value: &str) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    while producer
+        .send(
+            BaseRecord::<(), str>::to(topic)
+                .partition(partition)
+                .payload(value),
+        )
+        .is_err()
+    {
+        producer.poll(Duration::from_millis(10));
+    }
+}
+
 /// A Kafka-compatible broker (tansu, in memory) on a free port, stopped when dropped.
 pub struct Broker {
     pub addr: String,
@@ -325,16 +340,7 @@ impl Broker {
             .create()
             .unwrap();
         for v in values {
-            while producer
-                .send(
-                    BaseRecord::<(), String>::to(topic)
-                        .partition(partition)
-                        .payload(v),
-                )
-                .is_err()
-            {
-                producer.poll(Duration::from_millis(10));
-            }
+            send_to(&producer, topic, partition, v);
         }
         producer.flush(Duration::from_secs(30)).unwrap();
     }
@@ -386,16 +392,7 @@ impl Broker {
         for (i, v) in values.iter().enumerate() {
             let partition = i as i32 % partitions;
             ends[partition as usize] += 1;
-            while producer
-                .send(
-                    BaseRecord::<(), String>::to(topic)
-                        .partition(partition)
-                        .payload(v),
-                )
-                .is_err()
-            {
-                producer.poll(Duration::from_millis(10));
-            }
+            send_to(&producer, topic, partition, v);
         }
         producer.flush(Duration::from_secs(60)).unwrap();
         ends

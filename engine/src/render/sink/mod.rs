@@ -691,6 +691,16 @@ mod tests {
         vec![Value::str(k), Value::Int(v)]
     }
 
+    /// A windowed result row: (app, window start, count), the start also in hidden column 3.
+    fn w(app: &str, start: i64, n: i64) -> Row {
+        vec![
+            Value::str(app),
+            Value::Int(start),
+            Value::Int(n),
+            Value::Int(start),
+        ]
+    }
+
     #[test]
     fn keyed_table_reports_upserts_once_per_flush() {
         let mut t = Table::new(Some(vec![0]), None);
@@ -716,14 +726,6 @@ mod tests {
     #[test]
     fn rows_of_final_windows_are_forgotten_after_their_flush() {
         // (app, window start, count) with the window start also in the hidden column 3.
-        let w = |app: &str, start: i64, n: i64| {
-            vec![
-                Value::str(app),
-                Value::Int(start),
-                Value::Int(n),
-                Value::Int(start),
-            ]
-        };
         let mut t = Table::new(Some(vec![0, 1]), Some(3)).forgetting_final_rows(60);
         t.apply(vec![(w("a", 0, 1), 1), (w("a", 60, 1), 1)]);
         // The window [0, 60) is final at 60, [60, 120) is not yet; nothing is flushed yet,
@@ -780,14 +782,6 @@ mod tests {
     #[test]
     fn a_forced_key_forgotten_as_final_is_not_deleted() {
         // (app, window start, count, hidden window start); windows of 60.
-        let w = |app: &str, start: i64, n: i64| {
-            vec![
-                Value::str(app),
-                Value::Int(start),
-                Value::Int(n),
-                Value::Int(start),
-            ]
-        };
         let mut t = Table::new(Some(vec![0, 1]), Some(3)).forgetting_final_rows(60);
         t.apply(vec![(w("a", 0, 3), 1), (w("a", 60, 1), 1)]);
         t.take_changes();
