@@ -232,7 +232,7 @@ pub fn pg_rows(client: &mut postgres::Client, sql: &str) -> Vec<String> {
 
 /// Queues `value` for `partition` of `topic`, waiting while the producer's queue is full.
 fn send_to(producer: &rdkafka::producer::BaseProducer, topic: &str, partition: i32, value: &str) {
-    use rdkafka::producer::{BaseRecord, Producer};
+    use rdkafka::producer::BaseRecord;
     while producer
         .send(
             BaseRecord::<(), str>::to(topic)
@@ -333,7 +333,7 @@ impl Broker {
 
     /// Sends values to one partition and waits until the broker has them all.
     pub fn produce_to(&self, topic: &str, partition: i32, values: &[String]) {
-        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::producer::{BaseProducer, Producer};
         let producer: BaseProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &self.addr)
             .set("linger.ms", "5")
@@ -380,7 +380,7 @@ impl Broker {
     /// offset and the client drops the records before it. A job resumed at a checkpoint's
     /// offsets would lose records on tansu with batched topics, through no fault of its own.
     pub fn produce_unbatched(&self, topic: &str, partitions: i32, values: &[String]) -> Vec<i64> {
-        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::producer::{BaseProducer, Producer};
         let producer: BaseProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &self.addr)
             .set("linger.ms", "0")
