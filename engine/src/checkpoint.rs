@@ -7,6 +7,11 @@
 //! version, the body's length and its CRC32C; every file is written to a temporary name,
 //! fsynced, renamed into place, and its directory fsynced.
 //!
+//! An operator's snapshot is whole, or incremental: only the state that changed since its
+//! snapshot in the checkpoint before (`Snapshot::prev`). Restoring a checkpoint reads the
+//! operator's chain back to its last whole snapshot, so a checkpoint's manifest names the oldest
+//! checkpoint it needs (`needs`), and retention keeps every checkpoint from there on.
+//!
 //! `sinks/` holds the sinks' write-ahead logs of keys written since a checkpoint (see
 //! `render::sink`).
 //!
@@ -23,11 +28,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tally_connectors::Position;
 
+pub use crate::render::epoch_op::Snapshot;
+
 pub use crate::store::Loc;
 
-/// The format of parts and manifests this build writes and reads (2: a sink table keeps the
-/// watermark it forgot final rows at).
-pub const FORMAT: u32 = 2;
+/// The format of parts and manifests this build writes and reads (3: incremental operator
+/// snapshots).
+pub const FORMAT: u32 = 3;
 const MAGIC: &[u8; 8] = b"TALLYCKP";
 const HEADER: usize = 8 + 4 + 8 + 4;
 const MANIFEST: &str = "_manifest.json";
@@ -100,7 +107,7 @@ pub struct PartBody {
     pub worker: usize,
     pub peers: usize,
     /// Every stateful operator's snapshot, by its stable id.
-    pub operators: BTreeMap<String, Vec<u8>>,
+    pub operators: BTreeMap<String, Snapshot>,
     /// This worker's position in each source, by source index.
     pub sources: Vec<Position>,
     /// One past the latest epoch this worker had fed its inputs (the epoch a final checkpoint
@@ -137,6 +144,9 @@ pub struct Manifest {
     pub fingerprint: String,
     /// The dataflow plan the state belongs to (to say what changed when it differs).
     pub plan: String,
+    /// The oldest checkpoint whose parts restoring this one reads (its own number when every
+    /// operator's snapshot is whole).
+    pub needs: u64,
 }
 
 /// A checkpoint read back: its manifest and every worker's part.
@@ -145,6 +155,22 @@ pub struct Restored {
     pub dir: Loc,
     pub manifest: Manifest,
     pub parts: Vec<PartBody>,
+    /// The parts of the earlier checkpoints its incremental snapshots are relative to, by
+    /// checkpoint number.
+    pub earlier: BTreeMap<u64, Vec<PartBody>>,
+}
+
+impl Restored {
+    /// Worker `w`'s snapshots of operator `id` from its last whole one to this checkpoint's;
+    /// `None` when one is missing.
+    fn chain(&self, w: usize, id: &str) -> Option<Vec<&Snapshot>> {
+        let mut chain = vec![self.parts.get(w)?.operators.get(id)?];
+        while let Some(prev) = chain.last().expect("non-empty").prev {
+            chain.push(self.earlier.get(&prev)?.get(w)?.operators.get(id)?);
+        }
+        chain.reverse();
+        Some(chain)
+    }
 }
 
 /// The fingerprint of a plan's text: what a checkpoint's state must match.
@@ -292,8 +318,58 @@ pub fn read_manifest(dir: &Loc) -> Result<Manifest, CheckpointError> {
     Ok(m)
 }
 
-/// Reads a complete checkpoint and verifies every part against its manifest.
+/// Reads a complete checkpoint and verifies every part against its manifest, with the earlier
+/// checkpoints (beside it) that its incremental snapshots are relative to.
 pub fn read(dir: &Loc) -> Result<Restored, CheckpointError> {
+    let (manifest, parts) = read_one(dir)?;
+    let mut r = Restored {
+        dir: dir.clone(),
+        manifest,
+        parts,
+        earlier: BTreeMap::new(),
+    };
+    let root = dir.parent();
+    let mut wanted: BTreeSet<u64> = prevs(&r.parts).collect();
+    while let Some(seq) = wanted.pop_last() {
+        if r.earlier.contains_key(&seq) {
+            continue;
+        }
+        let (m, parts) =
+            read_one(&checkpoint_dir(&root, seq)).map_err(|e| CheckpointError::Corrupt {
+                path: dir.display().to_string(),
+                why: format!("the earlier checkpoint {seq} its incremental state needs: {e}"),
+            })?;
+        if m.workers != r.manifest.workers {
+            return Err(CheckpointError::Corrupt {
+                path: dir.display().to_string(),
+                why: format!("the earlier checkpoint {seq} it needs has another worker count"),
+            });
+        }
+        wanted.extend(prevs(&parts));
+        r.earlier.insert(seq, parts);
+    }
+    for (w, part) in r.parts.iter().enumerate() {
+        for id in part.operators.keys() {
+            if r.chain(w, id).is_none() {
+                return Err(CheckpointError::Corrupt {
+                    path: dir.display().to_string(),
+                    why: format!("worker {w}'s operator {id} misses an earlier snapshot"),
+                });
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// The checkpoints the snapshots of `parts` are relative to.
+fn prevs(parts: &[PartBody]) -> impl Iterator<Item = u64> + '_ {
+    parts
+        .iter()
+        .flat_map(|p| p.operators.values().filter_map(|s| s.prev))
+}
+
+/// One checkpoint's manifest and parts, verified.
+fn read_one(dir: &Loc) -> Result<(Manifest, Vec<PartBody>), CheckpointError> {
     let manifest = read_manifest(dir)?;
     if manifest.parts.len() != manifest.workers {
         return Err(CheckpointError::Corrupt {
@@ -328,11 +404,7 @@ pub fn read(dir: &Loc) -> Result<Restored, CheckpointError> {
         }
         parts.push(body);
     }
-    Ok(Restored {
-        dir: dir.clone(),
-        manifest,
-        parts,
-    })
+    Ok((manifest, parts))
 }
 
 /// Where a run starts: the checkpoint to restore, if any. The latest complete checkpoint that
@@ -423,11 +495,22 @@ pub fn retain(root: &Loc, keep: usize) -> Vec<Loc> {
         return Vec::new();
     };
     let kept: BTreeSet<u64> = complete.iter().rev().take(keep.max(1)).copied().collect();
-    let oldest = *kept.first().expect("at least one kept");
+    // Every checkpoint from the oldest one a kept checkpoint's incremental state needs on.
+    let mut oldest = *kept.first().expect("at least one kept");
+    for (seq, path, _) in all.iter().filter(|c| kept.contains(&c.0)) {
+        match read_manifest(path) {
+            Ok(m) => oldest = oldest.min(m.needs),
+            // Not known what it needs: keep everything before it.
+            Err(e) => {
+                tracing::warn!("cannot read checkpoint {seq}'s manifest to delete old ones: {e}");
+                return Vec::new();
+            }
+        }
+    }
     let mut deleted = Vec::new();
     for (seq, path, is_complete) in all {
         let drop = if is_complete {
-            !kept.contains(&seq)
+            !kept.contains(&seq) && seq < oldest
         } else {
             seq < newest
         };
@@ -445,11 +528,16 @@ pub fn retain(root: &Loc, keep: usize) -> Vec<Loc> {
 /// What an operator restores from.
 #[derive(Clone, Debug)]
 pub enum Restore {
-    /// Its own snapshot (the checkpoint was written by as many workers as this run has).
-    Own(Vec<u8>),
-    /// Every worker's snapshot of it, to merge and keep this worker's keys of.
+    /// Its own snapshots from the last whole one on (the checkpoint was written by as many
+    /// workers as this run has): of checkpoint `seq`, back to checkpoint `base`.
+    Own {
+        chain: Vec<Vec<u8>>,
+        seq: u64,
+        base: u64,
+    },
+    /// Every worker's chain of snapshots of it, to merge and keep this worker's keys of.
     Merge {
-        parts: Vec<Vec<u8>>,
+        parts: Vec<Vec<Vec<u8>>>,
         worker: usize,
         peers: usize,
     },
@@ -457,17 +545,31 @@ pub enum Restore {
 
 /// Each operator's [`Restore`] for worker `worker` of `peers` from a checkpoint.
 pub fn restores(r: &Restored, worker: usize, peers: usize) -> BTreeMap<String, Restore> {
+    let chain = |w: usize, id: &str| -> Vec<Vec<u8>> {
+        r.chain(w, id)
+            .expect("verified when read")
+            .into_iter()
+            .map(|s| s.bytes.clone())
+            .collect()
+    };
     if r.manifest.workers == peers {
         return r.parts[worker]
             .operators
             .iter()
-            .map(|(id, bytes)| (id.clone(), Restore::Own(bytes.clone())))
+            .map(|(id, s)| {
+                let restore = Restore::Own {
+                    chain: chain(worker, id),
+                    seq: r.manifest.seq,
+                    base: s.base,
+                };
+                (id.clone(), restore)
+            })
             .collect();
     }
-    let mut by_id: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-    for part in &r.parts {
-        for (id, bytes) in &part.operators {
-            by_id.entry(id.clone()).or_default().push(bytes.clone());
+    let mut by_id: BTreeMap<String, Vec<Vec<Vec<u8>>>> = BTreeMap::new();
+    for (w, part) in r.parts.iter().enumerate() {
+        for id in part.operators.keys() {
+            by_id.entry(id.clone()).or_default().push(chain(w, id));
         }
     }
     by_id
@@ -486,7 +588,7 @@ pub fn restores(r: &Restored, worker: usize, peers: usize) -> BTreeMap<String, R
 }
 
 /// One checkpoint's snapshots of a worker's operators by id, or why one failed.
-pub type Snapshots = Result<BTreeMap<String, Vec<u8>>, String>;
+pub type Snapshots = Result<BTreeMap<String, Snapshot>, String>;
 
 /// A listing of a job's checkpoints, newest last: number, epoch, when it was taken, its size,
 /// and each source's positions.
@@ -518,8 +620,13 @@ pub fn describe(root: &Loc) -> String {
                 let when = chrono::DateTime::from_timestamp_millis(m.created_ms as i64)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                     .unwrap_or_default();
+                let incremental = if m.needs < m.seq {
+                    format!("  incremental (reads back to chk-{:06})", m.needs)
+                } else {
+                    String::new()
+                };
                 out.push_str(&format!(
-                    "chk-{seq:06}  epoch {}{}  {when}  {size} bytes  {} workers\n",
+                    "chk-{seq:06}  epoch {}{}  {when}  {size} bytes  {} workers{incremental}\n",
                     m.epoch,
                     if m.at_end { " (end of input)" } else { "" },
                     m.workers
@@ -540,7 +647,7 @@ pub fn describe(root: &Loc) -> String {
 }
 
 /// The snapshots given so far for one checkpoint, by operator id.
-type Given = BTreeMap<String, Result<Vec<u8>, String>>;
+type Given = BTreeMap<String, Result<Snapshot, String>>;
 
 /// The snapshots of one worker's operators, gathered as the operators take them.
 #[derive(Default)]
@@ -555,17 +662,35 @@ struct PartsInner {
     /// Checkpoint number -> its epoch and the snapshots given so far.
     taken: BTreeMap<u64, (u64, Given)>,
     error: Option<String>,
+    /// Checkpoints known to be complete (this run's and the one it restored).
+    completed: BTreeSet<u64>,
 }
 
 impl Parts {
-    /// Parts restoring these operator snapshots (empty: a fresh start).
-    pub fn new(restore: BTreeMap<String, Restore>) -> Self {
+    /// Parts restoring these operator snapshots of checkpoint `restored` (empty and `None`: a
+    /// fresh start).
+    pub fn new(restore: BTreeMap<String, Restore>, restored: Option<u64>) -> Self {
         Parts {
             inner: Mutex::new(PartsInner {
                 restore,
+                completed: restored.into_iter().collect(),
                 ..Default::default()
             }),
         }
+    }
+
+    /// Checkpoint `seq` is complete: later snapshots may be relative to it.
+    pub fn completed(&self, seq: u64) {
+        let mut inner = self.lock();
+        inner.completed.insert(seq);
+        // Only the latest matters: an operator's previous snapshot is its latest.
+        while inner.completed.len() > 4 {
+            inner.completed.pop_first();
+        }
+    }
+
+    pub fn is_complete(&self, seq: u64) -> bool {
+        self.lock().completed.contains(&seq)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PartsInner> {
@@ -587,7 +712,7 @@ impl Parts {
         self.lock().restore.keys().cloned().collect()
     }
 
-    pub fn deposit(&self, seq: u64, epoch: u64, id: &str, snapshot: Result<Vec<u8>, String>) {
+    pub fn deposit(&self, seq: u64, epoch: u64, id: &str, snapshot: Result<Snapshot, String>) {
         self.lock()
             .taken
             .entry(seq)
@@ -630,12 +755,24 @@ impl Parts {
 mod tests {
     use super::*;
 
+    fn snap(prev: Option<u64>, base: u64, bytes: Vec<u8>) -> Snapshot {
+        Snapshot {
+            prev,
+            base,
+            bytes,
+            took_us: 0,
+        }
+    }
+
     fn body(worker: usize) -> PartBody {
         PartBody {
             seq: 7,
             worker,
             peers: 2,
-            operators: BTreeMap::from([("node2:aggregate".to_string(), vec![1, 2, 3])]),
+            operators: BTreeMap::from([(
+                "node2:aggregate".to_string(),
+                snap(None, 7, vec![1, 2, 3]),
+            )]),
             sources: vec![Position::Offsets(BTreeMap::from([(0, (0, 42))]))],
             fed_until: 9,
         }
@@ -687,11 +824,21 @@ mod tests {
     }
 
     fn write_checkpoint(root: &Loc, seq: u64, complete: bool) {
+        write_chained(root, seq, complete, None, seq);
+    }
+
+    /// Checkpoint `seq` whose snapshots are relative to checkpoint `prev` (whole at `None`),
+    /// in a chain from checkpoint `base`; each worker's snapshot holds `[seq, worker]`.
+    fn write_chained(root: &Loc, seq: u64, complete: bool, prev: Option<u64>, base: u64) {
         let dir = checkpoint_dir(root, seq);
         let mut parts = Vec::new();
         for w in 0..2 {
             let mut b = body(w);
             b.seq = seq;
+            b.operators.insert(
+                "node2:aggregate".into(),
+                snap(prev, base, vec![seq as u8, w as u8]),
+            );
             let bytes = encode_part(&b).unwrap();
             let file = format!("part-{w}.bin");
             dir.join(&file).write(&bytes).unwrap();
@@ -714,6 +861,7 @@ mod tests {
                 sources: vec![],
                 fingerprint: fingerprint("plan"),
                 plan: "plan".into(),
+                needs: base,
             };
             write_manifest(&dir, &serde_json::to_vec(&m).unwrap()).unwrap();
         }
@@ -843,7 +991,10 @@ mod tests {
         write_checkpoint(&root, 1, true);
         let r = read(&checkpoint_dir(&root, 1)).unwrap();
         let own = restores(&r, 1, 2);
-        assert!(matches!(&own["node2:aggregate"], Restore::Own(b) if b == &vec![1, 2, 3]));
+        assert!(matches!(
+            &own["node2:aggregate"],
+            Restore::Own { chain, seq: 1, base: 1 } if chain == &[vec![1, 1]]
+        ));
         let merged = restores(&r, 0, 3);
         match &merged["node2:aggregate"] {
             Restore::Merge {
@@ -852,6 +1003,53 @@ mod tests {
                 peers,
             } => assert_eq!((parts.len(), *worker, *peers), (2, 0, 3)),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_incremental_checkpoint_is_read_with_its_chain_and_keeps_it_from_deletion() {
+        for (_keep, root) in roots() {
+            write_chained(&root, 1, true, None, 1);
+            write_chained(&root, 2, true, Some(1), 1);
+            write_chained(&root, 3, true, Some(2), 1);
+            write_chained(&root, 4, true, None, 4);
+            write_chained(&root, 5, true, Some(4), 4);
+            // Keeping two keeps 4 and 5, and 5 needs only 4.
+            let names: Vec<String> = retain(&root, 2).iter().map(Loc::file_name).collect();
+            assert_eq!(names, ["chk-000001", "chk-000002", "chk-000003"]);
+            write_chained(&root, 6, true, Some(5), 4);
+            write_chained(&root, 7, true, Some(6), 4);
+            // Keeping one (7) keeps its chain back to 4.
+            assert!(retain(&root, 1).is_empty());
+            let r = find_start(&opts(&root)).unwrap().unwrap();
+            assert_eq!(r.manifest.seq, 7);
+            assert_eq!(r.earlier.keys().copied().collect::<Vec<_>>(), [4, 5, 6]);
+            match &restores(&r, 1, 2)["node2:aggregate"] {
+                Restore::Own { chain, seq, base } => {
+                    assert_eq!((*seq, *base), (7, 4));
+                    assert_eq!(chain, &[vec![4, 1], vec![5, 1], vec![6, 1], vec![7, 1]]);
+                }
+                other => panic!("{other:?}"),
+            }
+            match &restores(&r, 0, 3)["node2:aggregate"] {
+                Restore::Merge { parts, .. } => {
+                    assert_eq!(parts.len(), 2);
+                    assert_eq!(parts[0], [vec![4, 0], vec![5, 0], vec![6, 0], vec![7, 0]]);
+                }
+                other => panic!("{other:?}"),
+            }
+            let listing = describe(&root);
+            assert!(
+                listing.contains("workers  incremental (reads back to chk-000004)"),
+                "{listing}"
+            );
+            // A chain with a part missing is not used: every checkpoint after 4 needs 5's.
+            checkpoint_dir(&root, 5)
+                .join("part-1.bin")
+                .remove()
+                .unwrap();
+            let r = find_start(&opts(&root)).unwrap().unwrap();
+            assert_eq!(r.manifest.seq, 4);
         }
     }
 }

@@ -38,6 +38,10 @@ struct Ack {
     worker: usize,
     fed_until: u64,
     part: Result<(PartEntry, Vec<Position>), String>,
+    /// The oldest checkpoint the part's incremental snapshots need.
+    needs: u64,
+    /// How long taking the part's snapshots stopped this worker's operators (µs).
+    stall_us: u64,
 }
 
 /// Worker 0's word to every worker that a checkpoint is complete (or failed).
@@ -101,6 +105,8 @@ struct Writing {
     seq: u64,
     epoch: u64,
     positions: Vec<Position>,
+    needs: u64,
+    stall_us: u64,
     thread: JoinHandle<Result<PartEntry, String>>,
 }
 
@@ -239,6 +245,13 @@ impl Checkpointer {
         while let Some((seq, epoch, snapshots)) = self.parts.complete() {
             let positions = self.cut(epoch);
             let dir = checkpoint::checkpoint_dir(&self.opts.dir, seq);
+            let (needs, stall_us) = match &snapshots {
+                Ok(ops) => (
+                    ops.values().map(|s| s.base).min().unwrap_or(seq),
+                    ops.values().map(|s| s.took_us).sum(),
+                ),
+                Err(_) => (seq, 0),
+            };
             let body = snapshots.map(|operators| PartBody {
                 seq,
                 worker: self.worker,
@@ -253,6 +266,8 @@ impl Checkpointer {
                 seq,
                 epoch,
                 positions,
+                needs,
+                stall_us,
                 thread,
             });
         }
@@ -273,6 +288,8 @@ impl Checkpointer {
                 worker: self.worker,
                 fed_until: self.fed_until,
                 part,
+                needs: w.needs,
+                stall_us: w.stall_us,
             }));
             acks.advance_to(w.seq + 1);
         }
@@ -317,6 +334,7 @@ impl Checkpointer {
         let dones: Vec<Done> = std::mem::take(&mut *self.got_dones.borrow_mut());
         for d in dones {
             if d.ok {
+                self.parts.completed(d.seq);
                 for (src, positions) in sources.iter_mut().zip(&d.positions) {
                     src.checkpointed(positions);
                 }
@@ -377,11 +395,15 @@ impl Checkpointer {
                     .filter_map(|a| a.part.as_ref().ok())
                     .map(|(entry, _)| entry.bytes)
                     .sum();
+                let stall_ms = got.iter().map(|a| a.stall_us).max().unwrap_or(0) / 1000;
+                let needs = got.iter().map(|a| a.needs).min().unwrap_or(seq);
                 tracing::info!(
                     seq,
                     epoch,
                     bytes,
                     ms = took.map_or(0, |t| t.as_millis() as u64),
+                    stall_ms,
+                    incremental = needs < seq,
                     "checkpoint complete"
                 );
                 Ok(Done {
@@ -449,6 +471,7 @@ impl Checkpointer {
             sources: by_source.clone(),
             fingerprint: checkpoint::fingerprint(&self.plan_text),
             plan: self.plan_text.clone(),
+            needs: got.iter().map(|a| a.needs).min().unwrap_or(seq),
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
         let dir = checkpoint::checkpoint_dir(&self.opts.dir, seq);

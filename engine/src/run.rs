@@ -319,7 +319,10 @@ fn worker_main(
         Checkpointer::new(
             worker,
             r.opts.clone(),
-            Arc::new(checkpoint::Parts::new(snapshots)),
+            Arc::new(checkpoint::Parts::new(
+                snapshots,
+                restored.map(|c| c.manifest.seq),
+            )),
             r.plan_text.clone(),
             r.next_seq,
             metrics.clone(),

@@ -171,6 +171,17 @@ impl Loc {
         }
     }
 
+    /// The directory this is in (itself at the top).
+    pub fn parent(&self) -> Loc {
+        match self {
+            Loc::Dir(p) => Loc::Dir(p.parent().map_or_else(|| p.clone(), |d| d.to_path_buf())),
+            Loc::Object { remote, key } => Loc::Object {
+                remote: remote.clone(),
+                key: key.rsplit_once('/').map_or("", |(k, _)| k).to_string(),
+            },
+        }
+    }
+
     /// The last component of the name.
     pub fn file_name(&self) -> String {
         match self {

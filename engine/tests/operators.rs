@@ -1027,6 +1027,138 @@ where
     log
 }
 
+/// Runs epochs through a driver that takes an incremental snapshot before each epoch `k` of
+/// `at` (checkpoints 1, 2, ...; every one counts as complete); where `at` says so, the driver is
+/// dropped there and a new one restores the chain of snapshots from the last whole one and
+/// goes on (taking later snapshots relative to the restored one). Returns the output by epoch,
+/// consolidated, and how many snapshots were incremental.
+fn run_chained<S>(
+    make: &dyn Fn() -> Driver<S>,
+    epochs: &[EpochInput<S::In>],
+    at: &BTreeMap<usize, bool>,
+) -> (BTreeMap<(u64, Row), isize>, usize)
+where
+    S: tally_engine::render::epoch_op::EpochState<Out = Row>,
+    S::In: Clone,
+{
+    use tally_engine::render::epoch_op::Snapshot;
+    let incremental = |d: &mut Driver<S>| d.incremental(std::rc::Rc::new(|_| true));
+    let mut driver = make();
+    incremental(&mut driver);
+    let mut taken: BTreeMap<u64, Snapshot> = BTreeMap::new();
+    let mut deltas = 0;
+    let mut log: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+    let mut out = Vec::new();
+    let last = epochs.len() as u64;
+    for (e, (updates, maxima)) in epochs.iter().enumerate() {
+        let e = e as u64;
+        if let Some(&restart) = at.get(&(e as usize)) {
+            let seq = taken.len() as u64 + 1;
+            driver.request_snapshot(e, seq);
+            // Every epoch before `e` is applied: only the snapshot is taken.
+            driver.step(Some(e), e, &mut out, |_, o| {
+                assert!(o.is_empty(), "no output without a new epoch")
+            });
+            let mut snaps = driver.take_snapshots();
+            assert_eq!(snaps.len(), 1, "one snapshot at {e}");
+            let (got, epoch, snap) = snaps.pop().unwrap();
+            assert_eq!((got, epoch), (seq, e));
+            let snap = snap.expect("a snapshot");
+            if let Some(prev) = snap.prev {
+                assert_eq!(prev, seq - 1, "relative to the snapshot before");
+                deltas += 1;
+            }
+            taken.insert(seq, snap);
+            if restart {
+                let mut chain = vec![taken[&seq].bytes.clone()];
+                let mut at_seq = seq;
+                while let Some(prev) = taken[&at_seq].prev {
+                    chain.push(taken[&prev].bytes.clone());
+                    at_seq = prev;
+                }
+                chain.reverse();
+                driver = make();
+                incremental(&mut driver);
+                driver
+                    .restore_chain(&chain, Some((seq, at_seq)))
+                    .expect("restored");
+            }
+        }
+        let mut batch: Vec<(S::In, u64, isize)> =
+            updates.iter().map(|(d, r)| (d.clone(), e, *r)).collect();
+        driver.add_updates(&mut batch);
+        let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
+        driver.add_maxima(&mut m);
+        let frontier = (e + 1 < last).then_some(e + 1);
+        driver.step(frontier, e, &mut out, |at, o| {
+            let at = at.unwrap_or(e);
+            for (r, d) in o.drain(..) {
+                *log.entry((at, r)).or_default() += d;
+            }
+        });
+    }
+    log.retain(|_, d| *d != 0);
+    (log, deltas)
+}
+
+/// Random checkpoint epochs in `1..count`, each a restart or not.
+fn random_checkpoints(rng: &mut ChaCha8Rng, count: usize) -> BTreeMap<usize, bool> {
+    let mut at = BTreeMap::new();
+    for k in 1..count {
+        if rng.random_bool(0.4) {
+            at.insert(k, rng.random_bool(0.3));
+        }
+    }
+    at
+}
+
+#[test]
+fn every_state_restored_from_a_chain_of_incremental_snapshots_goes_on_as_if_never_stopped() {
+    let keys = [Value::Null, Value::str("a"), Value::str("b")];
+    let (mut snapshots, mut deltas) = (0, 0);
+    for seed in 0..100u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(13000 + seed);
+        let count = rng.random_range(2..30);
+        let epochs = random_epochs(&mut rng, count);
+        let lateness = [0, 15, 40][rng.random_range(0..3)];
+        let emit = [Emit::Changes, Emit::Final][seed as usize % 2];
+        let input = windowed_input(&epochs);
+        let windowed = plan(true, lateness, emit);
+        let make = || {
+            let state = AggregateState::new(&windowed, "q", Arc::new(Metrics::default()));
+            Driver::new(state, vec![Clock::single(lateness)])
+        };
+        let at = random_checkpoints(&mut rng, count);
+        let (log, d) = run_chained(&make, &input, &at);
+        assert_eq!(
+            log,
+            run_restarting(&make, &input, None),
+            "aggregate, seed {seed}, checkpoints {at:?}"
+        );
+        let (join_input, upsert_input) = join_and_upsert_epochs(&mut rng, &keys, count);
+        let (join_log, dj) = run_chained(&make_join, &join_input, &at);
+        assert_eq!(
+            join_log,
+            run_restarting(&make_join, &join_input, None),
+            "join, seed {seed}, checkpoints {at:?}"
+        );
+        let (upsert_log, du) = run_chained(&make_upsert, &upsert_input, &at);
+        assert_eq!(
+            upsert_log,
+            run_restarting(&make_upsert, &upsert_input, None),
+            "upsert, seed {seed}, checkpoints {at:?}"
+        );
+        snapshots += 3 * at.len();
+        deltas += d + dj + du;
+    }
+    // The chains really are incremental (a snapshot is whole when the state was empty before,
+    // or the chain's snapshots outgrew the whole one).
+    assert!(
+        deltas * 2 > snapshots,
+        "{deltas} of {snapshots} incremental"
+    );
+}
+
 /// Random epochs as the windowed aggregate's prepared updates, with each epoch's largest event
 /// time as clock 0's maxima.
 fn windowed_input(epochs: &[Vec<Update>]) -> Vec<EpochInput<Prepared>> {
@@ -1192,7 +1324,7 @@ where
         assert_eq!(taken.len(), 1, "one snapshot");
         let (seq, epoch, bytes) = taken.pop().unwrap();
         assert_eq!((seq, epoch), (1, k as u64));
-        snapshots.push(bytes.expect("a snapshot"));
+        snapshots.push(bytes.expect("a snapshot").bytes);
     }
     for w in 0..to {
         let mut d = make();

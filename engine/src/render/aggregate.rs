@@ -26,6 +26,7 @@ use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
 
+use super::delta_map::DeltaMap;
 use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 use crate::accum::{merged_value, Acc};
@@ -128,7 +129,7 @@ fn prepare_checked(
     }
     Some((out, event_time))
 }
-type Groups = HashMap<Row, BTreeMap<i64, Pane>>;
+type Groups = DeltaMap<Row, BTreeMap<i64, Pane>>;
 
 /// The output row of the pane at `start` of the group `key`.
 fn output_row(
@@ -327,8 +328,11 @@ pub struct AggregateState {
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct AggregateData {
     groups: Groups,
-    /// Panes to close, by pane start; panes to free, by the time they can go.
+    /// Panes to close, by pane start; panes to free, by the time they can go. Not in a
+    /// snapshot: made again from the panes when one is restored ([`AggregateState::index`]).
+    #[serde(skip)]
     to_close: BTreeMap<i64, Vec<Row>>,
+    #[serde(skip)]
     to_free: BTreeMap<i64, Vec<(Row, i64)>>,
 }
 
@@ -353,6 +357,29 @@ impl AggregateState {
         self.data.groups.values().map(BTreeMap::len).sum()
     }
 
+    /// Makes the panes to close and to free again from the groups' panes (after a restore).
+    fn index(&mut self) {
+        let AggregateData {
+            groups,
+            to_close,
+            to_free,
+        } = &mut self.data;
+        to_close.clear();
+        to_free.clear();
+        let Some(spec) = self.spec else { return };
+        for (key, panes) in groups.iter() {
+            for (&start, pane) in panes {
+                if !pane.closed {
+                    to_close.entry(start).or_default().push(key.clone());
+                }
+                to_free
+                    .entry(spec.retain_until(start))
+                    .or_default()
+                    .push((key.clone(), start));
+            }
+        }
+    }
+
     /// The pane start of a prepared row (0 without windows).
     fn start_of(&self, row: &Prepared) -> i64 {
         match (self.spec, row.get(self.nkeys)) {
@@ -370,7 +397,7 @@ impl AggregateState {
             }
         }
         let key = &row[..self.nkeys];
-        let panes = self.data.groups.entry_ref(key).or_default();
+        let panes = self.data.groups.get_or_default(key);
         if !panes.contains_key(&start) {
             if let Some(spec) = self.spec {
                 self.data
@@ -499,6 +526,7 @@ impl EpochState for AggregateState {
 
     fn restore(&mut self, data: AggregateData) {
         self.data = data;
+        self.index();
     }
 
     fn merge(&self, parts: Vec<AggregateData>, worker: usize, peers: usize) -> AggregateData {
@@ -507,22 +535,12 @@ impl EpochState for AggregateState {
         for p in parts {
             out.groups
                 .extend(p.groups.into_iter().filter(|(k, _)| mine(k)));
-            for (at, keys) in p.to_close {
-                out.to_close
-                    .entry(at)
-                    .or_default()
-                    .extend(keys.into_iter().filter(|k| mine(k)));
-            }
-            for (at, keys) in p.to_free {
-                out.to_free
-                    .entry(at)
-                    .or_default()
-                    .extend(keys.into_iter().filter(|(k, _)| mine(k)));
-            }
         }
-        out.to_close.retain(|_, v| !v.is_empty());
-        out.to_free.retain(|_, v| !v.is_empty());
         out
+    }
+
+    fn absorb(&self, data: &mut AggregateData, newer: AggregateData) {
+        data.groups.absorb(newer.groups);
     }
 
     fn apply(
@@ -566,7 +584,7 @@ impl EpochState for AggregateState {
             let mut keys: Vec<&Row> = self.data.groups.keys().collect();
             keys.sort();
             for key in keys {
-                let panes = &self.data.groups[key];
+                let panes = self.data.groups.get(key).expect("a key of the map");
                 for (&start, pane) in panes {
                     if !pane.closed && pane.rows > 0 {
                         out.push((output_row(key, start, panes, self.spec, &self.aggs), 1));

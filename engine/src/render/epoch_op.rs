@@ -65,6 +65,11 @@ pub trait EpochState: 'static {
     /// operator's exchange routes to this worker.
     fn merge(&self, parts: Vec<Self::Data>, worker: usize, peers: usize) -> Self::Data;
 
+    /// Applies `newer`, read from an incremental snapshot, onto `data`, read from the snapshot
+    /// it is relative to: each [`DeltaMap`](super::delta_map::DeltaMap) absorbs its delta,
+    /// every other field takes the newer value.
+    fn absorb(&self, data: &mut Self::Data, newer: Self::Data);
+
     /// One complete epoch's updates, in epoch order; `out` receives its output updates.
     fn apply(
         &mut self,
@@ -369,8 +374,41 @@ impl Clock {
 /// `epoch` before it has seen the request.
 pub const CHECKPOINT: u32 = u32::MAX;
 
-/// The format version of [`Driver::snapshot`].
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The format version of [`Driver::snapshot`] (2: incremental snapshots).
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// At most this many incremental snapshots follow a whole one; the next is whole again.
+const MAX_CHAIN: usize = 20;
+
+/// One snapshot of an operator: whole, or incremental (only the state that changed since the
+/// snapshot of checkpoint `prev`, which must be restored first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The checkpoint this one is relative to (`None`: a whole snapshot).
+    pub prev: Option<u64>,
+    /// The checkpoint of the whole snapshot its chain starts at (its own number when whole).
+    pub base: u64,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+    /// How long taking it stopped the operator (µs; not stored).
+    #[serde(skip)]
+    pub took_us: u64,
+}
+
+/// Which checkpoints are known to be complete (an incremental snapshot is only taken relative
+/// to one of them).
+pub type Completed = std::rc::Rc<dyn Fn(u64) -> bool>;
+
+/// The snapshots since the last whole one, to decide when the next is whole again.
+#[derive(Default)]
+struct Chain {
+    /// The checkpoint of the last snapshot taken (`None`: the next one is whole).
+    last: Option<u64>,
+    base: u64,
+    len: usize,
+    whole_bytes: usize,
+    delta_bytes: usize,
+}
 
 /// Why a snapshot could not be taken or restored.
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +419,8 @@ pub enum SnapshotError {
     Version(u32),
     #[error("operator state with {clocks} watermark clock(s) where the plan has {expected}")]
     Shape { clocks: usize, expected: usize },
+    #[error("an incremental operator snapshot without the snapshot it is relative to")]
+    Chain,
 }
 
 /// The earliest epoch that may still receive input on either input (None: both complete).
@@ -407,7 +447,9 @@ pub struct Driver<S: EpochState> {
     /// Checkpoints asked for and not taken yet: epoch -> checkpoint number.
     requested: BTreeMap<u64, u64>,
     /// Snapshots taken: `(checkpoint number, epoch, snapshot)`, for the frame to hand on.
-    taken: Vec<(u64, u64, Result<Vec<u8>, SnapshotError>)>,
+    taken: Vec<(u64, u64, Result<Snapshot, SnapshotError>)>,
+    chain: Chain,
+    completed: Option<Completed>,
 }
 
 impl<S: EpochState> Driver<S> {
@@ -422,7 +464,15 @@ impl<S: EpochState> Driver<S> {
             after: Vec::new(),
             requested: BTreeMap::new(),
             taken: Vec::new(),
+            chain: Chain::default(),
+            completed: None,
         }
+    }
+
+    /// Lets snapshots be incremental: relative to the previous one, once `completed` says its
+    /// checkpoint is complete (without it every snapshot is whole).
+    pub fn incremental(&mut self, completed: Completed) {
+        self.completed = Some(completed);
     }
 
     /// Asks for a snapshot after every epoch before `epoch` and none after (checkpoint
@@ -432,8 +482,8 @@ impl<S: EpochState> Driver<S> {
         self.requested.insert(epoch, seq);
     }
 
-    /// The snapshots taken since the last call: `(checkpoint number, epoch, bytes)`.
-    pub fn take_snapshots(&mut self) -> Vec<(u64, u64, Result<Vec<u8>, SnapshotError>)> {
+    /// The snapshots taken since the last call: `(checkpoint number, epoch, snapshot)`.
+    pub fn take_snapshots(&mut self) -> Vec<(u64, u64, Result<Snapshot, SnapshotError>)> {
         std::mem::take(&mut self.taken)
     }
 
@@ -445,38 +495,103 @@ impl<S: EpochState> Driver<S> {
                 break;
             }
             self.requested.pop_first();
-            let snap = self.snapshot_at(epoch);
+            let snap = self.take_snapshot(seq, epoch);
             self.taken.push((seq, epoch, snap));
             self.state.snapshot_taken(seq);
         }
+    }
+
+    /// Checkpoint `seq`'s snapshot as of `epoch`: incremental when the previous snapshot's
+    /// checkpoint is complete and the chain since the last whole one is short (at most
+    /// [`MAX_CHAIN`] snapshots, holding fewer bytes than the whole one), whole otherwise.
+    fn take_snapshot(&mut self, seq: u64, epoch: u64) -> Result<Snapshot, SnapshotError> {
+        let started = std::time::Instant::now();
+        let c = &self.chain;
+        let prev = c.last.filter(|&last| {
+            c.len < MAX_CHAIN
+                && c.delta_bytes < c.whole_bytes
+                && self.completed.as_ref().is_some_and(|done| done(last))
+        });
+        let bytes = match prev {
+            Some(_) => super::delta_map::serialize_changes(|| self.snapshot_at(epoch, prev)),
+            None => self.snapshot_at(epoch, None),
+        };
+        let c = &mut self.chain;
+        match &bytes {
+            // Marks of changed entries were cleared on the way: only a whole snapshot is
+            // sure to be right next.
+            Err(_) => c.last = None,
+            Ok(b) => {
+                c.last = Some(seq);
+                if prev.is_some() {
+                    c.len += 1;
+                    c.delta_bytes += b.len();
+                } else {
+                    *c = Chain {
+                        last: Some(seq),
+                        base: seq,
+                        len: 0,
+                        whole_bytes: b.len(),
+                        delta_bytes: 0,
+                    };
+                }
+            }
+        }
+        Ok(Snapshot {
+            prev,
+            base: self.chain.base,
+            bytes: bytes?,
+            took_us: started.elapsed().as_micros() as u64,
+        })
     }
 
     /// A snapshot of the operator after the epochs it has applied: every clock's data and the
     /// state's, in bincode with a format version first. The stashed updates of later epochs are
     /// not in it: a job restarted from it reads them again from its sources' positions.
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        self.snapshot_at(u64::MAX)
+        self.snapshot_at(u64::MAX, None)
     }
 
     /// A snapshot as of `epoch`: maxima already heard of epochs from `epoch` on are left out,
     /// since a job restarted from it reads those epochs' rows again (perhaps in other epochs)
     /// and must not see their event times early.
-    fn snapshot_at(&self, epoch: u64) -> Result<Vec<u8>, SnapshotError> {
+    fn snapshot_at(&self, epoch: u64, prev: Option<u64>) -> Result<Vec<u8>, SnapshotError> {
         let clocks: Vec<ClockData> = self.clocks.iter().map(|c| c.data().cut(epoch)).collect();
-        Ok(bincode::serialize(&(
-            SNAPSHOT_VERSION,
-            clocks,
-            self.state.data(),
-        ))?)
+        // One pass (`bincode::serialize` walks the state twice: once to size the buffer).
+        let mut out = Vec::new();
+        bincode::serialize_into(
+            &mut out,
+            &(SNAPSHOT_VERSION, prev, clocks, self.state.data()),
+        )?;
+        Ok(out)
     }
 
     /// Restores a [`Driver::snapshot`] into a driver built from the same plan.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let (clocks, data) = self.decode(bytes)?;
+        self.restore_chain(&[bytes], None)
+    }
+
+    /// Restores a chain of snapshots, whole first, then each incremental one relative to the
+    /// one before it. `from` is the checkpoint of the last and of the first: the next snapshot
+    /// may be relative to the last.
+    pub fn restore_chain(
+        &mut self,
+        chain: &[impl AsRef<[u8]>],
+        from: Option<(u64, u64)>,
+    ) -> Result<(), SnapshotError> {
+        let (clocks, data) = self.decode_chain(chain)?;
         for (c, d) in self.clocks.iter_mut().zip(clocks) {
             c.restore(d);
         }
         self.state.restore(data);
+        let lens: Vec<usize> = chain.iter().map(|b| b.as_ref().len()).collect();
+        self.chain = Chain {
+            last: from.map(|f| f.0),
+            base: from.map_or(0, |f| f.1),
+            len: lens.len().saturating_sub(1),
+            whole_bytes: lens.first().copied().unwrap_or(0),
+            delta_bytes: lens.iter().skip(1).sum(),
+        };
         Ok(())
     }
 
@@ -489,10 +604,22 @@ impl<S: EpochState> Driver<S> {
         worker: usize,
         peers: usize,
     ) -> Result<(), SnapshotError> {
+        let chains: Vec<[&[u8]; 1]> = parts.iter().map(|p| [p.as_slice()]).collect();
+        self.restore_merged_chains(&chains, worker, peers)
+    }
+
+    /// [`Driver::restore_merged`] from each worker's chain of snapshots
+    /// ([`Driver::restore_chain`]).
+    pub fn restore_merged_chains<C: AsRef<[B]>, B: AsRef<[u8]>>(
+        &mut self,
+        parts: &[C],
+        worker: usize,
+        peers: usize,
+    ) -> Result<(), SnapshotError> {
         let mut datas = Vec::with_capacity(parts.len());
         let mut first = None;
-        for bytes in parts {
-            let (clocks, data) = self.decode(bytes)?;
+        for chain in parts {
+            let (clocks, data) = self.decode_chain(chain.as_ref())?;
             first.get_or_insert(clocks);
             datas.push(data);
         }
@@ -501,21 +628,49 @@ impl<S: EpochState> Driver<S> {
         }
         let data = self.state.merge(datas, worker, peers);
         self.state.restore(data);
+        // The merged state belongs to no earlier snapshot: the next one is whole.
+        self.chain = Chain::default();
         Ok(())
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<(Vec<ClockData>, S::Data), SnapshotError> {
-        let (version, clocks, data): (u32, Vec<ClockData>, S::Data) = bincode::deserialize(bytes)?;
+    /// The clocks of the chain's last snapshot and the state of all of them together.
+    fn decode_chain(
+        &self,
+        chain: &[impl AsRef<[u8]>],
+    ) -> Result<(Vec<ClockData>, S::Data), SnapshotError> {
+        let mut acc: Option<(Vec<ClockData>, S::Data)> = None;
+        for bytes in chain {
+            let (prev, clocks, data) = self.decode(bytes.as_ref())?;
+            acc = Some(match (acc, prev) {
+                (None, None) => (clocks, data),
+                (None, Some(_)) => return Err(SnapshotError::Chain),
+                (Some((_, mut whole)), _) => {
+                    self.state.absorb(&mut whole, data);
+                    (clocks, whole)
+                }
+            });
+        }
+        acc.ok_or(SnapshotError::Chain)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn decode(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(Option<u64>, Vec<ClockData>, S::Data), SnapshotError> {
+        let version: u32 = bincode::deserialize(bytes)?;
         if version != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(version));
         }
+        let (_, prev, clocks, data): (u32, Option<u64>, Vec<ClockData>, S::Data) =
+            bincode::deserialize(bytes)?;
         if clocks.len() != self.clocks.len() {
             return Err(SnapshotError::Shape {
                 clocks: clocks.len(),
                 expected: self.clocks.len(),
             });
         }
-        Ok((clocks, data))
+        Ok((prev, clocks, data))
     }
 
     /// Stashes `(data, epoch, diff)` updates.
@@ -629,14 +784,20 @@ where
         let activator = scope.activator_for(info.address.clone());
         let mut held: Option<Capability<u64>> = Some(cap);
         let mut driver = Driver::new(state, clocks);
+        if let Some(parts) = parts.as_ref() {
+            let parts = parts.clone();
+            driver.incremental(std::rc::Rc::new(move |seq| parts.is_complete(seq)));
+        }
         if let (Some(restore), Some(parts)) = (restore, parts.as_ref()) {
             let done = match &restore {
-                crate::checkpoint::Restore::Own(bytes) => driver.restore(bytes),
+                crate::checkpoint::Restore::Own { chain, seq, base } => {
+                    driver.restore_chain(chain, Some((*seq, *base)))
+                }
                 crate::checkpoint::Restore::Merge {
                     parts,
                     worker,
                     peers,
-                } => driver.restore_merged(parts, *worker, *peers),
+                } => driver.restore_merged_chains(parts, *worker, *peers),
             };
             if let Err(e) = done {
                 parts.fail(format!(

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::delta_map::DeltaMap;
+
 use std::sync::Arc;
 
 use differential_dataflow::{AsCollection, VecCollection};
@@ -65,14 +67,33 @@ pub struct Kept {
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct KeptRows {
     /// Kept rows by key: row -> (multiplicity, window end).
-    rows: HashMap<Row, HashMap<Row, (i64, i64)>>,
+    rows: DeltaMap<Row, HashMap<Row, (i64, i64)>>,
+    /// Kept rows by window end. Not in a snapshot: made again from `rows` when one is restored.
+    #[serde(skip)]
     expiry: BTreeMap<i64, Vec<(Row, Row)>>,
+}
+
+impl KeptRows {
+    /// Makes `expiry` again from the kept rows.
+    fn index(&mut self) {
+        self.expiry.clear();
+        for (key, rows) in self.rows.iter() {
+            for (row, &(_, until)) in rows {
+                if until != i64::MAX {
+                    self.expiry
+                        .entry(until)
+                        .or_default()
+                        .push((key.clone(), row.clone()));
+                }
+            }
+        }
+    }
 }
 
 /// What a join's epochs change: the dimension by key, and each stream's kept rows.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct JoinData {
-    dims: HashMap<Row, HashMap<Row, i64>>,
+    dims: DeltaMap<Row, HashMap<Row, i64>>,
     kept: Vec<KeptRows>,
 }
 
@@ -297,7 +318,7 @@ impl<D> JoinState<D> {
     pub fn new(streams: Vec<Kept>, wrap: fn(u32, Row) -> D, metrics: Arc<Metrics>) -> Self {
         JoinState {
             data: JoinData {
-                dims: HashMap::default(),
+                dims: DeltaMap::default(),
                 kept: streams.iter().map(|_| KeptRows::default()).collect(),
             },
             streams,
@@ -337,7 +358,7 @@ impl<D> JoinState<D> {
                 }
             }
         }
-        let entry = dims.entry(key.clone()).or_default();
+        let entry = dims.get_or_default(&key);
         for (row, diff) in changes {
             let c = entry.entry(row.clone()).or_insert(0);
             *c += diff;
@@ -382,6 +403,19 @@ impl<D: 'static> EpochState for JoinState<D> {
 
     fn restore(&mut self, data: JoinData) {
         self.data = data;
+        for k in &mut self.data.kept {
+            k.index();
+        }
+    }
+
+    fn absorb(&self, data: &mut JoinData, newer: JoinData) {
+        data.dims.absorb(newer.dims);
+        if data.kept.len() < newer.kept.len() {
+            data.kept.resize_with(newer.kept.len(), KeptRows::default);
+        }
+        for (into, from) in data.kept.iter_mut().zip(newer.kept) {
+            into.rows.absorb(from.rows);
+        }
     }
 
     fn merge(&self, parts: Vec<JoinData>, worker: usize, peers: usize) -> JoinData {
@@ -395,13 +429,6 @@ impl<D: 'static> EpochState for JoinState<D> {
             for (into, from) in out.kept.iter_mut().zip(p.kept) {
                 into.rows
                     .extend(from.rows.into_iter().filter(|(k, _)| mine(k)));
-                for (at, rows) in from.expiry {
-                    into.expiry
-                        .entry(at)
-                        .or_default()
-                        .extend(rows.into_iter().filter(|(k, _)| mine(k)));
-                }
-                into.expiry.retain(|_, v| !v.is_empty());
             }
         }
         out
@@ -451,7 +478,7 @@ impl<D: 'static> EpochState for JoinState<D> {
             // Keep the row while its window is open.
             let before = watermarks.before.get(idx as usize).copied().flatten();
             if before.is_none_or(|wm| until > wm) {
-                let rows = k.rows.entry(key.clone()).or_default();
+                let rows = k.rows.get_or_default(&key);
                 let e = rows.entry(row.clone()).or_insert((0, until));
                 e.0 += diff;
                 if e.0 == 0 {

@@ -2,6 +2,7 @@
 //! node kind, each a function from input collections to the node's output collection.
 
 pub mod aggregate;
+pub mod delta_map;
 pub mod epoch_op;
 pub mod filter;
 pub mod join;

@@ -17,6 +17,7 @@ use differential_dataflow::AsCollection;
 use tally_sql::Row;
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
 
+use super::delta_map::DeltaMap;
 use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows};
 
@@ -50,7 +51,7 @@ pub struct UpsertState {
     key: Vec<usize>,
     /// The version column: a row replaces the key's row only if its version is not smaller.
     version: Option<usize>,
-    table: HashMap<Row, Row>,
+    table: DeltaMap<Row, Row>,
 }
 
 impl UpsertState {
@@ -58,7 +59,7 @@ impl UpsertState {
         UpsertState {
             key,
             version,
-            table: HashMap::default(),
+            table: DeltaMap::default(),
         }
     }
 
@@ -90,17 +91,21 @@ impl UpsertState {
 impl EpochState for UpsertState {
     type In = Row;
     type Out = Row;
-    type Data = HashMap<Row, Row>;
+    type Data = DeltaMap<Row, Row>;
 
-    fn data(&self) -> &HashMap<Row, Row> {
+    fn data(&self) -> &DeltaMap<Row, Row> {
         &self.table
     }
 
-    fn restore(&mut self, table: HashMap<Row, Row>) {
+    fn restore(&mut self, table: DeltaMap<Row, Row>) {
         self.table = table;
     }
 
-    fn merge(&self, parts: Vec<HashMap<Row, Row>>, worker: usize, peers: usize) -> Self::Data {
+    fn absorb(&self, table: &mut DeltaMap<Row, Row>, newer: DeltaMap<Row, Row>) {
+        table.absorb(newer);
+    }
+
+    fn merge(&self, parts: Vec<DeltaMap<Row, Row>>, worker: usize, peers: usize) -> Self::Data {
         parts
             .into_iter()
             .flatten()

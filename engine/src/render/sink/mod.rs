@@ -15,6 +15,7 @@ use timely::dataflow::channels::pact::Exchange as ExchangePact;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
+use super::delta_map::DeltaMap;
 use super::epoch_op::{self, EpochState, Settle, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 
@@ -23,7 +24,9 @@ use super::{hash_values, Rows, Shared, WatermarkFeed};
 struct Frozen {
     /// The window size (ms).
     size: i64,
-    /// Keys by the end of their row's window.
+    /// Keys by the end of their row's window. Not in a snapshot: made again from the rows when
+    /// one is restored ([`Table::index`]).
+    #[serde(skip)]
     by_end: BTreeMap<i64, Vec<Row>>,
     /// Final keys whose last change waits for a flush.
     deferred: Vec<Row>,
@@ -44,7 +47,7 @@ pub struct Table {
     /// Keyed tables: key -> row. Whole-row tables: row -> multiplicity (key = row). Hashed:
     /// every result row is looked up a few times as it comes, while key order is needed only
     /// when a whole table is written ([`Table::rows`]).
-    rows: HashMap<Row, (Row, i64)>,
+    rows: DeltaMap<Row, (Row, i64)>,
     /// For each key changed since the last flush, the row the sink last saw.
     before: HashMap<Row, Option<(Row, i64)>>,
     /// Keys whose row at the server is not known (written after the checkpoint this table was
@@ -60,7 +63,7 @@ impl Table {
             key,
             version,
             frozen: None,
-            rows: HashMap::default(),
+            rows: DeltaMap::default(),
             before: HashMap::default(),
             forced: HashMap::default(),
         }
@@ -96,7 +99,7 @@ impl Table {
             let key = self.key_of(&row);
             self.remember(&key);
             if self.key.is_none() {
-                let entry = self.rows.entry(key.clone()).or_insert((row, 0));
+                let entry = self.rows.get_or_insert_with(key.clone(), || (row, 0));
                 entry.1 += diff;
                 if entry.1 <= 0 {
                     self.rows.remove(&key);
@@ -257,6 +260,42 @@ impl Table {
         forgotten
     }
 
+    /// Makes the keys by window end again from the rows (after a restore), leaving out the
+    /// final keys that wait for a flush.
+    pub fn index(&mut self) {
+        let (Some(f), Some(v)) = (self.frozen.as_mut(), self.version) else {
+            return;
+        };
+        f.by_end.clear();
+        let deferred: std::collections::HashSet<&Row> = f.deferred.iter().collect();
+        for (key, (row, _)) in self.rows.iter() {
+            if let (Some(Value::Int(start)), false) = (row.get(v), deferred.contains(key)) {
+                f.by_end
+                    .entry(start + f.size)
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+    }
+
+    /// Applies `newer`, the table of an incremental snapshot after this one's.
+    pub fn absorb(&mut self, newer: Table) {
+        let Table {
+            rows,
+            key,
+            version,
+            frozen,
+            before,
+            forced,
+        } = newer;
+        self.rows.absorb(rows);
+        self.key = key;
+        self.version = version;
+        self.frozen = frozen;
+        self.before = before;
+        self.forced = forced;
+    }
+
     /// Makes the table forget rows whose window (of `size_ms`, read from the version column)
     /// is final; see [`Table::forget_final`].
     pub fn forgetting_final_rows(mut self, size_ms: u64) -> Self {
@@ -298,13 +337,6 @@ impl Table {
                 });
                 // One watermark for the whole job: every worker's sink forgot up to about it.
                 into.through = into.through.max(f.through);
-                for (end, keys) in f.by_end {
-                    into.by_end
-                        .entry(end)
-                        .or_default()
-                        .extend(keys.into_iter().filter(|k| mine(k)));
-                }
-                into.by_end.retain(|_, v| !v.is_empty());
                 into.deferred
                     .extend(f.deferred.into_iter().filter(|k| mine(k)));
             }
@@ -582,6 +614,7 @@ impl EpochState for SinkState {
     /// back to the checkpoint's length.
     fn restore(&mut self, data: SinkData) {
         self.data = data;
+        self.data.table.index();
         self.data.table.force(self.forced.clone());
         self.dirty = true;
         if let Some(s) = self.sink.as_mut() {
@@ -624,6 +657,11 @@ impl EpochState for SinkState {
                 None
             },
         }
+    }
+
+    fn absorb(&self, data: &mut SinkData, newer: SinkData) {
+        data.table.absorb(newer.table);
+        data.mark = newer.mark;
     }
 
     fn snapshot_taken(&mut self, seq: u64) {

@@ -1,0 +1,488 @@
+//! A hash map that knows which of its entries changed since it was last serialized: what lets a
+//! checkpoint write only the state that changed (an incremental snapshot).
+//!
+//! Serialized inside [`serialize_changes`], a map writes the entries inserted or reached
+//! mutably since its last serialization and the keys removed since then (a *delta*); anywhere
+//! else it writes every entry. A delta read back is applied onto the map it is relative to with
+//! [`DeltaMap::absorb`].
+//!
+//! Each entry records the generation it last changed in (set where the entry is already
+//! reached mutably, so the hot path hashes nothing more); finding the changed entries scans the
+//! map, which costs far less than serializing it. Serializing changes nothing that it writes
+//! (bincode serializes twice: once to size the buffer), it only seals the generation: the first
+//! change after it starts the next one.
+
+use std::cell::Cell;
+use std::hash::Hash;
+
+use hashbrown::Equivalent;
+use serde::de::{Deserialize, Deserializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+type Map<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
+
+thread_local! {
+    static DELTAS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a serialization) with every [`DeltaMap`] serialized as a delta relative to its
+/// previous serialization.
+pub fn serialize_changes<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DELTAS.set(false);
+        }
+    }
+    DELTAS.set(true);
+    let _reset = Reset;
+    f()
+}
+
+/// One entry of a [`DeltaMap`]: its value, and the generations it last changed in and was
+/// inserted in.
+pub struct Slot<V> {
+    value: V,
+    changed: u32,
+    born: u32,
+}
+
+/// A hash map (FxHash) whose serialization can be incremental; see the module docs.
+pub struct DeltaMap<K, V> {
+    map: Map<K, Slot<V>>,
+    /// The generation changes go to now: entries changed in it are the next delta.
+    generation: u32,
+    /// Serialized since the generation began: the next change begins the next one.
+    sealed: Cell<bool>,
+    /// Keys the last serialization held and that were removed in this generation.
+    removed: Vec<K>,
+    /// The map was cleared in this generation: the next serialization writes every entry.
+    whole: bool,
+    /// Read from a delta: the entries are the changed ones and `removed` the keys gone.
+    is_delta: bool,
+}
+
+impl<K, V> Default for DeltaMap<K, V> {
+    fn default() -> Self {
+        DeltaMap {
+            map: Map::default(),
+            generation: 1,
+            sealed: Cell::new(false),
+            removed: Vec::new(),
+            whole: false,
+            is_delta: false,
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> DeltaMap<K, V> {
+    /// Before any change: begins a new generation if the last was serialized.
+    fn changing(&mut self) -> u32 {
+        if self.sealed.replace(false) {
+            self.generation = self.generation.wrapping_add(1);
+            self.removed.clear();
+            self.whole = false;
+        }
+        self.generation
+    }
+
+    fn slot(value: V, generation: u32) -> Slot<V> {
+        Slot {
+            value,
+            changed: generation,
+            born: generation,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> Option<&V> {
+        self.map.get(k).map(|s| &s.value)
+    }
+
+    pub fn contains_key<Q: ?Sized + Hash + Equivalent<K>>(&self, k: &Q) -> bool {
+        self.map.contains_key(k)
+    }
+
+    /// The entry of `k`, marked changed.
+    pub fn get_mut<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<&mut V> {
+        let generation = self.changing();
+        self.map.get_mut(k).map(|s| {
+            s.changed = generation;
+            &mut s.value
+        })
+    }
+
+    /// The entry of `k` (inserted as `V::default()` if absent), marked changed.
+    pub fn get_or_default<Q>(&mut self, k: &Q) -> &mut V
+    where
+        Q: ?Sized + Hash + Equivalent<K> + ToOwned<Owned = K>,
+        V: Default,
+    {
+        let generation = self.changing();
+        let slot = self
+            .map
+            .entry_ref(k)
+            .or_insert_with(|| Self::slot(V::default(), generation));
+        slot.changed = generation;
+        &mut slot.value
+    }
+
+    /// The entry of `k` (inserted as `make()` if absent), marked changed.
+    pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
+        let generation = self.changing();
+        let slot = self
+            .map
+            .entry(k)
+            .or_insert_with(|| Self::slot(make(), generation));
+        slot.changed = generation;
+        &mut slot.value
+    }
+
+    /// Inserts `v` at `k`, returning what `k` held.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let generation = self.changing();
+        match self.map.get_mut(&k) {
+            Some(s) => {
+                s.changed = generation;
+                Some(std::mem::replace(&mut s.value, v))
+            }
+            None => {
+                self.map.insert(k, Self::slot(v, generation));
+                None
+            }
+        }
+    }
+
+    pub fn remove<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<V> {
+        let generation = self.changing();
+        let (key, slot) = self.map.remove_entry(k)?;
+        // Inserted in this generation: no serialization holds it.
+        if slot.born != generation {
+            self.removed.push(key);
+        }
+        Some(slot.value)
+    }
+
+    /// Removes every entry (the next serialization writes the whole, empty, map).
+    pub fn clear(&mut self) {
+        self.changing();
+        self.map.clear();
+        self.removed.clear();
+        self.whole = true;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.map.iter().map(|(k, s)| (k, &s.value))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.map.keys()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values().map(|s| &s.value)
+    }
+
+    /// The entries the next delta writes.
+    fn changed(&self) -> usize {
+        if self.sealed.get() {
+            return 0;
+        }
+        let generation = self.generation;
+        self.map
+            .values()
+            .filter(|s| s.changed == generation)
+            .count()
+    }
+
+    /// How many entries the next delta writes (changed entries and removed keys).
+    pub fn changes(&self) -> usize {
+        self.changed()
+            + if self.sealed.get() {
+                0
+            } else {
+                self.removed.len()
+            }
+    }
+
+    /// Applies `newer`, read from the serialization after this map's (a delta, or a whole map
+    /// that replaces it).
+    pub fn absorb(&mut self, newer: DeltaMap<K, V>) {
+        if !newer.is_delta {
+            *self = newer;
+            return;
+        }
+        for k in newer.removed {
+            self.map.remove(&k);
+        }
+        self.map.extend(newer.map);
+    }
+}
+
+impl<K: Eq + Hash, V> Extend<(K, V)> for DeltaMap<K, V> {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> FromIterator<(K, V)> for DeltaMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut m = DeltaMap::default();
+        m.extend(iter);
+        m
+    }
+}
+
+impl<K, V> IntoIterator for DeltaMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter(self.map.into_iter())
+    }
+}
+
+/// The entries of a [`DeltaMap`], taken out.
+pub struct IntoIter<K, V>(hashbrown::hash_map::IntoIter<K, Slot<V>>);
+
+impl<K, V> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        self.0.next().map(|(k, s)| (k, s.value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// Entries to serialize as a map: all, or only those changed in generation `only`.
+struct Entries<'a, K, V> {
+    map: &'a Map<K, Slot<V>>,
+    only: Option<u32>,
+    len: usize,
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Entries<'_, K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.len))?;
+        for (k, slot) in self.map {
+            if self.only.is_none_or(|g| slot.changed == g) {
+                m.serialize_entry(k, &slot.value)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// What a map writes; [`Stored`] reads it back.
+#[derive(serde::Serialize)]
+#[serde(rename = "Stored")]
+enum StoredRef<'a, K, V> {
+    Whole(Entries<'a, K, V>),
+    Delta(Entries<'a, K, V>, &'a [K]),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(bound(deserialize = "K: Deserialize<'de> + Eq + Hash, V: Deserialize<'de>"))]
+enum Stored<K, V> {
+    Whole(Map<K, V>),
+    Delta(Map<K, V>, Vec<K>),
+}
+
+impl<K: Serialize + Eq + Hash, V: Serialize> Serialize for DeltaMap<K, V> {
+    /// Writes the changes of this generation (in [`serialize_changes`]) or every entry, and
+    /// seals the generation. Serializing a sealed generation again writes the same changes:
+    /// a delta repeated is absorbed to the same map.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.sealed.set(true);
+        if DELTAS.get() && !self.whole {
+            let generation = self.generation;
+            let len = self
+                .map
+                .values()
+                .filter(|s| s.changed == generation)
+                .count();
+            let entries = Entries {
+                map: &self.map,
+                only: Some(generation),
+                len,
+            };
+            StoredRef::Delta(entries, &self.removed).serialize(s)
+        } else {
+            let entries = Entries {
+                map: &self.map,
+                only: None,
+                len: self.map.len(),
+            };
+            StoredRef::Whole(entries).serialize(s)
+        }
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for DeltaMap<K, V>
+where
+    K: Deserialize<'de> + Eq + Hash,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (map, removed, is_delta) = match Stored::<K, V>::deserialize(d)? {
+            Stored::Whole(m) => (m, Vec::new(), false),
+            Stored::Delta(m, r) => (m, r, true),
+        };
+        // Generation 0 is the restored state; changes go to generation 1.
+        Ok(DeltaMap {
+            map: map
+                .into_iter()
+                .map(|(k, value)| (k, Self::slot(value, 0)))
+                .collect(),
+            generation: 1,
+            sealed: Cell::new(false),
+            removed,
+            whole: false,
+            is_delta,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    type M = DeltaMap<u32, String>;
+
+    fn contents(m: &M) -> BTreeMap<u32, String> {
+        m.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    fn round(m: &M, delta: bool) -> (Vec<u8>, M) {
+        let bytes = if delta {
+            serialize_changes(|| bincode::serialize(m).unwrap())
+        } else {
+            bincode::serialize(m).unwrap()
+        };
+        let back: M = bincode::deserialize(&bytes).unwrap();
+        (bytes, back)
+    }
+
+    #[test]
+    fn a_delta_holds_only_what_changed_and_absorbs_into_the_previous_state() {
+        let mut m = M::default();
+        for k in 0..100 {
+            m.insert(k, format!("v{k}"));
+        }
+        let (full, mut restored) = round(&m, false);
+        assert_eq!(contents(&restored), contents(&m));
+        // Changes of every kind: through get_mut, insert, get_or_default, removal of an old key,
+        // and a key inserted and removed again (no tombstone needed).
+        m.get_mut(&3).unwrap().push('!');
+        m.insert(7, "seven".into());
+        m.get_or_default(&200).push_str("new");
+        m.remove(&9);
+        m.insert(300, "gone".into());
+        m.remove(&300);
+        let _ = m.get(&50);
+        assert_eq!(m.changes(), 4);
+        let (delta, back) = round(&m, true);
+        assert!(back.is_delta);
+        assert!(
+            delta.len() * 10 < full.len(),
+            "{} vs {}",
+            delta.len(),
+            full.len()
+        );
+        assert_eq!(back.len(), 3);
+        assert_eq!(back.removed, vec![9]);
+        restored.absorb(back);
+        assert_eq!(contents(&restored), contents(&m));
+        // Nothing changed since: the same delta again (bincode serialized it twice already),
+        // which absorbs to the same map.
+        let (again, back) = round(&m, true);
+        assert_eq!(again, delta);
+        restored.absorb(back);
+        assert_eq!(contents(&restored), contents(&m));
+        m.insert(1, "one".into());
+        let (_, back) = round(&m, true);
+        assert_eq!((back.len(), back.removed.len()), (1, 0));
+        restored.absorb(back);
+        assert_eq!(contents(&restored), contents(&m));
+    }
+
+    #[test]
+    fn a_cleared_map_and_a_plain_serialization_write_every_entry() {
+        let mut m = M::default();
+        m.insert(1, "a".into());
+        m.insert(2, "b".into());
+        let (_, mut restored) = round(&m, false);
+        m.clear();
+        m.insert(5, "e".into());
+        let (_, back) = round(&m, true);
+        assert!(!back.is_delta);
+        restored.absorb(back);
+        assert_eq!(contents(&restored), contents(&m));
+        // Outside `serialize_changes`, always whole; the marks are cleared all the same.
+        m.insert(6, "f".into());
+        let (_, back) = round(&m, false);
+        assert!(!back.is_delta);
+        assert_eq!(contents(&back), contents(&m));
+        m.insert(7, "g".into());
+        let (_, back) = round(&m, true);
+        assert_eq!(back.len(), 1);
+    }
+
+    #[test]
+    fn random_changes_restored_through_a_chain_of_deltas_equal_the_map() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut m = M::default();
+        let mut chain: Option<M> = None;
+        for round_no in 0..30 {
+            for _ in 0..next(40) {
+                let k = next(60) as u32;
+                match next(4) {
+                    0 => {
+                        m.remove(&k);
+                    }
+                    1 => {
+                        m.insert(k, format!("{round_no}"));
+                    }
+                    2 => m.get_or_default(&k).push('x'),
+                    _ => {
+                        if let Some(v) = m.get_mut(&k) {
+                            v.push('y');
+                        }
+                    }
+                }
+            }
+            if next(7) == 0 {
+                m.clear();
+            }
+            let (_, back) = round(&m, chain.is_some());
+            match chain.as_mut() {
+                None => chain = Some(back),
+                Some(c) => c.absorb(back),
+            }
+            assert_eq!(
+                contents(chain.as_ref().unwrap()),
+                contents(&m),
+                "round {round_no}"
+            );
+        }
+    }
+}
