@@ -106,6 +106,34 @@ restore=$(timed_run "$keys_job")
 say "$(printf 'bench=checkpoint_state keys=%s checkpoint_bytes=%s checkpoint_ms=%s restore_run_seconds=%.3f' \
   "$keys" "$bytes" "$ms" "$restore")"
 
+# Incremental checkpoints: the same keys, the file followed, a checkpoint every 2 s. Once the
+# load's checkpoints are in, 1% of the rows are appended again (changing about 1% of the keys):
+# the checkpoint after holds only those keys. Reported: the largest whole checkpoint and the
+# incremental one after the append (bytes; stall_ms = how long serializing stopped a worker).
+cp "$work/keys.txt" "$work/inc.txt"
+inc_job="$work/inc.ec"
+sed -e "s#^table.file.path=.*#table.file.path=$work/inc.txt\ntable.file.follow=true#" \
+    -e "s#^execution.checkpointing.interval=.*#execution.checkpointing.interval=2 s#" \
+    -e "s#^execution.checkpointing.dir=.*#execution.checkpointing.dir=$work/state-inc#" \
+    -e "s#^table.csv.path=.*#table.csv.path=$work/inc.csv#" "$keys_job" > "$inc_job"
+: > "$work/inc.log"
+$bin run "$inc_job" -w "$workers" --progress 0 2>"$work/inc.log" &
+inc_pid=$!
+completed() { grep -c "checkpoint complete" "$work/inc.log" || true; }
+for _ in $(seq 120); do [ "$(completed)" -ge 4 ] && break; sleep 1; done
+loaded=$(completed)
+head -n 12000 "$work/keys.txt" >> "$work/inc.txt"
+for _ in $(seq 60); do [ "$(completed)" -ge $((loaded + 2)) ] && break; sleep 1; done
+kill -TERM "$inc_pid"; wait "$inc_pid" || true
+field() { sed -n "s/.*$1=\([0-9a-z]*\).*/\1/p"; }
+whole=$(grep "checkpoint complete" "$work/inc.log" | grep "incremental=false" | sort -t= -k1 | \
+  awk '{for(i=1;i<=NF;i++) if ($i ~ /^bytes=/) {split($i,a,"="); if (a[2]>m) {m=a[2]; l=$0}}} END {print l}')
+inc=$(grep "checkpoint complete" "$work/inc.log" | tail -n +$((loaded + 1)) | grep "incremental=true" | \
+  awk '{for(i=1;i<=NF;i++) if ($i ~ /^bytes=/) {split($i,a,"="); if (a[2]>=m) {m=a[2]; l=$0}}} END {print l}')
+say "$(printf 'bench=checkpoint_incremental keys=%s whole_bytes=%s whole_stall_ms=%s changed_rows=12000 incremental_bytes=%s incremental_stall_ms=%s' \
+  "$keys" "$(echo "$whole" | field bytes)" "$(echo "$whole" | field stall_ms)" \
+  "$(echo "$inc" | field bytes)" "$(echo "$inc" | field stall_ms)")"
+
 # An endless run with checkpoints every 10 s.
 endless="$work/endless.ec"
 sed -e "s#^table.generator.rows=.*#table.generator.rate=$rate#" \

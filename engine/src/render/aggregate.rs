@@ -26,7 +26,7 @@ use tally_sql::plan::{AggCall, AggregatePlan, WindowMod, WindowPlan};
 use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
 
-use super::delta_map::DeltaMap;
+use super::delta_map::{Absorb, DeltaBTree, DeltaMap};
 use super::epoch_op::{self, EpochState, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
 use crate::accum::{merged_value, Acc};
@@ -129,16 +129,18 @@ fn prepare_checked(
     }
     Some((out, event_time))
 }
-type Groups = DeltaMap<Row, BTreeMap<i64, Pane>>;
+type Groups = DeltaMap<Row, Panes>;
+/// A group's panes by start: a delta of the group holds only its panes that changed.
+type Panes = DeltaBTree<i64, Pane>;
+
+impl Absorb for Pane {
+    fn absorb(&mut self, newer: Pane) {
+        *self = newer;
+    }
+}
 
 /// The output row of the pane at `start` of the group `key`.
-fn output_row(
-    key: &Row,
-    start: i64,
-    panes: &BTreeMap<i64, Pane>,
-    spec: Option<Spec>,
-    aggs: &[AggCall],
-) -> Row {
+fn output_row(key: &Row, start: i64, panes: &Panes, spec: Option<Spec>, aggs: &[AggCall]) -> Row {
     let pane = &panes[&start];
     let mut r = key.clone();
     if spec.is_some() {
@@ -354,7 +356,7 @@ impl AggregateState {
 
     /// The panes with state, over all groups.
     pub fn pane_count(&self) -> usize {
-        self.data.groups.values().map(BTreeMap::len).sum()
+        self.data.groups.values().map(Panes::len).sum()
     }
 
     /// Makes the panes to close and to free again from the groups' panes (after a restore).
@@ -368,7 +370,7 @@ impl AggregateState {
         to_free.clear();
         let Some(spec) = self.spec else { return };
         for (key, panes) in groups.iter() {
-            for (&start, pane) in panes {
+            for (&start, pane) in panes.iter() {
                 if !pane.closed {
                     to_close.entry(start).or_default().push(key.clone());
                 }
@@ -585,7 +587,7 @@ impl EpochState for AggregateState {
             keys.sort();
             for key in keys {
                 let panes = self.data.groups.get(key).expect("a key of the map");
-                for (&start, pane) in panes {
+                for (&start, pane) in panes.iter() {
                     if !pane.closed && pane.rows > 0 {
                         out.push((output_row(key, start, panes, self.spec, &self.aggs), 1));
                     }

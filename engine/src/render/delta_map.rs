@@ -13,6 +13,7 @@
 //! change after it starts the next one.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 use hashbrown::Equivalent;
@@ -28,14 +29,7 @@ thread_local! {
 /// Runs `f` (a serialization) with every [`DeltaMap`] serialized as a delta relative to its
 /// previous serialization.
 pub fn serialize_changes<T>(f: impl FnOnce() -> T) -> T {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            DELTAS.set(false);
-        }
-    }
-    DELTAS.set(true);
-    let _reset = Reset;
+    let _deltas = Mode::set(true);
     f()
 }
 
@@ -145,12 +139,17 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         &mut slot.value
     }
 
-    /// Inserts `v` at `k`, returning what `k` held.
+    /// Inserts `v` at `k`, returning what `k` held. A value replaced is written as a removal
+    /// and an insertion: `v` is absorbed whole, never into the value it replaces.
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
         let generation = self.changing();
         match self.map.get_mut(&k) {
             Some(s) => {
+                if s.born != generation {
+                    self.removed.push(k);
+                }
                 s.changed = generation;
+                s.born = generation;
                 Some(std::mem::replace(&mut s.value, v))
             }
             None => {
@@ -213,8 +212,11 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
     }
 
     /// Applies `newer`, read from the serialization after this map's (a delta, or a whole map
-    /// that replaces it).
-    pub fn absorb(&mut self, newer: DeltaMap<K, V>) {
+    /// that replaces it); each changed value absorbs its newer serialization.
+    pub fn absorb(&mut self, newer: DeltaMap<K, V>)
+    where
+        V: Absorb,
+    {
         if !newer.is_delta {
             *self = newer;
             return;
@@ -222,7 +224,14 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         for k in newer.removed {
             self.map.remove(&k);
         }
-        self.map.extend(newer.map);
+        for (k, slot) in newer.map {
+            match self.map.get_mut(&k) {
+                Some(s) => s.value.absorb(slot.value),
+                None => {
+                    self.map.insert(k, slot);
+                }
+            }
+        }
     }
 }
 
@@ -266,17 +275,59 @@ impl<K, V> Iterator for IntoIter<K, V> {
     }
 }
 
+/// Values that can take a newer serialization of themselves: a delta where they hold
+/// [`DeltaMap`]s or [`DeltaBTree`]s, the whole value otherwise.
+pub trait Absorb {
+    fn absorb(&mut self, newer: Self);
+}
+
+/// Values serialized whole: absorbing one replaces it.
+macro_rules! absorbed_whole {
+    ($([$($g:tt)*] $t:ty),* $(,)?) => {
+        $(impl<$($g)*> Absorb for $t {
+            fn absorb(&mut self, newer: Self) {
+                *self = newer;
+            }
+        })*
+    };
+}
+
+absorbed_whole!(
+    [] String,
+    [T] Vec<T>,
+    [A, B] (A, B),
+    [K, V, S] std::collections::HashMap<K, V, S>,
+);
+
+/// Sets the serialization mode for a scope, and puts the previous one back.
+struct Mode(bool);
+
+impl Mode {
+    fn set(deltas: bool) -> Mode {
+        Mode(DELTAS.replace(deltas))
+    }
+}
+
+impl Drop for Mode {
+    fn drop(&mut self) {
+        DELTAS.set(self.0);
+    }
+}
+
 /// Entries to serialize as a map: all, or only those changed in generation `only`.
-struct Entries<'a, K, V> {
-    map: &'a Map<K, Slot<V>>,
+struct Entries<I> {
+    slots: I,
     only: Option<u32>,
     len: usize,
 }
 
-impl<K: Serialize, V: Serialize> Serialize for Entries<'_, K, V> {
+impl<'a, K: Serialize + 'a, V: Serialize + 'a, I> Serialize for Entries<I>
+where
+    I: Iterator<Item = (&'a K, &'a Slot<V>)> + Clone,
+{
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.len))?;
-        for (k, slot) in self.map {
+        for (k, slot) in self.slots.clone() {
             if self.only.is_none_or(|g| slot.changed == g) {
                 m.serialize_entry(k, &slot.value)?;
             }
@@ -288,45 +339,93 @@ impl<K: Serialize, V: Serialize> Serialize for Entries<'_, K, V> {
 /// What a map writes; [`Stored`] reads it back.
 #[derive(serde::Serialize)]
 #[serde(rename = "Stored")]
-enum StoredRef<'a, K, V> {
-    Whole(Entries<'a, K, V>),
-    Delta(Entries<'a, K, V>, &'a [K]),
+enum StoredRef<'a, E, K> {
+    Whole(E),
+    Delta(E, &'a [K]),
 }
 
 #[derive(serde::Deserialize)]
-#[serde(bound(deserialize = "K: Deserialize<'de> + Eq + Hash, V: Deserialize<'de>"))]
-enum Stored<K, V> {
-    Whole(Map<K, V>),
-    Delta(Map<K, V>, Vec<K>),
+enum Stored<M, K> {
+    Whole(M),
+    Delta(M, Vec<K>),
+}
+
+/// Writes the changes of generation `generation` (in [`serialize_changes`], unless the map was
+/// cleared in it) or every entry, and seals the generation. Serializing a sealed generation
+/// again writes the same changes: a delta repeated is absorbed to the same map.
+fn write_slots<'a, S, K, V, I>(
+    at: (u32, &Cell<bool>, bool),
+    slots: I,
+    all: usize,
+    removed: &[K],
+    s: S,
+) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    K: Serialize + 'a,
+    V: Serialize + 'a,
+    I: Iterator<Item = (&'a K, &'a Slot<V>)> + Clone,
+{
+    let (generation, sealed, whole) = at;
+    sealed.set(true);
+    if DELTAS.get() && !whole {
+        let len = slots
+            .clone()
+            .filter(|(_, s)| s.changed == generation)
+            .count();
+        let entries = Entries {
+            slots,
+            only: Some(generation),
+            len,
+        };
+        StoredRef::Delta(entries, removed).serialize(s)
+    } else {
+        // The values of a whole map are written whole too.
+        let _whole = Mode::set(false);
+        let entries = Entries {
+            slots,
+            only: None,
+            len: all,
+        };
+        StoredRef::<_, K>::Whole(entries).serialize(s)
+    }
+}
+
+/// What a map read back holds: its entries (generation 0: changes go to generation 1), the keys
+/// removed and whether it is a delta.
+fn read_slots<'de, D, M, K, V>(d: D) -> Result<(Vec<(K, Slot<V>)>, Vec<K>, bool), D::Error>
+where
+    D: Deserializer<'de>,
+    M: Deserialize<'de> + IntoIterator<Item = (K, V)>,
+    K: Deserialize<'de>,
+{
+    let (map, removed, is_delta) = match Stored::<M, K>::deserialize(d)? {
+        Stored::Whole(m) => (m, Vec::new(), false),
+        Stored::Delta(m, r) => (m, r, true),
+    };
+    let slots = map
+        .into_iter()
+        .map(|(k, value)| {
+            let slot = Slot {
+                value,
+                changed: 0,
+                born: 0,
+            };
+            (k, slot)
+        })
+        .collect();
+    Ok((slots, removed, is_delta))
 }
 
 impl<K: Serialize + Eq + Hash, V: Serialize> Serialize for DeltaMap<K, V> {
-    /// Writes the changes of this generation (in [`serialize_changes`]) or every entry, and
-    /// seals the generation. Serializing a sealed generation again writes the same changes:
-    /// a delta repeated is absorbed to the same map.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.sealed.set(true);
-        if DELTAS.get() && !self.whole {
-            let generation = self.generation;
-            let len = self
-                .map
-                .values()
-                .filter(|s| s.changed == generation)
-                .count();
-            let entries = Entries {
-                map: &self.map,
-                only: Some(generation),
-                len,
-            };
-            StoredRef::Delta(entries, &self.removed).serialize(s)
-        } else {
-            let entries = Entries {
-                map: &self.map,
-                only: None,
-                len: self.map.len(),
-            };
-            StoredRef::Whole(entries).serialize(s)
-        }
+        write_slots(
+            (self.generation, &self.sealed, self.whole),
+            self.map.iter(),
+            self.map.len(),
+            &self.removed,
+            s,
+        )
     }
 }
 
@@ -336,21 +435,184 @@ where
     V: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (map, removed, is_delta) = match Stored::<K, V>::deserialize(d)? {
-            Stored::Whole(m) => (m, Vec::new(), false),
-            Stored::Delta(m, r) => (m, r, true),
-        };
-        // Generation 0 is the restored state; changes go to generation 1.
+        let (slots, removed, is_delta) = read_slots::<D, Map<K, V>, K, V>(d)?;
         Ok(DeltaMap {
-            map: map
-                .into_iter()
-                .map(|(k, value)| (k, Self::slot(value, 0)))
-                .collect(),
+            map: slots.into_iter().collect(),
+            removed,
+            is_delta,
+            ..DeltaMap::default()
+        })
+    }
+}
+
+impl<K: Eq + Hash, V: Absorb> Absorb for DeltaMap<K, V> {
+    fn absorb(&mut self, newer: Self) {
+        DeltaMap::absorb(self, newer)
+    }
+}
+
+/// An ordered map ([`BTreeMap`]) whose serialization can be incremental, as [`DeltaMap`]'s:
+/// for the values of a `DeltaMap` that are maps themselves, so that a delta holds the entries
+/// of them that changed, not the whole value.
+pub struct DeltaBTree<K, V> {
+    map: BTreeMap<K, Slot<V>>,
+    generation: u32,
+    sealed: Cell<bool>,
+    removed: Vec<K>,
+    whole: bool,
+    is_delta: bool,
+}
+
+impl<K, V> Default for DeltaBTree<K, V> {
+    fn default() -> Self {
+        DeltaBTree {
+            map: BTreeMap::new(),
             generation: 1,
             sealed: Cell::new(false),
-            removed,
+            removed: Vec::new(),
             whole: false,
+            is_delta: false,
+        }
+    }
+}
+
+impl<K: Ord, V> DeltaBTree<K, V> {
+    fn changing(&mut self) -> u32 {
+        if self.sealed.replace(false) {
+            self.generation = self.generation.wrapping_add(1);
+            self.removed.clear();
+            self.whole = false;
+        }
+        self.generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.map.get(k).map(|s| &s.value)
+    }
+
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.map.contains_key(k)
+    }
+
+    /// The entry of `k`, marked changed.
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let generation = self.changing();
+        self.map.get_mut(k).map(|s| {
+            s.changed = generation;
+            &mut s.value
+        })
+    }
+
+    /// Inserts `v` at `k`, returning what `k` held. A value replaced is written as a removal
+    /// and an insertion: `v` is absorbed whole, never into the value it replaces.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let generation = self.changing();
+        match self.map.get_mut(&k) {
+            Some(s) => {
+                if s.born != generation {
+                    self.removed.push(k);
+                }
+                s.changed = generation;
+                s.born = generation;
+                Some(std::mem::replace(&mut s.value, v))
+            }
+            None => {
+                let slot = Slot {
+                    value: v,
+                    changed: generation,
+                    born: generation,
+                };
+                self.map.insert(k, slot);
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let generation = self.changing();
+        let (key, slot) = self.map.remove_entry(k)?;
+        if slot.born != generation {
+            self.removed.push(key);
+        }
+        Some(slot.value)
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.map.iter().map(|(k, s)| (k, &s.value))
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
+        self.map.values().map(|s| &s.value)
+    }
+
+    pub fn range<R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = (&K, &V)> {
+        self.map.range(range).map(|(k, s)| (k, &s.value))
+    }
+}
+
+impl<K: Ord, V> std::ops::Index<&K> for DeltaBTree<K, V> {
+    type Output = V;
+
+    fn index(&self, k: &K) -> &V {
+        &self.map[k].value
+    }
+}
+
+impl<K: Ord, V: Absorb> Absorb for DeltaBTree<K, V> {
+    fn absorb(&mut self, newer: Self) {
+        if !newer.is_delta {
+            *self = newer;
+            return;
+        }
+        for k in newer.removed {
+            self.map.remove(&k);
+        }
+        for (k, slot) in newer.map {
+            match self.map.get_mut(&k) {
+                Some(s) => s.value.absorb(slot.value),
+                None => {
+                    self.map.insert(k, slot);
+                }
+            }
+        }
+    }
+}
+
+impl<K: Serialize + Ord, V: Serialize> Serialize for DeltaBTree<K, V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        write_slots(
+            (self.generation, &self.sealed, self.whole),
+            self.map.iter(),
+            self.map.len(),
+            &self.removed,
+            s,
+        )
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for DeltaBTree<K, V>
+where
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (slots, removed, is_delta) = read_slots::<D, BTreeMap<K, V>, K, V>(d)?;
+        Ok(DeltaBTree {
+            map: slots.into_iter().collect(),
+            removed,
             is_delta,
+            ..DeltaBTree::default()
         })
     }
 }
@@ -393,7 +655,8 @@ mod tests {
         m.insert(300, "gone".into());
         m.remove(&300);
         let _ = m.get(&50);
-        assert_eq!(m.changes(), 4);
+        // Three entries changed; 9 removed, and 7's value replaced (a removal and an insertion).
+        assert_eq!(m.changes(), 5);
         let (delta, back) = round(&m, true);
         assert!(back.is_delta);
         assert!(
@@ -403,7 +666,7 @@ mod tests {
             full.len()
         );
         assert_eq!(back.len(), 3);
-        assert_eq!(back.removed, vec![9]);
+        assert_eq!(back.removed, vec![7, 9]);
         restored.absorb(back);
         assert_eq!(contents(&restored), contents(&m));
         // Nothing changed since: the same delta again (bincode serialized it twice already),
@@ -414,7 +677,7 @@ mod tests {
         assert_eq!(contents(&restored), contents(&m));
         m.insert(1, "one".into());
         let (_, back) = round(&m, true);
-        assert_eq!((back.len(), back.removed.len()), (1, 0));
+        assert_eq!((back.len(), &back.removed), (1, &vec![1]));
         restored.absorb(back);
         assert_eq!(contents(&restored), contents(&m));
     }
@@ -481,6 +744,83 @@ mod tests {
             assert_eq!(
                 contents(chain.as_ref().unwrap()),
                 contents(&m),
+                "round {round_no}"
+            );
+        }
+    }
+
+    type Nested = DeltaMap<u32, DeltaBTree<u32, String>>;
+
+    fn nested_contents(m: &Nested) -> BTreeMap<u32, BTreeMap<u32, String>> {
+        m.iter()
+            .map(|(k, t)| (*k, t.iter().map(|(i, v)| (*i, v.clone())).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_delta_of_nested_maps_holds_only_the_inner_entries_that_changed() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut m = Nested::default();
+        for k in 0..10 {
+            let inner = m.get_or_default(&k);
+            for i in 0..50 {
+                inner.insert(i, format!("{k}.{i}"));
+            }
+        }
+        let whole = bincode::serialize(&m).unwrap();
+        let mut restored: Nested = bincode::deserialize(&whole).unwrap();
+        // One inner entry of one key changes: the delta holds that entry only.
+        m.get_mut(&3).unwrap().insert(7, "changed".into());
+        let delta = serialize_changes(|| bincode::serialize(&m).unwrap());
+        assert!(delta.len() < 80, "{} bytes of {}", delta.len(), whole.len());
+        restored.absorb(bincode::deserialize(&delta).unwrap());
+        assert_eq!(nested_contents(&restored), nested_contents(&m));
+        for round_no in 0..40 {
+            for _ in 0..next(20) {
+                let k = next(14) as u32;
+                let i = next(60) as u32;
+                match next(5) {
+                    0 => {
+                        m.remove(&k);
+                    }
+                    1 => {
+                        m.get_or_default(&k).insert(i, format!("{round_no}"));
+                    }
+                    2 => {
+                        if let Some(t) = m.get_mut(&k) {
+                            t.remove(&i);
+                        }
+                    }
+                    3 => {
+                        if let Some(v) = m.get_mut(&k).and_then(|t| t.get_mut(&i)) {
+                            v.push('y');
+                        }
+                    }
+                    _ => {
+                        let mut fresh = DeltaBTree::default();
+                        fresh.insert(i, "fresh".to_string());
+                        m.insert(k, fresh);
+                    }
+                }
+            }
+            if next(9) == 0 {
+                m.clear();
+            }
+            let bytes = if next(6) == 0 {
+                bincode::serialize(&m).unwrap()
+            } else {
+                serialize_changes(|| bincode::serialize(&m).unwrap())
+            };
+            restored.absorb(bincode::deserialize(&bytes).unwrap());
+            assert_eq!(
+                nested_contents(&restored),
+                nested_contents(&m),
                 "round {round_no}"
             );
         }
