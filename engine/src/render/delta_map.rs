@@ -391,9 +391,12 @@ where
     }
 }
 
+/// A map read back: its entries, the keys removed, whether it is a delta.
+type Read<K, V> = (Vec<(K, Slot<V>)>, Vec<K>, bool);
+
 /// What a map read back holds: its entries (generation 0: changes go to generation 1), the keys
 /// removed and whether it is a delta.
-fn read_slots<'de, D, M, K, V>(d: D) -> Result<(Vec<(K, Slot<V>)>, Vec<K>, bool), D::Error>
+fn read_slots<'de, D, M, K, V>(d: D) -> Result<Read<K, V>, D::Error>
 where
     D: Deserializer<'de>,
     M: Deserialize<'de> + IntoIterator<Item = (K, V)>,
