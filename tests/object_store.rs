@@ -364,12 +364,30 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
             && last_chk.contains("  2 workers"),
         "{listing}"
     );
-    // Retention: the default three complete checkpoints are kept.
-    let kept = lines
+    // Retention: the default three complete checkpoints are kept, and every one from the
+    // oldest their incremental snapshots read back to, and no others.
+    let kept: Vec<(u64, u64)> = lines
         .iter()
         .filter(|l| l.starts_with("chk-") && !l.contains("incomplete"))
-        .count();
-    assert_eq!(kept, 3, "{listing}");
+        .map(|l| {
+            let seq: u64 = l[4..10].parse().unwrap();
+            let needs = l
+                .split_once("reads back to chk-")
+                .map_or(seq, |(_, n)| n[..6].parse().unwrap());
+            (seq, needs)
+        })
+        .collect();
+    let newest3 = &kept[kept.len().saturating_sub(3)..];
+    let from = newest3.iter().map(|k| k.1).min().unwrap();
+    assert!(kept.len() >= 3, "{listing}");
+    assert!(
+        kept.iter().all(|k| k.0 >= from),
+        "kept from chk-{from:06} on only: {listing}"
+    );
+    if from < kept[kept.len() - 3].0 {
+        // The checkpoint a chain starts at is kept.
+        assert!(kept.iter().any(|k| k.0 == from), "{listing}");
+    }
     redis_delete(&mut r, &a);
     redis_delete(&mut r, &b);
 }

@@ -329,43 +329,48 @@ pub fn read(dir: &Loc) -> Result<Restored, CheckpointError> {
         earlier: BTreeMap::new(),
     };
     let root = dir.parent();
-    let mut wanted: BTreeSet<u64> = prevs(&r.parts).collect();
-    while let Some(seq) = wanted.pop_last() {
-        if r.earlier.contains_key(&seq) {
-            continue;
-        }
-        let (m, parts) =
-            read_one(&checkpoint_dir(&root, seq)).map_err(|e| CheckpointError::Corrupt {
-                path: dir.display().to_string(),
-                why: format!("the earlier checkpoint {seq} its incremental state needs: {e}"),
-            })?;
-        if m.workers != r.manifest.workers {
-            return Err(CheckpointError::Corrupt {
-                path: dir.display().to_string(),
-                why: format!("the earlier checkpoint {seq} it needs has another worker count"),
-            });
-        }
-        wanted.extend(prevs(&parts));
-        r.earlier.insert(seq, parts);
-    }
+    // Each operator's chain, followed back through the checkpoints it needs (another
+    // operator's snapshot in such a checkpoint may be relative to one this one does not need).
+    let mut wanted: BTreeSet<u64> = BTreeSet::new();
     for (w, part) in r.parts.iter().enumerate() {
-        for id in part.operators.keys() {
-            if r.chain(w, id).is_none() {
-                return Err(CheckpointError::Corrupt {
-                    path: dir.display().to_string(),
-                    why: format!("worker {w}'s operator {id} misses an earlier snapshot"),
-                });
+        for (id, snap) in &part.operators {
+            let mut prev = snap.prev;
+            while let Some(seq) = prev {
+                if !r.earlier.contains_key(&seq) {
+                    let (m, parts) = read_one(&checkpoint_dir(&root, seq)).map_err(|e| {
+                        CheckpointError::Corrupt {
+                            path: dir.display().to_string(),
+                            why: format!(
+                                "the earlier checkpoint {seq} its incremental state needs: {e}"
+                            ),
+                        }
+                    })?;
+                    if m.workers != r.manifest.workers {
+                        return Err(CheckpointError::Corrupt {
+                            path: dir.display().to_string(),
+                            why: format!(
+                                "the earlier checkpoint {seq} it needs has another worker count"
+                            ),
+                        });
+                    }
+                    r.earlier.insert(seq, parts);
+                }
+                wanted.insert(seq);
+                let Some(earlier) = r.earlier[&seq].get(w).and_then(|p| p.operators.get(id)) else {
+                    return Err(CheckpointError::Corrupt {
+                        path: dir.display().to_string(),
+                        why: format!(
+                            "worker {w}'s operator {id} has no snapshot in the earlier \
+                             checkpoint {seq}"
+                        ),
+                    });
+                };
+                prev = earlier.prev;
             }
         }
     }
+    r.earlier.retain(|seq, _| wanted.contains(seq));
     Ok(r)
-}
-
-/// The checkpoints the snapshots of `parts` are relative to.
-fn prevs(parts: &[PartBody]) -> impl Iterator<Item = u64> + '_ {
-    parts
-        .iter()
-        .flat_map(|p| p.operators.values().filter_map(|s| s.prev))
 }
 
 /// One checkpoint's manifest and parts, verified.
@@ -830,15 +835,21 @@ mod tests {
     /// Checkpoint `seq` whose snapshots are relative to checkpoint `prev` (whole at `None`),
     /// in a chain from checkpoint `base`; each worker's snapshot holds `[seq, worker]`.
     fn write_chained(root: &Loc, seq: u64, complete: bool, prev: Option<u64>, base: u64) {
+        write_ops(root, seq, complete, &[("node2:aggregate", prev, base)]);
+    }
+
+    /// Checkpoint `seq` with a snapshot `(prev, base)` of each operator.
+    fn write_ops(root: &Loc, seq: u64, complete: bool, ops: &[(&str, Option<u64>, u64)]) {
+        let base = ops.iter().map(|o| o.2).min().unwrap_or(seq);
         let dir = checkpoint_dir(root, seq);
         let mut parts = Vec::new();
         for w in 0..2 {
             let mut b = body(w);
             b.seq = seq;
-            b.operators.insert(
-                "node2:aggregate".into(),
-                snap(prev, base, vec![seq as u8, w as u8]),
-            );
+            b.operators = ops
+                .iter()
+                .map(|&(id, prev, base)| (id.into(), snap(prev, base, vec![seq as u8, w as u8])))
+                .collect();
             let bytes = encode_part(&b).unwrap();
             let file = format!("part-{w}.bin");
             dir.join(&file).write(&bytes).unwrap();
@@ -1051,5 +1062,30 @@ mod tests {
             let r = find_start(&opts(&root)).unwrap().unwrap();
             assert_eq!(r.manifest.seq, 4);
         }
+    }
+
+    #[test]
+    fn each_operator_s_chain_is_followed_alone() {
+        let (_keep, root) = roots().remove(0);
+        let (a, b) = ("node1:aggregate", "node2:sink");
+        write_ops(&root, 1, true, &[(a, None, 1), (b, None, 1)]);
+        write_ops(&root, 2, true, &[(a, Some(1), 1), (b, Some(1), 1)]);
+        write_ops(&root, 3, true, &[(a, None, 3), (b, Some(2), 1)]);
+        write_ops(&root, 4, true, &[(a, Some(3), 3), (b, None, 4)]);
+        // 4 needs 3 (a's chain), and not 1 or 2, which only b's chain in 3 reads.
+        let names: Vec<String> = retain(&root, 1).iter().map(Loc::file_name).collect();
+        assert_eq!(names, ["chk-000001", "chk-000002"]);
+        let r = find_start(&opts(&root)).unwrap().unwrap();
+        assert_eq!(r.manifest.seq, 4);
+        assert_eq!(r.earlier.keys().copied().collect::<Vec<_>>(), [3]);
+        let restores = restores(&r, 0, 2);
+        assert!(matches!(
+            &restores[a],
+            Restore::Own { chain, seq: 4, base: 3 } if chain == &[vec![3, 0], vec![4, 0]]
+        ));
+        assert!(matches!(
+            &restores[b],
+            Restore::Own { chain, seq: 4, base: 4 } if chain == &[vec![4, 0]]
+        ));
     }
 }
