@@ -5,8 +5,10 @@
 #      seconds, events/s and the ratio to no checkpoints;
 #   2. a whole-stream GROUP BY of ~1M keys, each with an exact distinct set: the size and time of
 #      its final checkpoint, and the time to restore it (a run that resumes at the end);
-#   3. an endless generator run (RATE events/s for SECONDS) with checkpoints every 10 s: peak
-#      RSS and the state directory's size at the end.
+#   3. the same keys followed, with checkpoints every 2 s: the whole checkpoint against the
+#      incremental one after 1% of the rows are appended again;
+#   4. an endless generator run (RATE events/s for SECONDS) with checkpoints every 10 s: RSS at a
+#      third of the time and at the end, peak RSS, and the state directory's size at the end.
 # Prints `bench=...` lines and writes them to benches/out/checkpoint.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +48,10 @@ timed_run() { # job; prints seconds
   echo "$e - $s" | bc -l
 }
 
+# The three modes alternate run by run, so that a drift of the machine's speed over the minutes
+# is spread over all of them.
 for q in q1 q2; do
-  declare -A secs=()
+  declare -A secs=() times=()
   for mode in none 10s 1s; do
     case $mode in
       none) extra="" ;;
@@ -57,19 +61,23 @@ for q in q1 q2; do
     job="$work/$q-$mode.ec"
     job_with "benches/$q.ec" "$job" "$extra"
     [ -n "$extra" ] && sed -i "s#^execution.checkpointing.interval=.*#&\nexecution.checkpointing.dir=$work/state-$q-$mode#" "$job"
-    times=()
-    for _ in $(seq "$runs"); do
+    times[$mode]=""
+  done
+  for _ in $(seq "$runs"); do
+    for mode in none 10s 1s; do
       rm -rf "$work/state-$q-$mode"
-      times+=("$(timed_run "$job")")
+      times[$mode]+="$(timed_run "$work/$q-$mode.ec") "
     done
-    secs[$mode]=$(printf '%s\n' "${times[@]}" | median)
+  done
+  for mode in none 10s 1s; do
+    secs[$mode]=$(printf '%s\n' ${times[$mode]} | median)
   done
   for mode in none 10s 1s; do
     s=${secs[$mode]}
-    say "$(printf 'bench=checkpoint query=%s interval=%s rows=%s workers=%s seconds=%.3f events_per_s=%.0f ratio=%.3f' \
-      "$q" "$mode" "$rows" "$workers" "$s" "$(echo "$rows / $s" | bc -l)" "$(echo "${secs[none]} / $s" | bc -l)")"
+    say "$(printf 'bench=checkpoint query=%s interval=%s rows=%s workers=%s seconds=%.3f events_per_s=%.0f ratio=%.3f runs=%s' \
+      "$q" "$mode" "$rows" "$workers" "$s" "$(echo "$rows / $s" | bc -l)" "$(echo "${secs[none]} / $s" | bc -l)" "${times[$mode]% }")"
   done
-  unset secs
+  unset secs times
 done
 
 # ~1M keys (app and user), each with an exact distinct set of event times: the first 1.2M
@@ -141,7 +149,16 @@ sed -e "s#^table.generator.rows=.*#table.generator.rate=$rate#" \
     -e "s#^execution.checkpointing.interval=.*#execution.checkpointing.interval=10 s#" \
     -e "s#^execution.checkpointing.dir=.*#execution.checkpointing.dir=$work/state-endless#" \
     examples/checkpointed.ec > "$endless"
-/usr/bin/time -f "%M" -o "$work/rss" timeout -s KILL "$endless_secs" $bin run "$endless" -w "$workers" --progress 0 2>>"$work/log" || true
+$bin run "$endless" -w "$workers" --progress 0 2>>"$work/log" &
+endless_pid=$!
+rss() { awk '/^'"$1"':/ {print $2}' "/proc/$endless_pid/status"; }
+sleep $((endless_secs / 3))
+rss_early=$(rss VmRSS)
+sleep $((endless_secs - endless_secs / 3))
+rss_late=$(rss VmRSS)
+peak=$(rss VmHWM)
+# SIGTERM: a last checkpoint, then the process exits.
+kill -TERM "$endless_pid"; wait "$endless_pid" || true
 state_kb=$(du -sk "$work/state-endless" | cut -f1)
-say "$(printf 'bench=checkpoint_endless seconds=%s rate=%s peak_rss_kb=%s state_dir_kb=%s' \
-  "$endless_secs" "$rate" "$(tail -1 "$work/rss")" "$state_kb")"
+say "$(printf 'bench=checkpoint_endless seconds=%s rate=%s rss_kb_at_%ss=%s rss_kb_at_%ss=%s peak_rss_kb=%s state_dir_kb=%s' \
+  "$endless_secs" "$rate" $((endless_secs / 3)) "$rss_early" "$endless_secs" "$rss_late" "$peak" "$state_kb")"

@@ -388,6 +388,51 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
         // The checkpoint a chain starts at is kept.
         assert!(kept.iter().any(|k| k.0 == from), "{listing}");
     }
+
+    // `-s` resumes from a chosen checkpoint in the store (the oldest kept whose chain is kept,
+    // not the final one): the rest of the input is read again and the sinks end the same.
+    let restorable = kept
+        .iter()
+        .find(|k| kept.iter().any(|o| o.0 == k.1))
+        .expect("the newest checkpoints can be restored");
+    assert!(restorable.0 < newest, "{listing}");
+    let chosen = format!("s3://{BUCKET}/{job_dir}/chk-{:06}", restorable.0);
+    let run = ["run", "job.ec", "-w", "2", "--progress", "0"];
+    let log = ok(&tally(&[&run[..], &["-s", &chosen]].concat(), x));
+    assert!(
+        log.contains(&format!("resuming from checkpoint {chosen} ")),
+        "{log}"
+    );
+    assert_eq!(
+        csv_rows(&x.join("aggr.csv")),
+        csv_rows(&clean.path().join("aggr.csv")),
+        "CSV final after -s"
+    );
+    assert_eq!(
+        redis_hashes(&mut r, &a),
+        redis_hashes(&mut r, &b),
+        "Redis after -s"
+    );
+    // `--from-scratch` starts empty and keeps the old checkpoints aside in the store.
+    let log = ok(&tally(&[&run[..], &["--from-scratch"]].concat(), x));
+    assert!(!log.contains("resuming"), "{log}");
+    let aside = moto.keys(&format!("{job_dir}/previous-"));
+    assert!(
+        aside
+            .iter()
+            .any(|k| k.ends_with(&format!("/chk-{newest:06}/_manifest.json"))),
+        "{aside:?}"
+    );
+    assert_eq!(
+        csv_rows(&x.join("aggr.csv")),
+        csv_rows(&clean.path().join("aggr.csv")),
+        "CSV final from scratch"
+    );
+    assert_eq!(
+        redis_hashes(&mut r, &a),
+        redis_hashes(&mut r, &b),
+        "Redis from scratch"
+    );
     redis_delete(&mut r, &a);
     redis_delete(&mut r, &b);
 }

@@ -611,6 +611,7 @@ pub fn describe(root: &Loc) -> String {
         return format!("no checkpoints under {}\n", root.display());
     }
     let mut out = format!("checkpoints under {}\n", root.display());
+    let complete_seqs: BTreeSet<u64> = all.iter().filter(|c| c.2).map(|c| c.0).collect();
     for (seq, path, complete) in all {
         let size: u64 = path
             .children()
@@ -625,10 +626,16 @@ pub fn describe(root: &Loc) -> String {
                 let when = chrono::DateTime::from_timestamp_millis(m.created_ms as i64)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                     .unwrap_or_default();
-                let incremental = if m.needs < m.seq {
+                let incremental = if m.needs >= m.seq {
+                    String::new()
+                } else if complete_seqs.contains(&m.needs) {
                     format!("  incremental (reads back to chk-{:06})", m.needs)
                 } else {
-                    String::new()
+                    // Kept as part of a later checkpoint's chain.
+                    format!(
+                        "  incremental (reads back to chk-{:06}, deleted: cannot be resumed from)",
+                        m.needs
+                    )
                 };
                 out.push_str(&format!(
                     "chk-{seq:06}  epoch {}{}  {when}  {size} bytes  {} workers{incremental}\n",
