@@ -141,4 +141,6 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ] || ! "$MOTO_VENV/bin/python" -c "import
   python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install -q 'moto[server]' boto3
 fi
-log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), $("$TANSU" --version 2>/dev/null || echo tansu)"
+# --- promtool (checks tally's /metrics page in tests/http.rs) --------------------------------
+command -v promtool >/dev/null 2>&1 || { log "installing prometheus (for promtool)"; apt_install --no-install-recommends prometheus; }
+log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), promtool, $("$TANSU" --version 2>/dev/null || echo tansu)"

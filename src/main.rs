@@ -64,6 +64,13 @@ enum Command {
         /// Start with empty state; the job's earlier checkpoints are moved aside.
         #[arg(long, conflicts_with = "from_checkpoint")]
         from_scratch: bool,
+        /// Serve /metrics (Prometheus), /healthz and /readyz at this address while the job
+        /// runs (as the job setting `http.address` does), e.g. 127.0.0.1:9249.
+        #[arg(long)]
+        http: Option<String>,
+        /// The bearer token every HTTP request must carry (as `http.token` does).
+        #[arg(long, env = "TALLY_HTTP_TOKEN")]
+        http_token: Option<String>,
         /// Print help.
         #[arg(long, action = ArgAction::Help)]
         help: Option<bool>,
@@ -196,6 +203,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state_dir,
             from_checkpoint,
             from_scratch,
+            http,
+            http_token,
             help: _,
         } => {
             let plan = match load(&job) {
@@ -220,6 +229,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
                 connect_timeout: Duration::from_secs(connect_timeout.max(1)),
                 checkpoint,
+                http: http
+                    .or_else(|| plan.settings.http_address.clone())
+                    .map(|addr| tally_engine::http::HttpOptions {
+                        addr,
+                        token: http_token.or_else(|| plan.settings.http_token.clone()),
+                    }),
+                job: job
+                    .file_stem()
+                    .map_or_else(|| "job".into(), |s| s.to_string_lossy().into_owned()),
             };
             let summary = tally_engine::run(plan, opts)?;
             tracing::info!(

@@ -1,6 +1,8 @@
 //! Counters a running job shows on its progress line, shared by the workers of one process.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Process-wide job counters.
 #[derive(Debug)]
@@ -17,6 +19,35 @@ pub struct Metrics {
     /// When the last checkpoint completed, epoch ms (0: none yet).
     pub last_checkpoint_ms: AtomicU64,
     pub failed_checkpoints: AtomicU64,
+    /// The same counts by what they belong to (for `/metrics`): late rows by query, malformed
+    /// records by table, result changes written by sink.
+    /// The job's dataflow is built and running (`/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
+    pub late_by_query: Labelled,
+    pub bad_by_table: Labelled,
+    pub written_by_sink: Labelled,
+}
+
+/// Counters by one label's value; added to once per batch or flush, never per row.
+#[derive(Debug, Default)]
+pub struct Labelled(Mutex<BTreeMap<String, u64>>);
+
+impl Labelled {
+    pub fn add(&self, label: &str, n: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(label) {
+            Some(c) => *c += n,
+            None => {
+                m.insert(label.to_string(), n);
+            }
+        }
+    }
+
+    /// Every label's count, in label order.
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
 }
 
 impl Default for Metrics {
@@ -30,6 +61,10 @@ impl Default for Metrics {
             watermark_ms: AtomicI64::new(i64::MIN),
             last_checkpoint_ms: AtomicU64::new(0),
             failed_checkpoints: AtomicU64::new(0),
+            ready: std::sync::atomic::AtomicBool::new(false),
+            late_by_query: Labelled::default(),
+            bad_by_table: Labelled::default(),
+            written_by_sink: Labelled::default(),
         }
     }
 }
@@ -38,6 +73,7 @@ impl Metrics {
     /// Counts a malformed record and logs a sample: the first ten, then one in ten thousand.
     pub fn bad_row(&self, table: &str, reason: &str, record: &str) {
         let n = self.bad_rows.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bad_by_table.add(table, 1);
         if n <= 10 || n.is_multiple_of(10_000) {
             let shown: String = record.chars().take(200).collect();
             tracing::warn!(
@@ -51,6 +87,7 @@ impl Metrics {
     /// Counts late rows and logs a sample.
     pub fn late(&self, query: &str, n: u64) {
         let before = self.late_rows.fetch_add(n, Ordering::Relaxed);
+        self.late_by_query.add(query, n);
         if before < 10 || (before + n) / 10_000 != before / 10_000 {
             tracing::warn!(
                 query,

@@ -4,6 +4,7 @@
 pub mod accum;
 pub mod checkpoint;
 mod cluster;
+pub mod http;
 mod persist;
 pub mod render;
 mod run;

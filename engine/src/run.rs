@@ -32,6 +32,10 @@ pub struct RunOptions {
     pub connect_timeout: Duration,
     /// Checkpoints (`None`: the job keeps no state across runs).
     pub checkpoint: Option<checkpoint::Options>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` while the job runs.
+    pub http: Option<crate::http::HttpOptions>,
+    /// The job's name (its file's stem): the `job` label of the metrics.
+    pub job: String,
 }
 
 impl Default for RunOptions {
@@ -45,6 +49,8 @@ impl Default for RunOptions {
             progress_every: Some(Duration::from_secs(5)),
             connect_timeout: Duration::from_secs(30),
             checkpoint: None,
+            http: None,
+            job: "job".into(),
         }
     }
 }
@@ -72,6 +78,9 @@ pub enum EngineError {
     },
     #[error("cannot start the workers: {0}")]
     Start(String),
+    /// The HTTP server (`--http`) cannot serve.
+    #[error("{0}")]
+    Http(String),
     /// The first error a worker met (a source or sink that failed, a worker that panicked).
     #[error("{0}")]
     Worker(String),
@@ -168,6 +177,9 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     }
     let (process, threads, cluster) = (opts.process, opts.workers, opts.processes > 1);
     let metrics = Arc::new(Metrics::default());
+    if let Some(h) = &opts.http {
+        crate::http::serve(h, &opts.job, metrics.clone())?;
+    }
     let abort = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
@@ -331,6 +343,7 @@ fn worker_main(
     });
     let parts = ck.as_ref().map(|c| c.parts.clone());
     let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared, parts));
+    metrics.ready.store(true, Ordering::Relaxed);
     if let Some(c) = ck.as_ref() {
         let unclaimed = c.parts.unclaimed();
         if !unclaimed.is_empty() {

@@ -35,6 +35,9 @@ pub const JOB_SETTINGS: &[&str] = &[
     "s3.secret-key",
     "s3.path.style.access",
     "s3.region",
+    // `tally run --http`'s address and bearer token.
+    "http.address",
+    "http.token",
 ];
 
 /// Job settings under this prefix are accepted and not read: notes for other tools kept with

@@ -37,6 +37,10 @@ pub struct JobSettings {
     pub max_iterations: u64,
     /// Checkpoints (`execution.checkpointing.*`); off unless an interval or a directory is set.
     pub checkpoint: CheckpointSettings,
+    /// `http.address`: where `tally run` serves metrics (as `--http` does); `http.token`: the
+    /// bearer token every request must carry.
+    pub http_address: Option<String>,
+    pub http_token: Option<String>,
 }
 
 /// When and where a job checkpoints its state, with Flink's setting names.
@@ -91,6 +95,8 @@ impl Default for JobSettings {
             lanes: 1,
             max_iterations: 100_000,
             checkpoint: CheckpointSettings::default(),
+            http_address: None,
+            http_token: None,
         }
     }
 }

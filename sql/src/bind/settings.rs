@@ -70,6 +70,8 @@ pub fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     if let Some(n) = num("execution.checkpointing.tolerable-failed-checkpoints")? {
         s.checkpoint.tolerable_failures = n.min(u32::MAX as u64) as u32;
     }
+    s.http_address = job.settings.get("http.address").map(|v| v.value.clone());
+    s.http_token = job.settings.get("http.token").map(|v| v.value.clone());
     for (key, v) in job.settings.iter().filter(|(k, _)| k.starts_with("s3.")) {
         s.checkpoint.s3.insert(key.clone(), v.value.clone());
     }

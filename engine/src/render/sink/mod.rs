@@ -589,6 +589,10 @@ impl SinkState {
                     .metrics
                     .result_rows
                     .fetch_add(changes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.shared
+                    .metrics
+                    .written_by_sink
+                    .add(&self.name, changes.len() as u64);
             }
             Err(e) => self.shared.fail(format!("sink {}: {e}", self.name)),
         }

@@ -1,0 +1,204 @@
+//! `tally run --http`: the metrics page (checked by promtool), health and readiness, the bearer
+//! token, and a port in use. A real `tally run` child process, talked to over TCP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TALLY: &str = env!("CARGO_BIN_EXE_tally");
+
+const JOB: &str = "[system]
+sql=INSERT INTO dest SELECT appId, AGGRTIME, count(qq), countd(qq) FROM src GROUP BY appId \\
+COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS
+http.token=s3cret
+
+[tabledesc-1]
+table.name=src
+table.fields=appId,string,:qq,string,:dTime,bigint,
+table.type=file
+table.file.path=events.txt
+table.file.follow=true
+table.field.splitter=;
+
+[tabledesc-2]
+table.name=dest
+table.fields=appId,string,:minute,bigint,:pv,bigint,:uv,bigint,
+table.type=csv
+table.csv.path=out.csv
+";
+
+/// A running `tally run`, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the job with `--http 127.0.0.1:0` and returns it with the address it serves at (read
+/// from its log).
+fn start(dir: &Path) -> (Running, String) {
+    let mut child = Command::new(TALLY)
+        .args(["run", "job.ec", "--http", "127.0.0.1:0", "--progress", "0"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let running = Running(child);
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tally ended before serving HTTP")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep reading its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (running, addr)
+}
+
+/// `GET path` with an optional bearer token: the status code and the body.
+fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// The page's `tally_` samples, without the ones that follow the wall clock.
+fn tally_samples(page: &str) -> Vec<String> {
+    page.lines()
+        .filter(|l| l.starts_with("tally_") && !l.starts_with("tally_watermark_lag_seconds"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.ec"), JOB).unwrap();
+    // Three rows of three windows (one output row each, however the reads are split) and a
+    // malformed one.
+    std::fs::write(
+        dir.path().join("events.txt"),
+        "a;u1;1700000000000\nb;u2;1700000001000\nbad\na;u3;1700000100000\n",
+    )
+    .unwrap();
+    let (_job, addr) = start(dir.path());
+
+    for token in [None, Some("wrong")] {
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            assert_eq!(
+                get(&addr, path, token),
+                (401, "a bearer token is needed\n".to_string()),
+                "{path} with {token:?}"
+            );
+        }
+    }
+    let token = Some("s3cret");
+    assert_eq!(get(&addr, "/healthz", token), (200, "ok\n".into()));
+    let expected = [
+        r#"tally_rows_read_total{job="job"} 3"#,
+        r#"tally_bad_rows_total{job="job",table="src"} 1"#,
+        r#"tally_result_changes_total{job="job",sink="dest"} 3"#,
+        r#"tally_dimension_rereads_total{job="job"} 0"#,
+        r#"tally_checkpoints_failed_total{job="job"} 0"#,
+        // The largest event time minus the default lateness of 30 s.
+        r#"tally_watermark_seconds{job="job"} 1700000070.0"#,
+    ];
+    let started = Instant::now();
+    let page = loop {
+        let (status, page) = get(&addr, "/metrics", token);
+        assert_eq!(status, 200, "{page}");
+        if tally_samples(&page) == expected {
+            break page;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the metrics did not reach the expected values within 30 s:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(get(&addr, "/readyz", token), (200, "ready\n".into()));
+    // Every family has its HELP and TYPE, and the process's own metrics are there.
+    for (name, kind) in [
+        ("tally_rows_read_total", "counter"),
+        ("tally_bad_rows_total", "counter"),
+        ("tally_result_changes_total", "counter"),
+        ("tally_watermark_seconds", "gauge"),
+        ("tally_watermark_lag_seconds", "gauge"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_cpu_seconds_total", "counter"),
+    ] {
+        assert!(
+            page.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}:\n{page}"
+        );
+    }
+    // promtool (Debian's prometheus package, installed by scripts/services.sh) accepts it.
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is missing: run ./scripts/services.sh, which installs it");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{page}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_port_in_use_is_an_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.ec"), JOB).unwrap();
+    std::fs::write(dir.path().join("events.txt"), "a;u1;1700000000000\n").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(TALLY)
+        .args(["run", "job.ec", "--http", &addr, "--progress", "0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim().lines().last().unwrap(),
+        format!("error: cannot serve HTTP on {addr}: Address already in use (os error 98)"),
+        "{err}"
+    );
+}
