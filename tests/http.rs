@@ -13,6 +13,8 @@ const JOB: &str = "[system]
 sql=INSERT INTO dest SELECT appId, AGGRTIME, count(qq), countd(qq) FROM src GROUP BY appId \\
 COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS
 http.token=s3cret
+execution.checkpointing.interval=200 ms
+execution.checkpointing.dir=state
 
 [tabledesc-1]
 table.name=src
@@ -89,10 +91,16 @@ fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// The page's `tally_` samples, without the ones that follow the wall clock.
+/// The page's `tally_` samples, without the ones that follow the wall clock (the watermark's
+/// lag, and the checkpoints taken every 200 ms).
 fn tally_samples(page: &str) -> Vec<String> {
     page.lines()
-        .filter(|l| l.starts_with("tally_") && !l.starts_with("tally_watermark_lag_seconds"))
+        .filter(|l| {
+            l.starts_with("tally_")
+                && !l.starts_with("tally_watermark_lag_seconds")
+                && !l.starts_with("tally_checkpoint_")
+                && !l.starts_with("tally_checkpoints_completed")
+        })
         .map(str::to_string)
         .collect()
 }
@@ -123,6 +131,8 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
     assert_eq!(get(&addr, "/healthz", token), (200, "ok\n".into()));
     let expected = [
         r#"tally_rows_read_total{job="job"} 3"#,
+        r#"tally_source_rows_total{job="job",source="src"} 3"#,
+        r#"tally_worker_rows_total{job="job",worker="0"} 3"#,
         r#"tally_bad_rows_total{job="job",table="src"} 1"#,
         r#"tally_result_changes_total{job="job",sink="dest"} 3"#,
         r#"tally_dimension_rereads_total{job="job"} 0"#,
@@ -151,6 +161,11 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         ("tally_result_changes_total", "counter"),
         ("tally_watermark_seconds", "gauge"),
         ("tally_watermark_lag_seconds", "gauge"),
+        ("tally_checkpoints_completed_total", "counter"),
+        ("tally_checkpoint_last_completed_timestamp_seconds", "gauge"),
+        ("tally_checkpoint_size_bytes", "gauge"),
+        ("tally_checkpoint_duration_seconds", "gauge"),
+        ("tally_checkpoint_stall_seconds", "gauge"),
         ("process_resident_memory_bytes", "gauge"),
         ("process_cpu_seconds_total", "counter"),
     ] {
@@ -200,5 +215,56 @@ fn a_port_in_use_is_an_error_at_start() {
         err.trim().lines().last().unwrap(),
         format!("error: cannot serve HTTP on {addr}: Address already in use (os error 98)"),
         "{err}"
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JOB
+        .replace("table.file.follow=true\n", "")
+        .replace("http.token=s3cret\n", "");
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    std::fs::write(dir.path().join("events.txt"), "a;u1;1700000000000\nbad\n").unwrap();
+    let out = Command::new(TALLY)
+        .args(["--log-format", "json", "run", "job.ec", "--progress", "0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let bad = lines
+        .iter()
+        .find(|l| l["level"] == "WARN")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        (&bad["target"], &bad["fields"]),
+        (
+            &serde_json::json!("tally_connectors::metrics"),
+            &serde_json::json!({
+                "message": "skipped a malformed record (1 fields, expected 3): \"bad\"",
+                "table": "src",
+                "bad_rows": 1
+            })
+        )
+    );
+    let finished = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("job finished in "))
+        })
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        (
+            &finished["fields"]["rows_in"],
+            &finished["fields"]["bad_rows"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(1))
     );
 }

@@ -19,11 +19,20 @@ pub struct Metrics {
     /// When the last checkpoint completed, epoch ms (0: none yet).
     pub last_checkpoint_ms: AtomicU64,
     pub failed_checkpoints: AtomicU64,
-    /// The same counts by what they belong to (for `/metrics`): late rows by query, malformed
-    /// records by table, result changes written by sink.
+    pub completed_checkpoints: AtomicU64,
+    /// The last complete checkpoint: its size, how long it took from request to manifest, and
+    /// the longest time serializing it stopped one worker's operators.
+    pub checkpoint_bytes: AtomicU64,
+    pub checkpoint_duration_ms: AtomicU64,
+    pub checkpoint_stall_ms: AtomicU64,
     /// The job's dataflow is built and running (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The same counts by what they belong to (for `/metrics`): late rows by query, malformed
+    /// records by table, result changes written by sink; rows (and deletes) fed into the
+    /// dataflow by source table and by worker.
     pub late_by_query: Labelled,
+    pub read_by_source: Labelled,
+    pub read_by_worker: Labelled,
     pub bad_by_table: Labelled,
     pub written_by_sink: Labelled,
 }
@@ -61,8 +70,14 @@ impl Default for Metrics {
             watermark_ms: AtomicI64::new(i64::MIN),
             last_checkpoint_ms: AtomicU64::new(0),
             failed_checkpoints: AtomicU64::new(0),
+            completed_checkpoints: AtomicU64::new(0),
+            checkpoint_bytes: AtomicU64::new(0),
+            checkpoint_duration_ms: AtomicU64::new(0),
+            checkpoint_stall_ms: AtomicU64::new(0),
             ready: std::sync::atomic::AtomicBool::new(false),
             late_by_query: Labelled::default(),
+            read_by_source: Labelled::default(),
+            read_by_worker: Labelled::default(),
             bad_by_table: Labelled::default(),
             written_by_sink: Labelled::default(),
         }

@@ -173,6 +173,26 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         counters([(job_label(), get(&m.rows_in))]),
     );
     r.register(
+        "tally_source_rows",
+        "Rows (and deletes) fed into the dataflow, by source table",
+        counters(
+            m.read_by_source
+                .snapshot()
+                .into_iter()
+                .map(|(t, n)| (with("source", t), n)),
+        ),
+    );
+    r.register(
+        "tally_worker_rows",
+        "Rows (and deletes) fed into the dataflow, by the worker that read them (skew)",
+        counters(
+            m.read_by_worker
+                .snapshot()
+                .into_iter()
+                .map(|(w, n)| (with("worker", w), n)),
+        ),
+    );
+    r.register(
         "tally_bad_rows",
         "Malformed records counted and skipped, by table (or query, for a failed expression)",
         counters(
@@ -230,8 +250,35 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
             f,
         );
     }
+    r.register(
+        "tally_checkpoints_completed",
+        "Checkpoints completed",
+        counters([(job_label(), get(&m.completed_checkpoints))]),
+    );
     let last = m.last_checkpoint_ms.load(Ordering::Relaxed);
     if last != 0 {
+        let gauges = [
+            (
+                "tally_checkpoint_size_bytes",
+                "The size of the last complete checkpoint's parts",
+                get(&m.checkpoint_bytes) as f64,
+            ),
+            (
+                "tally_checkpoint_duration_seconds",
+                "How long the last complete checkpoint took, from request to manifest",
+                get(&m.checkpoint_duration_ms) as f64 / 1000.0,
+            ),
+            (
+                "tally_checkpoint_stall_seconds",
+                "How long serializing the last complete checkpoint stopped one worker's operators",
+                get(&m.checkpoint_stall_ms) as f64 / 1000.0,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+            f.get_or_create(&job_label()).set(v);
+            r.register(name, help, f);
+        }
         let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         f.get_or_create(&job_label()).set(last as f64 / 1000.0);
         r.register(

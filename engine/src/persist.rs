@@ -397,11 +397,17 @@ impl Checkpointer {
                     .sum();
                 let stall_ms = got.iter().map(|a| a.stall_us).max().unwrap_or(0) / 1000;
                 let needs = got.iter().map(|a| a.needs).min().unwrap_or(seq);
+                let ms = took.map_or(0, |t| t.as_millis() as u64);
+                let m = &self.metrics;
+                m.completed_checkpoints.fetch_add(1, Ordering::Relaxed);
+                m.checkpoint_bytes.store(bytes, Ordering::Relaxed);
+                m.checkpoint_duration_ms.store(ms, Ordering::Relaxed);
+                m.checkpoint_stall_ms.store(stall_ms, Ordering::Relaxed);
                 tracing::info!(
                     seq,
                     epoch,
                     bytes,
-                    ms = took.map_or(0, |t| t.as_millis() as u64),
+                    ms,
                     stall_ms,
                     incremental = needs < seq,
                     "checkpoint complete"

@@ -435,6 +435,7 @@ fn worker_main(
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();
+    let worker_label = info.index.to_string();
     loop {
         if abort.load(Ordering::Relaxed) {
             return Err("stopped because another worker failed".into());
@@ -486,6 +487,9 @@ fn worker_main(
                         }
                         d.retain(|_, n| *n != 0);
                     }
+                    let fed = (batch.len() + deletes.len()) as u64;
+                    metrics.read_by_source.add(&plan.sources[index].table, fed);
+                    metrics.read_by_worker.add(&worker_label, fed);
                     for row in batch.drain(..) {
                         input.update(row, 1);
                     }
