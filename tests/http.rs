@@ -268,3 +268,31 @@ fn json_logs_are_one_object_per_line() {
         (&serde_json::json!(1), &serde_json::json!(1))
     );
 }
+
+#[test]
+fn the_grafana_dashboard_charts_only_documented_metrics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("examples/grafana/tally.json")).unwrap(),
+    )
+    .unwrap();
+    let docs = std::fs::read_to_string(root.join("docs/metrics.md")).unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("tally_") || word.starts_with("process_") {
+                    used.insert(word.to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(used.len(), 13, "{used:?}");
+    for name in &used {
+        assert!(
+            docs.contains(&format!("| `{name}` |")),
+            "{name} is charted but not in docs/metrics.md"
+        );
+    }
+}
