@@ -1,6 +1,8 @@
 //! `tally run --http`: the metrics page (checked by promtool), health and readiness, the bearer
 //! token, and a port in use. A real `tally run` child process, talked to over TCP.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -100,6 +102,7 @@ fn tally_samples(page: &str) -> Vec<String> {
                 && !l.starts_with("tally_watermark_lag_seconds")
                 && !l.starts_with("tally_checkpoint_")
                 && !l.starts_with("tally_checkpoints_completed")
+                && !l.starts_with("tally_sink_flush_seconds")
         })
         .map(str::to_string)
         .collect()
@@ -162,6 +165,7 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         ("tally_watermark_seconds", "gauge"),
         ("tally_watermark_lag_seconds", "gauge"),
         ("tally_checkpoints_completed_total", "counter"),
+        ("tally_sink_flush_seconds", "histogram"),
         ("tally_checkpoint_last_completed_timestamp_seconds", "gauge"),
         ("tally_checkpoint_size_bytes", "gauge"),
         ("tally_checkpoint_duration_seconds", "gauge"),
@@ -174,6 +178,20 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
             "{name}:\n{page}"
         );
     }
+    // Every flush is in the histogram: its +Inf bucket is its count.
+    let sample = |name: &str| -> String {
+        let prefix = format!("{name} ");
+        page.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name}:\n{page}"))
+            .to_string()
+    };
+    let flushes = sample(r#"tally_sink_flush_seconds_count{job="job",sink="dest"}"#);
+    assert!(flushes.parse::<u64>().unwrap() > 0, "{page}");
+    assert_eq!(
+        sample(r#"tally_sink_flush_seconds_bucket{job="job",sink="dest",le="+Inf"}"#),
+        flushes
+    );
     // promtool (Debian's prometheus package, installed by scripts/services.sh) accepts it.
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -295,4 +313,79 @@ fn the_grafana_dashboard_charts_only_documented_metrics() {
             "{name} is charted but not in docs/metrics.md"
         );
     }
+}
+
+/// Waits until the Redis hash `hash` holds `want`.
+fn wait_for_hash(r: &mut redis::Connection, hash: &str, want: &[(&str, &str)]) {
+    let want: std::collections::HashMap<String, String> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let h: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(hash).query(r).unwrap();
+        if h == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{hash} holds {h:?}, not {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_sink_that_cannot_reach_its_server_counts_its_retries() {
+    let proxy = common::Proxy::start(common::REDIS);
+    let mut r = common::redis();
+    let dir = tempfile::tempdir().unwrap();
+    let hash = common::unique("tally_http");
+    let job = JOB.replace("http.token=s3cret\n", "").replace(
+        "table.type=csv\ntable.csv.path=out.csv\n",
+        &format!(
+            "table.type=redis\ntable.redis.url=redis://127.0.0.1:{}/\ntable.redis.hash={hash}\n\
+             table.redis.field={{appId}}:{{minute}}\ntable.flush.ms=100\n",
+            proxy.port
+        ),
+    );
+    let events = dir.path().join("events.txt");
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    std::fs::write(&events, "a;u1;1700000000000\n").unwrap();
+    let (_job, addr) = start(dir.path());
+    let first = ("a:1699999980000", r#"{"pv":1,"uv":1}"#);
+    wait_for_hash(&mut r, &hash, &[first]);
+    let retries = r#"tally_sink_retries_total{job="job",sink="dest"} "#;
+    let (_, page) = get(&addr, "/metrics", None);
+    assert!(!page.contains(retries), "{page}");
+    // The server goes away while a row waits to be written: the flush is retried, and counted.
+    proxy.pause();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    f.write_all(b"b;u2;1700000000000\n").unwrap();
+    drop(f);
+    let started = Instant::now();
+    loop {
+        let (_, page) = get(&addr, "/metrics", None);
+        if let Some(n) = page.lines().find_map(|l| l.strip_prefix(retries)) {
+            assert!(n.parse::<u64>().unwrap() > 0, "{page}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no retry counted within 30 s:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Back again: the row is written.
+    proxy.resume();
+    wait_for_hash(
+        &mut r,
+        &hash,
+        &[first, ("b:1699999980000", r#"{"pv":1,"uv":1}"#)],
+    );
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
 }

@@ -2,7 +2,21 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+/// Labels of a metric: `(name, value)` pairs.
+pub type Labels = Vec<(String, String)>;
+
+/// Histograms by label set, each with [`flush_buckets`].
+pub type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// Buckets for a sink's flush: 0.5 ms to about 2 min, each 4 times the one before.
+fn flush_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+}
 
 /// Process-wide job counters.
 #[derive(Debug)]
@@ -25,6 +39,12 @@ pub struct Metrics {
     pub checkpoint_bytes: AtomicU64,
     pub checkpoint_duration_ms: AtomicU64,
     pub checkpoint_stall_ms: AtomicU64,
+    /// The job's name: the `job` label of its metrics.
+    pub job: OnceLock<String>,
+    /// How long each sink's flushes took (retries included), by job and sink.
+    pub flush_seconds: Histograms,
+    /// Flushes a sink tried again after a retryable error, by sink.
+    pub sink_retries: Labelled,
     /// The job's dataflow is built and running (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
     /// The same counts by what they belong to (for `/metrics`): late rows by query, malformed
@@ -74,6 +94,9 @@ impl Default for Metrics {
             checkpoint_bytes: AtomicU64::new(0),
             checkpoint_duration_ms: AtomicU64::new(0),
             checkpoint_stall_ms: AtomicU64::new(0),
+            job: OnceLock::new(),
+            flush_seconds: Family::new_with_constructor(flush_buckets),
+            sink_retries: Labelled::default(),
             ready: std::sync::atomic::AtomicBool::new(false),
             late_by_query: Labelled::default(),
             read_by_source: Labelled::default(),
@@ -110,6 +133,16 @@ impl Metrics {
                 "dropped {n} row(s) whose window was already final"
             );
         }
+    }
+
+    /// A flush of `sink` that took `seconds`.
+    pub fn flushed(&self, sink: &str, seconds: f64) {
+        let job = self.job.get().map_or("job", String::as_str);
+        let labels = vec![
+            ("job".to_string(), job.to_string()),
+            ("sink".to_string(), sink.to_string()),
+        ];
+        self.flush_seconds.get_or_create(&labels).observe(seconds);
     }
 
     pub fn get(c: &AtomicU64) -> u64 {

@@ -223,6 +223,21 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         ),
     );
     r.register(
+        "tally_sink_retries",
+        "Flushes a sink tried again after a retryable error (the job waits meanwhile)",
+        counters(
+            m.sink_retries
+                .snapshot()
+                .into_iter()
+                .map(|(s, n)| (with("sink", s), n)),
+        ),
+    );
+    r.register(
+        "tally_sink_flush_seconds",
+        "How long a sink's flushes took, its write-ahead log and retries included",
+        m.flush_seconds.clone(),
+    );
+    r.register(
         "tally_dimension_rereads",
         "Times a dimension followed in a binlog read its whole table again",
         counters([(job_label(), get(&m.dimension_rereads))]),

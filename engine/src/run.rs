@@ -177,6 +177,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     }
     let (process, threads, cluster) = (opts.process, opts.workers, opts.processes > 1);
     let metrics = Arc::new(Metrics::default());
+    let _ = metrics.job.set(opts.job.clone());
     if let Some(h) = &opts.http {
         crate::http::serve(h, &opts.job, metrics.clone())?;
     }

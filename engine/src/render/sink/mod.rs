@@ -390,6 +390,7 @@ fn flush_with_retry(
     table: &str,
     changes: &[Change],
     rows: &[Row],
+    metrics: &tally_connectors::Metrics,
 ) -> Result<(), tally_connectors::ConnectorError> {
     use backon::{BlockingRetryable, ExponentialBuilder};
     let policy = ExponentialBuilder::default()
@@ -401,6 +402,7 @@ fn flush_with_retry(
         .sleep(std::thread::sleep)
         .when(|e| e.is_retryable())
         .notify(|e, wait| {
+            metrics.sink_retries.add(table, 1);
             tracing::warn!("sink {table}: {e}; retrying in {wait:?} (the job waits)");
         })
         .call()
@@ -582,8 +584,11 @@ impl SinkState {
             }
         }
         self.data.table.hide_version(&mut changes);
-        match flush_with_retry(&mut **s, &self.name, &changes, &rows) {
+        match flush_with_retry(&mut **s, &self.name, &changes, &rows, &self.shared.metrics) {
             Ok(()) => {
+                self.shared
+                    .metrics
+                    .flushed(&self.name, started.elapsed().as_secs_f64());
                 self.data.mark = s.mark();
                 self.shared
                     .metrics
