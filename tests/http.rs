@@ -137,6 +137,9 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         r#"tally_source_rows_total{job="job",source="src"} 3"#,
         r#"tally_worker_rows_total{job="job",worker="0"} 3"#,
         r#"tally_bad_rows_total{job="job",table="src"} 1"#,
+        r#"tally_query_rows_in_total{job="job",query="INSERT INTO dest"} 3"#,
+        // Only app a's last minute is still open (the others are final and freed).
+        r#"tally_query_groups{job="job",query="INSERT INTO dest"} 1"#,
         r#"tally_result_changes_total{job="job",sink="dest"} 3"#,
         r#"tally_dimension_rereads_total{job="job"} 0"#,
         r#"tally_checkpoints_failed_total{job="job"} 0"#,

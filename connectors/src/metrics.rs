@@ -51,10 +51,52 @@ pub struct Metrics {
     /// records by table, result changes written by sink; rows (and deletes) fed into the
     /// dataflow by source table and by worker.
     pub late_by_query: Labelled,
+    /// Updates each query's aggregate read, by query.
+    pub rows_in_by_query: Labelled,
+    /// Each query's groups held now, by query (summed over the workers' operators).
+    pub groups_by_query: Gauges,
     pub read_by_source: Labelled,
     pub read_by_worker: Labelled,
     pub bad_by_table: Labelled,
     pub written_by_sink: Labelled,
+}
+
+/// Gauges by one label's value, each the sum of what several holders (an operator on each
+/// worker) set; set once per epoch, never per row.
+#[derive(Debug, Default)]
+pub struct Gauges(Mutex<BTreeMap<(String, usize), i64>>);
+
+/// Numbers the holders of [`Gauges`].
+static HOLDERS: AtomicU64 = AtomicU64::new(0);
+
+impl Gauges {
+    /// A number for a new holder.
+    pub fn holder() -> usize {
+        HOLDERS.fetch_add(1, Ordering::Relaxed) as usize
+    }
+
+    pub fn set(&self, label: &str, holder: usize, v: i64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(&(label.to_string(), holder)) {
+            Some(c) => *c = v,
+            None => {
+                m.insert((label.to_string(), holder), v);
+            }
+        }
+    }
+
+    /// Every label's sum over its holders, in label order.
+    pub fn snapshot(&self) -> Vec<(String, i64)> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, i64)> = Vec::new();
+        for ((label, _), v) in m.iter() {
+            match out.last_mut() {
+                Some((l, sum)) if l == label => *sum += v,
+                _ => out.push((label.clone(), *v)),
+            }
+        }
+        out
+    }
 }
 
 /// Counters by one label's value; added to once per batch or flush, never per row.
@@ -99,6 +141,8 @@ impl Default for Metrics {
             sink_retries: Labelled::default(),
             ready: std::sync::atomic::AtomicBool::new(false),
             late_by_query: Labelled::default(),
+            rows_in_by_query: Labelled::default(),
+            groups_by_query: Gauges::default(),
             read_by_source: Labelled::default(),
             read_by_worker: Labelled::default(),
             bad_by_table: Labelled::default(),

@@ -213,6 +213,25 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         ),
     );
     r.register(
+        "tally_query_rows_in",
+        "Updates a query's aggregate read, by query",
+        counters(
+            m.rows_in_by_query
+                .snapshot()
+                .into_iter()
+                .map(|(q, n)| (with("query", q), n)),
+        ),
+    );
+    let groups = Family::<Labels, Gauge>::default();
+    for (q, v) in m.groups_by_query.snapshot() {
+        groups.get_or_create(&with("query", q)).set(v);
+    }
+    r.register(
+        "tally_query_groups",
+        "Groups (keys with open state) a query's aggregate holds now, by query",
+        groups,
+    );
+    r.register(
         "tally_result_changes",
         "Result changes written (inserts, updates, deletes), by sink",
         counters(

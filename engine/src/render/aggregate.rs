@@ -323,6 +323,8 @@ pub struct AggregateState {
     args_at: usize,
     label: String,
     metrics: Arc<Metrics>,
+    /// This operator's number in the per-query gauges.
+    holder: usize,
     data: AggregateData,
 }
 
@@ -350,6 +352,7 @@ impl AggregateState {
             args_at: nkeys + plan.window.is_some() as usize,
             label: label.to_string(),
             metrics,
+            holder: tally_connectors::metrics::Gauges::holder(),
             data: AggregateData::default(),
         }
     }
@@ -555,6 +558,7 @@ impl EpochState for AggregateState {
         let watermark = watermarks.before.first().copied().flatten();
         // Only `changes` emits per touched pane; `final` waits for the watermark.
         let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
+        let read = updates.len() as u64;
         let mut late = 0u64;
         for (row, diff) in updates.drain(..) {
             if !self.fold(&row, diff, watermark) {
@@ -572,12 +576,19 @@ impl EpochState for AggregateState {
         if late > 0 {
             self.metrics.late(&self.label, late);
         }
+        if read > 0 {
+            self.metrics.rows_in_by_query.add(&self.label, read);
+        }
         for (key, starts) in touched {
             self.emit_changes(&key, &starts, out);
         }
         if let Some(wm) = watermarks.after.first().copied().flatten() {
             self.advance(wm, out);
         }
+        let groups = self.data.groups.len() as i64;
+        self.metrics
+            .groups_by_query
+            .set(&self.label, self.holder, groups);
     }
 
     fn finish(&mut self, out: &mut Vec<(Row, isize)>) {
