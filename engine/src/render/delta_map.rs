@@ -41,9 +41,9 @@ pub struct Slot<V> {
     born: u32,
 }
 
-/// A hash map (FxHash) whose serialization can be incremental; see the module docs.
-pub struct DeltaMap<K, V> {
-    map: Map<K, Slot<V>>,
+/// What both maps keep to write their changes: the generation, the keys removed in it, and
+/// whether the map was cleared in it.
+struct Marks<K> {
     /// The generation changes go to now: entries changed in it are the next delta.
     generation: u32,
     /// Serialized since the generation began: the next change begins the next one.
@@ -56,10 +56,9 @@ pub struct DeltaMap<K, V> {
     is_delta: bool,
 }
 
-impl<K, V> Default for DeltaMap<K, V> {
+impl<K> Default for Marks<K> {
     fn default() -> Self {
-        DeltaMap {
-            map: Map::default(),
+        Marks {
             generation: 1,
             sealed: Cell::new(false),
             removed: Vec::new(),
@@ -69,7 +68,7 @@ impl<K, V> Default for DeltaMap<K, V> {
     }
 }
 
-impl<K: Eq + Hash, V> DeltaMap<K, V> {
+impl<K> Marks<K> {
     /// Before any change: begins a new generation if the last was serialized.
     fn changing(&mut self) -> u32 {
         if self.sealed.replace(false) {
@@ -80,7 +79,9 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         self.generation
     }
 
-    fn slot(value: V, generation: u32) -> Slot<V> {
+    /// A new entry, inserted in this generation.
+    fn slot<V>(&mut self, value: V) -> Slot<V> {
+        let generation = self.changing();
         Slot {
             value,
             changed: generation,
@@ -88,6 +89,65 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         }
     }
 
+    /// `slot`, reached mutably: marked changed.
+    fn touch<V>(&mut self, slot: &mut Slot<V>) {
+        slot.changed = self.changing();
+    }
+
+    /// `slot`'s value replaced by `value`: written as a removal of `key` and an insertion, so
+    /// that the new value is absorbed whole, never into the value it replaces.
+    fn replace<V>(&mut self, key: K, slot: &mut Slot<V>, value: V) -> V {
+        let generation = self.changing();
+        if slot.born != generation {
+            self.removed.push(key);
+        }
+        slot.changed = generation;
+        slot.born = generation;
+        std::mem::replace(&mut slot.value, value)
+    }
+
+    /// `slot` of `key` removed: its value.
+    fn removed<V>(&mut self, key: K, slot: Slot<V>) -> V {
+        let generation = self.changing();
+        // Inserted in this generation: no serialization holds it.
+        if slot.born != generation {
+            self.removed.push(key);
+        }
+        slot.value
+    }
+
+    fn cleared(&mut self) {
+        self.changing();
+        self.removed.clear();
+        self.whole = true;
+    }
+
+    /// The marks of a map read back (generation 0 is the restored state; changes go to 1).
+    fn read(removed: Vec<K>, is_delta: bool) -> Self {
+        Marks {
+            removed,
+            is_delta,
+            ..Marks::default()
+        }
+    }
+}
+
+/// A hash map (FxHash) whose serialization can be incremental; see the module docs.
+pub struct DeltaMap<K, V> {
+    map: Map<K, Slot<V>>,
+    marks: Marks<K>,
+}
+
+impl<K, V> Default for DeltaMap<K, V> {
+    fn default() -> Self {
+        DeltaMap {
+            map: Map::default(),
+            marks: Marks::default(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> DeltaMap<K, V> {
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -106,11 +166,9 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
 
     /// The entry of `k`, marked changed.
     pub fn get_mut<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<&mut V> {
-        let generation = self.changing();
-        self.map.get_mut(k).map(|s| {
-            s.changed = generation;
-            &mut s.value
-        })
+        let s = self.map.get_mut(k)?;
+        self.marks.touch(s);
+        Some(&mut s.value)
     }
 
     /// The entry of `k` (inserted as `V::default()` if absent), marked changed.
@@ -119,62 +177,44 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         Q: ?Sized + Hash + Equivalent<K> + ToOwned<Owned = K>,
         V: Default,
     {
-        let generation = self.changing();
+        let marks = &mut self.marks;
         let slot = self
             .map
             .entry_ref(k)
-            .or_insert_with(|| Self::slot(V::default(), generation));
-        slot.changed = generation;
+            .or_insert_with(|| marks.slot(V::default()));
+        marks.touch(slot);
         &mut slot.value
     }
 
     /// The entry of `k` (inserted as `make()` if absent), marked changed.
     pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
-        let generation = self.changing();
-        let slot = self
-            .map
-            .entry(k)
-            .or_insert_with(|| Self::slot(make(), generation));
-        slot.changed = generation;
+        let marks = &mut self.marks;
+        let slot = self.map.entry(k).or_insert_with(|| marks.slot(make()));
+        marks.touch(slot);
         &mut slot.value
     }
 
-    /// Inserts `v` at `k`, returning what `k` held. A value replaced is written as a removal
-    /// and an insertion: `v` is absorbed whole, never into the value it replaces.
+    /// Inserts `v` at `k`, returning what `k` held (see [`Marks::replace`]).
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
-        let generation = self.changing();
         match self.map.get_mut(&k) {
-            Some(s) => {
-                if s.born != generation {
-                    self.removed.push(k);
-                }
-                s.changed = generation;
-                s.born = generation;
-                Some(std::mem::replace(&mut s.value, v))
-            }
+            Some(s) => Some(self.marks.replace(k, s, v)),
             None => {
-                self.map.insert(k, Self::slot(v, generation));
+                let slot = self.marks.slot(v);
+                self.map.insert(k, slot);
                 None
             }
         }
     }
 
     pub fn remove<Q: ?Sized + Hash + Equivalent<K>>(&mut self, k: &Q) -> Option<V> {
-        let generation = self.changing();
         let (key, slot) = self.map.remove_entry(k)?;
-        // Inserted in this generation: no serialization holds it.
-        if slot.born != generation {
-            self.removed.push(key);
-        }
-        Some(slot.value)
+        Some(self.marks.removed(key, slot))
     }
 
     /// Removes every entry (the next serialization writes the whole, empty, map).
     pub fn clear(&mut self) {
-        self.changing();
         self.map.clear();
-        self.removed.clear();
-        self.whole = true;
+        self.marks.cleared();
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
@@ -189,26 +229,11 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
         self.map.values().map(|s| &s.value)
     }
 
-    /// The entries the next delta writes.
-    fn changed(&self) -> usize {
-        if self.sealed.get() {
-            return 0;
-        }
-        let generation = self.generation;
-        self.map
-            .values()
-            .filter(|s| s.changed == generation)
-            .count()
-    }
-
     /// How many entries the next delta writes (changed entries and removed keys).
     pub fn changes(&self) -> usize {
-        self.changed()
-            + if self.sealed.get() {
-                0
-            } else {
-                self.removed.len()
-            }
+        let generation = self.marks.generation;
+        let changed = self.map.values().filter(|s| s.changed == generation);
+        changed.count() + self.marks.removed.len()
     }
 
     /// Applies `newer`, read from the serialization after this map's (a delta, or a whole map
@@ -217,11 +242,11 @@ impl<K: Eq + Hash, V> DeltaMap<K, V> {
     where
         V: Absorb,
     {
-        if !newer.is_delta {
+        if !newer.marks.is_delta {
             *self = newer;
             return;
         }
-        for k in newer.removed {
+        for k in newer.marks.removed {
             self.map.remove(&k);
         }
         for (k, slot) in newer.map {
@@ -354,10 +379,9 @@ enum Stored<M, K> {
 /// cleared in it) or every entry, and seals the generation. Serializing a sealed generation
 /// again writes the same changes: a delta repeated is absorbed to the same map.
 fn write_slots<'a, S, K, V, I>(
-    at: (u32, &Cell<bool>, bool),
+    marks: &Marks<K>,
     slots: I,
     all: usize,
-    removed: &[K],
     s: S,
 ) -> Result<S::Ok, S::Error>
 where
@@ -366,9 +390,9 @@ where
     V: Serialize + 'a,
     I: Iterator<Item = (&'a K, &'a Slot<V>)> + Clone,
 {
-    let (generation, sealed, whole) = at;
-    sealed.set(true);
-    if DELTAS.get() && !whole {
+    let generation = marks.generation;
+    marks.sealed.set(true);
+    if DELTAS.get() && !marks.whole {
         let len = slots
             .clone()
             .filter(|(_, s)| s.changed == generation)
@@ -378,7 +402,7 @@ where
             only: Some(generation),
             len,
         };
-        StoredRef::Delta(entries, removed).serialize(s)
+        StoredRef::Delta(entries, &marks.removed).serialize(s)
     } else {
         // The values of a whole map are written whole too.
         let _whole = Mode::set(false);
@@ -422,13 +446,7 @@ where
 
 impl<K: Serialize + Eq + Hash, V: Serialize> Serialize for DeltaMap<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_slots(
-            (self.generation, &self.sealed, self.whole),
-            self.map.iter(),
-            self.map.len(),
-            &self.removed,
-            s,
-        )
+        write_slots(&self.marks, self.map.iter(), self.map.len(), s)
     }
 }
 
@@ -441,9 +459,7 @@ where
         let (slots, removed, is_delta) = read_slots::<D, Map<K, V>, K, V>(d)?;
         Ok(DeltaMap {
             map: slots.into_iter().collect(),
-            removed,
-            is_delta,
-            ..DeltaMap::default()
+            marks: Marks::read(removed, is_delta),
         })
     }
 }
@@ -459,36 +475,19 @@ impl<K: Eq + Hash, V: Absorb> Absorb for DeltaMap<K, V> {
 /// of them that changed, not the whole value.
 pub struct DeltaBTree<K, V> {
     map: BTreeMap<K, Slot<V>>,
-    generation: u32,
-    sealed: Cell<bool>,
-    removed: Vec<K>,
-    whole: bool,
-    is_delta: bool,
+    marks: Marks<K>,
 }
 
 impl<K, V> Default for DeltaBTree<K, V> {
     fn default() -> Self {
         DeltaBTree {
             map: BTreeMap::new(),
-            generation: 1,
-            sealed: Cell::new(false),
-            removed: Vec::new(),
-            whole: false,
-            is_delta: false,
+            marks: Marks::default(),
         }
     }
 }
 
 impl<K: Ord, V> DeltaBTree<K, V> {
-    fn changing(&mut self) -> u32 {
-        if self.sealed.replace(false) {
-            self.generation = self.generation.wrapping_add(1);
-            self.removed.clear();
-            self.whole = false;
-        }
-        self.generation
-    }
-
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -507,32 +506,17 @@ impl<K: Ord, V> DeltaBTree<K, V> {
 
     /// The entry of `k`, marked changed.
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        let generation = self.changing();
-        self.map.get_mut(k).map(|s| {
-            s.changed = generation;
-            &mut s.value
-        })
+        let s = self.map.get_mut(k)?;
+        self.marks.touch(s);
+        Some(&mut s.value)
     }
 
-    /// Inserts `v` at `k`, returning what `k` held. A value replaced is written as a removal
-    /// and an insertion: `v` is absorbed whole, never into the value it replaces.
+    /// Inserts `v` at `k`, returning what `k` held (see [`Marks::replace`]).
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
-        let generation = self.changing();
         match self.map.get_mut(&k) {
-            Some(s) => {
-                if s.born != generation {
-                    self.removed.push(k);
-                }
-                s.changed = generation;
-                s.born = generation;
-                Some(std::mem::replace(&mut s.value, v))
-            }
+            Some(s) => Some(self.marks.replace(k, s, v)),
             None => {
-                let slot = Slot {
-                    value: v,
-                    changed: generation,
-                    born: generation,
-                };
+                let slot = self.marks.slot(v);
                 self.map.insert(k, slot);
                 None
             }
@@ -540,12 +524,8 @@ impl<K: Ord, V> DeltaBTree<K, V> {
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        let generation = self.changing();
         let (key, slot) = self.map.remove_entry(k)?;
-        if slot.born != generation {
-            self.removed.push(key);
-        }
-        Some(slot.value)
+        Some(self.marks.removed(key, slot))
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> {
@@ -574,11 +554,11 @@ impl<K: Ord, V> std::ops::Index<&K> for DeltaBTree<K, V> {
 
 impl<K: Ord, V: Absorb> Absorb for DeltaBTree<K, V> {
     fn absorb(&mut self, newer: Self) {
-        if !newer.is_delta {
+        if !newer.marks.is_delta {
             *self = newer;
             return;
         }
-        for k in newer.removed {
+        for k in newer.marks.removed {
             self.map.remove(&k);
         }
         for (k, slot) in newer.map {
@@ -594,13 +574,7 @@ impl<K: Ord, V: Absorb> Absorb for DeltaBTree<K, V> {
 
 impl<K: Serialize + Ord, V: Serialize> Serialize for DeltaBTree<K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        write_slots(
-            (self.generation, &self.sealed, self.whole),
-            self.map.iter(),
-            self.map.len(),
-            &self.removed,
-            s,
-        )
+        write_slots(&self.marks, self.map.iter(), self.map.len(), s)
     }
 }
 
@@ -613,9 +587,7 @@ where
         let (slots, removed, is_delta) = read_slots::<D, BTreeMap<K, V>, K, V>(d)?;
         Ok(DeltaBTree {
             map: slots.into_iter().collect(),
-            removed,
-            is_delta,
-            ..DeltaBTree::default()
+            marks: Marks::read(removed, is_delta),
         })
     }
 }
@@ -661,7 +633,7 @@ mod tests {
         // Three entries changed; 9 removed, and 7's value replaced (a removal and an insertion).
         assert_eq!(m.changes(), 5);
         let (delta, back) = round(&m, true);
-        assert!(back.is_delta);
+        assert!(back.marks.is_delta);
         assert!(
             delta.len() * 10 < full.len(),
             "{} vs {}",
@@ -669,7 +641,7 @@ mod tests {
             full.len()
         );
         assert_eq!(back.len(), 3);
-        assert_eq!(back.removed, vec![7, 9]);
+        assert_eq!(back.marks.removed, vec![7, 9]);
         restored.absorb(back);
         assert_eq!(contents(&restored), contents(&m));
         // Nothing changed since: the same delta again (bincode serialized it twice already),
@@ -680,7 +652,7 @@ mod tests {
         assert_eq!(contents(&restored), contents(&m));
         m.insert(1, "one".into());
         let (_, back) = round(&m, true);
-        assert_eq!((back.len(), &back.removed), (1, &vec![1]));
+        assert_eq!((back.len(), &back.marks.removed), (1, &vec![1]));
         restored.absorb(back);
         assert_eq!(contents(&restored), contents(&m));
     }
@@ -694,13 +666,13 @@ mod tests {
         m.clear();
         m.insert(5, "e".into());
         let (_, back) = round(&m, true);
-        assert!(!back.is_delta);
+        assert!(!back.marks.is_delta);
         restored.absorb(back);
         assert_eq!(contents(&restored), contents(&m));
         // Outside `serialize_changes`, always whole; the marks are cleared all the same.
         m.insert(6, "f".into());
         let (_, back) = round(&m, false);
-        assert!(!back.is_delta);
+        assert!(!back.marks.is_delta);
         assert_eq!(contents(&back), contents(&m));
         m.insert(7, "g".into());
         let (_, back) = round(&m, true);

@@ -518,8 +518,8 @@ impl<S: EpochState> Driver<S> {
         };
         let c = &mut self.chain;
         match &bytes {
-            // Marks of changed entries were cleared on the way: only a whole snapshot is
-            // sure to be right next.
+            // The maps serialized before the error sealed their generation: their changes
+            // would be missing from the next delta, so the next snapshot is whole.
             Err(_) => c.last = None,
             Ok(b) => {
                 c.last = Some(seq);
