@@ -987,6 +987,32 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
 /// One epoch of input for [`run_restarting`]: updates and `(clock, max)` maxima.
 type EpochInput<I> = (Vec<(I, isize)>, Vec<(u32, i64)>);
 
+/// Feeds epoch `e` of `last` to `driver` and steps it past `e`, adding its output to `log`.
+fn feed<S>(
+    driver: &mut Driver<S>,
+    e: u64,
+    (updates, maxima): (&[(S::In, isize)], &[(u32, i64)]),
+    last: u64,
+    out: &mut Vec<(Row, isize)>,
+    log: &mut BTreeMap<(u64, Row), isize>,
+) where
+    S: tally_engine::render::epoch_op::EpochState<Out = Row>,
+    S::In: Clone,
+{
+    let mut batch: Vec<(S::In, u64, isize)> =
+        updates.iter().map(|(d, r)| (d.clone(), e, *r)).collect();
+    driver.add_updates(&mut batch);
+    let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
+    driver.add_maxima(&mut m);
+    let frontier = (e + 1 < last).then_some(e + 1);
+    driver.step(frontier, e, out, |at, o| {
+        let at = at.unwrap_or(e);
+        for (r, d) in o.drain(..) {
+            *log.entry((at, r)).or_default() += d;
+        }
+    });
+}
+
 /// Runs epochs through a driver one at a time and returns the output by epoch, consolidated.
 /// With `restart_at = Some(k)`, the driver is snapshotted after epoch `k - 1`, dropped, and a
 /// new one made by `make` restores the snapshot and goes on from epoch `k`.
@@ -1010,18 +1036,7 @@ where
             driver.restore(&bytes).expect("restored");
         }
         let e = e as u64;
-        let mut batch: Vec<(S::In, u64, isize)> =
-            updates.iter().map(|(d, r)| (d.clone(), e, *r)).collect();
-        driver.add_updates(&mut batch);
-        let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
-        driver.add_maxima(&mut m);
-        let frontier = (e + 1 < last).then_some(e + 1);
-        driver.step(frontier, e, &mut out, |at, o| {
-            let at = at.unwrap_or(e);
-            for (r, d) in o.drain(..) {
-                *log.entry((at, r)).or_default() += d;
-            }
-        });
+        feed(&mut driver, e, (updates, maxima), last, &mut out, &mut log);
     }
     log.retain(|_, d| *d != 0);
     log
@@ -1084,18 +1099,7 @@ where
                     .expect("restored");
             }
         }
-        let mut batch: Vec<(S::In, u64, isize)> =
-            updates.iter().map(|(d, r)| (d.clone(), e, *r)).collect();
-        driver.add_updates(&mut batch);
-        let mut m: Vec<(u32, u64, i64)> = maxima.iter().map(|(c, m)| (*c, e, *m)).collect();
-        driver.add_maxima(&mut m);
-        let frontier = (e + 1 < last).then_some(e + 1);
-        driver.step(frontier, e, &mut out, |at, o| {
-            let at = at.unwrap_or(e);
-            for (r, d) in o.drain(..) {
-                *log.entry((at, r)).or_default() += d;
-            }
-        });
+        feed(&mut driver, e, (updates, maxima), last, &mut out, &mut log);
     }
     log.retain(|_, d| *d != 0);
     (log, deltas)
