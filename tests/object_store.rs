@@ -398,21 +398,25 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
     assert!(restorable.0 < newest, "{listing}");
     let chosen = format!("s3://{BUCKET}/{job_dir}/chk-{:06}", restorable.0);
     let run = ["run", "job.ec", "-w", "2", "--progress", "0"];
+    // The sinks equal the uninterrupted run's.
+    let mut same_sinks = |after: &str| {
+        assert_eq!(
+            csv_rows(&x.join("aggr.csv")),
+            csv_rows(&clean.path().join("aggr.csv")),
+            "CSV final {after}"
+        );
+        assert_eq!(
+            redis_hashes(&mut r, &a),
+            redis_hashes(&mut r, &b),
+            "Redis {after}"
+        );
+    };
     let log = ok(&tally(&[&run[..], &["-s", &chosen]].concat(), x));
     assert!(
         log.contains(&format!("resuming from checkpoint {chosen} ")),
         "{log}"
     );
-    assert_eq!(
-        csv_rows(&x.join("aggr.csv")),
-        csv_rows(&clean.path().join("aggr.csv")),
-        "CSV final after -s"
-    );
-    assert_eq!(
-        redis_hashes(&mut r, &a),
-        redis_hashes(&mut r, &b),
-        "Redis after -s"
-    );
+    same_sinks("after -s");
     // `--from-scratch` starts empty and keeps the old checkpoints aside in the store.
     let log = ok(&tally(&[&run[..], &["--from-scratch"]].concat(), x));
     assert!(!log.contains("resuming"), "{log}");
@@ -423,16 +427,7 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
             .any(|k| k.ends_with(&format!("/chk-{newest:06}/_manifest.json"))),
         "{aside:?}"
     );
-    assert_eq!(
-        csv_rows(&x.join("aggr.csv")),
-        csv_rows(&clean.path().join("aggr.csv")),
-        "CSV final from scratch"
-    );
-    assert_eq!(
-        redis_hashes(&mut r, &a),
-        redis_hashes(&mut r, &b),
-        "Redis from scratch"
-    );
+    same_sinks("from scratch");
     redis_delete(&mut r, &a);
     redis_delete(&mut r, &b);
 }
