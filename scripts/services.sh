@@ -143,4 +143,9 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ] || ! "$MOTO_VENV/bin/python" -c "import
 fi
 # --- promtool (checks tally's /metrics page in tests/http.rs) --------------------------------
 command -v promtool >/dev/null 2>&1 || { log "installing prometheus (for promtool)"; apt_install --no-install-recommends prometheus; }
-log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), promtool, $("$TANSU" --version 2>/dev/null || echo tansu)"
+# --- Chromium and ChromeDriver (drive the web console headless in tests/console.rs) ----------
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  log "installing chromium and chromium-driver"
+  apt_install chromium chromium-driver
+fi
+log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), promtool, chromium, $("$TANSU" --version 2>/dev/null || echo tansu)"

@@ -247,6 +247,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|addr| tally_engine::http::HttpOptions {
                         addr,
                         token: http_token.or_else(|| plan.settings.http_token.clone()),
+                        result_rows: plan
+                            .settings
+                            .http_result_rows
+                            .unwrap_or(tally_engine::results::DEFAULT_ROWS_KEPT),
                     }),
                 job: job
                     .file_stem()

@@ -103,6 +103,7 @@ fn tally_samples(page: &str) -> Vec<String> {
                 && !l.starts_with("tally_checkpoint_")
                 && !l.starts_with("tally_checkpoints_completed")
                 && !l.starts_with("tally_sink_flush_seconds")
+                && !l.starts_with("tally_dataflow_frontier")
         })
         .map(str::to_string)
         .collect()
@@ -140,6 +141,11 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         r#"tally_query_rows_in_total{job="job",query="INSERT INTO dest"} 3"#,
         // Only app a's last minute is still open (the others are final and freed).
         r#"tally_query_groups{job="job",query="INSERT INTO dest"} 1"#,
+        // Each window's row once (the CSV file gets changes), and a's second minute still open.
+        r#"tally_query_rows_out_total{job="job",query="INSERT INTO dest"} 3"#,
+        r#"tally_query_open_windows{job="job",query="INSERT INTO dest"} 1"#,
+        r#"tally_sink_upserts_total{job="job",sink="dest"} 3"#,
+        r#"tally_sink_deletes_total{job="job",sink="dest"} 0"#,
         r#"tally_result_changes_total{job="job",sink="dest"} 3"#,
         r#"tally_dimension_rereads_total{job="job"} 0"#,
         r#"tally_checkpoints_failed_total{job="job"} 0"#,
@@ -391,4 +397,287 @@ fn a_sink_that_cannot_reach_its_server_counts_its_retries() {
         &[first, ("b:1699999980000", r#"{"pv":1,"uv":1}"#)],
     );
     let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
+}
+
+/// Appends lines to a followed file.
+fn append(path: &Path, lines: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(lines.as_bytes()).unwrap();
+}
+
+/// `GET path` as JSON, retried until `done` says it is what the test waits for (30 s at most).
+fn wait_json(
+    addr: &str,
+    path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (status, body) = get(addr, path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if done(&v) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{path} did not get there within 30 s: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The events of a Server-Sent Events stream, as (event, id, data) one at a time.
+struct Events(Box<dyn BufRead>);
+
+impl Events {
+    fn open(addr: &str, path: &str) -> Events {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let resp = agent.get(format!("http://{addr}{path}")).call().unwrap();
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Events(Box::new(BufReader::new(resp.into_body().into_reader())))
+    }
+
+    /// The next event that is not a keep-alive comment.
+    fn next(&mut self) -> (String, String, serde_json::Value) {
+        let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            assert!(self.0.read_line(&mut line).unwrap() > 0, "the stream ended");
+            let line = line.trim_end_matches('\n');
+            if line.is_empty() {
+                if !data.is_empty() {
+                    return (event, id, serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = v.into();
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                id = v.into();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+    }
+}
+
+const TOTALS: &str = "[system]
+sql=INSERT INTO totals SELECT appId, count(qq) pv, countd(qq) uv FROM src GROUP BY appId
+
+[tabledesc-1]
+table.name=src
+table.fields=appId,string,:qq,string,:dTime,bigint,
+table.type=file
+table.file.path=events.txt
+table.file.follow=true
+table.field.splitter=;
+
+[tabledesc-2]
+table.name=totals
+table.fields=appId,string,:pv,bigint,:uv,bigint,
+table.type=csv
+table.csv.path=out.csv
+table.flush.ms=50
+";
+
+#[test]
+fn the_api_serves_each_querys_result_and_streams_its_changes_once_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.txt");
+    std::fs::write(dir.path().join("job.ec"), TOTALS).unwrap();
+    std::fs::write(&events, "").unwrap();
+    let (_job, addr) = start(dir.path());
+    let rows = |v: &serde_json::Value| v["rows"].clone();
+    let row = |op: &str, app: &str, pv: u64, uv: u64| serde_json::json!({"op": op, "row": {"appId": app, "pv": pv, "uv": uv}});
+    // A stream starts with the table as it is (empty), then each flush's changes, numbered on;
+    // each line here is one flush.
+    let mut early = Events::open(&addr, "/api/queries/totals/changes");
+    let (event, id, snapshot) = early.next();
+    assert_eq!((event.as_str(), id.as_str()), ("snapshot", "0"));
+    assert_eq!(
+        snapshot,
+        serde_json::json!({"query": "totals", "columns": ["appId", "pv", "uv"], "total": 0,
+            "seq": 0, "dropped": 0, "rows": []})
+    );
+    let lines = [
+        ("a;u1;1\n", row("insert", "a", 1, 1)),
+        ("b;u2;1\n", row("insert", "b", 1, 1)),
+        ("b;u3;1\n", row("update", "b", 2, 2)),
+        ("a;u1;2\n", row("update", "a", 2, 1)),
+        ("c;u9;2\n", row("insert", "c", 1, 1)),
+        ("a;u4;3\n", row("update", "a", 3, 2)),
+    ];
+    for (n, (line, change)) in lines.into_iter().enumerate() {
+        append(&events, line);
+        let n = n as u64 + 1;
+        let (event, id, batch) = early.next();
+        assert_eq!((event.as_str(), id), ("changes", n.to_string()));
+        assert_eq!(batch, serde_json::json!({"seq": n, "changes": [change]}));
+    }
+    let table = serde_json::json!([
+        {"appId": "a", "pv": 3, "uv": 2},
+        {"appId": "b", "pv": 2, "uv": 2},
+        {"appId": "c", "pv": 1, "uv": 1},
+    ]);
+    let (status, body) = get(&addr, "/api/queries/totals/rows", None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"query": "totals", "columns": ["appId", "pv", "uv"], "total": 3,
+            "seq": 6, "dropped": 0, "rows": table})
+    );
+    // Ordered by a column (largest first; ties in key order), a page at a time.
+    let page = |path: &str| {
+        let (status, body) = get(&addr, path, None);
+        assert_eq!(status, 200, "{body}");
+        rows(&serde_json::from_str(&body).unwrap())
+    };
+    assert_eq!(
+        page("/api/queries/totals/rows?order=uv&desc=true&limit=2"),
+        serde_json::json!([{"appId": "a", "pv": 3, "uv": 2}, {"appId": "b", "pv": 2, "uv": 2}])
+    );
+    assert_eq!(
+        page("/api/queries/totals/rows?order=pv&limit=5&offset=1"),
+        serde_json::json!([{"appId": "b", "pv": 2, "uv": 2}, {"appId": "a", "pv": 3, "uv": 2}])
+    );
+    assert_eq!(
+        get(&addr, "/api/queries/nope/rows", None),
+        (
+            404,
+            "no query writes a table named `nope`; the job's queries write: totals\n".into()
+        )
+    );
+    assert_eq!(
+        get(&addr, "/api/queries/totals/rows?order=zz", None),
+        (
+            400,
+            "`totals` has no column `zz`; its columns: appId, pv, uv\n".into()
+        )
+    );
+    assert_eq!(
+        get(&addr, "/api/queries/totals/rows?limit=x", None),
+        (400, "`limit` must be a whole number, found `x`\n".into())
+    );
+
+    // A client that comes late gets the table now, then only what changes after.
+    let mut late = Events::open(&addr, "/api/queries/totals/changes");
+    let (event, id, snapshot) = late.next();
+    assert_eq!((event.as_str(), id.as_str()), ("snapshot", "6"));
+    assert_eq!(rows(&snapshot), table);
+    append(&events, "b;u2;4\n");
+    let change = serde_json::json!({"seq": 7, "changes": [row("update", "b", 3, 2)]});
+    for stream in [&mut early, &mut late] {
+        let (event, id, batch) = stream.next();
+        assert_eq!((event.as_str(), id.as_str()), ("changes", "7"));
+        assert_eq!(batch, change);
+    }
+
+    // The job itself: its queries, and the plan as a graph from the source to the sink.
+    let (_, body) = get(&addr, "/api/job", None);
+    let job: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        job["queries"],
+        serde_json::json!([{
+            "name": "totals",
+            "label": "INSERT INTO totals",
+            "columns": ["appId", "pv", "uv"],
+            "key": ["appId"],
+        }])
+    );
+    let ids: Vec<&str> = job["graph"]["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["source0", "node0", "node1", "node2", "sink0"]);
+    assert_eq!(
+        job["graph"]["edges"],
+        serde_json::json!([
+            ["source0", "node0"],
+            ["node0", "node1"],
+            ["node1", "node2"],
+            ["node2", "sink0"]
+        ])
+    );
+    assert_eq!(
+        (&job["job"], &job["workers"]),
+        (&serde_json::json!("job"), &serde_json::json!(1))
+    );
+    // The counters as JSON: every row read and aggregated, and the sink's upserts.
+    let m = wait_json(&addr, "/api/metrics", |m| {
+        m["sinks"]["upserts"]["totals"] == 7
+    });
+    assert_eq!(
+        (
+            &m["rows_read"],
+            &m["queries"]["rows_in"],
+            &m["sinks"]["deletes"],
+            &m["sinks"]["changes"]
+        ),
+        (
+            &serde_json::json!(7),
+            &serde_json::json!({"INSERT INTO totals": 7}),
+            &serde_json::json!({"totals": 0}),
+            &serde_json::json!({"totals": 7})
+        )
+    );
+    // The console: one page that loads nothing from elsewhere.
+    let (status, page) = get(&addr, "/", None);
+    assert_eq!(status, 200);
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert_eq!(
+        page.matches("http").count(),
+        page.matches("\"http://www.w3.org/2000/svg\"").count(),
+        "the page names no address but SVG's namespace"
+    );
+    assert!(!page.contains(" src="), "the page loads no script");
+}
+
+#[test]
+fn readyz_waits_until_every_source_has_read_what_was_there() {
+    // An endless generator without a rate always has more to read: never caught up.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nsql=INSERT INTO dest SELECT appId, count(qq) FROM src GROUP BY appId\n\n\
+         [tabledesc-1]\ntable.name=src\ntable.type=generator\n\n\
+         [tabledesc-2]\ntable.name=dest\ntable.fields=appId,string,:pv,bigint,\n\
+         table.type=csv\ntable.csv.path=out.csv\n",
+    )
+    .unwrap();
+    let (_job, addr) = start(dir.path());
+    let started = Instant::now();
+    loop {
+        let answer = get(&addr, "/readyz", None);
+        if answer.1 != "starting\n" {
+            assert_eq!(
+                answer,
+                (
+                    503,
+                    "catching up: 0 of 1 source readers have read what was there\n".into()
+                )
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{answer:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A followed file is caught up once it has read to the file's end.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.ec"), TOTALS).unwrap();
+    std::fs::write(dir.path().join("events.txt"), "a;u1;1\n").unwrap();
+    let (_job, addr) = start(dir.path());
+    let started = Instant::now();
+    while get(&addr, "/readyz", None) != (200, "ready\n".into()) {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

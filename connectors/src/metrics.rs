@@ -45,8 +45,15 @@ pub struct Metrics {
     pub flush_seconds: Histograms,
     /// Flushes a sink tried again after a retryable error, by sink.
     pub sink_retries: Labelled,
-    /// The job's dataflow is built and running (`/readyz`).
+    /// The job's dataflow is built and its sources connected, on some worker.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Workers whose dataflow is built and whose sources are open; the sources they opened
+    /// (one per worker and table); of those, the ones that have read what was there when the
+    /// job started (they once had nothing more to read right then, or were done). `/readyz`
+    /// answers ready once every worker started and every source caught up.
+    pub workers_started: AtomicU64,
+    pub sources_expected: AtomicU64,
+    pub sources_caught_up: AtomicU64,
     /// The same counts by what they belong to (for `/metrics`): late rows by query, malformed
     /// records by table, result changes written by sink; rows (and deletes) fed into the
     /// dataflow by source table and by worker.
@@ -55,6 +62,18 @@ pub struct Metrics {
     pub rows_in_by_query: Labelled,
     /// Each query's groups held now, by query (summed over the workers' operators).
     pub groups_by_query: Gauges,
+    /// Updates each query's aggregate emitted (`-old +new` counts two), by query.
+    pub rows_out_by_query: Labelled,
+    /// Each windowed query's windows not yet final, one per group and window, by query.
+    pub open_windows_by_query: Gauges,
+    /// Result changes written as upserts (inserts and updates) and as deletes, by sink.
+    pub upserts_by_sink: Labelled,
+    pub deletes_by_sink: Labelled,
+    /// Errors a sink's flushes met (each retry's cause, and a fatal one), by sink.
+    pub sink_errors: Labelled,
+    /// The epoch each worker's sinks have written everything before (the dataflow's frontier
+    /// at its end), by worker.
+    pub frontier_by_worker: Gauges,
     pub read_by_source: Labelled,
     pub read_by_worker: Labelled,
     pub bad_by_table: Labelled,
@@ -140,9 +159,18 @@ impl Default for Metrics {
             flush_seconds: Family::new_with_constructor(flush_buckets),
             sink_retries: Labelled::default(),
             ready: std::sync::atomic::AtomicBool::new(false),
+            workers_started: AtomicU64::new(0),
+            sources_expected: AtomicU64::new(0),
+            sources_caught_up: AtomicU64::new(0),
             late_by_query: Labelled::default(),
             rows_in_by_query: Labelled::default(),
             groups_by_query: Gauges::default(),
+            rows_out_by_query: Labelled::default(),
+            open_windows_by_query: Gauges::default(),
+            upserts_by_sink: Labelled::default(),
+            deletes_by_sink: Labelled::default(),
+            sink_errors: Labelled::default(),
+            frontier_by_worker: Gauges::default(),
             read_by_source: Labelled::default(),
             read_by_worker: Labelled::default(),
             bad_by_table: Labelled::default(),

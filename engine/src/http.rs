@@ -5,12 +5,17 @@
 //! The address is bound before the job starts, so a port in use is an error at start. With a
 //! token, every request must carry `Authorization: Bearer <token>`, or gets 401.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -18,30 +23,149 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use serde_json::{json, Value as J};
 use tally_connectors::Metrics;
+use tally_sql::plan::Plan;
+use tokio::sync::broadcast::error::RecvError;
 
+use crate::results::{QueryResult, Results};
 use crate::EngineError;
 
 /// What the server serves, and to whom.
 #[derive(Clone, Debug)]
 pub struct HttpOptions {
     pub addr: String,
-    /// Every request must carry it as a bearer token.
+    /// Every request must carry it as a bearer token (or, from a browser, as `?token=`).
     pub token: Option<String>,
+    /// How many rows of a windowed result the API keeps (`http.result-rows`).
+    pub result_rows: usize,
+}
+
+/// How often the console's history is sampled, and how many samples it keeps (10 minutes).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+const SAMPLES_KEPT: usize = 600;
+
+/// What the console and the API show of the job besides its counters: its name and shape, the
+/// plan as a graph, and each query's result.
+pub struct JobView {
+    pub name: String,
+    pub workers: usize,
+    pub processes: usize,
+    pub process: usize,
+    pub started_ms: u64,
+    /// The dataflow plan as `tally explain` prints it.
+    pub plan: String,
+    /// Sources, plan nodes and sinks with the edges between them.
+    pub graph: J,
+    pub results: Arc<Results>,
+}
+
+impl JobView {
+    pub fn new(plan: &Plan, opts: &crate::RunOptions, results: Arc<Results>) -> JobView {
+        JobView {
+            name: opts.job.clone(),
+            workers: opts.workers,
+            processes: opts.processes,
+            process: opts.process,
+            started_ms: tally_connectors::now_ms(),
+            plan: plan.to_string(),
+            graph: graph(plan),
+            results,
+        }
+    }
+
+    fn json(&self) -> J {
+        let queries: Vec<J> = self
+            .results
+            .queries
+            .iter()
+            .map(|q| {
+                json!({
+                    "name": q.name,
+                    "label": q.label,
+                    "columns": q.columns,
+                    "key": q.key().map(|k| k.iter().map(|&i| q.columns[i].clone()).collect::<Vec<_>>()),
+                })
+            })
+            .collect();
+        json!({
+            "job": self.name,
+            "workers": self.workers,
+            "processes": self.processes,
+            "process": self.process,
+            "started_ms": self.started_ms,
+            "queries": queries,
+            "plan": self.plan,
+            "graph": self.graph,
+        })
+    }
+}
+
+/// The plan as a graph: one vertex per source, plan node and sink (`id`, `kind`, `label`,
+/// `detail`), and an edge from each input to what reads it.
+pub fn graph(plan: &Plan) -> J {
+    let mut vertices = Vec::new();
+    let mut edges = Vec::new();
+    for (i, s) in plan.sources.iter().enumerate() {
+        let config = format!("{:?}", s.config);
+        let kind = config
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or("")
+            .to_string();
+        vertices.push(json!({
+            "id": format!("source{i}"),
+            "kind": "source",
+            "label": s.table,
+            "detail": format!("{}{} ({kind})", s.table, if s.dimension { ", dimension" } else { "" }),
+        }));
+    }
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let detail = n.node.to_string();
+        let kind = detail.split_whitespace().next().unwrap_or("").to_string();
+        vertices.push(json!({
+            "id": format!("node{i}"),
+            "kind": kind,
+            "label": n.label,
+            "detail": detail,
+        }));
+        match &n.node {
+            tally_sql::plan::Node::Source { source } => {
+                edges.push(json!([format!("source{source}"), format!("node{i}")]))
+            }
+            other => {
+                for input in other.inputs() {
+                    edges.push(json!([format!("node{input}"), format!("node{i}")]));
+                }
+            }
+        }
+    }
+    for (i, s) in plan.sinks.iter().enumerate() {
+        vertices.push(json!({
+            "id": format!("sink{i}"),
+            "kind": "sink",
+            "label": s.table,
+            "detail": format!("{} ({:?})", s.table, s.config).chars().take(200).collect::<String>(),
+        }));
+        edges.push(json!([format!("node{}", s.input), format!("sink{i}")]));
+    }
+    json!({"vertices": vertices, "edges": edges})
 }
 
 #[derive(Clone)]
 struct Served {
     metrics: Arc<Metrics>,
-    job: String,
+    job: Arc<JobView>,
     token: Option<String>,
+    /// The counters once a second, the newest last.
+    history: Arc<Mutex<VecDeque<J>>>,
 }
 
 /// Binds `opts.addr` and serves the job's endpoints from a thread of their own. Returns the
 /// bound address (the port chosen when the address asks for port 0).
 pub fn serve(
     opts: &HttpOptions,
-    job: &str,
+    job: JobView,
     metrics: Arc<Metrics>,
 ) -> Result<SocketAddr, EngineError> {
     let listener = std::net::TcpListener::bind(&opts.addr)
@@ -54,11 +178,13 @@ pub fn serve(
         .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {addr}: {e}")))?;
     let served = Served {
         metrics,
-        job: job.to_string(),
+        job: Arc::new(job),
         token: opts.token.clone(),
+        history: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|e| EngineError::Http(format!("cannot start the HTTP server: {e}")))?;
     std::thread::Builder::new()
@@ -69,10 +195,19 @@ pub fn serve(
                     Ok(l) => l,
                     Err(e) => return tracing::error!("HTTP server on {addr}: {e}"),
                 };
+                tokio::spawn(sample(served.clone()));
                 let app = Router::new()
+                    .route("/", get(console))
                     .route("/metrics", get(metrics_page))
                     .route("/healthz", get(healthz))
                     .route("/readyz", get(readyz))
+                    .route("/api/job", get(api_job))
+                    .route("/api/metrics", get(api_metrics))
+                    .route("/api/history", get(api_history))
+                    .route("/api/queries", get(api_queries))
+                    .route("/api/queries/{name}/rows", get(api_rows))
+                    .route("/api/queries/{name}/changes", get(api_changes))
+                    .layer(middleware::from_fn_with_state(served.clone(), authorize))
                     .with_state(served);
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!("HTTP server on {addr}: {e}");
@@ -80,54 +215,257 @@ pub fn serve(
             })
         })
         .map_err(|e| EngineError::Http(format!("cannot start the HTTP server: {e}")))?;
-    tracing::info!("serving HTTP on http://{addr} (/metrics, /healthz, /readyz)");
+    tracing::info!(
+        "serving HTTP on http://{addr} (the console at /, /metrics, /api, /healthz, /readyz)"
+    );
     Ok(addr)
 }
 
-/// `Err` (401) unless the request carries the bearer token, when there is one.
-fn authorized(s: &Served, headers: &HeaderMap) -> Result<(), Response> {
+/// The request's query parameters.
+fn params(req_query: Option<&str>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(req_query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// 401 unless the request carries the token, when there is one: as a bearer token, or as
+/// `?token=` (a browser's page and its event streams cannot set a header).
+async fn authorize(State(s): State<Served>, req: Request, next: Next) -> Response {
     let Some(token) = &s.token else {
-        return Ok(());
+        return next.run(req).await;
     };
-    let given = headers
+    let bearer = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given == Some(token.as_str()) {
-        Ok(())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let given = bearer.or_else(|| params(req.uri().query()).remove("token"));
+    if given.as_deref() == Some(token.as_str()) {
+        next.run(req).await
     } else {
-        Err((
+        (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             "a bearer token is needed\n",
         )
-            .into_response())
+            .into_response()
     }
 }
 
-async fn healthz(State(s): State<Served>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return r;
+/// Samples the counters for the console's charts, once a second.
+async fn sample(s: Served) {
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        every.tick().await;
+        let snapshot = metrics_json(&s.metrics);
+        let mut h = s.history.lock().unwrap_or_else(|p| p.into_inner());
+        if h.len() == SAMPLES_KEPT {
+            h.pop_front();
+        }
+        h.push_back(snapshot);
     }
+}
+
+fn json_response(v: &J) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, what).into_response()
+}
+
+async fn console() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("console.html"),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
     "ok\n".into_response()
 }
 
-async fn readyz(State(s): State<Served>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
-        return r;
-    }
-    if s.metrics.ready.load(Ordering::Relaxed) {
-        "ready\n".into_response()
-    } else {
+/// Ready once every worker of this process has built the dataflow and opened its sources,
+/// and every source has read what was there (a live source: it once had nothing more to read
+/// right then; a bounded one: the same, or done).
+async fn readyz(State(s): State<Served>) -> Response {
+    let m = &s.metrics;
+    let started = m.workers_started.load(Ordering::Relaxed);
+    let (caught, expected) = (
+        m.sources_caught_up.load(Ordering::Relaxed),
+        m.sources_expected.load(Ordering::Relaxed),
+    );
+    if started < s.job.workers as u64 {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    } else if caught < expected {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "catching up: {caught} of {expected} source readers have read what was there\n"
+            ),
+        )
+            .into_response()
+    } else {
+        "ready\n".into_response()
     }
 }
 
-async fn metrics_page(State(s): State<Served>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
+async fn api_job(State(s): State<Served>) -> Response {
+    json_response(&s.job.json())
+}
+
+async fn api_metrics(State(s): State<Served>) -> Response {
+    json_response(&metrics_json(&s.metrics))
+}
+
+async fn api_history(State(s): State<Served>) -> Response {
+    let samples: Vec<J> = {
+        let h = s.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.iter().cloned().collect()
+    };
+    json_response(&json!({ "every_ms": SAMPLE_EVERY.as_millis() as u64, "samples": samples }))
+}
+
+async fn api_queries(State(s): State<Served>) -> Response {
+    let queries: Vec<J> = s
+        .job
+        .results
+        .queries
+        .iter()
+        .map(|q| {
+            let page = q.page(0, 0, None);
+            json!({
+                "name": q.name,
+                "label": q.label,
+                "columns": q.columns,
+                "rows": page.total,
+                "seq": page.seq,
+                "dropped": page.dropped,
+            })
+        })
+        .collect();
+    json_response(&json!(queries))
+}
+
+fn query<'a>(s: &'a Served, name: &str) -> Result<&'a QueryResult, Response> {
+    s.job.results.get(name).ok_or_else(|| {
+        let names: Vec<&str> = s
+            .job
+            .results
+            .queries
+            .iter()
+            .map(|q| q.name.as_str())
+            .collect();
+        not_found(format!(
+            "no query writes a table named `{name}`; the job's queries write: {}\n",
+            names.join(", ")
+        ))
+    })
+}
+
+/// `?limit=` (default 100), `?offset=`, `?order=COLUMN` and `?desc=true`.
+async fn api_rows(State(s): State<Served>, Path(name): Path<String>, req: Request) -> Response {
+    let q = match query(&s, &name) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let p = params(req.uri().query());
+    let num = |k: &str, default: usize| -> Result<usize, Response> {
+        match p.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("`{k}` must be a whole number, found `{v}`\n"),
+                )
+                    .into_response()
+            }),
+        }
+    };
+    let (limit, offset) = match (num("limit", 100), num("offset", 0)) {
+        (Ok(l), Ok(o)) => (l, o),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let order = match p.get("order") {
+        None => None,
+        Some(col) => match q.columns.iter().position(|c| c.eq_ignore_ascii_case(col)) {
+            Some(i) => Some((i, p.get("desc").is_some_and(|d| d == "true" || d == "1"))),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "`{name}` has no column `{col}`; its columns: {}\n",
+                        q.columns.join(", ")
+                    ),
+                )
+                    .into_response()
+            }
+        },
+    };
+    let page = q.page(offset, limit, order);
+    json_response(&q.page_json(&page))
+}
+
+/// Server-Sent Events: `snapshot` (the whole table now, with the number of the last batch in
+/// it), then one `changes` event per flush, numbered from there (the event's `id`). A client
+/// too slow to keep up gets a new `snapshot` and goes on from it.
+async fn api_changes(State(s): State<Served>, Path(name): Path<String>) -> Response {
+    if let Err(r) = query(&s, &name) {
         return r;
     }
-    match render(&s.metrics, &s.job) {
+    let results = s.job.results.clone();
+    struct Stream {
+        results: Arc<Results>,
+        name: String,
+        rx: Option<tokio::sync::broadcast::Receiver<Arc<crate::results::Batch>>>,
+        seq: u64,
+    }
+    let start = Stream {
+        results,
+        name,
+        rx: None,
+        seq: 0,
+    };
+    let events = futures::stream::unfold(start, |mut st| async move {
+        let q = st.results.get(&st.name)?;
+        loop {
+            let Some(rx) = st.rx.as_mut() else {
+                let (page, rx) = q.subscribe();
+                st.rx = Some(rx);
+                st.seq = page.seq;
+                let e = Event::default()
+                    .event("snapshot")
+                    .id(page.seq.to_string())
+                    .data(q.page_json(&page).to_string());
+                return Some((Ok::<_, Infallible>(e), st));
+            };
+            match rx.recv().await {
+                Ok(b) if b.seq <= st.seq => continue,
+                Ok(b) => {
+                    st.seq = b.seq;
+                    let e = Event::default()
+                        .event("changes")
+                        .id(b.seq.to_string())
+                        .data(q.batch_json(&b).to_string());
+                    return Some((Ok(e), st));
+                }
+                Err(RecvError::Lagged(_)) => st.rx = None,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn metrics_page(State(s): State<Served>) -> Response {
+    match render(&s.metrics, &s.job.name) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -138,6 +476,73 @@ async fn metrics_page(State(s): State<Served>, headers: HeaderMap) -> Response {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
+}
+
+/// The counters as JSON (`/api/metrics`, and each sample of `/api/history`).
+pub fn metrics_json(m: &Metrics) -> J {
+    let get = Metrics::get;
+    let by = |l: &tally_connectors::metrics::Labelled| -> J {
+        J::Object(
+            l.snapshot()
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect(),
+        )
+    };
+    let gauges = |g: &tally_connectors::metrics::Gauges| -> J {
+        J::Object(
+            g.snapshot()
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect(),
+        )
+    };
+    let now = tally_connectors::now_ms();
+    let wm = m.watermark_ms.load(Ordering::Relaxed);
+    let usage = process_usage();
+    let last = m.last_checkpoint_ms.load(Ordering::Relaxed);
+    json!({
+        "time_ms": now,
+        "ready": m.ready.load(Ordering::Relaxed),
+        "sources_caught_up": get(&m.sources_caught_up),
+        "sources_expected": get(&m.sources_expected),
+        "rows_read": get(&m.rows_in),
+        "bad_rows": get(&m.bad_rows),
+        "late_rows": get(&m.late_rows),
+        "result_changes": get(&m.result_rows),
+        "watermark_ms": (wm != i64::MIN).then_some(wm),
+        "watermark_lag_seconds": (wm != i64::MIN).then(|| (now as i64 - wm) as f64 / 1000.0),
+        "sources": by(&m.read_by_source),
+        "workers": by(&m.read_by_worker),
+        "frontier": gauges(&m.frontier_by_worker),
+        "bad_by_table": by(&m.bad_by_table),
+        "queries": {
+            "rows_in": by(&m.rows_in_by_query),
+            "rows_out": by(&m.rows_out_by_query),
+            "late": by(&m.late_by_query),
+            "groups": gauges(&m.groups_by_query),
+            "open_windows": gauges(&m.open_windows_by_query),
+        },
+        "sinks": {
+            "changes": by(&m.written_by_sink),
+            "upserts": by(&m.upserts_by_sink),
+            "deletes": by(&m.deletes_by_sink),
+            "retries": by(&m.sink_retries),
+            "errors": by(&m.sink_errors),
+        },
+        "checkpoints": {
+            "completed": get(&m.completed_checkpoints),
+            "failed": get(&m.failed_checkpoints),
+            "last_completed_ms": (last != 0).then_some(last),
+            "size_bytes": get(&m.checkpoint_bytes),
+            "duration_ms": get(&m.checkpoint_duration_ms),
+            "stall_ms": get(&m.checkpoint_stall_ms),
+        },
+        "process": {
+            "resident_memory_bytes": usage.map(|u| u.0),
+            "cpu_seconds": usage.map(|u| u.1),
+        },
+    })
 }
 
 type Labels = Vec<(String, String)>;
@@ -231,6 +636,57 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "Groups (keys with open state) a query's aggregate holds now, by query",
         groups,
     );
+    r.register(
+        "tally_query_rows_out",
+        "Updates a query's aggregate emitted (a changed row counts twice: -old and +new), by query",
+        counters(
+            m.rows_out_by_query
+                .snapshot()
+                .into_iter()
+                .map(|(q, n)| (with("query", q), n)),
+        ),
+    );
+    let open = Family::<Labels, Gauge>::default();
+    for (q, v) in m.open_windows_by_query.snapshot() {
+        open.get_or_create(&with("query", q)).set(v);
+    }
+    r.register(
+        "tally_query_open_windows",
+        "Windows not yet final a windowed query holds now, one per group and window, by query",
+        open,
+    );
+    let frontier = Family::<Labels, Gauge>::default();
+    for (w, v) in m.frontier_by_worker.snapshot() {
+        frontier.get_or_create(&with("worker", w)).set(v);
+    }
+    r.register(
+        "tally_dataflow_frontier",
+        "The epoch before which a worker's sinks have written every effect (-1: finished), by worker",
+        frontier,
+    );
+    for (name, help, l) in [
+        (
+            "tally_sink_upserts",
+            "Result changes a sink wrote as inserts or updates, by sink",
+            &m.upserts_by_sink,
+        ),
+        (
+            "tally_sink_deletes",
+            "Result changes a sink wrote as deletes, by sink",
+            &m.deletes_by_sink,
+        ),
+        (
+            "tally_sink_errors",
+            "Errors a sink's flushes met (each retry's cause, and a fatal one), by sink",
+            &m.sink_errors,
+        ),
+    ] {
+        r.register(
+            name,
+            help,
+            counters(l.snapshot().into_iter().map(|(k, n)| (with("sink", k), n))),
+        );
+    }
     r.register(
         "tally_result_changes",
         "Result changes written (inserts, updates, deletes), by sink",

@@ -7,6 +7,7 @@ mod cluster;
 pub mod http;
 mod persist;
 pub mod render;
+pub mod results;
 mod run;
 pub mod store;
 

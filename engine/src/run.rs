@@ -178,8 +178,13 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     let (process, threads, cluster) = (opts.process, opts.workers, opts.processes > 1);
     let metrics = Arc::new(Metrics::default());
     let _ = metrics.job.set(opts.job.clone());
-    if let Some(h) = &opts.http {
-        crate::http::serve(h, &opts.job, metrics.clone())?;
+    let results = opts
+        .http
+        .as_ref()
+        .map(|h| Arc::new(crate::results::Results::new(&plan, h.result_rows)));
+    if let (Some(h), Some(r)) = (&opts.http, &results) {
+        let job = crate::http::JobView::new(&plan, &opts, r.clone());
+        crate::http::serve(h, job, metrics.clone())?;
     }
     let abort = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -249,6 +254,7 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
                 worker,
                 &plan,
                 &worker_metrics,
+                &results,
                 &abort,
                 chunk_rows,
                 resume.as_deref(),
@@ -305,6 +311,7 @@ fn worker_main(
     worker: &mut timely::worker::Worker,
     plan: &Plan,
     metrics: &Arc<Metrics>,
+    results: &Option<Arc<crate::results::Results>>,
     abort: &AtomicBool,
     chunk_rows: usize,
     resume: Option<&Resume>,
@@ -321,6 +328,7 @@ fn worker_main(
         idle_ms: plan.settings.idle_timeout_ms,
         expected_lanes: Arc::default(),
         checkpoint: resume.map(|r| r.logs.clone()),
+        results: results.clone(),
     };
     let lanes = plan.settings.lanes.max(1);
     let restored = resume.and_then(|r| r.restored.as_ref());
@@ -344,7 +352,6 @@ fn worker_main(
     });
     let parts = ck.as_ref().map(|c| c.parts.clone());
     let dataflow = worker.dataflow::<u64, _, _>(|scope| render::build(scope, plan, &shared, parts));
-    metrics.ready.store(true, Ordering::Relaxed);
     if let Some(c) = ck.as_ref() {
         let unclaimed = c.parts.unclaimed();
         if !unclaimed.is_empty() {
@@ -370,6 +377,13 @@ fn worker_main(
             .map_err(|e| format!("source {}: {e}", s.table))?;
         sources.push(src);
     }
+    // Connected: `/readyz` now waits for each source to have read what was there.
+    metrics
+        .sources_expected
+        .fetch_add(sources.len() as u64, Ordering::Relaxed);
+    metrics.workers_started.fetch_add(1, Ordering::Relaxed);
+    metrics.ready.store(true, Ordering::Relaxed);
+    let mut caught_up = vec![false; sources.len()];
     // Each source's lanes: a live topic's partitions, otherwise its one lane.
     let expected: Vec<Vec<u64>> = sources
         .iter()
@@ -437,6 +451,7 @@ fn worker_main(
     let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();
     let worker_label = info.index.to_string();
+    let mut last_frontier = i64::MIN;
     loop {
         if abort.load(Ordering::Relaxed) {
             return Err("stopped because another worker failed".into());
@@ -506,8 +521,17 @@ fn worker_main(
                     }
                     busy = true;
                 }
-                Poll::Idle => {}
+                Poll::Idle => {
+                    if !caught_up[index] {
+                        caught_up[index] = true;
+                        metrics.sources_caught_up.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 Poll::Done => {
+                    if !caught_up[index] {
+                        caught_up[index] = true;
+                        metrics.sources_caught_up.fetch_add(1, Ordering::Relaxed);
+                    }
                     batch.clear();
                     *slot = None;
                     // A table read again on restart is read by one worker; on the others
@@ -566,6 +590,13 @@ fn worker_main(
         } else {
             Some(Duration::from_millis(5))
         });
+        let frontier = applied.with_frontier(|f| f.as_option().map_or(-1, |t| (t / lanes) as i64));
+        if frontier != last_frontier {
+            last_frontier = frontier;
+            metrics
+                .frontier_by_worker
+                .set(&worker_label, info.index, frontier);
+        }
         let slowest = open.iter().copied().min().unwrap_or(0);
         while pace.less_than(&slowest.saturating_sub(max_ahead)) {
             worker.step_or_park(Some(Duration::from_millis(1)));

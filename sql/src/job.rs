@@ -38,6 +38,7 @@ pub const JOB_SETTINGS: &[&str] = &[
     // `tally run --http`'s address and bearer token.
     "http.address",
     "http.token",
+    "http.result-rows",
 ];
 
 /// Job settings under this prefix are accepted and not read: notes for other tools kept with

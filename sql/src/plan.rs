@@ -41,6 +41,8 @@ pub struct JobSettings {
     /// bearer token every request must carry.
     pub http_address: Option<String>,
     pub http_token: Option<String>,
+    /// `http.result-rows`: how many rows of a windowed result the HTTP API keeps.
+    pub http_result_rows: Option<usize>,
 }
 
 /// When and where a job checkpoints its state, with Flink's setting names.
@@ -97,6 +99,7 @@ impl Default for JobSettings {
             checkpoint: CheckpointSettings::default(),
             http_address: None,
             http_token: None,
+            http_result_rows: None,
         }
     }
 }

@@ -559,6 +559,7 @@ impl EpochState for AggregateState {
         // Only `changes` emits per touched pane; `final` waits for the watermark.
         let mut touched: HashMap<Row, BTreeSet<i64>> = HashMap::default();
         let read = updates.len() as u64;
+        let out_before = out.len();
         let mut late = 0u64;
         for (row, diff) in updates.drain(..) {
             if !self.fold(&row, diff, watermark) {
@@ -586,9 +587,19 @@ impl EpochState for AggregateState {
             self.advance(wm, out);
         }
         let groups = self.data.groups.len() as i64;
-        self.metrics
-            .groups_by_query
-            .set(&self.label, self.holder, groups);
+        let m = &self.metrics;
+        m.groups_by_query.set(&self.label, self.holder, groups);
+        if out.len() > out_before {
+            m.rows_out_by_query
+                .add(&self.label, (out.len() - out_before) as u64);
+        }
+        if self.spec.is_some() {
+            // Panes not yet final, one per group and window start: a walk over the window
+            // starts still open (a few), not over the panes.
+            let open: usize = self.data.to_close.values().map(Vec::len).sum();
+            m.open_windows_by_query
+                .set(&self.label, self.holder, open as i64);
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<(Row, isize)>) {

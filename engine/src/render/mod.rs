@@ -46,6 +46,8 @@ pub struct Shared {
     pub expected_lanes: epoch_op::ExpectedLanes,
     /// Where the sinks' write-ahead logs go when the job checkpoints.
     pub checkpoint: Option<Arc<crate::checkpoint::SinkLogs>>,
+    /// With `--http`: each query's result as the API serves it, kept by the sinks' flushes.
+    pub results: Option<Arc<crate::results::Results>>,
 }
 
 impl Shared {

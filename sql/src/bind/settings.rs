@@ -72,6 +72,7 @@ pub fn job_settings(job: &Job) -> Result<JobSettings, Diagnostic> {
     }
     s.http_address = job.settings.get("http.address").map(|v| v.value.clone());
     s.http_token = job.settings.get("http.token").map(|v| v.value.clone());
+    s.http_result_rows = num("http.result-rows")?.map(|n| n.max(1) as usize);
     for (key, v) in job.settings.iter().filter(|(k, _)| k.starts_with("s3.")) {
         s.checkpoint.s3.insert(key.clone(), v.value.clone());
     }

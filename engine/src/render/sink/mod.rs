@@ -18,6 +18,8 @@ use timely::dataflow::ProbeHandle;
 use super::delta_map::DeltaMap;
 use super::epoch_op::{self, EpochState, Settle, Watermarks};
 use super::{hash_values, Rows, Shared, WatermarkFeed};
+use crate::results::Results;
+use std::sync::Arc;
 
 /// Which rows of a table become final when: see [`Table::forgetting_final_rows`].
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -352,6 +354,13 @@ impl Table {
         self.rows.is_empty()
     }
 
+    /// Every row with its hidden column, each as often as it occurs, in no order.
+    pub fn full_rows(&self) -> impl Iterator<Item = Row> + '_ {
+        self.rows
+            .values()
+            .flat_map(|(r, n)| std::iter::repeat_n(r.clone(), *n as usize))
+    }
+
     /// The rows in key order, each as often as it occurs (without the hidden column).
     pub fn rows(&self) -> Vec<Row> {
         let mut by_key: Vec<(&Row, &(Row, i64))> = self.rows.iter().collect();
@@ -403,6 +412,7 @@ fn flush_with_retry(
         .when(|e| e.is_retryable())
         .notify(|e, wait| {
             metrics.sink_retries.add(table, 1);
+            metrics.sink_errors.add(table, 1);
             tracing::warn!("sink {table}: {e}; retrying in {wait:?} (the job waits)");
         })
         .call()
@@ -508,6 +518,7 @@ pub fn render<'s>(
         dirty,
         unflushed: None,
         watermark: None,
+        view: shared.results.as_ref().map(|r| (r.clone(), index)),
     };
     // The rows reaching the sink: the worker loop paces its sources on this. The operator's
     // capability is held at the earliest epoch whose effects are not yet written, so that the
@@ -540,6 +551,8 @@ pub struct SinkState {
     unflushed: Option<u64>,
     /// The query's watermark over the epochs applied (a sink forgetting final rows).
     watermark: Option<i64>,
+    /// With `--http`: the copy of the result the API serves, and this sink's place in it.
+    view: Option<(Arc<Results>, usize)>,
 }
 
 /// What a sink's snapshot keeps: its table and how far its output stands.
@@ -583,6 +596,7 @@ impl SinkState {
                 return;
             }
         }
+        let published = self.view.as_ref().map(|_| changes.clone());
         self.data.table.hide_version(&mut changes);
         match flush_with_retry(&mut **s, &self.name, &changes, &rows, &self.shared.metrics) {
             Ok(()) => {
@@ -598,8 +612,22 @@ impl SinkState {
                     .metrics
                     .written_by_sink
                     .add(&self.name, changes.len() as u64);
+                let deletes = changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::Delete(_)))
+                    .count() as u64;
+                let m = &self.shared.metrics;
+                m.deletes_by_sink.add(&self.name, deletes);
+                m.upserts_by_sink
+                    .add(&self.name, changes.len() as u64 - deletes);
+                if let (Some((r, i)), Some(full)) = (&self.view, published) {
+                    r.queries[*i].publish(&full);
+                }
             }
-            Err(e) => self.shared.fail(format!("sink {}: {e}", self.name)),
+            Err(e) => {
+                self.shared.metrics.sink_errors.add(&self.name, 1);
+                self.shared.fail(format!("sink {}: {e}", self.name))
+            }
         }
         self.dirty = false;
         self.unflushed = None;
@@ -625,6 +653,9 @@ impl EpochState for SinkState {
         self.data = data;
         self.data.table.index();
         self.data.table.force(self.forced.clone());
+        if let (Some((r, i)), true) = (&self.view, self.sink.is_some()) {
+            r.queries[*i].seed(self.data.table.full_rows());
+        }
         self.dirty = true;
         if let Some(s) = self.sink.as_mut() {
             if let Err(e) = s.resume(self.data.mark) {

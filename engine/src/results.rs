@@ -1,0 +1,442 @@
+//! What `--http` shows of each query's result: a copy of its sink's table, kept up to date by
+//! the sink's flushes (never per input row), and each flush's changes as one numbered batch, for
+//! `/api/queries/NAME/rows` and the change stream `/api/queries/NAME/changes`.
+//!
+//! The copy is exact for a table whose rows stay (a GROUP BY without a window, a CSV `final`
+//! table). A windowed table on an endless stream grows with every window, at the server and
+//! here alike; here it keeps the newest `http.result-rows` rows (the oldest windows go first),
+//! which is what a dashboard shows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{json, Map, Value as J};
+use tally_connectors::Change;
+use tally_sql::plan::Plan;
+use tally_sql::{Row, Value};
+use tokio::sync::broadcast;
+
+/// How many rows a windowed result keeps by default (`http.result-rows`).
+pub const DEFAULT_ROWS_KEPT: usize = 10_000;
+
+/// Batches a change stream holds for a client that reads slowly; one that falls further behind
+/// gets the whole table again.
+const STREAM_BATCHES: usize = 256;
+
+/// Every query's result, by sink, in plan order.
+pub struct Results {
+    pub queries: Vec<QueryResult>,
+}
+
+impl Results {
+    pub fn new(plan: &Plan, rows_kept: usize) -> Results {
+        let queries = plan
+            .sinks
+            .iter()
+            .map(|s| {
+                let label = plan
+                    .nodes
+                    .get(s.input)
+                    .map_or_else(|| format!("INSERT INTO {}", s.table), |n| n.label.clone());
+                QueryResult::new(
+                    &s.table,
+                    &label,
+                    s.schema.fields.iter().map(|f| f.name.clone()).collect(),
+                    s.key.clone(),
+                    s.version,
+                    rows_kept.max(1),
+                )
+            })
+            .collect();
+        Results { queries }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&QueryResult> {
+        self.queries.iter().find(|q| q.name == name)
+    }
+}
+
+/// What a flush changed, as the sink wrote it (rows without the hidden column).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// Numbers the batches of one query from 1, with no gap.
+    pub seq: u64,
+    pub changes: Vec<Change>,
+}
+
+/// One query's result table.
+pub struct QueryResult {
+    /// The sink table's name: how the API names the query.
+    pub name: String,
+    /// The statement (`INSERT INTO dest`): the `query` label of the metrics.
+    pub label: String,
+    pub columns: Vec<String>,
+    key: Option<Vec<usize>>,
+    /// The hidden window-start column, after `columns`.
+    version: Option<usize>,
+    rows_kept: usize,
+    view: Mutex<View>,
+    changes: broadcast::Sender<Arc<Batch>>,
+}
+
+#[derive(Default)]
+struct View {
+    /// Key -> the row (with its hidden column) and how often it occurs (1 for a keyed table).
+    rows: BTreeMap<Row, (Row, u64)>,
+    /// Keys by their row's window start (a windowed table), to drop the oldest windows.
+    by_window: BTreeMap<i64, BTreeSet<Row>>,
+    seq: u64,
+    /// Rows dropped to keep `rows_kept`.
+    dropped: u64,
+}
+
+/// A page of a result table.
+#[derive(Debug, PartialEq)]
+pub struct Page {
+    /// Rows in the table (each occurrence counted).
+    pub total: u64,
+    /// The batch the page reflects.
+    pub seq: u64,
+    pub rows: Vec<Row>,
+    /// Rows of old windows no longer kept.
+    pub dropped: u64,
+}
+
+impl QueryResult {
+    fn new(
+        name: &str,
+        label: &str,
+        columns: Vec<String>,
+        key: Option<Vec<usize>>,
+        version: Option<usize>,
+        rows_kept: usize,
+    ) -> QueryResult {
+        QueryResult {
+            name: name.to_string(),
+            label: label.to_string(),
+            columns,
+            key,
+            version,
+            rows_kept,
+            view: Mutex::new(View::default()),
+            changes: broadcast::channel(STREAM_BATCHES).0,
+        }
+    }
+
+    fn view(&self) -> MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn key_of(&self, row: &Row) -> Row {
+        match &self.key {
+            Some(cols) => cols.iter().map(|&i| row[i].clone()).collect(),
+            None => self.visible(row),
+        }
+    }
+
+    fn visible(&self, row: &Row) -> Row {
+        match self.version {
+            Some(v) if v <= row.len() => row[..v].to_vec(),
+            _ => row.clone(),
+        }
+    }
+
+    fn window_of(&self, row: &Row) -> Option<i64> {
+        match self.version.and_then(|v| row.get(v)) {
+            Some(Value::Int(start)) => Some(*start),
+            _ => None,
+        }
+    }
+
+    /// Applies one flush's changes (rows with their hidden column) and sends them, numbered,
+    /// to the change streams. A sink calls it after the server has them.
+    pub fn publish(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut view = self.view();
+        for c in changes {
+            self.apply(&mut view, c);
+        }
+        self.keep_newest(&mut view);
+        view.seq += 1;
+        let batch = Batch {
+            seq: view.seq,
+            changes: changes.iter().map(|c| self.shown(c)).collect(),
+        };
+        // Sent under the lock: a stream that takes the table and subscribes under it misses no
+        // batch and sees none twice. No receiver is not an error.
+        let _ = self.changes.send(Arc::new(batch));
+    }
+
+    /// A restored sink's table (rows with their hidden column): the copy starts from it.
+    pub fn seed(&self, rows: impl IntoIterator<Item = Row>) {
+        let mut view = self.view();
+        for row in rows {
+            self.apply(&mut view, &Change::Insert(row));
+        }
+        self.keep_newest(&mut view);
+    }
+
+    fn shown(&self, c: &Change) -> Change {
+        match c {
+            Change::Insert(r) => Change::Insert(self.visible(r)),
+            Change::Update(r) => Change::Update(self.visible(r)),
+            Change::Delete(r) => Change::Delete(self.visible(r)),
+        }
+    }
+
+    fn apply(&self, view: &mut View, c: &Change) {
+        let (Change::Insert(row) | Change::Update(row) | Change::Delete(row)) = c;
+        let key = self.key_of(row);
+        let delete = matches!(c, Change::Delete(_));
+        let old_window = view.rows.get(&key).and_then(|(r, _)| self.window_of(r));
+        let keyed = self.key.is_some();
+        // How often the key's row occurs after the change.
+        let left = match view.rows.get_mut(&key) {
+            Some(entry) if delete => {
+                entry.1 = entry.1.saturating_sub(1);
+                if keyed {
+                    0
+                } else {
+                    entry.1
+                }
+            }
+            Some(entry) if keyed => {
+                *entry = (row.clone(), 1);
+                1
+            }
+            Some(entry) => {
+                entry.1 += 1;
+                entry.1
+            }
+            None if delete => return,
+            None => {
+                view.rows.insert(key.clone(), (row.clone(), 1));
+                1
+            }
+        };
+        let new_window = if left == 0 {
+            view.rows.remove(&key);
+            None
+        } else {
+            self.window_of(row)
+        };
+        if old_window != new_window {
+            if let Some(w) = old_window {
+                if let Some(keys) = view.by_window.get_mut(&w) {
+                    keys.remove(&key);
+                    if keys.is_empty() {
+                        view.by_window.remove(&w);
+                    }
+                }
+            }
+            if let Some(w) = new_window {
+                view.by_window.entry(w).or_default().insert(key);
+            }
+        }
+    }
+
+    /// Drops the oldest windows' rows while a windowed table holds more than `rows_kept`.
+    fn keep_newest(&self, view: &mut View) {
+        while view.rows.len() > self.rows_kept {
+            let Some((_, keys)) = view.by_window.pop_first() else {
+                return;
+            };
+            for k in keys {
+                if let Some((_, n)) = view.rows.remove(&k) {
+                    view.dropped += n;
+                }
+            }
+        }
+    }
+
+    /// `limit` rows from `offset`, in key order, or ordered by a column (`desc`: largest first;
+    /// rows that tie stay in key order).
+    pub fn page(&self, offset: usize, limit: usize, order: Option<(usize, bool)>) -> Page {
+        let view = self.view();
+        let total = view.rows.values().map(|(_, n)| *n).sum();
+        let each = |(r, n): &(Row, u64)| std::iter::repeat_n(self.visible(r), *n as usize);
+        let rows = match order {
+            None => view
+                .rows
+                .values()
+                .flat_map(each)
+                .skip(offset)
+                .take(limit)
+                .collect(),
+            Some((col, desc)) => {
+                let mut all: Vec<&(Row, u64)> = view.rows.values().collect();
+                all.sort_by(|a, b| {
+                    let o = a.0.get(col).cmp(&b.0.get(col));
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+                all.into_iter()
+                    .flat_map(each)
+                    .skip(offset)
+                    .take(limit)
+                    .collect()
+            }
+        };
+        Page {
+            total,
+            seq: view.seq,
+            rows,
+            dropped: view.dropped,
+        }
+    }
+
+    /// The whole table now and every batch after it, with nothing missed or repeated between.
+    pub fn subscribe(&self) -> (Page, broadcast::Receiver<Arc<Batch>>) {
+        let view = self.view();
+        let rx = self.changes.subscribe();
+        drop(view);
+        // The lock is taken again for the page; a batch published in between is in the page and
+        // also in the stream, so the stream skips batches up to the page's number.
+        (self.page(0, usize::MAX, None), rx)
+    }
+
+    /// A row as a JSON object by column name.
+    pub fn row_json(&self, row: &Row) -> J {
+        let mut m = Map::new();
+        for (name, v) in self.columns.iter().zip(row) {
+            m.insert(name.clone(), v.to_json());
+        }
+        J::Object(m)
+    }
+
+    pub fn change_json(&self, c: &Change) -> J {
+        let (op, row) = match c {
+            Change::Insert(r) => ("insert", r),
+            Change::Update(r) => ("update", r),
+            Change::Delete(r) => ("delete", r),
+        };
+        json!({"op": op, "row": self.row_json(row)})
+    }
+
+    pub fn page_json(&self, page: &Page) -> J {
+        json!({
+            "query": self.name,
+            "columns": self.columns,
+            "total": page.total,
+            "seq": page.seq,
+            "dropped": page.dropped,
+            "rows": page.rows.iter().map(|r| self.row_json(r)).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn batch_json(&self, b: &Batch) -> J {
+        json!({
+            "seq": b.seq,
+            "changes": b.changes.iter().map(|c| self.change_json(c)).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The key columns (`None`: the whole row).
+    pub fn key(&self) -> Option<&[usize]> {
+        self.key.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    fn keyed(version: Option<usize>, kept: usize) -> QueryResult {
+        QueryResult::new(
+            "dest",
+            "INSERT INTO dest",
+            vec!["k".into(), "n".into()],
+            Some(vec![0]),
+            version,
+            kept,
+        )
+    }
+
+    #[test]
+    fn a_keyed_table_follows_upserts_and_deletes_and_numbers_its_batches() {
+        let q = keyed(None, 100);
+        let (first, mut rx) = q.subscribe();
+        assert_eq!(first.rows, Vec::<Row>::new());
+        q.publish(&[
+            Change::Insert(vec![s("a"), Value::Int(1)]),
+            Change::Insert(vec![s("b"), Value::Int(2)]),
+        ]);
+        q.publish(&[
+            Change::Update(vec![s("a"), Value::Int(3)]),
+            Change::Delete(vec![s("b"), Value::Int(2)]),
+        ]);
+        q.publish(&[]);
+        let page = q.page(0, 10, None);
+        assert_eq!(
+            page,
+            Page {
+                total: 1,
+                seq: 2,
+                rows: vec![vec![s("a"), Value::Int(3)]],
+                dropped: 0
+            }
+        );
+        let b1 = rx.try_recv().unwrap();
+        let b2 = rx.try_recv().unwrap();
+        assert_eq!((b1.seq, b2.seq), (1, 2));
+        assert_eq!(
+            b2.changes,
+            vec![
+                Change::Update(vec![s("a"), Value::Int(3)]),
+                Change::Delete(vec![s("b"), Value::Int(2)]),
+            ]
+        );
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_windowed_table_keeps_its_newest_windows_and_hides_the_window_column() {
+        // Rows: key, n, then the hidden window start.
+        let q = QueryResult::new(
+            "dest",
+            "INSERT INTO dest",
+            vec!["k".into(), "n".into()],
+            Some(vec![0, 2]),
+            Some(2),
+            3,
+        );
+        let row = |k: &str, n: i64, w: i64| vec![s(k), Value::Int(n), Value::Int(w)];
+        q.publish(&[
+            Change::Insert(row("a", 1, 0)),
+            Change::Insert(row("b", 1, 0)),
+            Change::Insert(row("a", 2, 60)),
+        ]);
+        q.publish(&[Change::Insert(row("b", 5, 60))]);
+        let page = q.page(0, 10, Some((1, true)));
+        assert_eq!(
+            page.rows,
+            vec![vec![s("b"), Value::Int(5)], vec![s("a"), Value::Int(2)]]
+        );
+        assert_eq!((page.total, page.dropped), (2, 2));
+    }
+
+    #[test]
+    fn a_table_without_key_counts_equal_rows() {
+        let q = QueryResult::new("d", "INSERT INTO d", vec!["x".into()], None, None, 10);
+        q.publish(&[
+            Change::Insert(vec![Value::Int(1)]),
+            Change::Insert(vec![Value::Int(1)]),
+            Change::Insert(vec![Value::Int(2)]),
+        ]);
+        q.publish(&[Change::Delete(vec![Value::Int(1)])]);
+        let page = q.page(0, 10, None);
+        assert_eq!(page.rows, vec![vec![Value::Int(1)], vec![Value::Int(2)]]);
+        q.publish(&[Change::Delete(vec![Value::Int(1)])]);
+        assert_eq!(q.page(0, 10, None).rows, vec![vec![Value::Int(2)]]);
+        assert_eq!(q.page(1, 10, None).rows, Vec::<Row>::new());
+    }
+}
