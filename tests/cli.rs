@@ -57,6 +57,7 @@ fn every_example_checks() {
             "teg_acct_test_pg.ec",
             "try_functions.ec",
             "users_per_minute.ec",
+            "watched.ec",
             "weblog_to_mysql.ec",
             "wordcount_kafka_redis.ec",
         ]
