@@ -506,3 +506,115 @@ fn a_kafka_sink_writes_tombstones_for_deletes_and_new_rows_for_updates() {
         serde_json::from_str(ys.last().unwrap().as_deref().unwrap()).unwrap();
     assert_eq!(last, serde_json::json!({"cat": "y", "c": 60000}));
 }
+
+/// `GET /metrics` of a job serving HTTP at `addr`.
+fn metrics_page(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    r.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+#[test]
+fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
+    use std::io::BufRead;
+    let broker = Broker::start();
+    broker.create_topic("clicks", 2);
+    let group = unique("tally_group");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(dir.path(), 500);
+    std::fs::write(
+        dir.path().join("job.ec"),
+        format!(
+            "[system]\nsql=INSERT INTO out SELECT appId, count(qq) n FROM src GROUP BY appId\n\
+             [tabledesc-src]\ntable.name=src\ntable.type=kafka\ntable.kafka.brokers={}\n\
+             table.kafka.topic=clicks\ntable.kafka.group={group}\n\
+             table.fields=appId,string,:qq,string,:dTime,bigint,\ntable.field.splitter=;\n\
+             [tabledesc-out]\ntable.name=out\ntable.type=csv\ntable.csv.path=out.csv\n\
+             table.flush.ms=100\n",
+            broker.addr
+        ),
+    )
+    .unwrap();
+    // 300 records to partition 0 and 200 to partition 1, before the job starts: it starts
+    // behind, then catches up.
+    broker.produce_to("clicks", 0, &lines[..300]);
+    broker.produce_to("clicks", 1, &lines[300..]);
+    let bytes = |l: &[String]| l.iter().map(String::len).sum::<usize>();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
+        .args(["--http", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let _job = Running(child);
+    let addr = loop {
+        let line = log
+            .next()
+            .expect("tally ended before serving HTTP")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in log {});
+    let expected = [
+        r#"tally_source_partition_rows_total{job="job",source="src",partition="0"} 300"#
+            .to_string(),
+        r#"tally_source_partition_rows_total{job="job",source="src",partition="1"} 200"#
+            .to_string(),
+        format!(
+            r#"tally_source_partition_bytes_total{{job="job",source="src",partition="0"}} {}"#,
+            bytes(&lines[..300])
+        ),
+        format!(
+            r#"tally_source_partition_bytes_total{{job="job",source="src",partition="1"}} {}"#,
+            bytes(&lines[300..])
+        ),
+        r#"tally_kafka_consumer_lag{job="job",source="src",partition="0"} 0"#.to_string(),
+        r#"tally_kafka_consumer_lag{job="job",source="src",partition="1"} 0"#.to_string(),
+        r#"tally_kafka_committed_offset{job="job",source="src",partition="0"} 300"#.to_string(),
+        r#"tally_kafka_committed_offset{job="job",source="src",partition="1"} 200"#.to_string(),
+    ];
+    let partition_lines = |page: &str| -> Vec<String> {
+        page.lines()
+            .filter(|l| {
+                l.starts_with("tally_source_partition_")
+                    || l.starts_with("tally_kafka_consumer_lag")
+                    || l.starts_with("tally_kafka_committed_offset")
+            })
+            .map(String::from)
+            .collect()
+    };
+    let started = Instant::now();
+    loop {
+        let page = metrics_page(&addr);
+        if partition_lines(&page) == expected {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the partition metrics did not reach {expected:#?} within 30 s:\n{:#?}",
+            partition_lines(&page)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // New records put partition 1 behind; the job catches up and commits again.
+    broker.produce_to("clicks", 1, &lines[..50]);
+    wait_for("partition 1 read and committed again", 30, || {
+        let page = metrics_page(&addr);
+        page.contains(
+            r#"tally_source_partition_rows_total{job="job",source="src",partition="1"} 250"#,
+        ) && page
+            .contains(r#"tally_kafka_committed_offset{job="job",source="src",partition="1"} 250"#)
+            && page.contains(r#"tally_kafka_consumer_lag{job="job",source="src",partition="1"} 0"#)
+    });
+}

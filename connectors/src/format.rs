@@ -10,6 +10,17 @@ use tally_sql::{DataType, Row, Schema, Value};
 use crate::Metrics;
 
 /// Parses records of one table.
+impl RecordParser {
+    /// The table it parses rows of.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
 pub struct RecordParser {
     table: String,
     format: Format,

@@ -74,10 +74,73 @@ pub struct Metrics {
     /// The epoch each worker's sinks have written everything before (the dataflow's frontier
     /// at its end), by worker.
     pub frontier_by_worker: Gauges,
+    /// Per source partition: rows, bytes, position, end and committed offset.
+    pub partitions: Partitions,
     pub read_by_source: Labelled,
     pub read_by_worker: Labelled,
     pub bad_by_table: Labelled,
     pub written_by_sink: Labelled,
+}
+
+/// What a source has done with one partition (a Kafka topic's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionStats {
+    /// Rows parsed from its records, and the bytes of those records' payloads.
+    pub rows: u64,
+    pub bytes: u64,
+    /// The offset of the next record to read (-1: none read yet).
+    pub position: i64,
+    /// The partition's end at the broker, as the client last heard (-1: not yet).
+    pub high: i64,
+    /// The offset last committed for the group (-1: none yet).
+    pub committed: i64,
+}
+
+impl Default for PartitionStats {
+    fn default() -> Self {
+        PartitionStats {
+            rows: 0,
+            bytes: 0,
+            position: -1,
+            high: -1,
+            committed: -1,
+        }
+    }
+}
+
+impl PartitionStats {
+    /// Records at the broker not read yet, once the end and a position are known.
+    pub fn lag(&self) -> Option<i64> {
+        let at = if self.position >= 0 {
+            self.position
+        } else {
+            self.committed
+        };
+        (self.high >= 0 && at >= 0).then(|| (self.high - at).max(0))
+    }
+}
+
+/// [`PartitionStats`] by source table and partition; updated once per poll or commit.
+#[derive(Debug, Default)]
+pub struct Partitions(Mutex<BTreeMap<(String, i32), PartitionStats>>);
+
+impl Partitions {
+    pub fn update(&self, source: &str, partition: i32, f: impl FnOnce(&mut PartitionStats)) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(&(source.to_string(), partition)) {
+            Some(s) => f(s),
+            None => {
+                let mut s = PartitionStats::default();
+                f(&mut s);
+                m.insert((source.to_string(), partition), s);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<((String, i32), PartitionStats)> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
 }
 
 /// Gauges by one label's value, each the sum of what several holders (an operator on each
@@ -171,6 +234,7 @@ impl Default for Metrics {
             deletes_by_sink: Labelled::default(),
             sink_errors: Labelled::default(),
             frontier_by_worker: Gauges::default(),
+            partitions: Partitions::default(),
             read_by_source: Labelled::default(),
             read_by_worker: Labelled::default(),
             bad_by_table: Labelled::default(),

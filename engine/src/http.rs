@@ -513,6 +513,12 @@ pub fn metrics_json(m: &Metrics) -> J {
         "watermark_ms": (wm != i64::MIN).then_some(wm),
         "watermark_lag_seconds": (wm != i64::MIN).then(|| (now as i64 - wm) as f64 / 1000.0),
         "sources": by(&m.read_by_source),
+        "partitions": m.partitions.snapshot().into_iter().map(|((source, p), s)| json!({
+            "source": source, "partition": p, "rows": s.rows, "bytes": s.bytes,
+            "position": (s.position >= 0).then_some(s.position),
+            "lag": s.lag(),
+            "committed": (s.committed >= 0).then_some(s.committed),
+        })).collect::<Vec<_>>(),
         "workers": by(&m.read_by_worker),
         "frontier": gauges(&m.frontier_by_worker),
         "bad_by_table": by(&m.bad_by_table),
@@ -586,6 +592,42 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
                 .into_iter()
                 .map(|(t, n)| (with("source", t), n)),
         ),
+    );
+    let parts = m.partitions.snapshot();
+    let by_partition = |(source, p): &(String, i32)| {
+        let mut l = with("source", source.clone());
+        l.push(("partition".to_string(), p.to_string()));
+        l
+    };
+    r.register(
+        "tally_source_partition_rows",
+        "Rows parsed from a partition's records, by source table and partition (Kafka)",
+        counters(parts.iter().map(|(k, s)| (by_partition(k), s.rows))),
+    );
+    r.register(
+        "tally_source_partition_bytes",
+        "Bytes of the records read from a partition, by source table and partition (Kafka)",
+        counters(parts.iter().map(|(k, s)| (by_partition(k), s.bytes))),
+    );
+    let lag = Family::<Labels, Gauge>::default();
+    let committed = Family::<Labels, Gauge>::default();
+    for (k, s) in &parts {
+        if let Some(l) = s.lag() {
+            lag.get_or_create(&by_partition(k)).set(l);
+        }
+        if s.committed >= 0 {
+            committed.get_or_create(&by_partition(k)).set(s.committed);
+        }
+    }
+    r.register(
+        "tally_kafka_consumer_lag",
+        "Records at the broker the job has not read yet (the partition's end, as the client last heard it, minus the next offset to read), by source table and partition",
+        lag,
+    );
+    r.register(
+        "tally_kafka_committed_offset",
+        "The offset the job last committed for its group (everything before it is in the sinks), by source table and partition",
+        committed,
     );
     r.register(
         "tally_worker_rows",

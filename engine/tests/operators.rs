@@ -987,11 +987,14 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
 /// One epoch of input for [`run_restarting`]: updates and `(clock, max)` maxima.
 type EpochInput<I> = (Vec<(I, isize)>, Vec<(u32, i64)>);
 
+/// One epoch's updates and maxima, borrowed.
+type EpochSlices<'a, I> = (&'a [(I, isize)], &'a [(u32, i64)]);
+
 /// Feeds epoch `e` of `last` to `driver` and steps it past `e`, adding its output to `log`.
 fn feed<S>(
     driver: &mut Driver<S>,
     e: u64,
-    (updates, maxima): (&[(S::In, isize)], &[(u32, i64)]),
+    (updates, maxima): EpochSlices<'_, S::In>,
     last: u64,
     out: &mut Vec<(Row, isize)>,
     log: &mut BTreeMap<(u64, Row), isize>,

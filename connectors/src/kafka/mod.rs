@@ -37,8 +37,13 @@ fn kafka_err(what: &str, e: KafkaError) -> ConnectorError {
     ConnectorError::Other(format!("kafka: {what}: {e}"))
 }
 
-/// The consumer's callbacks: the end of a partition is an event, not an error.
-pub struct SourceContext;
+/// The consumer's callbacks: the end of a partition is an event, not an error; statistics
+/// give each partition's end at the broker (for the consumer lag metric).
+pub struct SourceContext {
+    metrics: Arc<crate::Metrics>,
+    table: String,
+    topic: String,
+}
 
 impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -46,9 +51,28 @@ impl ClientContext for SourceContext {
             tracing::warn!("kafka: {error}: {reason}");
         }
     }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.partition_ends(&statistics);
+    }
 }
 
 impl ConsumerContext for SourceContext {}
+
+impl SourceContext {
+    fn partition_ends(&self, stats: &rdkafka::Statistics) {
+        let Some(topic) = stats.topics.get(&self.topic) else {
+            return;
+        };
+        for (p, s) in &topic.partitions {
+            if *p >= 0 && s.hi_offset >= 0 {
+                self.metrics
+                    .partitions
+                    .update(&self.table, *p, |m| m.high = s.hi_offset);
+            }
+        }
+    }
+}
 
 pub struct KafkaSource {
     consumer: Arc<BaseConsumer<SourceContext>>,
@@ -124,9 +148,15 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS);
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+            // Each partition's end, for the lag metric; served by the poll the source makes.
+            .set("statistics.interval.ms", "1000");
         let consumer: BaseConsumer<SourceContext> = with_properties(client, &config.properties)
-            .create_with_context(SourceContext)
+            .create_with_context(SourceContext {
+                metrics: parser.metrics().clone(),
+                table: parser.table().to_string(),
+                topic: config.topic.clone(),
+            })
             .map_err(|e| kafka_err("cannot create a consumer", e))?;
         let metadata = consumer
             .fetch_metadata(Some(&config.topic), TIMEOUT)
@@ -238,7 +268,15 @@ impl KafkaSource {
             }
         }
         match self.consumer.commit(&tpl, mode) {
-            Ok(()) => self.to_commit.clear(),
+            Ok(()) => {
+                let metrics = self.parser.metrics();
+                for (&p, &o) in &self.to_commit {
+                    metrics
+                        .partitions
+                        .update(self.parser.table(), p, |m| m.committed = o);
+                }
+                self.to_commit.clear()
+            }
             Err(e) => tracing::warn!("kafka {}: cannot commit offsets: {e}", self.topic),
         }
         self.last_commit = Instant::now();
@@ -246,6 +284,30 @@ impl KafkaSource {
 
     /// Reads up to `limit` records of partition queue `i` into `out`; returns how many.
     fn read_partition(&mut self, i: usize, limit: usize, out: &mut Vec<Row>) -> usize {
+        let (rows_before, mut bytes) = (out.len(), 0u64);
+        let read = self.read_records(i, limit, out, &mut bytes);
+        if read > 0 {
+            let (p, next) = (self.queues[i].0, self.next.get(&self.queues[i].0).copied());
+            let rows = (out.len() - rows_before) as u64;
+            self.parser
+                .metrics()
+                .partitions
+                .update(self.parser.table(), p, |m| {
+                    m.rows += rows;
+                    m.bytes += bytes;
+                    m.position = next.unwrap_or(-1);
+                });
+        }
+        read
+    }
+
+    fn read_records(
+        &mut self,
+        i: usize,
+        limit: usize,
+        out: &mut Vec<Row>,
+        bytes: &mut u64,
+    ) -> usize {
         let mut read = 0;
         let p = self.queues[i].0;
         while read < limit && !self.done.contains(&p) {
@@ -287,6 +349,7 @@ impl KafkaSource {
             read += 1;
             self.records_since_batch += 1;
             let payload = message.payload().unwrap_or_default();
+            *bytes += payload.len() as u64;
             match std::str::from_utf8(payload) {
                 Ok(text) => {
                     for record in text.split(self.record_splitter.as_str()) {
