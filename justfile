@@ -47,3 +47,8 @@ bless:
 # run's RSS and state directory (lines in benches/out/checkpoint.txt).
 bench-checkpoint rows="10000000" workers="2" runs="3":
     ./benches/checkpoint.sh {{rows}} {{workers}} {{runs}}
+
+# What watching a job costs: q1 with no --http, with --http and nobody connected, and with 50
+# clients polling /metrics every second and 10 holding a change stream (benches/out/http_load.txt).
+bench-http rows="10000000" workers="2" runs="3":
+    ./benches/http_load.sh {{rows}} {{workers}} {{runs}}

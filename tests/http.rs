@@ -104,6 +104,7 @@ fn tally_samples(page: &str) -> Vec<String> {
                 && !l.starts_with("tally_checkpoints_completed")
                 && !l.starts_with("tally_sink_flush_seconds")
                 && !l.starts_with("tally_dataflow_frontier")
+                && !l.starts_with("tally_query_state_bytes")
         })
         .map(str::to_string)
         .collect()
@@ -166,6 +167,15 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(get(&addr, "/readyz", token), (200, "ready\n".into()));
+    // The aggregate's state as its last whole snapshot measured it (its size depends on the
+    // snapshot format; that it is measured is what is checked here).
+    let state = page
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"tally_query_state_bytes{job="job",query="INSERT INTO dest"} "#)
+        })
+        .unwrap_or_else(|| panic!("no state size:\n{page}"));
+    assert!(state.parse::<u64>().unwrap() > 0, "{page}");
     // Every family has its HELP and TYPE, and the process's own metrics are there.
     for (name, kind) in [
         ("tally_rows_read_total", "counter"),
@@ -680,4 +690,151 @@ fn readyz_waits_until_every_source_has_read_what_was_there() {
         assert!(started.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn process_0_of_a_cluster_shows_the_whole_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = common::redis();
+    let hash = common::unique("tally_http_cluster");
+    let job = TOTALS.replace(
+        "table.type=csv\ntable.csv.path=out.csv\n",
+        &format!(
+            "table.type=redis\ntable.redis.url=redis://{}/\ntable.redis.hash={hash}\n\
+             table.redis.field={{appId}}\n",
+            common::REDIS
+        ),
+    );
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    let events = dir.path().join("events.txt");
+    // Twelve apps, so that both processes' workers own some of the result's keys.
+    let lines: String = (0..12)
+        .flat_map(|a| (0..=a).map(move |u| format!("app{a:02};u{u};1\n")))
+        .collect();
+    std::fs::write(&events, lines).unwrap();
+    common::write_hostfile(dir.path(), 2);
+    // Two free ports in a row: process i serves at the given port + i.
+    let port = loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let spawn = |p: &str| {
+        Running(
+            Command::new(TALLY)
+                .args([
+                    "run", "job.ec", "-w", "1", "-n", "2", "-p", p, "-h", "hosts",
+                ])
+                .args(["--http", &format!("127.0.0.1:{port}"), "--progress", "0"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let _p1 = spawn("1");
+    let _p0 = spawn("0");
+    let (a0, a1) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{}", port + 1),
+    );
+    let expected: Vec<serde_json::Value> = (0..12)
+        .map(|a| serde_json::json!({"appId": format!("app{a:02}"), "pv": a + 1, "uv": a + 1}))
+        .collect();
+    let started = Instant::now();
+    let rows = |addr: &str, path: &str| -> Option<serde_json::Value> {
+        let mut s = TcpStream::connect(addr).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        serde_json::from_str(resp.split_once("\r\n\r\n")?.1).ok()
+    };
+    // Process 0 merges both processes' shares of the result, in key order.
+    loop {
+        if let Some(v) = rows(&a0, "/api/queries/totals/rows") {
+            if v["rows"] == serde_json::json!(expected) {
+                assert_eq!(v["total"], 12);
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            rows(&a0, "/api/queries/totals/rows")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let own = |addr: &str| -> Vec<serde_json::Value> {
+        rows(addr, "/api/queries/totals/rows?local=true").unwrap()["rows"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (mine, theirs) = (own(&a0), own(&a1));
+    assert!(
+        !mine.is_empty() && !theirs.is_empty(),
+        "{mine:?} {theirs:?}"
+    );
+    let mut both: Vec<serde_json::Value> = mine.into_iter().chain(theirs).collect();
+    both.sort_by_key(|v| v["appId"].as_str().unwrap().to_string());
+    assert_eq!(both, expected);
+    // Ordered by a column over both processes, a page at a time.
+    let page = rows(
+        &a0,
+        "/api/queries/totals/rows?order=pv&desc=true&limit=3&offset=1",
+    )
+    .unwrap();
+    assert_eq!(
+        page["rows"],
+        serde_json::json!([expected[10], expected[9], expected[8]])
+    );
+    // The counters add up over the processes: every row read, every result change written.
+    let m = rows(&a0, "/api/metrics").unwrap();
+    assert_eq!(
+        (&m["rows_read"], &m["sinks"]["upserts"]["totals"]),
+        (&serde_json::json!(78), &serde_json::json!(12))
+    );
+    let (_, job) = get(&a0, "/api/job", None);
+    let job: serde_json::Value = serde_json::from_str(&job).unwrap();
+    assert_eq!(
+        (&job["processes"], &job["peers"]),
+        (&serde_json::json!(2), &serde_json::json!([a1]))
+    );
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
+}
+
+#[test]
+fn a_cluster_needs_a_port_to_serve_at() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.ec"), TOTALS).unwrap();
+    std::fs::write(dir.path().join("events.txt"), "").unwrap();
+    let out = Command::new(TALLY)
+        .args([
+            "run",
+            "job.ec",
+            "-n",
+            "2",
+            "-p",
+            "0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim().lines().last().unwrap(),
+        "error: in a cluster (-n), --http needs an address with a port other than 0 (process i \
+         serves at that port + i), not `127.0.0.1:0`",
+        "{err}"
+    );
 }

@@ -66,6 +66,9 @@ pub struct Metrics {
     pub rows_out_by_query: Labelled,
     /// Each windowed query's windows not yet final, one per group and window, by query.
     pub open_windows_by_query: Gauges,
+    /// Each query's aggregate state in bytes, as its last whole snapshot measured it (with
+    /// checkpoints), by query.
+    pub state_bytes_by_query: Gauges,
     /// Result changes written as upserts (inserts and updates) and as deletes, by sink.
     pub upserts_by_sink: Labelled,
     pub deletes_by_sink: Labelled,
@@ -230,6 +233,7 @@ impl Default for Metrics {
             groups_by_query: Gauges::default(),
             rows_out_by_query: Labelled::default(),
             open_windows_by_query: Gauges::default(),
+            state_bytes_by_query: Gauges::default(),
             upserts_by_sink: Labelled::default(),
             deletes_by_sink: Labelled::default(),
             sink_errors: Labelled::default(),

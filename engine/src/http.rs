@@ -58,11 +58,20 @@ pub struct JobView {
     /// Sources, plan nodes and sinks with the edges between them.
     pub graph: J,
     pub results: Arc<Results>,
+    /// On process 0 of a cluster: the other processes' HTTP addresses, whose `/api` it reads
+    /// to show the whole job.
+    pub peers: Vec<String>,
 }
 
 impl JobView {
-    pub fn new(plan: &Plan, opts: &crate::RunOptions, results: Arc<Results>) -> JobView {
+    pub fn new(
+        plan: &Plan,
+        opts: &crate::RunOptions,
+        results: Arc<Results>,
+        peers: Vec<String>,
+    ) -> JobView {
         JobView {
+            peers,
             name: opts.job.clone(),
             workers: opts.workers,
             processes: opts.processes,
@@ -97,6 +106,7 @@ impl JobView {
             "queries": queries,
             "plan": self.plan,
             "graph": self.graph,
+            "peers": self.peers,
         })
     }
 }
@@ -164,15 +174,16 @@ struct Served {
 /// Binds `opts.addr` and serves the job's endpoints from a thread of their own. Returns the
 /// bound address (the port chosen when the address asks for port 0).
 pub fn serve(
+    bind: &str,
     opts: &HttpOptions,
     job: JobView,
     metrics: Arc<Metrics>,
 ) -> Result<SocketAddr, EngineError> {
-    let listener = std::net::TcpListener::bind(&opts.addr)
-        .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {}: {e}", opts.addr)))?;
+    let listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {bind}: {e}")))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {}: {e}", opts.addr)))?;
+        .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {bind}: {e}")))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| EngineError::Http(format!("cannot serve HTTP on {addr}: {e}")))?;
@@ -221,6 +232,183 @@ pub fn serve(
     Ok(addr)
 }
 
+/// Where this process serves, and (on process 0 of a cluster) where the others do. Alone, a
+/// process serves at `addr`. In a cluster of `addresses` (timely's), process `i` serves at
+/// `addr`'s port + `i`, on the host `addr` names; process 0 reaches process `i` there, on the
+/// host of `addresses[i]` unless `addr` is a loopback address (then the machine is one).
+pub fn cluster_addresses(
+    addr: &str,
+    process: usize,
+    addresses: &[String],
+) -> Result<(String, Vec<String>), EngineError> {
+    if addresses.len() <= 1 {
+        return Ok((addr.to_string(), Vec::new()));
+    }
+    let port_of = |a: &str| {
+        a.rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.parse::<u16>()))
+    };
+    let (host, port) = match port_of(addr) {
+        Some((h, Ok(p))) if p > 0 => (h, p),
+        _ => {
+            return Err(EngineError::Http(format!(
+                "in a cluster (-n), --http needs an address with a port other than 0 \
+                 (process i serves at that port + i), not `{addr}`"
+            )))
+        }
+    };
+    let at = |i: usize| -> Result<u16, EngineError> {
+        u16::try_from(port as usize + i).map_err(|_| {
+            EngineError::Http(format!(
+                "--http {addr}: process {i} would serve past port 65535"
+            ))
+        })
+    };
+    let bind = format!("{host}:{}", at(process)?);
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let mut peers = Vec::new();
+    if process == 0 {
+        for (i, a) in addresses.iter().enumerate().skip(1) {
+            let peer_host = if loopback {
+                host.clone()
+            } else {
+                port_of(a).map_or_else(|| a.clone(), |(h, _)| h)
+            };
+            peers.push(format!("{peer_host}:{}", at(i)?));
+        }
+    }
+    Ok((bind, peers))
+}
+
+/// GETs `path` from every peer (the other processes of a cluster), on tokio's blocking pool:
+/// the answers as JSON, and what went wrong with the ones that did not answer.
+async fn from_peers(s: &Served, path: String) -> (Vec<J>, Vec<String>) {
+    let peers = s.job.peers.clone();
+    let token = s.token.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        peers
+            .iter()
+            .map(|peer| {
+                let mut req = agent.get(format!("http://{peer}{path}"));
+                if let Some(t) = &token {
+                    req = req.header("Authorization", format!("Bearer {t}"));
+                }
+                let body = req
+                    .call()
+                    .and_then(|mut r| r.body_mut().read_to_string())
+                    .map_err(|e| format!("{peer}: {e}"))?;
+                serde_json::from_str::<J>(&body).map_err(|e| format!("{peer}: {e}"))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for r in fetched {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => failed.push(e),
+        }
+    }
+    (ok, failed)
+}
+
+/// Adds another process's counters (`/api/metrics` JSON) into `into`: counts and sizes add up,
+/// the earliest watermark and the largest lag and time win, and checkpoints are process 0's
+/// (it completes them); label maps merge by label, partition lists concatenate.
+fn merge_metrics(into: &mut J, other: &J, key: &str) {
+    match (into, other) {
+        (J::Object(a), J::Object(b)) => {
+            if key == "checkpoints" {
+                return;
+            }
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(mine) => merge_metrics(mine, v, k),
+                    None => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (J::Array(a), J::Array(b)) => a.extend(b.iter().cloned()),
+        (J::Bool(a), J::Bool(b)) => *a = *a && *b,
+        (mine @ J::Null, v) => *mine = v.clone(),
+        (mine @ J::Number(_), J::Number(b)) => {
+            let a = mine.as_f64().unwrap_or(0.0);
+            let b_f = b.as_f64().unwrap_or(0.0);
+            *mine = match key {
+                "time_ms" | "watermark_lag_seconds" if b_f > a => J::Number(b.clone()),
+                "watermark_ms" if b_f < a => J::Number(b.clone()),
+                "time_ms" | "watermark_lag_seconds" | "watermark_ms" => mine.clone(),
+                _ => match (mine.as_i64(), b.as_i64()) {
+                    (Some(x), Some(y)) => json!(x + y),
+                    _ => json!(a + b_f),
+                },
+            };
+        }
+        _ => {}
+    }
+}
+
+/// The whole job's counters: this process's, and on process 0 of a cluster the others' added
+/// (`unreachable` lists the processes that did not answer).
+async fn job_metrics(s: &Served, local: bool) -> J {
+    let mut all = metrics_json(&s.metrics);
+    if local || s.job.peers.is_empty() {
+        return all;
+    }
+    let (theirs, unreachable) = from_peers(s, "/api/metrics?local=true".into()).await;
+    for t in &theirs {
+        merge_metrics(&mut all, t, "");
+    }
+    if !unreachable.is_empty() {
+        all["unreachable"] = json!(unreachable);
+    }
+    all
+}
+
+/// Orders JSON values as tally orders values: NULL, booleans, numbers, strings, the rest.
+fn cmp_json(a: &J, b: &J) -> std::cmp::Ordering {
+    let rank = |v: &J| match v {
+        J::Null => 0,
+        J::Bool(_) => 1,
+        J::Number(_) => 2,
+        J::String(_) => 3,
+        _ => 4,
+    };
+    match (a, b) {
+        (J::Bool(x), J::Bool(y)) => x.cmp(y),
+        (J::Number(x), J::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => x
+                .as_f64()
+                .partial_cmp(&y.as_f64())
+                .unwrap_or(std::cmp::Ordering::Equal),
+        },
+        (J::String(x), J::String(y)) => x.cmp(y),
+        _ => rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.to_string().cmp(&b.to_string())),
+    }
+}
+
+/// Whether the request asks for this process's share alone (`?local=true`), as process 0 asks
+/// the others.
+fn wants_local(req: &Request) -> bool {
+    params(req.uri().query())
+        .get("local")
+        .is_some_and(|v| v == "true" || v == "1")
+}
+
 /// The request's query parameters.
 fn params(req_query: Option<&str>) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(req_query.unwrap_or("").as_bytes())
@@ -258,7 +446,7 @@ async fn sample(s: Served) {
     let mut every = tokio::time::interval(SAMPLE_EVERY);
     loop {
         every.tick().await;
-        let snapshot = metrics_json(&s.metrics);
+        let snapshot = job_metrics(&s, false).await;
         let mut h = s.history.lock().unwrap_or_else(|p| p.into_inner());
         if h.len() == SAMPLES_KEPT {
             h.pop_front();
@@ -319,8 +507,8 @@ async fn api_job(State(s): State<Served>) -> Response {
     json_response(&s.job.json())
 }
 
-async fn api_metrics(State(s): State<Served>) -> Response {
-    json_response(&metrics_json(&s.metrics))
+async fn api_metrics(State(s): State<Served>, req: Request) -> Response {
+    json_response(&job_metrics(&s, wants_local(&req)).await)
 }
 
 async fn api_history(State(s): State<Served>) -> Response {
@@ -331,8 +519,8 @@ async fn api_history(State(s): State<Served>) -> Response {
     json_response(&json!({ "every_ms": SAMPLE_EVERY.as_millis() as u64, "samples": samples }))
 }
 
-async fn api_queries(State(s): State<Served>) -> Response {
-    let queries: Vec<J> = s
+async fn api_queries(State(s): State<Served>, req: Request) -> Response {
+    let mut queries: Vec<J> = s
         .job
         .results
         .queries
@@ -349,6 +537,17 @@ async fn api_queries(State(s): State<Served>) -> Response {
             })
         })
         .collect();
+    if !wants_local(&req) && !s.job.peers.is_empty() {
+        let (theirs, _) = from_peers(&s, "/api/queries?local=true".into()).await;
+        for t in &theirs {
+            for (mine, other) in queries.iter_mut().zip(t.as_array().into_iter().flatten()) {
+                for k in ["rows", "seq", "dropped"] {
+                    let sum = mine[k].as_u64().unwrap_or(0) + other[k].as_u64().unwrap_or(0);
+                    mine[k] = json!(sum);
+                }
+            }
+        }
+    }
     json_response(&json!(queries))
 }
 
@@ -407,8 +606,52 @@ async fn api_rows(State(s): State<Served>, Path(name): Path<String>, req: Reques
             }
         },
     };
-    let page = q.page(offset, limit, order);
-    json_response(&q.page_json(&page))
+    if wants_local(&req) || s.job.peers.is_empty() {
+        let page = q.page(offset, limit, order);
+        return json_response(&q.page_json(&page));
+    }
+    // Process 0 of a cluster: each process holds the keys its workers write; the first
+    // `offset + limit` rows of each, merged in the same order, hold the page.
+    let upto = offset.saturating_add(limit);
+    let mut page = q.page_json(&q.page(0, upto, order));
+    let mut path = format!("/api/queries/{name}/rows?local=true&offset=0&limit={upto}");
+    if let Some((col, desc)) = order {
+        path.push_str(&format!("&order={}&desc={desc}", q.columns[col]));
+    }
+    let (theirs, unreachable) = from_peers(&s, path).await;
+    let mut rows: Vec<J> = page["rows"].as_array().cloned().unwrap_or_default();
+    for t in &theirs {
+        rows.extend(t["rows"].as_array().into_iter().flatten().cloned());
+        for k in ["total", "seq", "dropped"] {
+            let sum = page[k].as_u64().unwrap_or(0) + t[k].as_u64().unwrap_or(0);
+            page[k] = json!(sum);
+        }
+    }
+    let key: Vec<String> = match q.key() {
+        Some(k) => k.iter().map(|&i| q.columns[i].clone()).collect(),
+        None => q.columns.clone(),
+    };
+    rows.sort_by(|a, b| {
+        let by_key = || {
+            key.iter()
+                .map(|c| cmp_json(&a[c], &b[c]))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
+        match order {
+            Some((col, desc)) => {
+                let c = &q.columns[col];
+                let o = cmp_json(&a[c], &b[c]);
+                if desc { o.reverse() } else { o }.then_with(by_key)
+            }
+            None => by_key(),
+        }
+    });
+    page["rows"] = J::Array(rows.into_iter().skip(offset).take(limit).collect());
+    if !unreachable.is_empty() {
+        page["unreachable"] = json!(unreachable);
+    }
+    json_response(&page)
 }
 
 /// Server-Sent Events: `snapshot` (the whole table now, with the number of the last batch in
@@ -528,6 +771,7 @@ pub fn metrics_json(m: &Metrics) -> J {
             "late": by(&m.late_by_query),
             "groups": gauges(&m.groups_by_query),
             "open_windows": gauges(&m.open_windows_by_query),
+            "state_bytes": gauges(&m.state_bytes_by_query),
         },
         "sinks": {
             "changes": by(&m.written_by_sink),
@@ -696,6 +940,15 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "tally_query_open_windows",
         "Windows not yet final a windowed query holds now, one per group and window, by query",
         open,
+    );
+    let state = Family::<Labels, Gauge>::default();
+    for (q, v) in m.state_bytes_by_query.snapshot() {
+        state.get_or_create(&with("query", q)).set(v);
+    }
+    r.register(
+        "tally_query_state_bytes",
+        "A query's aggregate state in bytes, as its last whole checkpoint snapshot measured it, by query",
+        state,
     );
     let frontier = Family::<Labels, Gauge>::default();
     for (w, v) in m.frontier_by_worker.snapshot() {

@@ -183,8 +183,9 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
         .as_ref()
         .map(|h| Arc::new(crate::results::Results::new(&plan, h.result_rows)));
     if let (Some(h), Some(r)) = (&opts.http, &results) {
-        let job = crate::http::JobView::new(&plan, &opts, r.clone());
-        crate::http::serve(h, job, metrics.clone())?;
+        let (bind, peers) = crate::http::cluster_addresses(&h.addr, opts.process, &addresses)?;
+        let job = crate::http::JobView::new(&plan, &opts, r.clone(), peers);
+        crate::http::serve(&bind, h, job, metrics.clone())?;
     }
     let abort = Arc::new(AtomicBool::new(false));
     let started = Instant::now();

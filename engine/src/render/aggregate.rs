@@ -544,6 +544,12 @@ impl EpochState for AggregateState {
         out
     }
 
+    fn state_measured(&mut self, bytes: usize) {
+        self.metrics
+            .state_bytes_by_query
+            .set(&self.label, self.holder, bytes as i64);
+    }
+
     fn absorb(&self, data: &mut AggregateData, newer: AggregateData) {
         data.groups.absorb(newer.groups);
     }

@@ -87,6 +87,9 @@ pub trait EpochState: 'static {
     /// later epoch is applied).
     fn snapshot_taken(&mut self, _seq: u64) {}
 
+    /// A whole snapshot of the state just took `bytes`: its size, measured (for the metrics).
+    fn state_measured(&mut self, _bytes: usize) {}
+
     /// Called at the end of every activation (`done`: after [`EpochState::finish`]).
     fn settle(&mut self, _done: bool) -> Settle {
         Settle::default()
@@ -536,6 +539,9 @@ impl<S: EpochState> Driver<S> {
                     };
                 }
             }
+        }
+        if let (None, Ok(b)) = (prev, &bytes) {
+            self.state.state_measured(b.len());
         }
         Ok(Snapshot {
             prev,

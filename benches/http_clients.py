@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Load on tally's HTTP server for benches/http_load.sh: POLLERS clients each GET /metrics once
+a second, and STREAMS clients hold /api/queries/QUERY/changes open, reading every event. Runs
+until killed; waits for the server to come up. Prints how many requests and events it got.
+
+Usage: http_clients.py ADDR QUERY [POLLERS] [STREAMS]
+"""
+import http.client
+import signal
+import sys
+import threading
+import time
+
+addr, query = sys.argv[1], sys.argv[2]
+pollers = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+streams = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+host, port = addr.rsplit(":", 1)
+counts = {"requests": 0, "failed": 0, "events": 0}
+lock = threading.Lock()
+
+
+def count(key, n=1):
+    with lock:
+        counts[key] += n
+
+
+def poller():
+    while True:
+        started = time.monotonic()
+        try:
+            c = http.client.HTTPConnection(host, int(port), timeout=10)
+            c.request("GET", "/metrics")
+            c.getresponse().read()
+            c.close()
+            count("requests")
+        except OSError:
+            count("failed")
+            time.sleep(0.01)
+            continue
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+
+
+def streamer():
+    while True:
+        try:
+            c = http.client.HTTPConnection(host, int(port), timeout=60)
+            c.request("GET", f"/api/queries/{query}/changes")
+            r = c.getresponse()
+            while True:
+                line = r.fp.readline()
+                if not line:
+                    break
+                if line.startswith(b"event:"):
+                    count("events")
+        except OSError:
+            time.sleep(0.01)
+
+
+for _ in range(pollers):
+    threading.Thread(target=poller, daemon=True).start()
+for _ in range(streams):
+    threading.Thread(target=streamer, daemon=True).start()
+
+
+def done(*_):
+    print(f"requests={counts['requests']} failed={counts['failed']} events={counts['events']}")
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, done)
+signal.signal(signal.SIGINT, done)
+while True:
+    time.sleep(1)
