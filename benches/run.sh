@@ -177,6 +177,10 @@ ratio_json=$(echo "$(rate "$q1") / $(rate "$q1_json")" | bc -l)
 printf 'ratio=q1_delimited_over_csv value=%.2f target<=1.30\n' "$ratio_csv"
 printf 'ratio=q1_delimited_over_json value=%.2f\n' "$ratio_json"
 
+# What watching costs: q1 with --http under 50 pollers and 10 change streams, against none.
+./benches/http_load.sh "$rows" "$workers" "$runs"
+http_loaded=$(grep 'mode=loaded' benches/out/http_load.txt || true)
+
 {
   echo "# Benchmark results"
   echo
@@ -200,5 +204,7 @@ printf 'ratio=q1_delimited_over_json value=%.2f\n' "$ratio_json"
   printf 'q1 over delimited text / over its CSV copy: %.2f (target: CSV within 1.3x).\n\n' "$ratio_csv"
   printf 'q1 over delimited text / over its JSON-lines copy: %.2f (no target).\n\n' "$ratio_json"
   echo "Kafka -> Redis: \`${latency_line:-not measured}\`"
+  echo
+  echo "q1 watched (\`--http\`, 50 clients polling /metrics each second, 10 change streams): \`${http_loaded:-not measured}\` (target: ratio at least 0.95)"
 } > benches/out/results.md
 echo "wrote benches/out/results.md"

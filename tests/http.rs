@@ -838,3 +838,48 @@ fn a_cluster_needs_a_port_to_serve_at() {
         "{err}"
     );
 }
+
+#[test]
+fn late_rows_are_counted_as_corrected_within_the_lateness_and_as_dropped_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JOB
+        .replace("http.token=s3cret\n", "lateness.seconds=10\n")
+        .replace(
+            "execution.checkpointing.interval=200 ms\nexecution.checkpointing.dir=state\n",
+            "",
+        );
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    let events = dir.path().join("events.txt");
+    std::fs::write(&events, "").unwrap();
+    let (_job, addr) = start(dir.path());
+    // The minute [..980000, ..040000), then event time 45 s: the minute has ended but is open
+    // for 10 s more; a row of it now corrects it. At 60 s it is final: a row of it is dropped.
+    let lines = [
+        "a;u1;1700000000000",
+        "a;u2;1700000045000",
+        "a;u3;1700000001000",
+        "a;u4;1700000060000",
+        "a;u5;1700000002000",
+    ];
+    for (n, line) in lines.iter().enumerate() {
+        append(&events, &format!("{line}\n"));
+        wait_json(&addr, "/api/metrics", |m| m["rows_read"] == n as u64 + 1);
+    }
+    let m = wait_json(&addr, "/api/metrics", |m| {
+        m["queries"]["late"] != serde_json::json!({})
+    });
+    assert_eq!(
+        (&m["queries"]["late"], &m["queries"]["late_corrected"]),
+        (
+            &serde_json::json!({"INSERT INTO dest": 1}),
+            &serde_json::json!({"INSERT INTO dest": 1})
+        )
+    );
+    let (_, page) = get(&addr, "/metrics", None);
+    for sample in [
+        r#"tally_late_rows_total{job="job",query="INSERT INTO dest"} 1"#,
+        r#"tally_late_rows_corrected_total{job="job",query="INSERT INTO dest"} 1"#,
+    ] {
+        assert!(page.lines().any(|l| l == sample), "{sample}:\n{page}");
+    }
+}

@@ -542,9 +542,11 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
         ),
     )
     .unwrap();
-    // 300 records to partition 0 and 200 to partition 1, before the job starts: it starts
-    // behind, then catches up.
-    broker.produce_to("clicks", 0, &lines[..300]);
+    // 300 records and a malformed one to partition 0 and 200 records to partition 1, before
+    // the job starts: it starts behind, then catches up.
+    let mut first: Vec<String> = lines[..300].to_vec();
+    first.push("bad".to_string());
+    broker.produce_to("clicks", 0, &first);
     broker.produce_to("clicks", 1, &lines[300..]);
     let bytes = |l: &[String]| l.iter().map(String::len).sum::<usize>();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
@@ -573,15 +575,19 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
             .to_string(),
         format!(
             r#"tally_source_partition_bytes_total{{job="job",source="src",partition="0"}} {}"#,
-            bytes(&lines[..300])
+            bytes(&first)
         ),
         format!(
             r#"tally_source_partition_bytes_total{{job="job",source="src",partition="1"}} {}"#,
             bytes(&lines[300..])
         ),
+        r#"tally_source_partition_bad_rows_total{job="job",source="src",partition="0"} 1"#
+            .to_string(),
+        r#"tally_source_partition_bad_rows_total{job="job",source="src",partition="1"} 0"#
+            .to_string(),
         r#"tally_kafka_consumer_lag{job="job",source="src",partition="0"} 0"#.to_string(),
         r#"tally_kafka_consumer_lag{job="job",source="src",partition="1"} 0"#.to_string(),
-        r#"tally_kafka_committed_offset{job="job",source="src",partition="0"} 300"#.to_string(),
+        r#"tally_kafka_committed_offset{job="job",source="src",partition="0"} 301"#.to_string(),
         r#"tally_kafka_committed_offset{job="job",source="src",partition="1"} 200"#.to_string(),
     ];
     let partition_lines = |page: &str| -> Vec<String> {

@@ -19,6 +19,11 @@ impl RecordParser {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
+
+    /// Records this parser has rejected (counted and skipped) so far.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.get()
+    }
 }
 
 pub struct RecordParser {
@@ -30,6 +35,7 @@ pub struct RecordParser {
     lower_names: Vec<String>,
     /// CSV's state machine and buffers, reused from record to record.
     csv: RefCell<CsvReader>,
+    rejected: std::cell::Cell<u64>,
 }
 
 /// csv-core's reader with the `csv` crate's defaults (comma, `"` quotes doubled inside quoted
@@ -68,11 +74,13 @@ impl RecordParser {
             metrics,
             lower_names,
             csv: RefCell::new(CsvReader::new()),
+            rejected: std::cell::Cell::new(0),
         }
     }
 
     /// Counts a record that is not text at all as malformed.
     pub fn reject(&self, reason: &str, record: &str) {
+        self.rejected.set(self.rejected.get() + 1);
         self.metrics.bad_row(&self.table, reason, record);
     }
 
@@ -101,7 +109,7 @@ impl RecordParser {
                 true
             }
             Err(reason) => {
-                self.metrics.bad_row(&self.table, &reason, line);
+                self.reject(&reason, line);
                 false
             }
         }

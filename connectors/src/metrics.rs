@@ -62,6 +62,9 @@ pub struct Metrics {
     pub rows_in_by_query: Labelled,
     /// Each query's groups held now, by query (summed over the workers' operators).
     pub groups_by_query: Gauges,
+    /// Rows that came after their window's end in event time but within the lateness, and
+    /// revised it, by query.
+    pub late_corrected_by_query: Labelled,
     /// Updates each query's aggregate emitted (`-old +new` counts two), by query.
     pub rows_out_by_query: Labelled,
     /// Each windowed query's windows not yet final, one per group and window, by query.
@@ -91,6 +94,8 @@ pub struct PartitionStats {
     /// Rows parsed from its records, and the bytes of those records' payloads.
     pub rows: u64,
     pub bytes: u64,
+    /// Malformed records counted and skipped.
+    pub bad: u64,
     /// The offset of the next record to read (-1: none read yet).
     pub position: i64,
     /// The partition's end at the broker, as the client last heard (-1: not yet).
@@ -104,6 +109,7 @@ impl Default for PartitionStats {
         PartitionStats {
             rows: 0,
             bytes: 0,
+            bad: 0,
             position: -1,
             high: -1,
             committed: -1,
@@ -232,6 +238,7 @@ impl Default for Metrics {
             rows_in_by_query: Labelled::default(),
             groups_by_query: Gauges::default(),
             rows_out_by_query: Labelled::default(),
+            late_corrected_by_query: Labelled::default(),
             open_windows_by_query: Gauges::default(),
             state_bytes_by_query: Gauges::default(),
             upserts_by_sink: Labelled::default(),

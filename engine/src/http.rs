@@ -757,7 +757,7 @@ pub fn metrics_json(m: &Metrics) -> J {
         "watermark_lag_seconds": (wm != i64::MIN).then(|| (now as i64 - wm) as f64 / 1000.0),
         "sources": by(&m.read_by_source),
         "partitions": m.partitions.snapshot().into_iter().map(|((source, p), s)| json!({
-            "source": source, "partition": p, "rows": s.rows, "bytes": s.bytes,
+            "source": source, "partition": p, "rows": s.rows, "bytes": s.bytes, "bad": s.bad,
             "position": (s.position >= 0).then_some(s.position),
             "lag": s.lag(),
             "committed": (s.committed >= 0).then_some(s.committed),
@@ -769,6 +769,7 @@ pub fn metrics_json(m: &Metrics) -> J {
             "rows_in": by(&m.rows_in_by_query),
             "rows_out": by(&m.rows_out_by_query),
             "late": by(&m.late_by_query),
+            "late_corrected": by(&m.late_corrected_by_query),
             "groups": gauges(&m.groups_by_query),
             "open_windows": gauges(&m.open_windows_by_query),
             "state_bytes": gauges(&m.state_bytes_by_query),
@@ -853,6 +854,11 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "Bytes of the records read from a partition, by source table and partition (Kafka)",
         counters(parts.iter().map(|(k, s)| (by_partition(k), s.bytes))),
     );
+    r.register(
+        "tally_source_partition_bad_rows",
+        "Malformed records of a partition counted and skipped, by source table and partition (Kafka)",
+        counters(parts.iter().map(|(k, s)| (by_partition(k), s.bad))),
+    );
     let lag = Family::<Labels, Gauge>::default();
     let committed = Family::<Labels, Gauge>::default();
     for (k, s) in &parts {
@@ -898,6 +904,16 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "Rows dropped because their window was already final, by query",
         counters(
             m.late_by_query
+                .snapshot()
+                .into_iter()
+                .map(|(q, n)| (with("query", q), n)),
+        ),
+    );
+    r.register(
+        "tally_late_rows_corrected",
+        "Rows that came after their window's end in event time but within the lateness, and revised it, by query",
+        counters(
+            m.late_corrected_by_query
                 .snapshot()
                 .into_iter()
                 .map(|(q, n)| (with("query", q), n)),

@@ -285,7 +285,9 @@ impl KafkaSource {
     /// Reads up to `limit` records of partition queue `i` into `out`; returns how many.
     fn read_partition(&mut self, i: usize, limit: usize, out: &mut Vec<Row>) -> usize {
         let (rows_before, mut bytes) = (out.len(), 0u64);
+        let bad_before = self.parser.rejected();
         let read = self.read_records(i, limit, out, &mut bytes);
+        let bad = self.parser.rejected() - bad_before;
         if read > 0 {
             let (p, next) = (self.queues[i].0, self.next.get(&self.queues[i].0).copied());
             let rows = (out.len() - rows_before) as u64;
@@ -295,6 +297,7 @@ impl KafkaSource {
                 .update(self.parser.table(), p, |m| {
                     m.rows += rows;
                     m.bytes += bytes;
+                    m.bad += bad;
                     m.position = next.unwrap_or(-1);
                 });
         }

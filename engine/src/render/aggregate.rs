@@ -63,6 +63,8 @@ impl Pane {
 #[derive(Clone, Copy)]
 struct Spec {
     size: i64,
+    /// How long after a window's end in event time its rows still count (ms).
+    lateness: i64,
     accu: Option<i64>,
     sw: Option<i64>,
 }
@@ -71,6 +73,7 @@ impl Spec {
     fn new(w: &WindowPlan) -> Spec {
         Spec {
             size: w.size_ms as i64,
+            lateness: w.lateness_ms as i64,
             accu: w.accu_ms.map(|a| a as i64),
             sw: w.sw_ms.map(|s| s as i64),
         }
@@ -567,10 +570,22 @@ impl EpochState for AggregateState {
         let read = updates.len() as u64;
         let out_before = out.len();
         let mut late = 0u64;
+        // A row whose window ended (in event time: at or before the watermark plus the
+        // lateness) but is not yet final is late and corrects its window.
+        let ended = match (self.spec, watermark) {
+            (Some(spec), Some(wm)) => Some((spec.size, wm.saturating_add(spec.lateness))),
+            _ => None,
+        };
+        let mut corrected = 0u64;
         for (row, diff) in updates.drain(..) {
             if !self.fold(&row, diff, watermark) {
                 late += diff.max(0) as u64;
                 continue;
+            }
+            if let Some((size, max)) = ended {
+                if self.start_of(&row) + size <= max {
+                    corrected += diff.max(0) as u64;
+                }
             }
             if self.emit == Emit::Changes {
                 let start = self.start_of(&row);
@@ -582,6 +597,11 @@ impl EpochState for AggregateState {
         }
         if late > 0 {
             self.metrics.late(&self.label, late);
+        }
+        if corrected > 0 {
+            self.metrics
+                .late_corrected_by_query
+                .add(&self.label, corrected);
         }
         if read > 0 {
             self.metrics.rows_in_by_query.add(&self.label, read);
