@@ -883,3 +883,101 @@ fn late_rows_are_counted_as_corrected_within_the_lateness_and_as_dropped_past_it
         assert!(page.lines().any(|l| l == sample), "{sample}:\n{page}");
     }
 }
+
+/// Every `_total` sample of a metrics page, by name and labels.
+fn totals(page: &str) -> std::collections::BTreeMap<String, f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(k, _)| k.split('{').next().unwrap().ends_with("_total"))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_counters_of_a_generator_into_mysql_and_redis_move_never_go_down_and_end_exact() {
+    let mut db = common::Mysql::connect();
+    let mut r = common::redis();
+    let table = common::unique("tally_http_m");
+    let hash = common::unique("tally_http_r");
+    let dir = tempfile::tempdir().unwrap();
+    // 4000 events at 2000 a second; a followed (empty) file keeps the job running after.
+    let job = format!(
+        "[system]\nsql=INSERT INTO m SELECT appId, count(qq) n FROM gen GROUP BY appId \\\n\
+         INSERT INTO r SELECT appId, count(qq) n FROM gen GROUP BY appId \\\n\
+         INSERT INTO f SELECT qq, count(1) n FROM idle GROUP BY qq\n\n\
+         [tabledesc-gen]\ntable.name=gen\ntable.type=generator\ntable.generator.rows=4000\n\
+         table.generator.rate=2000\n\n\
+         [tabledesc-idle]\ntable.name=idle\ntable.fields=qq,string,\ntable.type=file\n\
+         table.file.path=idle.txt\ntable.file.follow=true\n\n\
+         [tabledesc-m]\ntable.name=m\ntable.type=mysql\ntable.mysql.table={table}\n\
+         table.mysql.create=true\ntable.flush.ms=100\n\n\
+         [tabledesc-r]\ntable.name=r\ntable.type=redis\ntable.redis.url=redis://{}/\n\
+         table.redis.hash={hash}\ntable.redis.field={{appId}}\ntable.flush.ms=100\n\n\
+         [tabledesc-f]\ntable.name=f\ntable.type=csv\ntable.csv.path=f.csv\n",
+        common::REDIS
+    );
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    std::fs::write(dir.path().join("idle.txt"), "").unwrap();
+    let (_job, addr) = start(dir.path());
+    let read = r#"tally_source_rows_total{job="job",source="gen"}"#;
+    let (mut last, mut seen) = (totals(&get(&addr, "/metrics", None).1), Vec::new());
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let (status, page) = get(&addr, "/metrics", None);
+        assert_eq!(status, 200);
+        let now = totals(&page);
+        for (k, before) in &last {
+            let after = now
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} went away:\n{page}"));
+            assert!(after >= before, "{k} went down from {before} to {after}");
+        }
+        let n = now.get(read).copied().unwrap_or(0.0);
+        if seen.last() != Some(&n) {
+            seen.push(n);
+        }
+        last = now;
+        let values: Vec<String> = redis::cmd("HVALS").arg(&hash).query(&mut r).unwrap();
+        let sum: i64 = values
+            .iter()
+            .map(|v| {
+                let v: serde_json::Value = serde_json::from_str(v).unwrap();
+                v["n"].as_i64().unwrap()
+            })
+            .sum();
+        // The table exists once the sink is open (the dataflow is built after HTTP is up).
+        let in_db = if n == 4000.0 && sum == 4000 {
+            db.rows(&format!("SELECT SUM(n) FROM `{table}`"))
+        } else {
+            Vec::new()
+        };
+        if in_db == ["4000"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not done within 60 s: {seen:?}, Redis {sum:?}, MySQL {in_db:?}"
+        );
+    }
+    // The count moved as the rows came (at 2000/s, polled every 100 ms), and ends at what the
+    // generator made: every row aggregated by both queries, none late, none malformed.
+    assert!(seen.len() >= 4, "the count did not move: {seen:?}");
+    let q = |name: &str, query: &str| -> f64 {
+        last[&format!(r#"{name}{{job="job",query="{query}"}}"#)]
+    };
+    assert_eq!(
+        (
+            last[r#"tally_rows_read_total{job="job"}"#],
+            q("tally_query_rows_in_total", "INSERT INTO m"),
+            q("tally_query_rows_in_total", "INSERT INTO r"),
+        ),
+        (4000.0, 4000.0, 4000.0)
+    );
+    assert!(!last
+        .keys()
+        .any(|k| k.starts_with("tally_late_rows") || k.starts_with("tally_bad_rows")));
+    db.exec(&format!("DROP TABLE `{table}`"));
+    let _: () = redis::cmd("DEL").arg(&hash).query(&mut r).unwrap();
+}

@@ -694,7 +694,7 @@ async fn api_changes(State(s): State<Served>, Path(name): Path<String>) -> Respo
                     let e = Event::default()
                         .event("changes")
                         .id(b.seq.to_string())
-                        .data(q.batch_json(&b).to_string());
+                        .data(q.batch_text(&b));
                     return Some((Ok(e), st));
                 }
                 Err(RecvError::Lagged(_)) => st.rx = None,

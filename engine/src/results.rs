@@ -62,6 +62,8 @@ pub struct Batch {
     /// Numbers the batches of one query from 1, with no gap.
     pub seq: u64,
     pub changes: Vec<Change>,
+    /// The batch as a `changes` event's data, made once by the first stream that sends it.
+    text: std::sync::OnceLock<String>,
 }
 
 /// One query's result table.
@@ -155,18 +157,53 @@ impl QueryResult {
             return;
         }
         let mut view = self.view();
+        // A batch with more rows than the table keeps (a final flush of a windowed table): rows
+        // of windows older than the newest `rows_kept` rows' would be dropped at once, so they
+        // are not added at all.
+        let oldest_kept = self.oldest_kept(changes);
         for c in changes {
+            if let (Some(oldest), Change::Insert(r) | Change::Update(r)) = (oldest_kept, c) {
+                if self.window_of(r).is_some_and(|w| w < oldest)
+                    && !view.rows.contains_key(&self.key_of(r))
+                {
+                    view.dropped += 1;
+                    continue;
+                }
+            }
             self.apply(&mut view, c);
         }
         self.keep_newest(&mut view);
         view.seq += 1;
-        let batch = Batch {
-            seq: view.seq,
-            changes: changes.iter().map(|c| self.shown(c)).collect(),
-        };
         // Sent under the lock: a stream that takes the table and subscribes under it misses no
-        // batch and sees none twice. No receiver is not an error.
-        let _ = self.changes.send(Arc::new(batch));
+        // batch and sees none twice. With no stream open, nothing is made to be sent.
+        if self.changes.receiver_count() > 0 {
+            let batch = Batch {
+                seq: view.seq,
+                changes: changes.iter().map(|c| self.shown(c)).collect(),
+                text: std::sync::OnceLock::new(),
+            };
+            let _ = self.changes.send(Arc::new(batch));
+        }
+    }
+
+    /// For a windowed table and a batch of more rows than it keeps: the window start of its
+    /// `rows_kept`-th newest row (older rows cannot stay).
+    fn oldest_kept(&self, changes: &[Change]) -> Option<i64> {
+        if self.version.is_none() || changes.len() <= self.rows_kept {
+            return None;
+        }
+        let mut windows: Vec<i64> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Insert(r) | Change::Update(r) => self.window_of(r),
+                Change::Delete(_) => None,
+            })
+            .collect();
+        if windows.len() <= self.rows_kept {
+            return None;
+        }
+        let at = windows.len() - self.rows_kept;
+        Some(*windows.select_nth_unstable(at).1)
     }
 
     /// A restored sink's table (rows with their hidden column): the copy starts from it.
@@ -329,6 +366,11 @@ impl QueryResult {
         })
     }
 
+    /// [`QueryResult::batch_json`] as text, made once however many streams send it.
+    pub fn batch_text<'b>(&self, b: &'b Batch) -> &'b str {
+        b.text.get_or_init(|| self.batch_json(b).to_string())
+    }
+
     pub fn batch_json(&self, b: &Batch) -> J {
         json!({
             "seq": b.seq,
@@ -422,6 +464,30 @@ mod tests {
             vec![vec![s("b"), Value::Int(5)], vec![s("a"), Value::Int(2)]]
         );
         assert_eq!((page.total, page.dropped), (2, 2));
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_table_keeps_only_its_newest_windows() {
+        let q = QueryResult::new(
+            "dest",
+            "INSERT INTO dest",
+            vec!["k".into(), "n".into()],
+            Some(vec![0, 2]),
+            Some(2),
+            4,
+        );
+        let row = |k: &str, w: i64| vec![s(k), Value::Int(w), Value::Int(w)];
+        // Ten windows of one key, newest last; the table keeps four.
+        let changes: Vec<Change> = (0..10).map(|w| Change::Insert(row("a", w))).collect();
+        q.publish(&changes);
+        let page = q.page(0, 10, None);
+        assert_eq!(
+            page.rows,
+            (6..10)
+                .map(|w| vec![s("a"), Value::Int(w)])
+                .collect::<Vec<Row>>()
+        );
+        assert_eq!((page.total, page.dropped, page.seq), (4, 6, 1));
     }
 
     #[test]

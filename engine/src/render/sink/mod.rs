@@ -596,7 +596,10 @@ impl SinkState {
                 return;
             }
         }
-        let published = self.view.as_ref().map(|_| changes.clone());
+        // The API's copy of the result (`--http`) takes the flush as it is written.
+        if let Some((r, i)) = &self.view {
+            r.queries[*i].publish(&changes);
+        }
         self.data.table.hide_version(&mut changes);
         match flush_with_retry(&mut **s, &self.name, &changes, &rows, &self.shared.metrics) {
             Ok(()) => {
@@ -620,9 +623,6 @@ impl SinkState {
                 m.deletes_by_sink.add(&self.name, deletes);
                 m.upserts_by_sink
                     .add(&self.name, changes.len() as u64 - deletes);
-                if let (Some((r, i)), Some(full)) = (&self.view, published) {
-                    r.queries[*i].publish(&full);
-                }
             }
             Err(e) => {
                 self.shared.metrics.sink_errors.add(&self.name, 1);
