@@ -105,6 +105,7 @@ fn tally_samples(page: &str) -> Vec<String> {
                 && !l.starts_with("tally_sink_flush_seconds")
                 && !l.starts_with("tally_dataflow_frontier")
                 && !l.starts_with("tally_query_state_bytes")
+                && !l.starts_with("tally_operator_state_bytes")
         })
         .map(str::to_string)
         .collect()
@@ -176,6 +177,15 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         })
         .unwrap_or_else(|| panic!("no state size:\n{page}"));
     assert!(state.parse::<u64>().unwrap() > 0, "{page}");
+    // Every stateful operator's, by the names /api/job's graph and the checkpoint use.
+    // (A family's samples come in no set order.)
+    let mut ops: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(r#"tally_operator_state_bytes{job="job",operator=""#))
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    ops.sort();
+    assert_eq!(ops, ["node1:aggregate", "sink0"], "{page}");
     // Every family has its HELP and TYPE, and the process's own metrics are there.
     for (name, kind) in [
         ("tally_rows_read_total", "counter"),

@@ -590,15 +590,21 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
         r#"tally_kafka_committed_offset{job="job",source="src",partition="0"} 301"#.to_string(),
         r#"tally_kafka_committed_offset{job="job",source="src",partition="1"} 200"#.to_string(),
     ];
+    // A family's samples come in no set order: compared sorted.
+    let mut expected = expected.to_vec();
+    expected.sort();
     let partition_lines = |page: &str| -> Vec<String> {
-        page.lines()
+        let mut lines: Vec<String> = page
+            .lines()
             .filter(|l| {
                 l.starts_with("tally_source_partition_")
                     || l.starts_with("tally_kafka_consumer_lag")
                     || l.starts_with("tally_kafka_committed_offset")
             })
             .map(String::from)
-            .collect()
+            .collect();
+        lines.sort();
+        lines
     };
     let started = Instant::now();
     loop {

@@ -72,6 +72,9 @@ pub struct Metrics {
     /// Each query's aggregate state in bytes, as its last whole snapshot measured it (with
     /// checkpoints), by query.
     pub state_bytes_by_query: Gauges,
+    /// Every stateful operator's state in bytes (its checkpoint id: `node1`, `node3:join`,
+    /// `sink0`), as its last whole snapshot measured it, summed over workers.
+    pub state_bytes_by_operator: Gauges,
     /// Result changes written as upserts (inserts and updates) and as deletes, by sink.
     pub upserts_by_sink: Labelled,
     pub deletes_by_sink: Labelled,
@@ -241,6 +244,7 @@ impl Default for Metrics {
             late_corrected_by_query: Labelled::default(),
             open_windows_by_query: Gauges::default(),
             state_bytes_by_query: Gauges::default(),
+            state_bytes_by_operator: Gauges::default(),
             upserts_by_sink: Labelled::default(),
             deletes_by_sink: Labelled::default(),
             sink_errors: Labelled::default(),

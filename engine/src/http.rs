@@ -774,6 +774,9 @@ pub fn metrics_json(m: &Metrics) -> J {
             "open_windows": gauges(&m.open_windows_by_query),
             "state_bytes": gauges(&m.state_bytes_by_query),
         },
+        "operators": {
+            "state_bytes": gauges(&m.state_bytes_by_operator),
+        },
         "sinks": {
             "changes": by(&m.written_by_sink),
             "upserts": by(&m.upserts_by_sink),
@@ -965,6 +968,15 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "tally_query_state_bytes",
         "A query's aggregate state in bytes, as its last whole checkpoint snapshot measured it, by query",
         state,
+    );
+    let by_op = Family::<Labels, Gauge>::default();
+    for (op, v) in m.state_bytes_by_operator.snapshot() {
+        by_op.get_or_create(&with("operator", op)).set(v);
+    }
+    r.register(
+        "tally_operator_state_bytes",
+        "A stateful operator's state in bytes (aggregate, join, upsert, sink; named as in /api/job's graph), as its last whole checkpoint snapshot measured it",
+        by_op,
     );
     let frontier = Family::<Labels, Gauge>::default();
     for (w, v) in m.frontier_by_worker.snapshot() {

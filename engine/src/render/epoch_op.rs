@@ -785,6 +785,10 @@ where
     let maxima =
         maxima.unwrap_or_else(|| timely::dataflow::operators::generic::operator::empty(scope));
     let parts = persist.parts.clone();
+    let measured = persist
+        .metrics
+        .clone()
+        .map(|m| (m, tally_connectors::metrics::Gauges::holder()));
     let restore = parts.as_ref().and_then(|p| p.register(&id));
     data.binary_frontier(maxima, pact, Pipeline, name, move |cap, info| {
         let activator = scope.activator_for(info.address.clone());
@@ -827,6 +831,12 @@ where
             });
             if let Some(parts) = parts.as_ref() {
                 for (seq, epoch, snap) in driver.take_snapshots() {
+                    if let (Some((m, holder)), Ok(s)) = (measured.as_ref(), snap.as_ref()) {
+                        if s.prev.is_none() {
+                            m.state_bytes_by_operator
+                                .set(&id, *holder, s.bytes.len() as i64);
+                        }
+                    }
                     parts.deposit(seq, epoch, &id, snap.map_err(|e| e.to_string()));
                 }
             }
@@ -852,6 +862,8 @@ where
 pub struct Persist<'s> {
     pub requests: Option<StreamVec<'s, u64, (u32, u64, i64)>>,
     pub parts: Option<std::sync::Arc<crate::checkpoint::Parts>>,
+    /// Where each operator's state size, measured by its whole snapshots, is shown.
+    pub metrics: Option<std::sync::Arc<tally_connectors::Metrics>>,
 }
 
 /// Each `(epoch, max)` of one clock's maxima stream, tagged with the clock's index.

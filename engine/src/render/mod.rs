@@ -139,6 +139,7 @@ pub fn build<'s>(
                 epoch_op::Persist {
                     requests: Some(stream.broadcast()),
                     parts: Some(parts),
+                    metrics: Some(shared.metrics.clone()),
                 },
             )
         }
