@@ -28,10 +28,25 @@ pub fn watchdog(timeout: Duration, formed: Arc<AtomicBool>, what: String) {
 
 /// Adds a hint to the panics of timely's network threads (a peer with another `-w` makes them
 /// index out of bounds; a peer that stops resets the connection).
-pub fn explain_network_panics(process: usize, threads: usize) {
+///
+/// Once every worker of this process has finished (`finished` reaches `threads`), a panic of
+/// timely's communication is the teardown race of a peer that closed its connections first:
+/// the job is complete, and [`crate::run`] says so instead.
+pub fn explain_network_panics(
+    process: usize,
+    threads: usize,
+    finished: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let previous = std::panic::take_hook();
     let said = std::sync::Once::new();
     std::panic::set_hook(Box::new(move |info| {
+        let teardown = finished.load(std::sync::atomic::Ordering::SeqCst) >= threads
+            && info
+                .location()
+                .is_some_and(|l| l.file().contains("timely_communication"));
+        if teardown {
+            return;
+        }
         previous(info);
         said.call_once(|| {
             eprintln!(

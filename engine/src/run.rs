@@ -159,8 +159,11 @@ fn timely_config(opts: &RunOptions) -> Result<(Config, Vec<String>), EngineError
 pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
     let (config, addresses) = timely_config(&opts)?;
     let formed = Arc::new(AtomicBool::new(opts.processes == 1));
+    // This process's workers that finished their job without an error.
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let finished_here = finished.clone();
     if opts.processes > 1 {
-        crate::cluster::explain_network_panics(opts.process, opts.workers);
+        crate::cluster::explain_network_panics(opts.process, opts.workers, finished.clone());
         crate::cluster::watchdog(
             opts.connect_timeout,
             formed.clone(),
@@ -261,13 +264,28 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
                 resume.as_deref(),
             )
         });
-        if result.is_err() {
-            abort.store(true, Ordering::SeqCst);
+        match &result {
+            Ok(()) => {
+                finished_here.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(_) => abort.store(true, Ordering::SeqCst),
         }
         result
     })
     .map_err(EngineError::Start)?;
-    let results = guards.join();
+    let results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())) {
+        Ok(results) => results,
+        // Every worker here finished; a peer that closed its connections first made timely's
+        // network threads fail on the way out. Nothing of the job is lost.
+        Err(_) if cluster && finished.load(Ordering::SeqCst) >= threads => {
+            tracing::warn!(
+                "every worker of process {process} finished; the cluster's connections closed \
+                 with an error on the way out (a peer ended first)"
+            );
+            (0..threads).map(|_| Ok(Ok(()))).collect()
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     done.store(true, Ordering::SeqCst);
     if let Some(p) = progress {
         let _ = p.join();
