@@ -95,6 +95,9 @@ pub struct Checkpointer {
     final_seq: Option<u64>,
     /// Set on SIGTERM; the checkpoint taken for it.
     stop: Arc<AtomicBool>,
+    /// Worker 0: another worker passed a SIGTERM on. Kept apart from `stop`, which the workers
+    /// of a process share: a worker passing it on clears that flag, and must not clear this.
+    stop_asked: bool,
     stop_seq: Option<u64>,
     failures: u32,
     /// Every worker: the final checkpoint is complete (or failed).
@@ -158,6 +161,7 @@ impl Checkpointer {
             asked: BTreeMap::new(),
             final_seq: None,
             stop,
+            stop_asked: false,
             stop_seq: None,
             failures: 0,
             final_done: false,
@@ -191,7 +195,7 @@ impl Checkpointer {
             return;
         }
         // SIGTERM: a checkpoint now, then every process stops.
-        if self.stop.load(Ordering::Relaxed) && self.stop_seq.is_none() {
+        if (self.stop_asked || self.stop.load(Ordering::Relaxed)) && self.stop_seq.is_none() {
             let epoch = *requests.time();
             self.stop_seq = Some(self.request(requests, epoch));
             tracing::info!("SIGTERM: taking a checkpoint, then stopping");
@@ -305,7 +309,7 @@ impl Checkpointer {
         for a in acks {
             match a {
                 ToLeader::Ack(a) => self.open.entry(a.seq).or_default().push(a),
-                ToLeader::Stop => self.stop.store(true, Ordering::Relaxed),
+                ToLeader::Stop => self.stop_asked = true,
             }
         }
         while let Some((&seq, got)) = self.open.first_key_value() {
@@ -322,6 +326,7 @@ impl Checkpointer {
             if stop && done.as_ref().is_ok_and(|d| !d.ok) {
                 // The job goes on; another SIGTERM tries again.
                 self.stop_seq = None;
+                self.stop_asked = false;
                 self.stop.store(false, Ordering::Relaxed);
             }
             let dones = self.dones.as_mut().expect("open until the end");
