@@ -5,10 +5,10 @@
 //!
 //! Chromium and chromedriver are Debian's (`scripts/services.sh` installs them).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-
-const TALLY: &str = env!("CARGO_BIN_EXE_tally");
 
 const JOB: &str = "[system]
 sql=INSERT INTO per_minute SELECT appId, AGGRTIME, count(qq) pv, countd(qq) uv FROM src \\
@@ -49,15 +47,9 @@ table.csv.path=totals.csv
 table.flush.ms=100
 ";
 
-/// A child process killed when dropped.
-struct Killed(Child);
+mod common;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Running as Killed;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -65,31 +57,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// `tally run` with `--http 127.0.0.1:0`, and the address it serves at (from its log).
-fn start_job(dir: &Path) -> (Killed, String) {
-    let mut child = Command::new(TALLY)
-        .args(["run", "job.ec", "--http", "127.0.0.1:0", "--progress", "0"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let running = Killed(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("tally ended before serving HTTP")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (running, addr)
 }
 
 /// chromedriver on a free port, once it answers.
@@ -162,7 +129,7 @@ fn the_console_shows_the_plan_charts_and_live_results_in_a_real_browser() {
     let events = dir.path().join("events.txt");
     std::fs::write(dir.path().join("job.ec"), JOB).unwrap();
     std::fs::write(&events, "a;u1;1700000000000\nb;u2;1700000000000\n").unwrap();
-    let (_job, addr) = start_job(dir.path());
+    let (_job, addr) = common::run_serving(dir.path(), &[]);
     // Rows keep arriving (one app, its minute moving on), so the charts have something to show.
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {

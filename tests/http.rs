@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TALLY: &str = env!("CARGO_BIN_EXE_tally");
@@ -33,41 +33,11 @@ table.type=csv
 table.csv.path=out.csv
 ";
 
-/// A running `tally run`, killed when dropped.
-struct Running(Child);
+use common::Running;
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the job with `--http 127.0.0.1:0` and returns it with the address it serves at (read
-/// from its log).
+/// Starts the job with `--http 127.0.0.1:0` and returns it with the address it serves at.
 fn start(dir: &Path) -> (Running, String) {
-    let mut child = Command::new(TALLY)
-        .args(["run", "job.ec", "--http", "127.0.0.1:0", "--progress", "0"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let running = Running(child);
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("tally ended before serving HTTP")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep reading its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (running, addr)
+    common::run_serving(dir, &[])
 }
 
 /// `GET path` with an optional bearer token: the status code and the body.

@@ -523,7 +523,6 @@ fn metrics_page(addr: &str) -> String {
 
 #[test]
 fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
-    use std::io::BufRead;
     let broker = Broker::start();
     broker.create_topic("clicks", 2);
     let group = unique("tally_group");
@@ -549,25 +548,7 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
     broker.produce_to("clicks", 0, &first);
     broker.produce_to("clicks", 1, &lines[300..]);
     let bytes = |l: &[String]| l.iter().map(String::len).sum::<usize>();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["run", "job.ec", "-w", "2", "--progress", "0"])
-        .args(["--http", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let _job = Running(child);
-    let addr = loop {
-        let line = log
-            .next()
-            .expect("tally ended before serving HTTP")
-            .unwrap();
-        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in log {});
+    let (_job, addr) = run_serving(dir.path(), &["-w", "2"]);
     let expected = [
         r#"tally_source_partition_rows_total{job="job",source="src",partition="0"} 300"#
             .to_string(),

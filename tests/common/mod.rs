@@ -1025,3 +1025,32 @@ pub fn redis_delete(r: &mut redis::Connection, prefix: &str) {
         let _: () = redis::cmd("DEL").arg(&keys).query(r).unwrap();
     }
 }
+
+/// `tally run job.ec --http 127.0.0.1:0 --progress 0` with `extra` arguments, in `dir`, and the
+/// address it serves at, read from its log (which is then drained, so that the job never
+/// blocks on a full pipe).
+pub fn run_serving(dir: &Path, extra: &[&str]) -> (Running, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "job.ec", "--http", "127.0.0.1:0", "--progress", "0"])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let running = Running(child);
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("tally ended before serving HTTP")
+            .unwrap();
+        if let Some((_, rest)) = line.split_once("serving HTTP on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (running, addr)
+}
