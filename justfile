@@ -50,5 +50,5 @@ bench-checkpoint rows="10000000" workers="2" runs="3":
 
 # What watching a job costs: q1 with no --http, with --http and nobody connected, and with 50
 # clients polling /metrics every second and 10 holding a change stream (benches/out/http_load.txt).
-bench-http rows="10000000" workers="2" runs="3":
+bench-http rows="40000000" workers="2" runs="5":
     ./benches/http_load.sh {{rows}} {{workers}} {{runs}}

@@ -108,6 +108,8 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
     let expected = [
         r#"tally_rows_read_total{job="job"} 3"#,
         r#"tally_source_rows_total{job="job",source="src"} 3"#,
+        // The whole file, the malformed line and the newlines too.
+        r#"tally_source_bytes_total{job="job",source="src"} 61"#,
         r#"tally_worker_rows_total{job="job",worker="0"} 3"#,
         r#"tally_bad_rows_total{job="job",table="src"} 1"#,
         r#"tally_query_rows_in_total{job="job",query="INSERT INTO dest"} 3"#,
@@ -138,24 +140,8 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(get(&addr, "/readyz", token), (200, "ready\n".into()));
-    // The aggregate's state as its last whole snapshot measured it (its size depends on the
-    // snapshot format; that it is measured is what is checked here).
-    let state = page
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(r#"tally_query_state_bytes{job="job",query="INSERT INTO dest"} "#)
-        })
-        .unwrap_or_else(|| panic!("no state size:\n{page}"));
-    assert!(state.parse::<u64>().unwrap() > 0, "{page}");
-    // Every stateful operator's, by the names /api/job's graph and the checkpoint use.
-    // (A family's samples come in no set order.)
-    let mut ops: Vec<&str> = page
-        .lines()
-        .filter_map(|l| l.strip_prefix(r#"tally_operator_state_bytes{job="job",operator=""#))
-        .map(|l| l.split('"').next().unwrap())
-        .collect();
-    ops.sort();
-    assert_eq!(ops, ["node1:aggregate", "sink0"], "{page}");
+    // The states as their last whole snapshots measured them.
+    assert_state_sizes_are_measured(&page);
     // Every family has its HELP and TYPE, and the process's own metrics are there.
     for (name, kind) in [
         ("tally_rows_read_total", "counter"),
@@ -212,6 +198,63 @@ fn a_running_job_serves_its_metrics_health_and_readiness_behind_its_token() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The aggregate's state size and every stateful operator's, by the names /api/job's graph
+/// and the checkpoint use, are on the page. (The sizes depend on the snapshot format: that
+/// they are measured is checked here, their values by engine/tests/operators.rs.)
+fn assert_state_sizes_are_measured(page: &str) {
+    let state = page
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"tally_query_state_bytes{job="job",query="INSERT INTO dest"} "#)
+        })
+        .unwrap_or_else(|| panic!("no state size:\n{page}"));
+    assert!(state.parse::<u64>().unwrap() > 0, "{page}");
+    // A family's samples come in no set order.
+    let mut ops: Vec<(&str, u64)> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(r#"tally_operator_state_bytes{job="job",operator=""#))
+        .map(|l| {
+            let (op, v) = l.split_once("\"} ").unwrap();
+            (op, v.parse().unwrap())
+        })
+        .collect();
+    ops.sort();
+    let names: Vec<&str> = ops.iter().map(|o| o.0).collect();
+    assert_eq!(names, ["node1:aggregate", "sink0"], "{page}");
+    assert!(ops.iter().all(|o| o.1 > 0), "{page}");
+}
+
+#[test]
+fn without_checkpoints_a_watched_jobs_state_sizes_are_measured_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JOB.replace(
+        "execution.checkpointing.interval=200 ms\nexecution.checkpointing.dir=state\n",
+        "",
+    );
+    assert_ne!(job, JOB);
+    std::fs::write(dir.path().join("job.ec"), job).unwrap();
+    std::fs::write(dir.path().join("events.txt"), "a;u1;1700000000000\n").unwrap();
+    let (_job, addr) = start(dir.path());
+    let token = Some("s3cret");
+    let started = Instant::now();
+    let page = loop {
+        let (status, page) = get(&addr, "/metrics", token);
+        assert_eq!(status, 200, "{page}");
+        if page.contains(r#"tally_query_rows_in_total{job="job",query="INSERT INTO dest"} 1"#)
+            && page.contains("tally_operator_state_bytes{")
+        {
+            break page;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no result and state sizes within 30 s:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!dir.path().join("state").exists());
+    assert_state_sizes_are_measured(&page);
 }
 
 #[test]
@@ -762,9 +805,50 @@ fn process_0_of_a_cluster_shows_the_whole_job() {
         !mine.is_empty() && !theirs.is_empty(),
         "{mine:?} {theirs:?}"
     );
+    let owner = |app: &str| -> u64 {
+        if mine.iter().any(|r| r["appId"] == app) {
+            0
+        } else {
+            1
+        }
+    };
+    let (owner00, owner11) = (owner("app00"), owner("app11"));
+    let seqs = |addr: &str| {
+        rows(addr, "/api/queries/totals/rows?local=true").unwrap()["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let seq_sum = seqs(&a0) + seqs(&a1);
     let mut both: Vec<serde_json::Value> = mine.into_iter().chain(theirs).collect();
     both.sort_by_key(|v| v["appId"].as_str().unwrap().to_string());
     assert_eq!(both, expected);
+    // Process 0's change stream is the whole job's: both tables together, then each
+    // process's changes, numbered by the sum of the processes' batch numbers.
+    let mut stream = Events::open(&a0, "/api/queries/totals/changes");
+    let (event, id, snapshot) = stream.next();
+    assert_eq!((event.as_str(), id), ("snapshot", seq_sum.to_string()));
+    assert_eq!(
+        snapshot,
+        serde_json::json!({"query": "totals", "columns": ["appId", "pv", "uv"], "total": 12,
+            "seq": seq_sum, "dropped": 0, "rows": expected})
+    );
+    let change = |app: &str, n: u64| serde_json::json!({"op": "update", "row": {"appId": app, "pv": n, "uv": n}});
+    append(&events, "app00;new;2\n");
+    let (event, id, batch) = stream.next();
+    let seq = seq_sum + 1;
+    assert_eq!((event.as_str(), id), ("changes", seq.to_string()));
+    assert_eq!(
+        batch,
+        serde_json::json!({"seq": seq, "process": owner00, "changes": [change("app00", 2)]})
+    );
+    append(&events, "app11;new;2\n");
+    let (event, id, batch) = stream.next();
+    let seq = seq_sum + 2;
+    assert_eq!((event.as_str(), id), ("changes", seq.to_string()));
+    assert_eq!(
+        batch,
+        serde_json::json!({"seq": seq, "process": owner11, "changes": [change("app11", 13)]})
+    );
     // Ordered by a column over both processes, a page at a time.
     let page = rows(
         &a0,
@@ -775,12 +859,25 @@ fn process_0_of_a_cluster_shows_the_whole_job() {
         page["rows"],
         serde_json::json!([expected[10], expected[9], expected[8]])
     );
-    // The counters add up over the processes: every row read, every result change written.
-    let m = rows(&a0, "/api/metrics").unwrap();
-    assert_eq!(
-        (&m["rows_read"], &m["sinks"]["upserts"]["totals"]),
-        (&serde_json::json!(78), &serde_json::json!(12))
-    );
+    // The counters add up over the processes: every row read (78 and the 2 appended), every
+    // result change written (12 and 2).
+    // (A change is streamed before its sink writes it: the counters may come a moment later.)
+    let counts = |m: &serde_json::Value| {
+        (
+            m["rows_read"].clone(),
+            m["sinks"]["upserts"]["totals"].clone(),
+        )
+    };
+    let want = (serde_json::json!(80), serde_json::json!(14));
+    let started = Instant::now();
+    loop {
+        let m = rows(&a0, "/api/metrics").unwrap();
+        if counts(&m) == want || started.elapsed() > Duration::from_secs(30) {
+            assert_eq!(counts(&m), want, "{m}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (_, job) = get(&a0, "/api/job", None);
     let job: serde_json::Value = serde_json::from_str(&job).unwrap();
     assert_eq!(

@@ -562,6 +562,10 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
             r#"tally_source_partition_bytes_total{{job="job",source="src",partition="1"}} {}"#,
             bytes(&lines[300..])
         ),
+        format!(
+            r#"tally_source_bytes_total{{job="job",source="src"}} {}"#,
+            bytes(&first) + bytes(&lines[300..])
+        ),
         r#"tally_source_partition_bad_rows_total{job="job",source="src",partition="0"} 1"#
             .to_string(),
         r#"tally_source_partition_bad_rows_total{job="job",source="src",partition="1"} 0"#
@@ -579,6 +583,7 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
             .lines()
             .filter(|l| {
                 l.starts_with("tally_source_partition_")
+                    || l.starts_with("tally_source_bytes_total")
                     || l.starts_with("tally_kafka_consumer_lag")
                     || l.starts_with("tally_kafka_committed_offset")
             })

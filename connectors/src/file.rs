@@ -53,20 +53,18 @@ impl FileSource {
         chunk % self.worker.peers as u64 == self.worker.index as u64
     }
 
-    /// Reads one line into `buf` (without the newline); false at the end of the file.
-    fn read_line(&mut self) -> Result<bool, ConnectorError> {
+    /// Reads one line into `buf` (without the newline); returns the bytes it took from the
+    /// file, newline included (0 at the end of the file).
+    fn read_line(&mut self) -> Result<usize, ConnectorError> {
         self.buf.clear();
         let n = self
             .reader
             .read_until(b'\n', &mut self.buf)
             .map_err(|e| ConnectorError::io(&self.path, e))?;
-        if n == 0 {
-            return Ok(false);
-        }
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
         }
-        Ok(true)
+        Ok(n)
     }
 
     /// Skips up to `n` lines without copying them, a buffer at a time; returns how many (fewer
@@ -122,7 +120,7 @@ impl Source for FileSource {
                 }
                 continue;
             }
-            let mut n = 0u64;
+            let (mut n, mut bytes) = (0u64, 0u64);
             while self.line < end {
                 // A line wholly in the reader's buffer (the usual case) is parsed where it is;
                 // one that crosses the buffer's end is read into `buf` first.
@@ -133,19 +131,23 @@ impl Source for FileSource {
                 if let Some(i) = memchr::memchr(b'\n', available) {
                     self.line += 1;
                     n += parse_line(&self.parser, &available[..i], out) as u64;
+                    bytes += i as u64 + 1;
                     self.reader.consume(i + 1);
                     continue;
                 }
-                if !self.read_line()? {
+                let read = self.read_line()?;
+                if read == 0 {
                     self.done = true;
                     break;
                 }
                 self.line += 1;
                 n += parse_line(&self.parser, &self.buf, out) as u64;
+                bytes += read as u64;
             }
             self.metrics
                 .rows_in
                 .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.bytes_by_source.add(self.parser.table(), bytes);
             return Ok(Poll::Batch { epoch: chunk });
         }
     }
@@ -244,6 +246,9 @@ impl FollowSource {
             .read_to_end(&mut chunk)
             .map_err(|e| ConnectorError::io(&self.path, e))?;
         self.pos += n as u64;
+        self.metrics
+            .bytes_by_source
+            .add(self.parser.table(), n as u64);
         self.partial.extend_from_slice(&chunk);
         let mut rows = 0;
         let mut start = 0;

@@ -86,6 +86,9 @@ pub struct Metrics {
     /// Per source partition: rows, bytes, position, end and committed offset.
     pub partitions: Partitions,
     pub read_by_source: Labelled,
+    /// Bytes each source read (file lines with their newlines, Kafka record payloads), by
+    /// source table.
+    pub bytes_by_source: Labelled,
     pub read_by_worker: Labelled,
     pub bad_by_table: Labelled,
     pub written_by_sink: Labelled,
@@ -251,6 +254,7 @@ impl Default for Metrics {
             frontier_by_worker: Gauges::default(),
             partitions: Partitions::default(),
             read_by_source: Labelled::default(),
+            bytes_by_source: Labelled::default(),
             read_by_worker: Labelled::default(),
             bad_by_table: Labelled::default(),
             written_by_sink: Labelled::default(),

@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -196,11 +195,13 @@ pub fn serve(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
+        .on_thread_start(yield_to_the_dataflow)
         .build()
         .map_err(|e| EngineError::Http(format!("cannot start the HTTP server: {e}")))?;
     std::thread::Builder::new()
         .name("tally-http".into())
         .spawn(move || {
+            yield_to_the_dataflow();
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
@@ -230,6 +231,16 @@ pub fn serve(
         "serving HTTP on http://{addr} (the console at /, /metrics, /api, /healthz, /readyz)"
     );
     Ok(addr)
+}
+
+/// Lowers the calling thread's scheduling priority by a nice value of 10 (on Linux a nice
+/// value belongs to a thread, and `who = 0` names the calling one). Where clients and the job
+/// share the cores, the job's workers go first: a burst of requests waits for the console
+/// instead of taking a worker's time slice. Failing to is harmless.
+fn yield_to_the_dataflow() {
+    if let Err(e) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!("the HTTP thread keeps the dataflow's priority: {e}");
+    }
 }
 
 /// Where this process serves, and (on process 0 of a cluster) where the others do. Alone, a
@@ -627,10 +638,7 @@ async fn api_rows(State(s): State<Served>, Path(name): Path<String>, req: Reques
             page[k] = json!(sum);
         }
     }
-    let key: Vec<String> = match q.key() {
-        Some(k) => k.iter().map(|&i| q.columns[i].clone()).collect(),
-        None => q.columns.clone(),
-    };
+    let key = q.key_columns();
     rows.sort_by(|a, b| {
         let by_key = || {
             key.iter()
@@ -656,10 +664,14 @@ async fn api_rows(State(s): State<Served>, Path(name): Path<String>, req: Reques
 
 /// Server-Sent Events: `snapshot` (the whole table now, with the number of the last batch in
 /// it), then one `changes` event per flush, numbered from there (the event's `id`). A client
-/// too slow to keep up gets a new `snapshot` and goes on from it.
-async fn api_changes(State(s): State<Served>, Path(name): Path<String>) -> Response {
+/// too slow to keep up gets a new `snapshot` and goes on from it. On process 0 of a cluster
+/// the stream is the whole job's ([`merged_changes`]).
+async fn api_changes(State(s): State<Served>, Path(name): Path<String>, req: Request) -> Response {
     if let Err(r) = query(&s, &name) {
         return r;
+    }
+    if !wants_local(&req) && !s.job.peers.is_empty() {
+        return merged_changes(&s, name);
     }
     let results = s.job.results.clone();
     struct Stream {
@@ -674,6 +686,8 @@ async fn api_changes(State(s): State<Served>, Path(name): Path<String>) -> Respo
         rx: None,
         seq: 0,
     };
+    // The events are written as bytes made once per batch (`batch_event`), not through
+    // axum's `Sse`, which copies each event's data into a buffer of every stream's own.
     let events = futures::stream::unfold(start, |mut st| async move {
         let q = st.results.get(&st.name)?;
         loop {
@@ -681,30 +695,236 @@ async fn api_changes(State(s): State<Served>, Path(name): Path<String>) -> Respo
                 let (page, rx) = q.subscribe();
                 st.rx = Some(rx);
                 st.seq = page.seq;
-                let e = Event::default()
-                    .event("snapshot")
-                    .id(page.seq.to_string())
-                    .data(q.page_json(&page).to_string());
+                let e = q.page_event(&page);
                 return Some((Ok::<_, Infallible>(e), st));
             };
-            match rx.recv().await {
-                Ok(b) if b.seq <= st.seq => continue,
-                Ok(b) => {
+            match tokio::time::timeout(SSE_KEEP_ALIVE, rx.recv()).await {
+                // Nothing for a while: a comment keeps proxies from closing the stream.
+                Err(_) => return Some((Ok(bytes::Bytes::from_static(b":\n\n")), st)),
+                Ok(Ok(b)) if b.seq <= st.seq => continue,
+                Ok(Ok(b)) => {
                     st.seq = b.seq;
-                    let e = Event::default()
-                        .event("changes")
-                        .id(b.seq.to_string())
-                        .data(q.batch_text(&b));
-                    return Some((Ok(e), st));
+                    return Some((Ok(q.batch_event(&b)), st));
                 }
-                Err(RecvError::Lagged(_)) => st.rx = None,
-                Err(RecvError::Closed) => return None,
+                Ok(Err(RecvError::Lagged(_))) => st.rx = None,
+                Ok(Err(RecvError::Closed)) => return None,
             }
         }
     });
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
+    event_stream(events)
+}
+
+/// How long a change stream may be silent before it sends a comment (axum's `Sse` default).
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The response headers of a change stream.
+fn event_stream(
+    events: impl futures::Stream<Item = Result<bytes::Bytes, Infallible>> + Send + 'static,
+) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(events),
+    )
         .into_response()
+}
+
+/// What one process's change stream said, as process 0 merges them.
+enum Part {
+    Snapshot(J),
+    Changes(J),
+    /// The stream ended or could not start (why).
+    End(String),
+}
+
+/// The whole job's change stream, on process 0 of a cluster. Each process writes the result
+/// keys its workers own, so the processes' streams never touch the same row: the `snapshot` is
+/// every process's table together (in key order), and each process's `changes` event follows
+/// as it comes, with `"process": i`. An event's `id` (and `seq`) is the sum of the processes'
+/// batch numbers so far: it grows by one per event. The stream ends when any process's
+/// stream does (a process that fell behind, or went away); a client (an `EventSource`)
+/// reconnects and gets the whole table again.
+fn merged_changes(s: &Served, name: String) -> Response {
+    let processes = 1 + s.job.peers.len();
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Part)>(64);
+    let (results, local, own) = (s.job.results.clone(), name.clone(), tx.clone());
+    tokio::spawn(async move {
+        let Some(q) = results.get(&local) else { return };
+        let (page, mut batches) = q.subscribe();
+        let mut seq = page.seq;
+        if own
+            .send((0, Part::Snapshot(q.page_json(&page))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let part = match batches.recv().await {
+                Ok(b) if b.seq <= seq => continue,
+                Ok(b) => {
+                    seq = b.seq;
+                    Part::Changes(q.batch_json(&b))
+                }
+                Err(RecvError::Lagged(_)) => Part::End("process 0's stream fell behind".into()),
+                Err(RecvError::Closed) => Part::End("process 0's job ended".into()),
+            };
+            let end = matches!(part, Part::End(_));
+            if own.send((0, part)).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    for (i, peer) in s.job.peers.iter().enumerate() {
+        let url = format!("http://{peer}/api/queries/{name}/changes?local=true");
+        let (tx, token) = (tx.clone(), s.token.clone());
+        std::thread::Builder::new()
+            .name("tally-http-peer".into())
+            .spawn(move || read_peer_changes(i + 1, &url, token.as_deref(), &tx))
+            .ok();
+    }
+    drop(tx);
+    let key = s.job.results.get(&name).map(|q| q.key_columns());
+    struct Merge {
+        rx: tokio::sync::mpsc::Receiver<(usize, Part)>,
+        name: String,
+        key: Vec<String>,
+        snapshots: Vec<Option<J>>,
+        /// Changes that came before every snapshot had: sent after the merged one.
+        early: VecDeque<(usize, J)>,
+        seqs: Vec<u64>,
+        started: bool,
+    }
+    let start = Merge {
+        rx,
+        name,
+        key: key.unwrap_or_default(),
+        snapshots: vec![None; processes],
+        early: VecDeque::new(),
+        seqs: vec![0; processes],
+        started: false,
+    };
+    let events = futures::stream::unfold(start, |mut m| {
+        async move {
+            loop {
+                if m.started {
+                    if let Some((i, mut batch)) = m.early.pop_front() {
+                        m.seqs[i] = batch["seq"].as_u64().unwrap_or(m.seqs[i] + 1);
+                        let seq: u64 = m.seqs.iter().sum();
+                        batch["seq"] = json!(seq);
+                        batch["process"] = json!(i);
+                        let e = crate::results::sse_event("changes", seq, &batch);
+                        return Some((Ok::<_, Infallible>(e), m));
+                    }
+                } else if m.snapshots.iter().all(Option::is_some) {
+                    m.started = true;
+                    let e = merge_snapshots(&mut m.snapshots, &mut m.seqs, &m.key);
+                    return Some((Ok(e), m));
+                }
+                match tokio::time::timeout(SSE_KEEP_ALIVE, m.rx.recv()).await {
+                    Err(_) => return Some((Ok(bytes::Bytes::from_static(b":\n\n")), m)),
+                    Ok(Some((i, Part::Snapshot(page)))) if m.snapshots[i].is_none() => {
+                        m.snapshots[i] = Some(page);
+                    }
+                    // A second snapshot: that process's stream fell behind and began again.
+                    Ok(Some((i, Part::Snapshot(_)))) => {
+                        tracing::info!("change stream of {}: process {i} fell behind", m.name);
+                        return None;
+                    }
+                    Ok(Some((i, Part::Changes(batch)))) => m.early.push_back((i, batch)),
+                    Ok(Some((_, Part::End(why)))) => {
+                        tracing::info!("change stream of {} ends: {why}", m.name);
+                        return None;
+                    }
+                    Ok(None) => return None,
+                }
+            }
+        }
+    });
+    event_stream(events)
+}
+
+/// The first event of the merged stream: every process's table, in key order, and the sum of
+/// their batch numbers.
+fn merge_snapshots(snapshots: &mut [Option<J>], seqs: &mut [u64], key: &[String]) -> bytes::Bytes {
+    let mut whole = snapshots[0].take().unwrap_or_default();
+    let mut rows: Vec<J> = whole["rows"].as_array().cloned().unwrap_or_default();
+    seqs[0] = whole["seq"].as_u64().unwrap_or(0);
+    for (i, s) in snapshots.iter_mut().enumerate().skip(1) {
+        let s = s.take().unwrap_or_default();
+        rows.extend(s["rows"].as_array().into_iter().flatten().cloned());
+        seqs[i] = s["seq"].as_u64().unwrap_or(0);
+        for k in ["total", "dropped"] {
+            whole[k] = json!(whole[k].as_u64().unwrap_or(0) + s[k].as_u64().unwrap_or(0));
+        }
+    }
+    rows.sort_by(|a, b| {
+        key.iter()
+            .map(|c| cmp_json(&a[c], &b[c]))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let seq: u64 = seqs.iter().sum();
+    whole["rows"] = J::Array(rows);
+    whole["seq"] = json!(seq);
+    crate::results::sse_event("snapshot", seq, &whole)
+}
+
+/// Reads process `i`'s change stream at `url` (on a thread of its own: the client is
+/// blocking) and hands each event on, until the stream ends or the merged one is gone.
+fn read_peer_changes(
+    i: usize,
+    url: &str,
+    token: Option<&str>,
+    tx: &tokio::sync::mpsc::Sender<(usize, Part)>,
+) {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let body = match req.call() {
+        Ok(r) => r.into_body().into_reader(),
+        Err(e) => {
+            let _ = tx.blocking_send((i, Part::End(format!("process {i} ({url}): {e}"))));
+            return;
+        }
+    };
+    let mut lines = std::io::BufReader::new(body);
+    let (mut event, mut data, mut line) = (String::new(), String::new(), String::new());
+    loop {
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let l = line.trim_end_matches(['\n', '\r']);
+        if let Some(v) = l.strip_prefix("event: ") {
+            event = v.to_string();
+        } else if let Some(v) = l.strip_prefix("data: ") {
+            data.push_str(v);
+        } else if l.is_empty() && !data.is_empty() {
+            let part = match (event.as_str(), serde_json::from_str::<J>(&data)) {
+                ("snapshot", Ok(v)) => Part::Snapshot(v),
+                ("changes", Ok(v)) => Part::Changes(v),
+                (_, Err(e)) => {
+                    Part::End(format!("process {i} sent an event that is not JSON: {e}"))
+                }
+                (other, _) => Part::End(format!("process {i} sent an unknown event `{other}`")),
+            };
+            data.clear();
+            if tx.blocking_send((i, part)).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.blocking_send((i, Part::End(format!("process {i}'s stream ended"))));
 }
 
 async fn metrics_page(State(s): State<Served>) -> Response {
@@ -756,6 +976,7 @@ pub fn metrics_json(m: &Metrics) -> J {
         "watermark_ms": (wm != i64::MIN).then_some(wm),
         "watermark_lag_seconds": (wm != i64::MIN).then(|| (now as i64 - wm) as f64 / 1000.0),
         "sources": by(&m.read_by_source),
+        "source_bytes": by(&m.bytes_by_source),
         "partitions": m.partitions.snapshot().into_iter().map(|((source, p), s)| json!({
             "source": source, "partition": p, "rows": s.rows, "bytes": s.bytes, "bad": s.bad,
             "position": (s.position >= 0).then_some(s.position),
@@ -836,6 +1057,16 @@ pub fn render(m: &Metrics, job: &str) -> Result<String, String> {
         "Rows (and deletes) fed into the dataflow, by source table",
         counters(
             m.read_by_source
+                .snapshot()
+                .into_iter()
+                .map(|(t, n)| (with("source", t), n)),
+        ),
+    );
+    r.register(
+        "tally_source_bytes",
+        "Bytes read from each source: a file's lines with their newlines, Kafka record payloads",
+        counters(
+            m.bytes_by_source
                 .snapshot()
                 .into_iter()
                 .map(|(t, n)| (with("source", t), n)),

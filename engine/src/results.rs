@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::{json, Map, Value as J};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{json, Value as J};
 use tally_connectors::Change;
 use tally_sql::plan::Plan;
 use tally_sql::{Row, Value};
@@ -62,8 +63,9 @@ pub struct Batch {
     /// Numbers the batches of one query from 1, with no gap.
     pub seq: u64,
     pub changes: Vec<Change>,
-    /// The batch as a `changes` event's data, made once by the first stream that sends it.
-    text: std::sync::OnceLock<String>,
+    /// The batch as a whole `changes` event of a Server-Sent Events stream, made once by the
+    /// first stream that sends it; every stream sends the same bytes.
+    event: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// One query's result table.
@@ -180,7 +182,7 @@ impl QueryResult {
             let batch = Batch {
                 seq: view.seq,
                 changes: changes.iter().map(|c| self.shown(c)).collect(),
-                text: std::sync::OnceLock::new(),
+                event: std::sync::OnceLock::new(),
             };
             let _ = self.changes.send(Arc::new(batch));
         }
@@ -338,50 +340,166 @@ impl QueryResult {
     }
 
     /// A row as a JSON object by column name.
+    /// A row as a JSON object, its columns by name (in the table's order).
     pub fn row_json(&self, row: &Row) -> J {
-        let mut m = Map::new();
-        for (name, v) in self.columns.iter().zip(row) {
-            m.insert(name.clone(), v.to_json());
-        }
-        J::Object(m)
+        json!(RowJson(&self.columns, row))
     }
 
-    pub fn change_json(&self, c: &Change) -> J {
-        let (op, row) = match c {
-            Change::Insert(r) => ("insert", r),
-            Change::Update(r) => ("update", r),
-            Change::Delete(r) => ("delete", r),
-        };
-        json!({"op": op, "row": self.row_json(row)})
-    }
-
+    /// A page of the table: `{"query", "columns", "total", "seq", "dropped", "rows"}`.
     pub fn page_json(&self, page: &Page) -> J {
-        json!({
-            "query": self.name,
-            "columns": self.columns,
-            "total": page.total,
-            "seq": page.seq,
-            "dropped": page.dropped,
-            "rows": page.rows.iter().map(|r| self.row_json(r)).collect::<Vec<_>>(),
-        })
+        json!(PageJson(self, page))
     }
 
-    /// [`QueryResult::batch_json`] as text, made once however many streams send it.
-    pub fn batch_text<'b>(&self, b: &'b Batch) -> &'b str {
-        b.text.get_or_init(|| self.batch_json(b).to_string())
+    /// The current table as a `snapshot` event of a change stream (its `id` the last batch's
+    /// number).
+    pub fn page_event(&self, page: &Page) -> bytes::Bytes {
+        sse_event("snapshot", page.seq, &PageJson(self, page))
     }
 
+    /// [`QueryResult::batch_json`] as a `changes` event (its `id` the batch's number), made once
+    /// however many streams send it: a copy shares the bytes.
+    pub fn batch_event(&self, b: &Batch) -> bytes::Bytes {
+        b.event
+            .get_or_init(|| sse_event("changes", b.seq, &BatchJson(self, b)))
+            .clone()
+    }
+
+    /// A batch: `{"seq", "changes": [{"op": "insert" | "update" | "delete", "row"}]}`.
     pub fn batch_json(&self, b: &Batch) -> J {
-        json!({
-            "seq": b.seq,
-            "changes": b.changes.iter().map(|c| self.change_json(c)).collect::<Vec<_>>(),
-        })
+        json!(BatchJson(self, b))
     }
 
     /// The key columns (`None`: the whole row).
     pub fn key(&self) -> Option<&[usize]> {
         self.key.as_deref()
     }
+
+    /// The names of the key columns (all of them for a table without a key): the order rows
+    /// merged from several processes are shown in.
+    pub fn key_columns(&self) -> Vec<String> {
+        match self.key() {
+            Some(k) => k.iter().map(|&i| self.columns[i].clone()).collect(),
+            None => self.columns.clone(),
+        }
+    }
+}
+
+// The JSON the API shows, written straight to its output: a batch of a large flush is many
+// thousands of rows, and a `serde_json::Value` tree of them first would cost the process more
+// than writing them (its pages are fresh each time).
+
+/// A value as JSON: numbers, strings (decimals too, so none loses a digit), arrays, objects
+/// for maps and structs; NULL and a non-finite double as `null`.
+struct ValueJson<'a>(&'a Value);
+
+impl Serialize for ValueJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Double(d) if d.is_finite() => s.serialize_f64(*d),
+            Value::Double(_) => s.serialize_unit(),
+            Value::Decimal(d) => s.collect_str(d),
+            Value::Str(t) => s.serialize_str(t),
+            Value::Array(items) => s.collect_seq(items.iter().map(ValueJson)),
+            Value::Map(entries) => {
+                s.collect_map(entries.iter().map(|(k, v)| (k.to_string(), ValueJson(v))))
+            }
+            Value::Struct(fields) => {
+                s.collect_map(fields.iter().map(|(n, v)| (&**n, ValueJson(v))))
+            }
+        }
+    }
+}
+
+struct RowJson<'a>(&'a [String], &'a Row);
+
+impl Serialize for RowJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.0
+                .iter()
+                .zip(self.1.iter())
+                .map(|(n, v)| (n.as_str(), ValueJson(v))),
+        )
+    }
+}
+
+struct PageJson<'a>(&'a QueryResult, &'a Page);
+
+impl Serialize for PageJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (q, page) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("query", &q.name)?;
+        m.serialize_entry("columns", &q.columns)?;
+        m.serialize_entry("total", &page.total)?;
+        m.serialize_entry("seq", &page.seq)?;
+        m.serialize_entry("dropped", &page.dropped)?;
+        let rows = Rows(&q.columns, &page.rows);
+        m.serialize_entry("rows", &rows)?;
+        m.end()
+    }
+}
+
+struct Rows<'a>(&'a [String], &'a [Row]);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|r| RowJson(self.0, r)))
+    }
+}
+
+struct BatchJson<'a>(&'a QueryResult, &'a Batch);
+
+impl Serialize for BatchJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (q, b) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("seq", &b.seq)?;
+        let changes = Changes(&q.columns, &b.changes);
+        m.serialize_entry("changes", &changes)?;
+        m.end()
+    }
+}
+
+struct Changes<'a>(&'a [String], &'a [Change]);
+
+impl Serialize for Changes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|c| {
+            let (op, row) = match c {
+                Change::Insert(r) => ("insert", r),
+                Change::Update(r) => ("update", r),
+                Change::Delete(r) => ("delete", r),
+            };
+            ChangeJson(op, RowJson(self.0, row))
+        }))
+    }
+}
+
+struct ChangeJson<'a>(&'static str, RowJson<'a>);
+
+impl Serialize for ChangeJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("op", self.0)?;
+        m.serialize_entry("row", &self.1)?;
+        m.end()
+    }
+}
+
+/// One Server-Sent Events event: its type, its `id` and JSON as its data. JSON text has no
+/// line break outside its strings (and escapes those in them), so it is one `data:` line.
+pub fn sse_event(event: &str, id: u64, data: &impl Serialize) -> bytes::Bytes {
+    use std::io::Write;
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and the API's JSON always serializes.
+    let _ = write!(out, "event: {event}\nid: {id}\ndata: ");
+    let _ = serde_json::to_writer(&mut out, data);
+    out.extend_from_slice(b"\n\n");
+    out.into()
 }
 
 #[cfg(test)]

@@ -1446,3 +1446,46 @@ fn a_snapshot_of_another_shape_is_refused() {
         "operator state: io error: unexpected end of file"
     );
 }
+
+#[test]
+fn a_measured_state_size_is_its_whole_snapshots_size_at_most_every_ten_seconds() {
+    let keys = [Value::Null, Value::str("a"), Value::str("b")];
+    let mut rng = ChaCha8Rng::seed_from_u64(9100);
+    let (join_input, upsert_input) = join_and_upsert_epochs(&mut rng, &keys, 12);
+    fn check<S>(mut driver: Driver<S>, epochs: &[EpochInput<S::In>])
+    where
+        S: tally_engine::render::epoch_op::EpochState<Out = Row>,
+        S::In: Clone,
+    {
+        let (mut out, mut log) = (Vec::new(), BTreeMap::new());
+        let last = epochs.len() as u64;
+        driver.measure_size();
+        let mut sizes = Vec::new();
+        for (e, (updates, maxima)) in epochs.iter().enumerate() {
+            feed(
+                &mut driver,
+                e as u64,
+                (updates, maxima),
+                last,
+                &mut out,
+                &mut log,
+            );
+            if e + 1 == epochs.len() {
+                // The last epoch finished the operator: nothing more to measure.
+                assert_eq!(driver.measure_if_due(), None);
+                break;
+            }
+            let whole = driver.snapshot().expect("a snapshot").len();
+            // Due: measured as the whole snapshot is long. Then not again for a while.
+            assert_eq!(driver.measure_if_due(), Some(whole), "after epoch {e}");
+            assert_eq!(driver.measure_if_due(), None, "again after epoch {e}");
+            sizes.push(whole);
+            driver.measure_size();
+        }
+        // The states grow with the rows the test feeds: a size that never moved would be a
+        // constant, not a measurement.
+        assert!(sizes.first() < sizes.last(), "{sizes:?}");
+    }
+    check(make_join(), &join_input);
+    check(make_upsert(), &upsert_input);
+}

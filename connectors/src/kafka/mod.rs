@@ -289,17 +289,16 @@ impl KafkaSource {
         let read = self.read_records(i, limit, out, &mut bytes);
         let bad = self.parser.rejected() - bad_before;
         if read > 0 {
+            let metrics = self.parser.metrics();
+            metrics.bytes_by_source.add(self.parser.table(), bytes);
             let (p, next) = (self.queues[i].0, self.next.get(&self.queues[i].0).copied());
             let rows = (out.len() - rows_before) as u64;
-            self.parser
-                .metrics()
-                .partitions
-                .update(self.parser.table(), p, |m| {
-                    m.rows += rows;
-                    m.bytes += bytes;
-                    m.bad += bad;
-                    m.position = next.unwrap_or(-1);
-                });
+            metrics.partitions.update(self.parser.table(), p, |m| {
+                m.rows += rows;
+                m.bytes += bytes;
+                m.bad += bad;
+                m.position = next.unwrap_or(-1);
+            });
         }
         read
     }

@@ -15,7 +15,7 @@
 //! emits) and its state can be serialized.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -453,7 +453,16 @@ pub struct Driver<S: EpochState> {
     taken: Vec<(u64, u64, Result<Snapshot, SnapshotError>)>,
     chain: Chain,
     completed: Option<Completed>,
+    /// When the state's size is next measured without a checkpoint (`None`: it is not).
+    measure_at: Option<Instant>,
 }
+
+/// The least time between two measurements of a state's size without checkpoints.
+const MEASURE_EVERY: Duration = Duration::from_secs(10);
+
+/// A measurement may take at most this share of an operator's time: after one that took `d`,
+/// the next waits at least `d * MEASURE_SPACING` (and [`MEASURE_EVERY`]).
+const MEASURE_SPACING: u32 = 100;
 
 impl<S: EpochState> Driver<S> {
     pub fn new(state: S, clocks: Vec<Clock>) -> Self {
@@ -469,7 +478,32 @@ impl<S: EpochState> Driver<S> {
             taken: Vec::new(),
             chain: Chain::default(),
             completed: None,
+            measure_at: None,
         }
+    }
+
+    /// Measures the state's size now and then though the job takes no checkpoint (whose whole
+    /// snapshots measure it otherwise): see [`Driver::measure_if_due`].
+    pub fn measure_size(&mut self) {
+        self.measure_at = Some(Instant::now());
+    }
+
+    /// If a measurement is due, the size of a whole snapshot of the state now, counted as it is
+    /// serialized without being kept: [`MEASURE_EVERY`] at most, and with at most 1% of the
+    /// operator's time ([`MEASURE_SPACING`]); a large state is measured less often.
+    pub fn measure_if_due(&mut self) -> Option<usize> {
+        let started = Instant::now();
+        if self.finished || self.measure_at.is_none_or(|at| started < at) {
+            return None;
+        }
+        let clocks: Vec<ClockData> = self.clocks.iter().map(|c| c.data().cut(u64::MAX)).collect();
+        let none: Option<u64> = None;
+        let bytes = bincode::serialized_size(&(SNAPSHOT_VERSION, none, clocks, self.state.data()));
+        let took = started.elapsed();
+        self.measure_at = Some(Instant::now() + MEASURE_EVERY.max(took * MEASURE_SPACING));
+        let bytes = bytes.ok()? as usize;
+        self.state.state_measured(bytes);
+        Some(bytes)
     }
 
     /// Lets snapshots be incremental: relative to the previous one, once `completed` says its
@@ -794,6 +828,9 @@ where
         let activator = scope.activator_for(info.address.clone());
         let mut held: Option<Capability<u64>> = Some(cap);
         let mut driver = Driver::new(state, clocks);
+        if parts.is_none() && measured.is_some() {
+            driver.measure_size();
+        }
         if let Some(parts) = parts.as_ref() {
             let parts = parts.clone();
             driver.incremental(std::rc::Rc::new(move |seq| parts.is_complete(seq)));
@@ -839,6 +876,10 @@ where
                     }
                     parts.deposit(seq, epoch, &id, snap.map_err(|e| e.to_string()));
                 }
+            } else if let (Some((m, holder)), Some(bytes)) =
+                (measured.as_ref(), driver.measure_if_due())
+            {
+                m.state_bytes_by_operator.set(&id, *holder, bytes as i64);
             }
             if let Some(wait) = settle.wake_after {
                 activator.activate_after(wait);
@@ -862,7 +903,8 @@ where
 pub struct Persist<'s> {
     pub requests: Option<StreamVec<'s, u64, (u32, u64, i64)>>,
     pub parts: Option<std::sync::Arc<crate::checkpoint::Parts>>,
-    /// Where each operator's state size, measured by its whole snapshots, is shown.
+    /// Where each operator's state size is shown: measured by its whole snapshots, or without
+    /// checkpoints (`parts` is `None`) now and then by [`Driver::measure_if_due`].
     pub metrics: Option<std::sync::Arc<tally_connectors::Metrics>>,
 }
 

@@ -143,6 +143,14 @@ pub fn build<'s>(
                 },
             )
         }
+        // Without checkpoints, a job watched over HTTP still shows its state's size.
+        None if shared.results.is_some() => (
+            None,
+            epoch_op::Persist {
+                metrics: Some(shared.metrics.clone()),
+                ..Default::default()
+            },
+        ),
         None => (None, epoch_op::Persist::default()),
     };
     let mut inputs = Vec::new();
