@@ -424,7 +424,10 @@ fn a_job_checkpointing_to_s3_killed_repeatedly_writes_as_an_uninterrupted_run() 
         .keys(&format!("{job_dir}/chk-"))
         .iter()
         .filter_map(|k| k.strip_suffix("/_manifest.json"))
-        .filter_map(|k| k.rsplit_once("/chk-").and_then(|(_, n)| n.parse::<u64>().ok()))
+        .filter_map(|k| {
+            k.rsplit_once("/chk-")
+                .and_then(|(_, n)| n.parse::<u64>().ok())
+        })
         .max()
         .expect("the -s run left checkpoints");
     let log = ok(&tally(&[&run[..], &["--from-scratch"]].concat(), x));

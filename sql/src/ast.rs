@@ -85,6 +85,9 @@ pub struct Coordinate {
     pub aggr: Option<Interval>,
     pub accu: Option<Interval>,
     pub sw: Option<Interval>,
+    /// The lateness of these windows when their time column has a `WATERMARK` (the table's
+    /// delay), instead of the job's `lateness.seconds`.
+    pub lateness_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

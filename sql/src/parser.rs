@@ -699,9 +699,41 @@ fn rewrite_execute(at: &TokenWithSpan, inner: &[TokenWithSpan]) -> SqlResult<Vec
     Ok(out)
 }
 
+/// A window table function read in FROM, kept for the SELECT around it.
+struct Tvf {
+    pos: Pos,
+    /// The time column (`DESCRIPTOR(col)`).
+    time: Ident,
+    size_ms: u64,
+    /// The table's watermark delay, when its WATERMARK is on this column.
+    lateness_ms: Option<u64>,
+}
+
+/// The columns a window TVF adds, in the order [`P::lower_tvf`] gives their offsets from the
+/// window's start.
+const WINDOW_BOUNDS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// The window's start plus `offset` ms as TIMESTAMP(3) text, in the job's time zone.
+fn window_bound(offset: u64) -> Expr {
+    let text = if offset == 0 {
+        "__timestamp_text(AGGRTIME)".to_string()
+    } else {
+        format!("__timestamp_text(AGGRTIME + {offset})")
+    };
+    Parser::new(&DIALECT)
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .expect("a window bound parses")
+}
+
 struct P<'a> {
     p: Parser<'a>,
     ddl: bool,
+    /// Each table's `WATERMARK FOR col AS col - INTERVAL ...`: (lower-case table, column,
+    /// delay in ms), from the CREATE TABLEs read so far.
+    watermarks: Vec<(String, String, u64)>,
+    /// A window TVF just read as a FROM item, for the SELECT it belongs to.
+    tvf: Option<Tvf>,
 }
 
 fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
@@ -709,6 +741,8 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
     let mut p = P {
         p: Parser::new(&DIALECT).with_tokens_with_locations(tokens),
         ddl,
+        watermarks: Vec::new(),
+        tvf: None,
     };
     let mut out = SqlFile {
         settings: BTreeMap::new(),
@@ -970,6 +1004,7 @@ impl P<'_> {
         }
         self.expect("FROM")?;
         let from = self.parse_from()?;
+        let tvf = self.tvf.take();
         let selection = if self.eat("WHERE") {
             Some(self.expr()?)
         } else {
@@ -992,7 +1027,7 @@ impl P<'_> {
         if having.is_none() && self.eat("HAVING") {
             having = Some(self.expr()?);
         }
-        Ok(Select {
+        let mut select = Select {
             pos,
             items,
             from,
@@ -1000,7 +1035,229 @@ impl P<'_> {
             group_by,
             coordinate,
             having,
-        })
+        };
+        if let Some(tvf) = tvf {
+            self.lower_tvf(&mut select, tvf)?;
+        }
+        Ok(select)
+    }
+
+    /// `WATERMARK FOR col AS col [- INTERVAL 'n' unit]` in a CREATE TABLE: the table's event
+    /// time column and how late its rows may come (the delay), in ms.
+    fn watermark(&mut self, fields: &[Field]) -> SqlResult<(String, u64)> {
+        self.expect("WATERMARK")?;
+        self.expect("FOR")?;
+        let col = self.ident()?;
+        if !fields
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(&col.name))
+        {
+            return Err(SqlError::new(
+                col.pos,
+                format!(
+                    "WATERMARK FOR `{}`: no such column declared before it",
+                    col.name
+                ),
+            ));
+        }
+        self.expect("AS")?;
+        let at = self.pos();
+        let same = self.ident()?;
+        if !same.name.eq_ignore_ascii_case(&col.name) {
+            return Err(SqlError::new(
+                at,
+                format!(
+                    "a watermark is written `WATERMARK FOR {0} AS {0} - INTERVAL 'n' SECOND`: \
+                     tally takes the delay behind the column itself, not another expression",
+                    col.name
+                ),
+            ));
+        }
+        let delay_ms = if self.p.consume_token(&Token::Minus) {
+            self.interval_ms()?
+        } else {
+            0
+        };
+        Ok((col.name, delay_ms))
+    }
+
+    /// `INTERVAL 'n' unit` (or `INTERVAL n unit`), unit one of SECOND, MINUTE, HOUR, DAY (or
+    /// their plurals): milliseconds.
+    fn interval_ms(&mut self) -> SqlResult<u64> {
+        self.expect("INTERVAL")?;
+        let at = self.pos();
+        let n = match self.peek() {
+            Token::SingleQuotedString(s) | Token::Number(s, _) => s,
+            _ => return Err(self.expected("the interval's length, such as '10'")),
+        };
+        let n: u64 = n.trim().parse().map_err(|_| {
+            SqlError::new(
+                at,
+                format!("an interval's length must be a whole number, found `{n}`"),
+            )
+        })?;
+        self.p.next_token();
+        let unit = self.ident()?;
+        let ms = match unit.name.to_ascii_uppercase().as_str() {
+            "SECOND" | "SECONDS" => 1_000,
+            "MINUTE" | "MINUTES" => 60_000,
+            "HOUR" | "HOURS" => 3_600_000,
+            "DAY" | "DAYS" => 86_400_000,
+            other => {
+                return Err(SqlError::new(
+                    unit.pos,
+                    format!("expected SECOND, MINUTE, HOUR or DAY after an interval's length, found `{other}`"),
+                ))
+            }
+        };
+        Ok(n * ms)
+    }
+
+    /// `TABLE(TUMBLE(TABLE t, DESCRIPTOR(col), INTERVAL 'n' unit)) [alias]`, Flink's window
+    /// table function: the table, with the window kept for [`P::lower_tvf`].
+    fn window_tvf(&mut self) -> SqlResult<FromItem> {
+        self.expect("TABLE")?;
+        self.expect_token(Token::LParen)?;
+        let func = self.ident()?;
+        let kind = func.name.to_ascii_uppercase();
+        match kind.as_str() {
+            "TUMBLE" => {}
+            "HOP" | "CUMULATE" | "SESSION" => {
+                return Err(SqlError::new(
+                    func.pos,
+                    format!(
+                        "the window TVF {kind} is not supported yet; TUMBLE is. EC-SQL's \
+                         windows do what HOP and CUMULATE do: `WITH SW INTERVAL` with \
+                         `agg(x SW)` slides, `WITH ACCU INTERVAL` with `agg(x ACCU)` \
+                         accumulates (docs/windows.md)"
+                    ),
+                ))
+            }
+            _ => {
+                return Err(SqlError::new(
+                    func.pos,
+                    format!(
+                        "`TABLE({})` is no window table function tally knows: TUMBLE is",
+                        func.name
+                    ),
+                ))
+            }
+        }
+        self.expect_token(Token::LParen)?;
+        self.expect("TABLE")?;
+        let table = self.ident()?;
+        self.expect_token(Token::Comma)?;
+        self.expect("DESCRIPTOR")?;
+        self.expect_token(Token::LParen)?;
+        let time = self.ident()?;
+        self.expect_token(Token::RParen)?;
+        self.expect_token(Token::Comma)?;
+        let at = self.pos();
+        let size_ms = self.interval_ms()?;
+        if size_ms == 0 {
+            return Err(SqlError::new(at, "a window must be at least 1 second long"));
+        }
+        self.expect_token(Token::RParen)?;
+        self.expect_token(Token::RParen)?;
+        let alias = self.implicit_alias()?;
+        let lateness_ms = self
+            .watermarks
+            .iter()
+            .find(|(t, c, _)| {
+                *t == table.name.to_ascii_lowercase() && c.eq_ignore_ascii_case(&time.name)
+            })
+            .map(|w| w.2);
+        self.tvf = Some(Tvf {
+            pos: func.pos,
+            time,
+            size_ms,
+            lateness_ms,
+        });
+        Ok(FromItem::Table { name: table, alias })
+    }
+
+    /// A SELECT over a window TVF as the windowed aggregate it is: `COORDINATE BY col WITH
+    /// AGGR INTERVAL size`, `window_start` and `window_end` out of GROUP BY (the window is
+    /// the aggregate's), and `window_start`, `window_end`, `window_time` in SELECT and HAVING
+    /// as the window's bounds (TIMESTAMP(3) text, `window_time` the last millisecond in it).
+    fn lower_tvf(&mut self, q: &mut Select, tvf: Tvf) -> SqlResult<()> {
+        if q.coordinate.by.is_some() || q.coordinate.aggr.is_some() {
+            return Err(SqlError::new(
+                q.coordinate.by_pos.unwrap_or(tvf.pos),
+                "a window TVF is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
+                 cannot be added to it",
+            ));
+        }
+        if tvf.size_ms % 1000 != 0 {
+            return Err(SqlError::new(
+                tvf.pos,
+                "a window's size must be whole seconds",
+            ));
+        }
+        let Some(keys) = q.group_by.as_mut() else {
+            return Err(SqlError::new(
+                tvf.pos,
+                "a window TVF is read by an aggregate with `GROUP BY window_start, window_end, \
+                 ...`; reading its rows otherwise is not supported yet",
+            ));
+        };
+        let bound = |e: &Expr| match e {
+            Expr::Identifier(i) => WINDOW_BOUNDS
+                .iter()
+                .position(|b| i.value.eq_ignore_ascii_case(b)),
+            _ => None,
+        };
+        let found: Vec<usize> = keys.iter().filter_map(bound).collect();
+        if !(found.contains(&0) && found.contains(&1)) {
+            return Err(SqlError::new(
+                q.pos,
+                "a window TVF's aggregate must GROUP BY window_start and window_end (as Flink \
+                 requires)",
+            ));
+        }
+        keys.retain(|k| bound(k).is_none());
+        if keys.is_empty() {
+            keys.push(Expr::value(sqlparser::ast::Value::Number(
+                "1".into(),
+                false,
+            )));
+        }
+        let size = tvf.size_ms;
+        let offsets = [0, size, size - 1];
+        let replace = |e: &mut Expr| {
+            let _ = sqlparser::ast::visit_expressions_mut(e, |e| {
+                if let Some(b) = bound(e) {
+                    *e = window_bound(offsets[b]);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        };
+        for item in &mut q.items {
+            if let SelectItem::Expr { expr, alias } = item {
+                if let (None, Expr::Identifier(i)) = (&alias, &*expr) {
+                    if bound(expr).is_some() {
+                        *alias = Some(Ident {
+                            name: i.value.clone(),
+                            pos: q.pos,
+                        });
+                    }
+                }
+                replace(expr);
+            }
+        }
+        if let Some(h) = q.having.as_mut() {
+            replace(h);
+        }
+        q.coordinate.by = Some(Expr::Identifier(sqlparser::ast::Ident::new(
+            tvf.time.name.clone(),
+        )));
+        q.coordinate.by_pos = Some(tvf.time.pos);
+        q.coordinate.aggr = Some(Interval {
+            seconds: size / 1000,
+            pos: tvf.pos,
+        });
+        q.coordinate.lateness_ms = tvf.lateness_ms;
+        Ok(())
     }
 
     fn coordinate(&mut self) -> SqlResult<Coordinate> {
@@ -1086,6 +1343,9 @@ impl P<'_> {
                 query: Box::new(query),
                 alias,
             });
+        }
+        if self.word("TABLE") && self.p.peek_nth_token_ref(1).token == Token::LParen {
+            return self.window_tvf();
         }
         if self.word("__innertable") {
             self.p.next_token();
@@ -1178,11 +1438,9 @@ impl P<'_> {
                     },
                 );
             } else if self.word("WATERMARK") {
-                return Err(SqlError::new(
-                    self.pos(),
-                    "WATERMARK is not used by tally: event time comes from COORDINATE BY and \
-                     lateness from `SET 'lateness.seconds'`",
-                ));
+                let (col, delay_ms) = self.watermark(&fields)?;
+                self.watermarks
+                    .push((name.name.to_ascii_lowercase(), col, delay_ms));
             } else {
                 let col = self.ident()?;
                 let at = self.pos();
@@ -1518,6 +1776,122 @@ mod tests {
         assert_eq!(f.tables[0].settings["file.path"].value, "data.txt");
         assert_eq!(f.tables[0].settings["field.splitter"].value, ";");
         assert_eq!(f.settings["lateness.seconds"].value, "10");
+    }
+
+    const CLICKS: &str = "CREATE TABLE clicks (appId STRING, qq STRING, ts TIMESTAMP(3),\n\
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'file', 'path' = 'c');\n";
+
+    #[test]
+    fn a_tumble_tvf_is_the_windowed_aggregate_on_the_watermarked_column() {
+        let f = parse_sql_file(&format!(
+            "{CLICKS}INSERT INTO per_minute\n\
+             SELECT appId, window_start, window_end AS we, window_time, COUNT(DISTINCT qq) uv\n\
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))\n\
+             GROUP BY window_start, appId, window_end HAVING window_start > '2026'"
+        ))
+        .unwrap();
+        assert_eq!(
+            f.script.to_string(),
+            "INSERT INTO per_minute SELECT appId, __timestamp_text(AGGRTIME) AS window_start, \
+             __timestamp_text(AGGRTIME + 60000) AS we, \
+             __timestamp_text(AGGRTIME + 59999) AS window_time, COUNT(DISTINCT qq) AS uv \
+             FROM clicks GROUP BY appId COORDINATE BY ts WITH AGGR INTERVAL 60 SECONDS \
+             HAVING __timestamp_text(AGGRTIME) > '2026'\n"
+        );
+        let Statement::Insert { query, .. } = &f.script.statements[0] else {
+            panic!("{:?}", f.script)
+        };
+        // The table's watermark delay is the window's lateness.
+        assert_eq!(query.coordinate.lateness_ms, Some(5_000));
+        // Over a column without a WATERMARK (or in a .ec job), the job's lateness holds; a
+        // window over the whole stream groups by 1.
+        let q = one(
+            "SELECT window_start, count(1) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(dTime), \
+             INTERVAL '90' SECONDS)) GROUP BY window_start, window_end",
+        );
+        assert_eq!(q.coordinate.lateness_ms, None);
+        assert_eq!(q.coordinate.aggr.map(|i| i.seconds), Some(90));
+        assert_eq!(
+            q.group_by.as_ref().map(|k| k[0].to_string()),
+            Some("1".into())
+        );
+    }
+
+    #[test]
+    fn what_a_window_tvf_cannot_be_is_said_where_it_is_written() {
+        let err = |sql: &str| {
+            let e = parse_sql_file(&format!("{CLICKS}{sql}")).unwrap_err();
+            (e.pos.line, e.pos.col, e.message)
+        };
+        let tvf = "FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))";
+        assert_eq!(
+            err(&format!(
+                "INSERT INTO o SELECT count(1) {tvf} GROUP BY window_start"
+            )),
+            (
+                3,
+                15,
+                "a window TVF's aggregate must GROUP BY window_start and window_end (as Flink \
+                 requires)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err(&format!("INSERT INTO o SELECT appId {tvf}")),
+            (
+                3,
+                39,
+                "a window TVF is read by an aggregate with `GROUP BY window_start, window_end, \
+                 ...`; reading its rows otherwise is not supported yet"
+                    .into()
+            )
+        );
+        let (line, col, msg) = err(
+            "INSERT INTO o SELECT count(1) FROM TABLE(HOP(TABLE clicks, DESCRIPTOR(ts), \
+             INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) GROUP BY window_start, window_end",
+        );
+        assert_eq!((line, col), (3, 42));
+        assert!(
+            msg.starts_with("the window TVF HOP is not supported yet; TUMBLE is."),
+            "{msg}"
+        );
+        assert_eq!(
+            err(&format!(
+                "INSERT INTO o SELECT count(1) {tvf} GROUP BY window_start, window_end \
+                 COORDINATE BY ts WITH AGGR INTERVAL 60 SECONDS"
+            )),
+            (
+                3,
+                135,
+                "a window TVF is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
+                 cannot be added to it"
+                    .into()
+            )
+        );
+        let e = parse_sql_file(
+            "CREATE TABLE t (a STRING, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+             WITH ('connector' = 'file', 'path' = 'c');",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.pos, e.message.as_str()),
+            (
+                Pos::new(1, 41),
+                "WATERMARK FOR `ts`: no such column declared before it"
+            )
+        );
+        let e = parse_sql_file(
+            "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' WEEK) \
+             WITH ('connector' = 'file', 'path' = 'c');",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.pos, e.message.as_str()),
+            (
+                Pos::new(1, 72),
+                "expected SECOND, MINUTE, HOUR or DAY after an interval's length, found `WEEK`"
+            )
+        );
     }
 }
 

@@ -301,7 +301,7 @@ pub fn select(q: &Select, from: Scope, label: &str, cx: &Context) -> SqlResult<B
                 size_ms: aggr.seconds * 1000,
                 accu_ms: c.accu.map(|i| i.seconds * 1000),
                 sw_ms: c.sw.map(|i| i.seconds * 1000),
-                lateness_ms: cx.lateness_ms,
+                lateness_ms: c.lateness_ms.unwrap_or(cx.lateness_ms),
             })
         }
     };
@@ -414,8 +414,16 @@ fn project(
                     }
                     (None, other) => ast::display_expr(other),
                 };
-                let temporal =
-                    agg.is_none() && matches!(b, ScalarExpr::Column(i) if scope.cols[i].temporal);
+                // A TIMESTAMP column read as it is, or a window TVF's bound (TIMESTAMP text).
+                let temporal = (agg.is_none()
+                    && matches!(b, ScalarExpr::Column(i) if scope.cols[i].temporal))
+                    || matches!(
+                        b,
+                        ScalarExpr::Call {
+                            func: Func::TimestampText { .. },
+                            ..
+                        }
+                    );
                 exprs.push(b);
                 out.cols.push(Column {
                     qualifier: None,

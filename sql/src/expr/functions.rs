@@ -43,6 +43,12 @@ pub enum Func {
     TimestampMillis {
         tz: FixedOffset,
     },
+    /// Epoch milliseconds as TIMESTAMP(3) text (`yyyy-MM-dd HH:mm:ss.SSS`) in the job's time
+    /// zone: a window TVF's `window_start`, `window_end` and `window_time` (not callable by
+    /// name outside them).
+    TimestampText {
+        tz: FixedOffset,
+    },
     UnixTimestamp {
         tz: FixedOffset,
         fmt: Option<Arc<DateFormat>>,
@@ -144,6 +150,7 @@ impl Func {
             "rtrim" => Func::RTrim,
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
+            "__timestamp_text" => Func::TimestampText { tz },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
             "tinyint" => Func::IntCast { bits: 8 },
             "smallint" => Func::IntCast { bits: 16 },
@@ -187,6 +194,7 @@ impl Func {
             Func::FromUnixtime { .. } => "from_unixtime",
             Func::Now => "unix_timestamp",
             Func::TimestampMillis { .. } => "timestamp_millis",
+            Func::TimestampText { .. } => "__timestamp_text",
             Func::UnixTimestamp { .. } => "unix_timestamp",
             Func::IntCast { bits: 8 } => "tinyint",
             Func::IntCast { bits: 16 } => "smallint",
@@ -342,6 +350,10 @@ impl Func {
             Func::TimestampMillis { .. } => {
                 arity(1, 1)?;
                 (vec![expect(0, String)?], Int)
+            }
+            Func::TimestampText { .. } => {
+                arity(1, 1)?;
+                (vec![expect(0, Int)?], String)
             }
             Func::UnixTimestamp { .. } => {
                 arity(0, 2)?;
@@ -516,6 +528,18 @@ impl Func {
                 formatted.map_or(Value::Null, Value::from)
             }
             Func::Now => Value::Int(now_secs()),
+            Func::TimestampText { tz } => match a.first() {
+                Some(Value::Int(ms)) => {
+                    chrono::DateTime::from_timestamp_millis(*ms).map_or(Value::Null, |t| {
+                        Value::str(
+                            &t.with_timezone(tz)
+                                .format("%Y-%m-%d %H:%M:%S%.3f")
+                                .to_string(),
+                        )
+                    })
+                }
+                _ => Value::Null,
+            },
             Func::TimestampMillis { tz } => match a.first() {
                 Some(Value::Str(s)) => super::date::parse_timestamp(s)
                     .and_then(|ts| tz.from_local_datetime(&ts).single())
