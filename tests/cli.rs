@@ -52,6 +52,7 @@ fn every_example_checks() {
             "kafka_pv_uv_redis.ec",
             "kafka_to_mysql_sync.ec",
             "left_join_country.ec",
+            "page_views_per_minute.sql",
             "pv_uv.ec",
             "teg_acct_test.ec",
             "teg_acct_test_pg.ec",

@@ -1188,12 +1188,6 @@ impl P<'_> {
                  cannot be added to it",
             ));
         }
-        if tvf.size_ms % 1000 != 0 {
-            return Err(SqlError::new(
-                tvf.pos,
-                "a window's size must be whole seconds",
-            ));
-        }
         let Some(keys) = q.group_by.as_mut() else {
             return Err(SqlError::new(
                 tvf.pos,

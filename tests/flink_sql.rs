@@ -1,0 +1,243 @@
+//! Flink SQL jobs (`.sql`) as Flink writes them: a table's `WATERMARK`, the `TUMBLE` window
+//! table function. Real `tally run` child processes; results against a plain model.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{FixedOffset, TimeZone};
+use common::{csv_rows, ok, tally, Running};
+use rand::Rng;
+
+const TS: &str = "%Y-%m-%d %H:%M:%S%.3f";
+
+/// A Flink SQL job counting each app's clicks and users per minute of event time, in Beijing
+/// time, from `clicks.csv` into the CSV table `out.csv`.
+fn job(watermark: &str, follow: bool) -> String {
+    format!(
+        "-- Flink SQL: a watermarked table and a tumbling window TVF.
+CREATE TABLE clicks (
+  appId STRING,
+  qq STRING,
+  ts TIMESTAMP(3){watermark}
+) WITH ('connector' = 'file', 'path' = 'clicks.csv', 'field.splitter' = ',', 'follow' = '{follow}');
+
+CREATE TABLE per_minute (
+  appId STRING,
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  pv BIGINT,
+  uv BIGINT
+) WITH ('connector' = 'csv', 'path' = 'out.csv', 'flush.ms' = '50');
+
+SET 'timezone' = '+08:00';
+
+INSERT INTO per_minute
+SELECT appId, window_start, window_end, COUNT(qq) AS pv, COUNT(DISTINCT qq) AS uv
+FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY appId, window_start, window_end;
+"
+    )
+}
+
+const WATERMARK: &str = ",\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND";
+
+#[test]
+fn a_tumble_tvf_job_gives_each_windows_counts_as_a_plain_model_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), job(WATERMARK, false)).unwrap();
+    let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+    let start = tz
+        .with_ymd_and_hms(2026, 12, 6, 10, 0, 0)
+        .unwrap()
+        .timestamp_millis();
+    // 3,000 clicks over about 12 minutes, each at most 4 s out of order: within the 5 s
+    // delay, so none is late however the file is read.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(15);
+    let mut lines = String::new();
+    let mut model: BTreeMap<(String, i64), (u64, BTreeSet<String>)> = BTreeMap::new();
+    for i in 0..3_000i64 {
+        let ms = (start + i * 240 - rng.random_range(0..4_000)).max(start);
+        let app = format!("app{}", rng.random_range(0..4));
+        let user = format!("u{}", rng.random_range(0..40));
+        let text = tz.timestamp_millis_opt(ms).unwrap().format(TS).to_string();
+        lines.push_str(&format!("{app},{user},{text}\n"));
+        let w = model.entry((app, ms - ms.rem_euclid(60_000))).or_default();
+        w.0 += 1;
+        w.1.insert(user);
+    }
+    std::fs::write(dir.path().join("clicks.csv"), lines).unwrap();
+    ok(&tally(
+        &["run", "job.sql", "-w", "2", "--progress", "0"],
+        dir.path(),
+    ));
+    let bound = |ms: i64| tz.timestamp_millis_opt(ms).unwrap().format(TS).to_string();
+    let mut expected: Vec<String> = model
+        .iter()
+        .map(|((app, w), (pv, users))| {
+            format!(
+                "{app},{},{},{pv},{}",
+                bound(*w),
+                bound(w + 60_000),
+                users.len()
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(
+        expected.len(),
+        4 * 12,
+        "the model covers 12 minutes of 4 apps"
+    );
+    assert_eq!(csv_rows(&dir.path().join("out.csv")), expected);
+}
+
+/// Appends a line to the followed file.
+fn append(path: &Path, line: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// Waits until the CSV table holds a row starting with `prefix` (30 s at most).
+fn wait_for_row(path: &Path, prefix: &str) {
+    let started = Instant::now();
+    loop {
+        let rows = std::fs::read_to_string(path).unwrap_or_default();
+        if rows.lines().any(|l| l.starts_with(prefix)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no row {prefix}... within 30 s: {rows}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the followed-file job over four clicks, each read before the next is written, and
+/// returns the table at the end. The third click is 20 s behind the largest event time: past
+/// the watermark's 5 s delay, but within the job's default lateness of 30 s.
+fn late_click_run(watermark: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), job(watermark, true)).unwrap();
+    let clicks = dir.path().join("clicks.csv");
+    let out = dir.path().join("out.csv");
+    std::fs::write(&clicks, "").unwrap();
+    let _job = Running(
+        Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.sql", "--progress", "0"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    append(&clicks, "a,u1,2026-12-06 10:00:10.000");
+    wait_for_row(&out, "a,2026-12-06 10:00:00.000,");
+    append(&clicks, "a,u2,2026-12-06 10:01:20.000");
+    wait_for_row(&out, "a,2026-12-06 10:01:00.000,");
+    append(&clicks, "a,u3,2026-12-06 10:00:55.000");
+    append(&clicks, "a,u4,2026-12-06 10:03:00.000");
+    wait_for_row(&out, "a,2026-12-06 10:03:00.000,");
+    csv_rows(&out)
+}
+
+#[test]
+fn a_tables_watermark_delay_is_how_late_its_rows_may_come() {
+    let w = |start: &str, end: &str, n: u64| {
+        format!("a,2026-12-06 {start}:00.000,2026-12-06 {end}:00.000,{n},{n}")
+    };
+    // With the watermark 5 s behind, the 10:00 window was final when u3 came: dropped.
+    assert_eq!(
+        late_click_run(WATERMARK),
+        [
+            w("10:00", "10:01", 1),
+            w("10:01", "10:02", 1),
+            w("10:03", "10:04", 1)
+        ]
+    );
+    // Without one, the job's 30 s lateness holds and u3 revises the 10:00 window.
+    assert_eq!(
+        late_click_run(""),
+        [
+            w("10:00", "10:01", 2),
+            w("10:01", "10:02", 1),
+            w("10:03", "10:04", 1)
+        ]
+    );
+}
+
+#[test]
+fn explain_shows_the_window_of_the_tvf_and_the_tables_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.sql"), job(WATERMARK, false)).unwrap();
+    std::fs::write(dir.path().join("clicks.csv"), "").unwrap();
+    let out = tally(&["explain", "job.sql"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let window = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("window #1"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(
+        window.trim(),
+        "window #1 AGGRTIME: 60000 ms on timestamp_millis(#2), lateness 5000 ms"
+    );
+}
+
+#[test]
+fn a_hop_window_is_refused_at_check_with_what_to_write_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let hop = job(WATERMARK, false).replace(
+        "TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
+        "HOP(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)",
+    );
+    std::fs::write(dir.path().join("job.sql"), hop).unwrap();
+    let out = tally(&["check", "job.sql"], dir.path());
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "job.sql:21:12: error: the window TVF HOP is not supported yet; TUMBLE is. EC-SQL's \
+         windows do what HOP and CUMULATE do: `WITH SW INTERVAL` with `agg(x SW)` slides, \
+         `WITH ACCU INTERVAL` with `agg(x ACCU)` accumulates (docs/windows.md)\n"
+    );
+}
+
+#[test]
+fn the_readmes_flink_sql_example_prints_each_pages_minutes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args([
+            "run",
+            "examples/page_views_per_minute.sql",
+            "--progress",
+            "0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let w = |page: &str, m: u32, views: u32, users: u32| {
+        format!(
+            "views_per_minute: +I[{page}, 2026-12-06 10:0{m}:00.000, 2026-12-06 10:0{}:00.000, \
+             {views}, {users}]",
+            m + 1
+        )
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            w("cart", 0, 2, 2),
+            w("cart", 1, 1, 1),
+            w("cart", 2, 1, 1),
+            w("home", 0, 3, 2),
+            w("home", 1, 2, 2),
+            w("home", 2, 1, 1),
+        ]
+    );
+}
