@@ -47,7 +47,7 @@ GROUP BY appId, window_start, window_end;
 const WATERMARK: &str = ",\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND";
 
 #[test]
-fn a_tumble_tvf_job_gives_each_windows_counts_as_a_plain_model_does() {
+fn a_tumble_tvf_job_and_its_legacy_group_window_give_each_windows_counts_as_a_model_does() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("job.sql"), job(WATERMARK, false)).unwrap();
     let tz = FixedOffset::east_opt(8 * 3600).unwrap();
@@ -93,6 +93,24 @@ fn a_tumble_tvf_job_gives_each_windows_counts_as_a_plain_model_does() {
         4 * 12,
         "the model covers 12 minutes of 4 apps"
     );
+    assert_eq!(csv_rows(&dir.path().join("out.csv")), expected);
+    // Flink's legacy group window is the same query.
+    let legacy = job(WATERMARK, false).replace(
+        "SELECT appId, window_start, window_end, COUNT(qq) AS pv, COUNT(DISTINCT qq) AS uv
+FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY appId, window_start, window_end;",
+        "SELECT appId, TUMBLE_START(ts, INTERVAL '1' MINUTE), TUMBLE_END(ts, INTERVAL '1' MINUTE),
+  COUNT(qq) AS pv, COUNT(DISTINCT qq) AS uv
+FROM clicks
+GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), appId;",
+    );
+    assert!(legacy.contains("TUMBLE_START"));
+    std::fs::write(dir.path().join("job.sql"), legacy).unwrap();
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    ok(&tally(
+        &["run", "job.sql", "-w", "2", "--progress", "0"],
+        dir.path(),
+    ));
     assert_eq!(csv_rows(&dir.path().join("out.csv")), expected);
 }
 

@@ -713,6 +713,50 @@ struct Tvf {
 /// window's start.
 const WINDOW_BOUNDS: [&str; 3] = ["window_start", "window_end", "window_time"];
 
+/// A window from Flink's syntax as the query's `COORDINATE BY col WITH AGGR INTERVAL size`,
+/// with the table's watermark delay as its lateness. (Either form of a window was refused when
+/// the query also names one of its own.)
+fn set_window(q: &mut Select, w: &Tvf) -> SqlResult<()> {
+    if q.coordinate.by.is_some() || q.coordinate.aggr.is_some() {
+        return Err(SqlError::new(
+            q.coordinate.by_pos.unwrap_or(w.pos),
+            "Flink's TUMBLE is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
+             cannot be added to it",
+        ));
+    }
+    q.coordinate.by = Some(Expr::Identifier(sqlparser::ast::Ident::new(
+        w.time.name.clone(),
+    )));
+    q.coordinate.by_pos = Some(w.time.pos);
+    q.coordinate.aggr = Some(Interval {
+        seconds: w.size_ms / 1000,
+        pos: w.pos,
+    });
+    q.coordinate.lateness_ms = w.lateness_ms;
+    Ok(())
+}
+
+/// `INTERVAL 'n' unit` as sqlparser holds it, in ms (units SECOND to DAY, a whole number).
+fn interval_expr_ms(e: &Expr) -> Option<u64> {
+    use sqlparser::ast::{DateTimeField as F, Value as V};
+    let Expr::Interval(i) = e else { return None };
+    let n: u64 = match &*i.value {
+        Expr::Value(v) => match &v.value {
+            V::SingleQuotedString(s) | V::Number(s, _) => s.trim().parse().ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let unit = match i.leading_field.as_ref()? {
+        F::Second | F::Seconds => 1_000,
+        F::Minute | F::Minutes => 60_000,
+        F::Hour | F::Hours => 3_600_000,
+        F::Day | F::Days => 86_400_000,
+        _ => return None,
+    };
+    Some(n * unit)
+}
+
 /// The window's start plus `offset` ms as TIMESTAMP(3) text, in the job's time zone.
 fn window_bound(offset: u64) -> Expr {
     let text = if offset == 0 {
@@ -1038,8 +1082,124 @@ impl P<'_> {
         };
         if let Some(tvf) = tvf {
             self.lower_tvf(&mut select, tvf)?;
+        } else {
+            self.lower_group_window(&mut select)?;
         }
         Ok(select)
+    }
+
+    /// The watermark delay of `table`'s column `col`, if its CREATE TABLE gave one.
+    fn watermark_delay(&self, table: &str, col: &str) -> Option<u64> {
+        self.watermarks
+            .iter()
+            .find(|(t, c, _)| t.eq_ignore_ascii_case(table) && c.eq_ignore_ascii_case(col))
+            .map(|w| w.2)
+    }
+
+    /// Flink's legacy group window, `GROUP BY TUMBLE(col, INTERVAL 'n' unit), ...` with
+    /// `TUMBLE_START(...)`, `TUMBLE_END(...)` and `TUMBLE_ROWTIME(...)` in SELECT and HAVING: the
+    /// same windowed aggregate as the TUMBLE TVF.
+    fn lower_group_window(&mut self, q: &mut Select) -> SqlResult<()> {
+        let Some(keys) = q.group_by.as_mut() else {
+            return Ok(());
+        };
+        fn call(e: &Expr) -> Option<(String, &sqlparser::ast::Function)> {
+            match e {
+                Expr::Function(f) => Some((f.name.to_string().to_ascii_uppercase(), f)),
+                _ => None,
+            }
+        }
+        let Some(at) = keys.iter().position(|k| {
+            call(k).is_some_and(|(n, _)| matches!(n.as_str(), "TUMBLE" | "HOP" | "SESSION"))
+        }) else {
+            return Ok(());
+        };
+        let key = keys.remove(at);
+        let pos = super::bind::pos_of(&key);
+        let (name, f) = call(&key).expect("a call");
+        if name != "TUMBLE" {
+            return Err(SqlError::new(
+                pos,
+                format!(
+                    "the group window {name} is not supported yet; TUMBLE is. EC-SQL's \
+                     `WITH SW INTERVAL` with `agg(x SW)` slides (docs/windows.md)"
+                ),
+            ));
+        }
+        let args: Vec<&Expr> = match &f.args {
+            sqlparser::ast::FunctionArguments::List(l) => l
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    sqlparser::ast::FunctionArg::Unnamed(
+                        sqlparser::ast::FunctionArgExpr::Expr(e),
+                    ) => Some(e),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (time, size_ms) = match args.as_slice() {
+            [Expr::Identifier(col), size] => match interval_expr_ms(size) {
+                Some(ms) if ms > 0 => (col.value.clone(), ms),
+                _ => {
+                    return Err(SqlError::new(
+                        super::bind::pos_of(size),
+                        "TUMBLE's size is an interval of whole seconds or more, such as \
+                         INTERVAL '1' MINUTE",
+                    ))
+                }
+            },
+            _ => {
+                return Err(SqlError::new(
+                    pos,
+                    "a group window is written TUMBLE(time_column, INTERVAL 'n' unit)",
+                ))
+            }
+        };
+        if keys.is_empty() {
+            keys.push(Expr::value(sqlparser::ast::Value::Number(
+                "1".into(),
+                false,
+            )));
+        }
+        let bounds = [
+            ("TUMBLE_START", 0),
+            ("TUMBLE_END", size_ms),
+            ("TUMBLE_ROWTIME", size_ms - 1),
+        ];
+        let replace = |e: &mut Expr| {
+            let _ = sqlparser::ast::visit_expressions_mut(e, |e| {
+                let offset =
+                    call(e).and_then(|(n, _)| bounds.iter().find(|b| b.0 == n).map(|b| b.1));
+                if let Some(offset) = offset {
+                    *e = window_bound(offset);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        };
+        for item in &mut q.items {
+            if let SelectItem::Expr { expr, .. } = item {
+                replace(expr);
+            }
+        }
+        if let Some(h) = q.having.as_mut() {
+            replace(h);
+        }
+        let lateness_ms = match &q.from {
+            FromItem::Table { name, .. } => self.watermark_delay(&name.name, &time),
+            _ => None,
+        };
+        let time = Ident { name: time, pos };
+        set_window(
+            q,
+            &Tvf {
+                pos,
+                time,
+                size_ms,
+                lateness_ms,
+            },
+        )
     }
 
     /// `WATERMARK FOR col AS col [- INTERVAL 'n' unit]` in a CREATE TABLE: the table's event
@@ -1160,13 +1320,7 @@ impl P<'_> {
         self.expect_token(Token::RParen)?;
         self.expect_token(Token::RParen)?;
         let alias = self.implicit_alias()?;
-        let lateness_ms = self
-            .watermarks
-            .iter()
-            .find(|(t, c, _)| {
-                *t == table.name.to_ascii_lowercase() && c.eq_ignore_ascii_case(&time.name)
-            })
-            .map(|w| w.2);
+        let lateness_ms = self.watermark_delay(&table.name, &time.name);
         self.tvf = Some(Tvf {
             pos: func.pos,
             time,
@@ -1181,13 +1335,6 @@ impl P<'_> {
     /// the aggregate's), and `window_start`, `window_end`, `window_time` in SELECT and HAVING
     /// as the window's bounds (TIMESTAMP(3) text, `window_time` the last millisecond in it).
     fn lower_tvf(&mut self, q: &mut Select, tvf: Tvf) -> SqlResult<()> {
-        if q.coordinate.by.is_some() || q.coordinate.aggr.is_some() {
-            return Err(SqlError::new(
-                q.coordinate.by_pos.unwrap_or(tvf.pos),
-                "a window TVF is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
-                 cannot be added to it",
-            ));
-        }
         let Some(keys) = q.group_by.as_mut() else {
             return Err(SqlError::new(
                 tvf.pos,
@@ -1242,16 +1389,7 @@ impl P<'_> {
         if let Some(h) = q.having.as_mut() {
             replace(h);
         }
-        q.coordinate.by = Some(Expr::Identifier(sqlparser::ast::Ident::new(
-            tvf.time.name.clone(),
-        )));
-        q.coordinate.by_pos = Some(tvf.time.pos);
-        q.coordinate.aggr = Some(Interval {
-            seconds: size / 1000,
-            pos: tvf.pos,
-        });
-        q.coordinate.lateness_ms = tvf.lateness_ms;
-        Ok(())
+        set_window(q, &tvf)
     }
 
     fn coordinate(&mut self) -> SqlResult<Coordinate> {
@@ -1812,6 +1950,40 @@ mod tests {
     }
 
     #[test]
+    fn a_legacy_group_window_is_the_same_windowed_aggregate() {
+        let f = parse_sql_file(&format!(
+            "{CLICKS}INSERT INTO per_minute\n\
+             SELECT appId, TUMBLE_START(ts, INTERVAL '1' MINUTE) AS ws,\n\
+             TUMBLE_END(ts, INTERVAL '1' MINUTE) AS we, COUNT(*) AS pv FROM clicks\n\
+             GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), appId"
+        ))
+        .unwrap();
+        assert_eq!(
+            f.script.to_string(),
+            "INSERT INTO per_minute SELECT appId, __timestamp_text(AGGRTIME) AS ws, \
+             __timestamp_text(AGGRTIME + 60000) AS we, COUNT(*) AS pv \
+             FROM clicks GROUP BY appId COORDINATE BY ts WITH AGGR INTERVAL 60 SECONDS\n"
+        );
+        let Statement::Insert { query, .. } = &f.script.statements[0] else {
+            panic!("{:?}", f.script)
+        };
+        assert_eq!(query.coordinate.lateness_ms, Some(5_000));
+        let e = parse_sql_file(&format!(
+            "{CLICKS}INSERT INTO o SELECT COUNT(*) FROM clicks\n\
+             GROUP BY SESSION(ts, INTERVAL '10' MINUTE)"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (e.pos, e.message.as_str()),
+            (
+                Pos::new(4, 10),
+                "the group window SESSION is not supported yet; TUMBLE is. EC-SQL's \
+                 `WITH SW INTERVAL` with `agg(x SW)` slides (docs/windows.md)"
+            )
+        );
+    }
+
+    #[test]
     fn what_a_window_tvf_cannot_be_is_said_where_it_is_written() {
         let err = |sql: &str| {
             let e = parse_sql_file(&format!("{CLICKS}{sql}")).unwrap_err();
@@ -1857,7 +2029,7 @@ mod tests {
             (
                 3,
                 135,
-                "a window TVF is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
+                "Flink's TUMBLE is the query's window: COORDINATE BY and WITH AGGR INTERVAL \
                  cannot be added to it"
                     .into()
             )
