@@ -259,3 +259,39 @@ fn the_readmes_flink_sql_example_prints_each_pages_minutes() {
         ]
     );
 }
+
+#[test]
+fn a_view_read_by_two_inserts_of_a_statement_set_runs_as_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clicks.csv"),
+        "a,u1,2026-12-06 10:00:01.000\nb,u1,2026-12-06 10:00:02.000\n\
+         a,u2,2026-12-06 10:00:03.000\na,u1,2026-12-06 10:01:04.000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("job.sql"),
+        "CREATE TABLE clicks (appId STRING, qq STRING, ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+WITH ('connector' = 'file', 'path' = 'clicks.csv', 'field.splitter' = ',');
+CREATE TABLE totals (appId STRING, pv BIGINT) WITH ('connector' = 'csv', 'path' = 'totals.csv');
+CREATE TABLE minutes (window_start TIMESTAMP(3), uv BIGINT)
+WITH ('connector' = 'csv', 'path' = 'minutes.csv');
+CREATE TEMPORARY VIEW app_a AS SELECT qq, ts FROM clicks WHERE appId = 'a';
+EXECUTE STATEMENT SET
+BEGIN
+  INSERT INTO totals SELECT appId, COUNT(*) AS pv FROM clicks GROUP BY appId;
+  INSERT INTO minutes SELECT window_start, COUNT(DISTINCT qq) AS uv
+  FROM TABLE(TUMBLE(TABLE app_a, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+  GROUP BY window_start, window_end;
+END;
+",
+    )
+    .unwrap();
+    ok(&tally(&["run", "job.sql", "--progress", "0"], dir.path()));
+    assert_eq!(csv_rows(&dir.path().join("totals.csv")), ["a,3", "b,1"]);
+    assert_eq!(
+        csv_rows(&dir.path().join("minutes.csv")),
+        ["2026-12-06 10:00:00.000,2", "2026-12-06 10:01:00.000,1"]
+    );
+}

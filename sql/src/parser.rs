@@ -793,12 +793,52 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
         tables: Vec::new(),
         script: Script::default(),
     };
+    // Where an open `EXECUTE STATEMENT SET BEGIN` (or `BEGIN STATEMENT SET`) began.
+    let mut statement_set: Option<Pos> = None;
     loop {
         while p.p.consume_token(&Token::SemiColon) || p.p.consume_token(&Token::Comma) {}
         if p.peek() == Token::EOF {
+            if let Some(at) = statement_set {
+                return Err(SqlError::new(
+                    at,
+                    "this STATEMENT SET is not closed with END",
+                ));
+            }
             break;
         }
-        if p.word("WITH") {
+        if p.ddl
+            && ((p.word("EXECUTE") && p.nth_word(1, "STATEMENT"))
+                || (p.word("BEGIN") && p.nth_word(1, "STATEMENT")))
+        {
+            // Flink's statement sets: the INSERTs inside run as one job, as every INSERT of a
+            // tally job does.
+            let at = p.pos();
+            if statement_set.is_some() {
+                return Err(SqlError::new(at, "a STATEMENT SET cannot hold another"));
+            }
+            let execute = p.eat("EXECUTE");
+            p.expect(if execute { "STATEMENT" } else { "BEGIN" })?;
+            if !execute {
+                p.expect("STATEMENT")?;
+            }
+            p.expect("SET")?;
+            if execute {
+                p.expect("BEGIN")?;
+            }
+            statement_set = Some(at);
+        } else if p.ddl && p.word("END") {
+            if statement_set.take().is_none() {
+                return Err(SqlError::new(
+                    p.pos(),
+                    "END without a STATEMENT SET to close",
+                ));
+            }
+            p.p.next_token();
+        } else if p.ddl && p.word("CREATE") && (p.nth_word(1, "VIEW") || p.nth_word(1, "TEMPORARY"))
+        {
+            let stmt = p.create_view()?;
+            out.script.statements.push(stmt);
+        } else if p.word("WITH") {
             p.with_definitions(&mut out.script)?;
         } else if p.word("INSERT") {
             let stmt = p.insert()?;
@@ -813,7 +853,7 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
             out.settings.insert(k, v);
         } else {
             let what = if ddl {
-                "CREATE TABLE, SET, WITH, INSERT or SELECT"
+                "CREATE TABLE, CREATE VIEW, SET, WITH, INSERT or SELECT"
             } else {
                 "WITH, INSERT or SELECT"
             };
@@ -1200,6 +1240,22 @@ impl P<'_> {
                 lateness_ms,
             },
         )
+    }
+
+    /// `CREATE [TEMPORARY] VIEW [IF NOT EXISTS] name AS select`: a named query, as EC-SQL's
+    /// `WITH name AS (select)` is.
+    fn create_view(&mut self) -> SqlResult<Statement> {
+        self.expect("CREATE")?;
+        self.eat("TEMPORARY");
+        self.expect("VIEW")?;
+        if self.eat("IF") {
+            self.expect("NOT")?;
+            self.expect("EXISTS")?;
+        }
+        let name = self.ident()?;
+        self.expect("AS")?;
+        let query = self.query()?;
+        Ok(Statement::With { name, query })
     }
 
     /// `WATERMARK FOR col AS col [- INTERVAL 'n' unit]` in a CREATE TABLE: the table's event
@@ -1946,6 +2002,42 @@ mod tests {
         assert_eq!(
             q.group_by.as_ref().map(|k| k[0].to_string()),
             Some("1".into())
+        );
+    }
+
+    #[test]
+    fn views_and_statement_sets_as_flink_writes_them() {
+        let f = parse_sql_file(&format!(
+            "{CLICKS}CREATE TEMPORARY VIEW app_a AS SELECT qq, ts FROM clicks WHERE appId = 'a';\n\
+             CREATE VIEW IF NOT EXISTS app_b AS SELECT qq FROM clicks WHERE appId = 'b';\n\
+             EXECUTE STATEMENT SET BEGIN\n\
+             INSERT INTO o1 SELECT count(qq) FROM app_a GROUP BY 1;\n\
+             INSERT INTO o2 SELECT count(qq) FROM app_b GROUP BY 1;\n\
+             END;\n\
+             BEGIN STATEMENT SET;\n\
+             INSERT INTO o3 SELECT qq FROM app_b;\n\
+             END;"
+        ))
+        .unwrap();
+        assert_eq!(
+            f.script.to_string(),
+            "WITH (SELECT qq, ts FROM clicks WHERE appId = 'a') app_a\n\
+             WITH (SELECT qq FROM clicks WHERE appId = 'b') app_b\n\
+             INSERT INTO o1 SELECT count(qq) FROM app_a GROUP BY 1\n\
+             INSERT INTO o2 SELECT count(qq) FROM app_b GROUP BY 1\n\
+             INSERT INTO o3 SELECT qq FROM app_b\n"
+        );
+        let err = |sql: &str| {
+            let e = parse_sql_file(&format!("{CLICKS}{sql}")).unwrap_err();
+            (e.pos.line, e.pos.col, e.message)
+        };
+        assert_eq!(
+            err("EXECUTE STATEMENT SET BEGIN\nINSERT INTO o SELECT qq FROM clicks;"),
+            (3, 1, "this STATEMENT SET is not closed with END".into())
+        );
+        assert_eq!(
+            err("INSERT INTO o SELECT qq FROM clicks;\nEND;"),
+            (4, 1, "END without a STATEMENT SET to close".into())
         );
     }
 
