@@ -295,3 +295,31 @@ END;
         ["2026-12-06 10:00:00.000,2", "2026-12-06 10:01:00.000,1"]
     );
 }
+
+#[test]
+fn print_and_blackhole_tables_take_a_jobs_results() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clicks.csv"), "a,u1\nb,u2\na,u3\n").unwrap();
+    std::fs::write(
+        dir.path().join("job.sql"),
+        "CREATE TABLE clicks (appId STRING, qq STRING)
+WITH ('connector' = 'file', 'path' = 'clicks.csv', 'field.splitter' = ',');
+CREATE TABLE shown (appId STRING, pv BIGINT) WITH ('connector' = 'print', 'emit' = 'final');
+CREATE TABLE dropped (appId STRING, pv BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO shown SELECT appId, COUNT(*) AS pv FROM clicks GROUP BY appId;
+INSERT INTO dropped SELECT appId, COUNT(*) AS pv FROM clicks GROUP BY appId;
+",
+    )
+    .unwrap();
+    let out = tally(
+        &["run", "job.sql", "-w", "2", "--progress", "0"],
+        dir.path(),
+    );
+    let log = ok(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "shown: +I[a, 2]\nshown: +I[b, 1]\n"
+    );
+    // Both tables took every result change: 2 each.
+    assert!(log.contains("result_changes=4"), "{log}");
+}

@@ -322,6 +322,7 @@ pub fn open_sink(
     let _ = &unavailable;
     Ok(match config {
         SinkConfig::Stdout => Box::new(sinks::StdoutSink::new(table)),
+        SinkConfig::Blackhole => Box::new(sinks::BlackholeSink),
         SinkConfig::Csv { path, mode } => Box::new(sinks::CsvSink::open(path, *mode, schema)?),
         #[cfg(feature = "redis")]
         SinkConfig::Redis { url, target, ttl } => Box::new(redis::RedisSink::open(

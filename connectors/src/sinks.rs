@@ -51,6 +51,20 @@ impl Sink for StdoutSink {
     }
 }
 
+/// Drops every change (Flink's `blackhole` connector).
+pub struct BlackholeSink;
+
+impl Sink for BlackholeSink {
+    /// Nothing is written, so nothing is written twice.
+    fn upserts_by_key(&self) -> bool {
+        true
+    }
+
+    fn flush(&mut self, _changes: &[Change], _table: &[Row]) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
 /// Writes a CSV file: the whole table (rewritten atomically at each flush) or a change log.
 pub struct CsvSink {
     path: PathBuf,

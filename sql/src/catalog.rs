@@ -196,6 +196,9 @@ pub enum CsvMode {
 pub enum SinkConfig {
     /// A readable change log on standard output.
     Stdout,
+    /// Flink's `blackhole`: every change is dropped (each worker drops its own share), to
+    /// measure a query without a sink's cost.
+    Blackhole,
     /// `table.type=csv`.
     Csv { path: PathBuf, mode: CsvMode },
     /// `table.type=redis`.
@@ -356,7 +359,7 @@ fn unknown_type(t: &TableDesc, ty: &str) -> (Pos, String) {
         pos,
         format!(
             "unknown table type `{ty}`; known: file, generator, kafka, mysql, postgres (tpg), \
-             redis, stdout, csv"
+             redis, stdout (print), blackhole, csv"
         ),
     )
 }
@@ -882,7 +885,7 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
                 t.schema.clone(),
             ))
         }
-        "stdout" | "csv" => Err((
+        "stdout" | "print" | "blackhole" | "csv" => Err((
             t.pos,
             format!(
                 "table `{}` of type {ty} can only be written to, not read",
@@ -901,6 +904,10 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
         "stdout" | "print" => {
             check_keys(t, &[])?;
             SinkConfig::Stdout
+        }
+        "blackhole" => {
+            check_keys(t, &[])?;
+            SinkConfig::Blackhole
         }
         "csv" => {
             check_keys(t, &["csv.path", "csv.mode"])?;
