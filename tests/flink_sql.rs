@@ -323,3 +323,53 @@ INSERT INTO dropped SELECT appId, COUNT(*) AS pv FROM clicks GROUP BY appId;
     // Both tables took every result change: 2 each.
     assert!(log.contains("result_changes=4"), "{log}");
 }
+
+#[test]
+fn a_computed_time_column_with_a_watermark_windows_as_coordinate_by_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = |extra: &str| {
+        format!(
+            "CREATE TABLE src (appId STRING, qq STRING, dTime BIGINT{extra})
+WITH ('connector' = 'generator', 'rows' = '20000', 'seed' = '42');
+CREATE TABLE dest (appId STRING, minute STRING, pv BIGINT, uv BIGINT)
+WITH ('connector' = 'csv', 'path' = 'out.csv');
+"
+        )
+    };
+    // Flink's idiom: the event time computed from epoch ms, watermarked 5 s behind.
+    let flink = source(
+        ",\n  ts AS TO_TIMESTAMP_LTZ(dTime, 3),\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
+    ) + "INSERT INTO dest
+SELECT appId, window_start, COUNT(qq) AS pv, COUNT(DISTINCT qq) AS uv
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY appId, window_start, window_end;
+";
+    // EC-SQL's: the same lateness as a job setting.
+    let ec = source("")
+        + "SET 'lateness.seconds' = '5';
+INSERT INTO dest SELECT appId, AGGRTIME, count(qq), countd(qq) FROM src GROUP BY appId
+COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS;
+";
+    let run = |job: &str| {
+        std::fs::write(dir.path().join("job.sql"), job).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("out.csv"));
+        ok(&tally(
+            &["run", "job.sql", "-w", "2", "--progress", "0"],
+            dir.path(),
+        ));
+        csv_rows(&dir.path().join("out.csv"))
+    };
+    let from_flink = run(&flink);
+    let mut from_ec: Vec<String> = run(&ec)
+        .iter()
+        .map(|r| {
+            let f: Vec<&str> = r.split(',').collect();
+            let ms: i64 = f[1].parse().unwrap();
+            let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+            format!("{},{},{},{}", f[0], at.format(TS), f[2], f[3])
+        })
+        .collect();
+    from_ec.sort();
+    assert!(from_ec.len() > 100, "{} windows", from_ec.len());
+    assert_eq!(from_flink, from_ec);
+}

@@ -194,7 +194,13 @@ impl Planner<'_> {
         match stmt {
             Statement::With { name, query } => {
                 let key = name.name.to_ascii_lowercase();
-                if self.withs.contains_key(&key) || self.job.table(&name.name).is_some() {
+                // A table's computed columns are a view of the table under its own name, over
+                // the table itself (parser::computed_views).
+                let extends_table = matches!(&query.from, FromItem::Table { name: t, .. }
+                    if t.name.eq_ignore_ascii_case(&name.name));
+                if self.withs.contains_key(&key)
+                    || (self.job.table(&name.name).is_some() && !extends_table)
+                {
                     return Err(self.err(name.pos, format!("`{}` is already defined", name.name)));
                 }
                 let label = format!("WITH {}", name.name);

@@ -713,6 +713,37 @@ struct Tvf {
 /// window's start.
 const WINDOW_BOUNDS: [&str; 3] = ["window_start", "window_end", "window_time"];
 
+/// A table with computed columns, as its queries read it: `WITH t AS (SELECT *, expr AS col
+/// FROM t)` before every statement (the view's own FROM is the table: a WITH is known only
+/// after its query).
+fn computed_views(tables: Vec<(Ident, Vec<(Ident, Expr)>)>) -> Vec<Statement> {
+    tables
+        .into_iter()
+        .map(|(table, cols)| {
+            let mut items = vec![SelectItem::Wildcard(table.pos)];
+            items.extend(cols.into_iter().map(|(col, expr)| SelectItem::Expr {
+                expr,
+                alias: Some(col),
+            }));
+            Statement::With {
+                name: table.clone(),
+                query: Select {
+                    pos: table.pos,
+                    items,
+                    from: FromItem::Table {
+                        name: table,
+                        alias: None,
+                    },
+                    selection: None,
+                    group_by: None,
+                    coordinate: Coordinate::default(),
+                    having: None,
+                },
+            }
+        })
+        .collect()
+}
+
 /// A window from Flink's syntax as the query's `COORDINATE BY col WITH AGGR INTERVAL size`,
 /// with the table's watermark delay as its lateness. (Either form of a window was refused when
 /// the query also names one of its own.)
@@ -778,6 +809,9 @@ struct P<'a> {
     watermarks: Vec<(String, String, u64)>,
     /// A window TVF just read as a FROM item, for the SELECT it belongs to.
     tvf: Option<Tvf>,
+    /// Each table's computed columns (`ts AS expr`), read as the table through a view that
+    /// adds them ([`computed_views`]).
+    computed: Vec<(Ident, Vec<(Ident, Expr)>)>,
 }
 
 fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
@@ -787,6 +821,7 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
         ddl,
         watermarks: Vec::new(),
         tvf: None,
+        computed: Vec::new(),
     };
     let mut out = SqlFile {
         settings: BTreeMap::new(),
@@ -860,6 +895,8 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
             return Err(p.expected(what));
         }
     }
+    let views = computed_views(std::mem::take(&mut p.computed));
+    out.script.statements.splice(0..0, views);
     if out.script.statements.is_empty()
         || !out
             .script
@@ -1260,14 +1297,11 @@ impl P<'_> {
 
     /// `WATERMARK FOR col AS col [- INTERVAL 'n' unit]` in a CREATE TABLE: the table's event
     /// time column and how late its rows may come (the delay), in ms.
-    fn watermark(&mut self, fields: &[Field]) -> SqlResult<(String, u64)> {
+    fn watermark(&mut self, columns: &[&str]) -> SqlResult<(String, u64)> {
         self.expect("WATERMARK")?;
         self.expect("FOR")?;
         let col = self.ident()?;
-        if !fields
-            .iter()
-            .any(|f| f.name.eq_ignore_ascii_case(&col.name))
-        {
+        if !columns.iter().any(|c| c.eq_ignore_ascii_case(&col.name)) {
             return Err(SqlError::new(
                 col.pos,
                 format!(
@@ -1601,6 +1635,7 @@ impl P<'_> {
         }
         let name = self.ident()?;
         let mut fields: Vec<Field> = Vec::new();
+        let mut computed: Vec<(Ident, Expr)> = Vec::new();
         let mut decls = Vec::new();
         let mut settings = BTreeMap::new();
         self.expect_token(Token::LParen)?;
@@ -1626,9 +1661,22 @@ impl P<'_> {
                     },
                 );
             } else if self.word("WATERMARK") {
-                let (col, delay_ms) = self.watermark(&fields)?;
+                let mut names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                names.extend(
+                    computed
+                        .iter()
+                        .map(|(c, _): &(Ident, Expr)| c.name.as_str()),
+                );
+                let (col, delay_ms) = self.watermark(&names)?;
                 self.watermarks
                     .push((name.name.to_ascii_lowercase(), col, delay_ms));
+            } else if matches!(self.p.peek_nth_token_ref(1).token, Token::Word(ref w) if w.value.eq_ignore_ascii_case("AS"))
+            {
+                // A computed column: `ts AS TO_TIMESTAMP_LTZ(dTime, 3)`.
+                let col = self.ident()?;
+                self.expect("AS")?;
+                let expr = self.expr()?;
+                computed.push((col, expr));
             } else {
                 let col = self.ident()?;
                 let at = self.pos();
@@ -1716,6 +1764,9 @@ impl P<'_> {
                 _ => format!("{ty}.{k}"),
             };
             settings.insert(key, v);
+        }
+        if !computed.is_empty() {
+            self.computed.push((name.clone(), computed));
         }
         Ok(TableDesc {
             name: name.name,

@@ -192,6 +192,36 @@ fn round_is_half_up_on_the_decimal_value() {
 }
 
 #[test]
+fn to_timestamp_ltz_shows_epoch_seconds_or_milliseconds_in_the_jobs_time_zone() {
+    let cases = [
+        (
+            "",
+            "to_timestamp_ltz(1709296496789, 3)",
+            "2024-03-01 12:34:56.789",
+        ),
+        (
+            "",
+            "to_timestamp_ltz(1709296496, 0)",
+            "2024-03-01 12:34:56.000",
+        ),
+        (
+            "",
+            "to_timestamp_ltz(1709296496789)",
+            "2024-03-01 12:34:56.789",
+        ),
+        (
+            "timezone=+08:00",
+            "to_timestamp_ltz(1709296496789, 3)",
+            "2024-03-01 20:34:56.789",
+        ),
+    ];
+    for (system, expr, want) in cases {
+        assert_eq!(eval_with(system, expr), Value::str(want), "{system} {expr}");
+    }
+    assert_eq!(eval("to_timestamp_ltz(NULL, 3)"), Value::Null);
+}
+
+#[test]
 fn timestamps_to_seconds() {
     // `ts` is the TIMESTAMP 2024-03-01 12:34:56: 1709296496 seconds after the epoch in UTC.
     let cases: [(&str, Value); 8] = [

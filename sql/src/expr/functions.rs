@@ -150,7 +150,7 @@ impl Func {
             "rtrim" => Func::RTrim,
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
-            "__timestamp_text" => Func::TimestampText { tz },
+            "__timestamp_text" | "to_timestamp_ltz" => Func::TimestampText { tz },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
             "tinyint" => Func::IntCast { bits: 8 },
             "smallint" => Func::IntCast { bits: 16 },
@@ -352,8 +352,12 @@ impl Func {
                 (vec![expect(0, String)?], Int)
             }
             Func::TimestampText { .. } => {
-                arity(1, 1)?;
-                (vec![expect(0, Int)?], String)
+                arity(1, 2)?;
+                let mut t = vec![expect(0, Int)?];
+                if n == 2 {
+                    t.push(expect(1, Int)?);
+                }
+                (t, String)
             }
             Func::UnixTimestamp { .. } => {
                 arity(0, 2)?;
@@ -528,9 +532,15 @@ impl Func {
                 formatted.map_or(Value::Null, Value::from)
             }
             Func::Now => Value::Int(now_secs()),
-            Func::TimestampText { tz } => match a.first() {
-                Some(Value::Int(ms)) => {
-                    chrono::DateTime::from_timestamp_millis(*ms).map_or(Value::Null, |t| {
+            // Flink's TO_TIMESTAMP_LTZ(n, precision): n in seconds for precision 0, else ms.
+            Func::TimestampText { tz } => match (a.first(), a.get(1)) {
+                (Some(Value::Int(n)), p) => {
+                    let ms = if matches!(p, Some(Value::Int(0))) {
+                        n.saturating_mul(1000)
+                    } else {
+                        *n
+                    };
+                    chrono::DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| {
                         Value::str(
                             &t.with_timezone(tz)
                                 .format("%Y-%m-%d %H:%M:%S%.3f")
