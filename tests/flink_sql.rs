@@ -373,3 +373,53 @@ COORDINATE BY dTime WITH AGGR INTERVAL 60 SECONDS;
     assert!(from_ec.len() > 100, "{} windows", from_ec.len());
     assert_eq!(from_flink, from_ec);
 }
+
+#[test]
+fn aggregate_filters_and_select_distinct_as_flink_means_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clicks.csv"),
+        "a,u1,1\na,u2,1\na,u1,0\na,u3,0\na,u4,1\nb,u1,1\nb,u2,0\nb,u3,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("job.sql"),
+        "CREATE TABLE clicks (appId STRING, qq STRING, paid INT)
+WITH ('connector' = 'file', 'path' = 'clicks.csv', 'field.splitter' = ',');
+CREATE TABLE counts (appId STRING, pv BIGINT, paid_pv BIGINT, paid_uv BIGINT, free_uv BIGINT)
+WITH ('connector' = 'print', 'emit' = 'final');
+CREATE TABLE users (appId STRING, u STRING) WITH ('connector' = 'print', 'emit' = 'final');
+INSERT INTO counts SELECT appId, COUNT(*) AS pv,
+  COUNT(*) FILTER (WHERE paid = 1) AS paid_pv,
+  COUNT(DISTINCT qq) FILTER (WHERE paid = 1) AS paid_uv,
+  COUNT(DISTINCT qq) FILTER (WHERE paid = 0 AND qq <> 'u3') AS free_uv
+FROM clicks GROUP BY appId;
+INSERT INTO users SELECT DISTINCT appId, upper(qq) AS u FROM clicks WHERE qq <> 'u4';
+",
+    )
+    .unwrap();
+    let out = tally(
+        &["run", "job.sql", "-w", "2", "--progress", "0"],
+        dir.path(),
+    );
+    ok(&out);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            // a: 5 clicks, 3 paid by u1, u2, u4; free ones by u1 and u3 (u3 left out).
+            "counts: +I[a, 5, 3, 3, 1]",
+            "counts: +I[b, 3, 2, 2, 1]",
+            "users: +I[a, U1]",
+            "users: +I[a, U2]",
+            "users: +I[a, U3]",
+            "users: +I[b, U1]",
+            "users: +I[b, U2]",
+            "users: +I[b, U3]",
+        ]
+    );
+}

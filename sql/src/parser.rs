@@ -1109,6 +1109,10 @@ impl P<'_> {
     fn select(&mut self) -> SqlResult<Select> {
         let pos = self.pos();
         self.expect("SELECT")?;
+        let distinct = self.word("DISTINCT").then(|| self.pos());
+        if distinct.is_some() {
+            self.p.next_token();
+        }
         let mut items = Vec::new();
         loop {
             if self.p.peek_token_ref().token == Token::Mul {
@@ -1147,6 +1151,29 @@ impl P<'_> {
         let coordinate = self.coordinate()?;
         if having.is_none() && self.eat("HAVING") {
             having = Some(self.expr()?);
+        }
+        if let Some(at) = distinct {
+            // `SELECT DISTINCT a, b` is `SELECT a, b ... GROUP BY a, b`: one row per value.
+            if group_by.is_some() || having.is_some() || coordinate.aggr.is_some() {
+                return Err(SqlError::new(
+                    at,
+                    "SELECT DISTINCT with GROUP BY, HAVING or a window is not supported; \
+                     group by the columns instead",
+                ));
+            }
+            let mut keys = Vec::new();
+            for item in &items {
+                match item {
+                    SelectItem::Expr { expr, .. } => keys.push(expr.clone()),
+                    SelectItem::Wildcard(p) => {
+                        return Err(SqlError::new(
+                            *p,
+                            "SELECT DISTINCT * is not supported: name the columns",
+                        ))
+                    }
+                }
+            }
+            group_by = Some(keys);
         }
         let mut select = Select {
             pos,
@@ -2054,6 +2081,25 @@ mod tests {
             q.group_by.as_ref().map(|k| k[0].to_string()),
             Some("1".into())
         );
+    }
+
+    #[test]
+    fn select_distinct_groups_by_its_columns() {
+        let q = one("SELECT DISTINCT a, upper(b) AS u FROM t WHERE c > 1");
+        assert_eq!(
+            q.to_string(),
+            "SELECT a, upper(b) AS u FROM t WHERE c > 1 GROUP BY a, upper(b)"
+        );
+        let e = parse_script("SELECT DISTINCT * FROM t").unwrap_err();
+        assert_eq!(
+            (e.pos, e.message.as_str()),
+            (
+                Pos::new(1, 17),
+                "SELECT DISTINCT * is not supported: name the columns"
+            )
+        );
+        let e = parse_script("SELECT DISTINCT a FROM t GROUP BY a").unwrap_err();
+        assert_eq!(e.pos, Pos::new(1, 8), "{e:?}");
     }
 
     #[test]

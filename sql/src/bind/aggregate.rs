@@ -10,7 +10,7 @@ use crate::ast::{self, WindowMod};
 use crate::error::{Pos, SqlError, SqlResult};
 use crate::expr::ScalarExpr;
 use crate::plan::{AggCall, AggFunc};
-use crate::types::DataType;
+use crate::types::{DataType, Value};
 
 pub(super) const AGGREGATES: &[&str] = &[
     "count",
@@ -167,6 +167,28 @@ impl Binder<'_> {
                 None
             }
             b => b,
+        };
+        // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: every aggregate skips
+        // NULL (`count(*)` counts the rows where `c` holds).
+        let bound = match &f.filter {
+            None => bound,
+            Some(cond) => {
+                let (c, t) = row.bind(cond)?;
+                if !matches!(t, DataType::Boolean | DataType::Null) {
+                    return Err(SqlError::new(
+                        pos_of(cond),
+                        format!("type mismatch: FILTER (WHERE ...) needs a condition, found {t}"),
+                    ));
+                }
+                let (x, t) = bound.unwrap_or((ScalarExpr::lit(1), DataType::Int));
+                Some((
+                    ScalarExpr::Case {
+                        whens: vec![(c, x)],
+                        otherwise: Box::new(ScalarExpr::Literal(Value::Null)),
+                    },
+                    t,
+                ))
+            }
         };
         let func = match (name, distinct) {
             ("count", false) => AggFunc::Count,

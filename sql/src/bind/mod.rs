@@ -755,10 +755,16 @@ impl Binder<'_> {
         let full = function_name(f);
         let (modifier, name) = ast::split_window_mod(&full);
         let name = name.to_ascii_lowercase();
-        if f.over.is_some() || f.filter.is_some() {
+        if f.over.is_some() {
             return Err(SqlError::new(
                 pos,
-                "OVER and FILTER are not supported; use COORDINATE BY windows",
+                "OVER windows are not supported; use COORDINATE BY windows",
+            ));
+        }
+        if f.filter.is_some() && !AGGREGATES.contains(&name.as_str()) {
+            return Err(SqlError::new(
+                pos,
+                format!("FILTER (WHERE ...) only applies to aggregates, not `{name}`"),
             ));
         }
         let distinct = match &f.args {
