@@ -222,6 +222,37 @@ fn to_timestamp_ltz_shows_epoch_seconds_or_milliseconds_in_the_jobs_time_zone() 
 }
 
 #[test]
+fn date_format_shows_a_timestamps_text_with_a_java_pattern() {
+    let cases = [
+        ("date_format(ts, 'yyyy-MM-dd')", Value::str("2024-03-01")),
+        ("date_format(ts, 'HH:mm')", Value::str("12:34")),
+        (
+            "date_format('2024-03-01 12:34:56.789', 'yyyyMMdd HH:mm:ss.SSS')",
+            Value::str("20240301 12:34:56.789"),
+        ),
+        (
+            "date_format('2024-03-01', 'yyyy/MM/dd HH')",
+            Value::str("2024/03/01 00"),
+        ),
+        // The pattern from a column, compiled per row.
+        (
+            "date_format(ts, concat('yyyy', '-MM'))",
+            Value::str("2024-03"),
+        ),
+        ("date_format('garbage', 'yyyy')", Value::Null),
+        ("date_format(NULL, 'yyyy')", Value::Null),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+    // The text is the job's wall clock already: the time zone does not move it.
+    assert_eq!(
+        eval_with("timezone=+08:00", "date_format(ts, 'HH:mm')"),
+        Value::str("12:34")
+    );
+}
+
+#[test]
 fn timestamps_to_seconds() {
     // `ts` is the TIMESTAMP 2024-03-01 12:34:56: 1709296496 seconds after the epoch in UTC.
     let cases: [(&str, Value); 8] = [

@@ -92,6 +92,14 @@ impl DateFormat {
         Some(s)
     }
 
+    /// Formats a wall-clock time as it is (a TIMESTAMP's text already in the job's zone).
+    pub fn format_naive(&self, t: &NaiveDateTime) -> Option<String> {
+        let mut s = String::new();
+        use std::fmt::Write;
+        write!(s, "{}", t.format(&self.chrono)).ok()?;
+        Some(s)
+    }
+
     /// Parses a date in the time zone `tz` into epoch seconds. Text after the pattern is
     /// ignored, as Java's `SimpleDateFormat.parse` ignores it (`2024-03-01 12:34:56.789` with
     /// the default pattern is 12:34:56).

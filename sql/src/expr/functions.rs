@@ -37,6 +37,11 @@ pub enum Func {
     },
     /// `unix_timestamp()`: now, in seconds.
     Now,
+    /// `date_format(ts, pattern)`: a TIMESTAMP's (or DATE's) text shown with a Java pattern,
+    /// as Hive and Flink have it; NULL for text that is no timestamp.
+    DateFormat {
+        fmt: Option<Arc<DateFormat>>,
+    },
     /// The event time of a TIMESTAMP (or DATE) column, held as its text, read in the job's
     /// time zone: epoch milliseconds, with the fraction's milliseconds. What `COORDINATE BY`
     /// a TIMESTAMP column becomes (not callable by name).
@@ -150,6 +155,7 @@ impl Func {
             "rtrim" => Func::RTrim,
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
+            "date_format" => Func::DateFormat { fmt: None },
             "__timestamp_text" | "to_timestamp_ltz" => Func::TimestampText { tz },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
             "tinyint" => Func::IntCast { bits: 8 },
@@ -193,6 +199,7 @@ impl Func {
             Func::Length => "length",
             Func::FromUnixtime { .. } => "from_unixtime",
             Func::Now => "unix_timestamp",
+            Func::DateFormat { .. } => "date_format",
             Func::TimestampMillis { .. } => "timestamp_millis",
             Func::TimestampText { .. } => "__timestamp_text",
             Func::UnixTimestamp { .. } => "unix_timestamp",
@@ -347,6 +354,10 @@ impl Func {
                 (t, String)
             }
             Func::Now => (vec![], Int),
+            Func::DateFormat { .. } => {
+                arity(2, 2)?;
+                (vec![expect(0, String)?, expect(1, String)?], String)
+            }
             Func::TimestampMillis { .. } => {
                 arity(1, 1)?;
                 (vec![expect(0, String)?], Int)
@@ -453,6 +464,7 @@ impl Func {
                 tz,
                 fmt: pattern(1),
             },
+            Func::DateFormat { .. } => Func::DateFormat { fmt: pattern(1) },
             other => other,
         }
     }
@@ -532,6 +544,20 @@ impl Func {
                 formatted.map_or(Value::Null, Value::from)
             }
             Func::Now => Value::Int(now_secs()),
+            Func::DateFormat { fmt } => {
+                let Some(Value::Str(s)) = a.first() else {
+                    return Value::Null;
+                };
+                let Some(t) = super::date::parse_timestamp(s) else {
+                    return Value::Null;
+                };
+                let formatted = match (fmt, a.get(1)) {
+                    (Some(f), _) => f.format_naive(&t),
+                    (None, Some(Value::Str(p))) => DateFormat::from_java(p).format_naive(&t),
+                    _ => None,
+                };
+                formatted.map_or(Value::Null, Value::from)
+            }
             // Flink's TO_TIMESTAMP_LTZ(n, precision): n in seconds for precision 0, else ms.
             Func::TimestampText { tz } => match (a.first(), a.get(1)) {
                 (Some(Value::Int(n)), p) => {
