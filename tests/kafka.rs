@@ -616,3 +616,74 @@ fn the_metrics_count_each_partitions_rows_bytes_lag_and_committed_offset() {
             && page.contains(r#"tally_kafka_consumer_lag{job="job",source="src",partition="1"} 0"#)
     });
 }
+
+#[test]
+fn a_flink_sql_kafka_table_with_flinks_option_names_reads_the_topic() {
+    let broker = Broker::start();
+    broker.create_topic("flink_events", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = events(dir.path(), 5_000)
+        .iter()
+        .map(|l| l.replace(';', ","))
+        .collect();
+    std::fs::write(dir.path().join("events.csv"), lines.join("\n") + "\n").unwrap();
+    let job = |source: &str| {
+        format!(
+            "CREATE TABLE src (appId STRING, qq STRING, dTime BIGINT) WITH ({source});
+CREATE TABLE out (appId STRING, t BIGINT, c BIGINT, u BIGINT)
+WITH ('connector' = 'csv', 'path' = 'out.csv');
+INSERT INTO out {QUERY};
+"
+        )
+    };
+    // The same rows from a file give the expected table.
+    std::fs::write(
+        dir.path().join("file.sql"),
+        job("'connector' = 'file', 'path' = 'events.csv', 'format' = 'csv'"),
+    )
+    .unwrap();
+    ok(&tally(&["run", "file.sql", "--progress", "0"], dir.path()));
+    let expected = csv_rows(&dir.path().join("out.csv"));
+    std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    broker.produce(
+        "flink_events",
+        &keyed(&events(dir.path(), 5_000))
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace(';', ",")))
+            .collect::<Vec<_>>(),
+    );
+    std::fs::write(
+        dir.path().join("kafka.sql"),
+        job(&format!(
+            "'connector' = 'kafka', 'topic' = 'flink_events', \
+             'properties.bootstrap.servers' = '{}', 'properties.group.id' = 'flink-names', \
+             'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset', \
+             'format' = 'csv', 'properties.fetch.wait.max.ms' = '50'",
+            broker.addr
+        )),
+    )
+    .unwrap();
+    let log = ok(&tally(
+        &["run", "kafka.sql", "-w", "2", "--progress", "0"],
+        dir.path(),
+    ));
+    assert!(log.contains("rows_in=5000 bad_rows=0"), "{log}");
+    assert_eq!(csv_rows(&dir.path().join("out.csv")), expected);
+    // An option value tally does not have is refused where it is written.
+    let bad = job(&format!(
+        "'connector' = 'kafka', 'topic' = 'flink_events', \
+         'properties.bootstrap.servers' = '{}', 'scan.startup.mode' = 'timestamp'",
+        broker.addr
+    ));
+    // At the value, on the first line (its column depends on the broker's port).
+    let col = bad.lines().next().unwrap().find("'timestamp'").unwrap() + 1;
+    std::fs::write(dir.path().join("bad.sql"), bad).unwrap();
+    let out = tally(&["check", "bad.sql"], dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "bad.sql:1:{col}: error: 'scan.startup.mode' = 'timestamp' is not supported: \
+             earliest-offset, latest-offset or group-offsets\n"
+        )
+    );
+}

@@ -744,6 +744,48 @@ fn computed_views(tables: Vec<(Ident, Vec<(Ident, Expr)>)>) -> Vec<Statement> {
         .collect()
 }
 
+/// Flink's Kafka connector options as tally's: `properties.group.id` is the group,
+/// `scan.startup.mode` where to start, `scan.bounded.mode` where to stop. Others pass as they
+/// are (`topic`, `format`, `properties.bootstrap.servers` and other `properties.*`).
+fn flink_kafka_option(key: String, v: &mut Setting) -> SqlResult<String> {
+    let value = v.value.to_ascii_lowercase();
+    let (key, value) = match key.as_str() {
+        "properties.group.id" => ("group", v.value.clone()),
+        "scan.startup.mode" => match value.as_str() {
+            "earliest-offset" => ("offset", "earliest".into()),
+            "latest-offset" => ("offset", "latest".into()),
+            "group-offsets" => ("offset", "committed".into()),
+            _ => {
+                return Err(SqlError::new(
+                    v.pos,
+                    format!(
+                        "'scan.startup.mode' = '{}' is not supported: earliest-offset, \
+                         latest-offset or group-offsets",
+                        v.value
+                    ),
+                ))
+            }
+        },
+        "scan.bounded.mode" => match value.as_str() {
+            "latest-offset" => ("bounded", "true".into()),
+            "unbounded" => ("bounded", "false".into()),
+            _ => {
+                return Err(SqlError::new(
+                    v.pos,
+                    format!(
+                        "'scan.bounded.mode' = '{}' is not supported: latest-offset (read what \
+                         the topic holds at start, then stop) or unbounded",
+                        v.value
+                    ),
+                ))
+            }
+        },
+        _ => return Ok(key),
+    };
+    v.value = value;
+    Ok(key.to_string())
+}
+
 /// A window from Flink's syntax as the query's `COORDINATE BY col WITH AGGR INTERVAL size`,
 /// with the table's watermark delay as its lateness. (Either form of a window was refused when
 /// the query also names one of its own.)
@@ -1775,7 +1817,12 @@ impl P<'_> {
             "redis.",
             "csv.",
         ];
-        for (k, v) in raw {
+        for (k, mut v) in raw {
+            let k = if ty == "kafka" {
+                flink_kafka_option(k, &mut v)?
+            } else {
+                k
+            };
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
                 "emit"
