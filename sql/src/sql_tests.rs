@@ -253,6 +253,39 @@ fn date_format_shows_a_timestamps_text_with_a_java_pattern() {
 }
 
 #[test]
+fn flinks_split_index_to_timestamp_and_extract() {
+    let cases = [
+        ("split_index('a,b,c', ',', 1)", Value::str("b")),
+        ("split_index('a,b,c', ',', 0)", Value::str("a")),
+        ("split_index('a,b,c', ',', 3)", Value::Null),
+        ("split_index('a,b,c', ',', -1)", Value::Null),
+        ("split_index('a::b', '::', 1)", Value::str("b")),
+        (
+            "to_timestamp('2024-03-01 12:34:56')",
+            Value::str("2024-03-01 12:34:56.000"),
+        ),
+        (
+            "to_timestamp('2024-03-01 12:34:56.7')",
+            Value::str("2024-03-01 12:34:56.700"),
+        ),
+        (
+            "to_timestamp('20240301 1234', 'yyyyMMdd HHmm')",
+            Value::str("2024-03-01 12:34:00.000"),
+        ),
+        ("to_timestamp('garbage')", Value::Null),
+        ("EXTRACT(YEAR FROM ts)", Value::Int(2024)),
+        ("EXTRACT(MONTH FROM ts)", Value::Int(3)),
+        ("EXTRACT(DAY FROM ts)", Value::Int(1)),
+        ("EXTRACT(HOUR FROM ts)", Value::Int(12)),
+        ("EXTRACT(MINUTE FROM ts)", Value::Int(34)),
+        ("EXTRACT(SECOND FROM ts)", Value::Int(56)),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+}
+
+#[test]
 fn timestamps_to_seconds() {
     // `ts` is the TIMESTAMP 2024-03-01 12:34:56: 1709296496 seconds after the epoch in UTC.
     let cases: [(&str, Value); 8] = [

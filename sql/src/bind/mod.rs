@@ -246,6 +246,29 @@ impl Binder<'_> {
                 "`:=` assigns a variable only as a statement of an EXECUTE block",
             )),
             Expr::Nested(inner) => self.bind(inner),
+            // `EXTRACT(HOUR FROM ts)`: Hive's function of that part.
+            Expr::Extract { field, expr, .. } => {
+                use sqlparser::ast::DateTimeField as F;
+                let name = match field {
+                    F::Year | F::Years => "year",
+                    F::Month | F::Months => "month",
+                    F::Day | F::Days => "dayofmonth",
+                    F::Week(None) | F::Weeks => "weekofyear",
+                    F::Hour | F::Hours => "hour",
+                    F::Minute | F::Minutes => "minute",
+                    F::Second | F::Seconds => "second",
+                    other => {
+                        return Err(SqlError::new(
+                            pos,
+                            format!(
+                                "EXTRACT({other} FROM ...) is not supported: YEAR, MONTH, DAY, \
+                                 WEEK, HOUR, MINUTE or SECOND"
+                            ),
+                        ))
+                    }
+                };
+                self.call(name, &[expr], pos)
+            }
             Expr::BinaryOp { left, op, right } => self.binary(left, op, right, pos),
             Expr::UnaryOp { op, expr } => {
                 let (x, t) = self.bind(expr)?;

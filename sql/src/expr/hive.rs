@@ -154,6 +154,34 @@ pub static SIMPLE: &[Simple] = &[
         }
     ),
     simple!("parse_url", [S, S, S], 1, S, parse_url),
+    // Flink's SPLIT_INDEX(str, separator, index): the index-th piece (from 0), or NULL.
+    simple!(
+        "split_index",
+        [S, S, I],
+        0,
+        S,
+        |a| match (&a[0], &a[1], &a[2]) {
+            (Value::Str(s), Value::Str(sep), Value::Int(i)) if *i >= 0 && !sep.is_empty() => s
+                .split(sep.as_str())
+                .nth(*i as usize)
+                .map_or(Value::Null, Value::str),
+            _ => Value::Null,
+        }
+    ),
+    // Flink's TO_TIMESTAMP(str[, pattern]): the time as TIMESTAMP(3) text, or NULL.
+    simple!("to_timestamp", [S, S], 1, S, |a| {
+        let t = match (&a[0], a.get(1)) {
+            (Value::Str(s), None) => super::date::parse_timestamp(s),
+            (Value::Str(s), Some(Value::Str(p))) => super::date::DateFormat::from_java(p)
+                .parse(s, chrono::FixedOffset::east_opt(0).expect("UTC"))
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                .map(|t| t.naive_utc()),
+            _ => None,
+        };
+        t.map_or(Value::Null, |t| {
+            Value::from(t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        })
+    }),
     simple!("get_json_object", [S, S], 0, S, get_json_object),
 ];
 
