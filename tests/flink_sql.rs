@@ -423,3 +423,65 @@ INSERT INTO users SELECT DISTINCT appId, upper(qq) AS u FROM clicks WHERE qq <> 
         ]
     );
 }
+
+#[test]
+fn a_datagen_table_makes_the_same_rows_at_any_worker_count_within_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.sql"),
+        "CREATE TABLE orders (id BIGINT, amount DOUBLE, customer STRING, vip BOOLEAN, qty INT)
+WITH ('connector' = 'datagen', 'number-of-rows' = '5000', 'rows-per-second' = '1000000',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '101', 'fields.id.end' = '100000',
+  'fields.amount.min' = '1', 'fields.amount.max' = '100', 'fields.customer.length' = '3',
+  'fields.qty.min' = '1', 'fields.qty.max' = '5');
+CREATE TABLE all_orders (id BIGINT, amount DOUBLE, customer STRING, vip BOOLEAN, qty INT)
+WITH ('connector' = 'csv', 'path' = 'out.csv');
+INSERT INTO all_orders SELECT * FROM orders;
+",
+    )
+    .unwrap();
+    let run = |workers: &str| {
+        let _ = std::fs::remove_file(dir.path().join("out.csv"));
+        ok(&tally(
+            &["run", "job.sql", "-w", workers, "--progress", "0"],
+            dir.path(),
+        ));
+        csv_rows(&dir.path().join("out.csv"))
+    };
+    let one = run("1");
+    assert_eq!(run("2"), one);
+    // Every id of the sequence once (5000 rows: fewer than the sequence holds), every random
+    // value within its options.
+    let mut ids: Vec<i64> = Vec::new();
+    let mut vips = BTreeSet::new();
+    for row in &one {
+        let f: Vec<&str> = row.split(',').collect();
+        ids.push(f[0].parse().unwrap());
+        let amount: f64 = f[1].parse().unwrap();
+        assert!((1.0..100.0).contains(&amount), "{row}");
+        assert!(
+            f[2].len() == 3 && f[2].bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{row}"
+        );
+        vips.insert(f[3].to_string());
+        let qty: i64 = f[4].parse().unwrap();
+        assert!((1..=5).contains(&qty), "{row}");
+    }
+    ids.sort();
+    assert_eq!(ids, (101..5101).collect::<Vec<i64>>());
+    assert_eq!(vips, BTreeSet::from(["false".into(), "true".into()]));
+    // A sequence without its end is refused where its kind is written.
+    std::fs::write(
+        dir.path().join("bad.sql"),
+        "CREATE TABLE t (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence');
+CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO o SELECT id FROM t;
+",
+    )
+    .unwrap();
+    let out = tally(&["check", "bad.sql"], dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bad.sql:1:78: error: a sequence column `id` needs 'fields.id.start' and 'fields.id.end'\n"
+    );
+}

@@ -220,6 +220,129 @@ pub fn write_delimited(
     w.flush()
 }
 
+/// Flink's `datagen` source: row `i` of the table is the same at any worker count. Its blocks
+/// of rows are dealt to the workers in turn (block `b` is epoch `b`); a column is a sequence
+/// (`start + i`) or random values, drawn from a generator seeded by the block.
+pub struct DatagenSource {
+    fields: Vec<tally_sql::catalog::DatagenField>,
+    total: Option<u64>,
+    rate: Option<f64>,
+    worker: WorkerInfo,
+    block_rows: u64,
+    block: u64,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl DatagenSource {
+    pub fn new(
+        fields: Vec<tally_sql::catalog::DatagenField>,
+        total: Option<u64>,
+        rate: Option<f64>,
+        worker: WorkerInfo,
+        chunk_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let block_rows = match rate {
+            Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
+            None => chunk_rows.max(1) as u64,
+        };
+        DatagenSource {
+            fields,
+            total,
+            rate,
+            worker,
+            block_rows,
+            block: 0,
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn rows_in_block(&self, b: u64) -> u64 {
+        match self.total {
+            None => self.block_rows,
+            Some(t) => t.saturating_sub(b * self.block_rows).min(self.block_rows),
+        }
+    }
+
+    fn make(&self, out: &mut Vec<Row>) -> u64 {
+        use tally_sql::catalog::DatagenField as F;
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let n = self.rows_in_block(self.block);
+        let first = self.block * self.block_rows;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.block.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        out.reserve(n as usize);
+        for i in first..first + n {
+            let row = self
+                .fields
+                .iter()
+                .map(|f| match f {
+                    F::Sequence { start, .. } => Value::Int(start.saturating_add(i as i64)),
+                    F::RandomInt { min, max } => Value::Int(rng.random_range(*min..=*max)),
+                    F::RandomDouble { min, max } => Value::Double(rng.random_range(*min..*max)),
+                    F::RandomString { length } => {
+                        let s: String = (0..*length)
+                            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+                            .collect();
+                        Value::from(s)
+                    }
+                    F::RandomBool => Value::Bool(rng.random()),
+                })
+                .collect();
+            out.push(row);
+        }
+        n
+    }
+}
+
+impl Source for DatagenSource {
+    fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
+        loop {
+            if self.rows_in_block(self.block) == 0 {
+                return Ok(Poll::Done);
+            }
+            if self.block % self.worker.peers as u64 != self.worker.index as u64 {
+                self.block += 1;
+                continue;
+            }
+            if let Some(rate) = self.rate {
+                let due = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
+                if self.started.elapsed() < due {
+                    return Ok(Poll::Idle);
+                }
+            }
+            let epoch = self.block;
+            let n = self.make(out);
+            self.block += 1;
+            self.metrics
+                .rows_in
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Batch { epoch });
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        let peers = self.worker.peers as u64;
+        let me = self.worker.index as u64;
+        self.block + (me + peers - self.block % peers) % peers
+    }
+
+    fn position(&self) -> crate::Position {
+        crate::Position::Epoch
+    }
+
+    /// Skips the blocks before `epoch` (they are in the restored state) and paces on.
+    fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
+        self.block = self.block.max(epoch);
+        if let Some(rate) = self.rate {
+            let done = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
+            self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

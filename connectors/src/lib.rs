@@ -253,6 +253,14 @@ pub fn open_source(
         SourceConfig::Generator { rows, rate, seed } => Box::new(generator::GeneratorSource::new(
             *seed, *rows, *rate, worker, chunk_rows, metrics,
         )),
+        SourceConfig::Datagen { rows, rate, fields } => Box::new(generator::DatagenSource::new(
+            fields.clone(),
+            *rows,
+            *rate,
+            worker,
+            chunk_rows,
+            metrics,
+        )),
         SourceConfig::InnerTable { interval_ms } => {
             Box::new(innertable::InnerTable::new(*interval_ms, worker, metrics))
         }

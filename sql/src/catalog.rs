@@ -59,6 +59,13 @@ pub enum SourceConfig {
     },
     /// `__innertable(ms)`: one empty row every `interval_ms`.
     InnerTable { interval_ms: u64 },
+    /// Flink's `datagen`: each column a sequence or random values; `rows` in all (endless
+    /// without), `rate` rows a second (unpaced without).
+    Datagen {
+        rows: Option<u64>,
+        rate: Option<f64>,
+        fields: Vec<DatagenField>,
+    },
     /// `table.type=kafka`: a topic's partitions spread over all workers.
     Kafka(KafkaSource),
     /// `table.type=mysql` / `postgres` as a dimension: the table, kept current from the binlog
@@ -177,6 +184,7 @@ impl SourceConfig {
             SourceConfig::File { follow, .. } => !follow,
             SourceConfig::Generator { rows, .. } => rows.is_some(),
             SourceConfig::InnerTable { .. } => false,
+            SourceConfig::Datagen { rows, .. } => rows.is_some(),
             SourceConfig::Kafka(k) => k.bounded,
             SourceConfig::Database { .. } | SourceConfig::Redis { .. } => false,
         }
@@ -508,6 +516,134 @@ fn check_keys_owned(t: &TableDesc, allowed: &[String]) -> CatalogResult<()> {
     check_keys(t, &refs)
 }
 
+/// How a `datagen` column's values are made (`fields.<col>.kind`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatagenField {
+    /// `start`, `start + 1`, ... `end`, in row order.
+    Sequence {
+        start: i64,
+        end: i64,
+    },
+    /// Uniform in `[min, max]`.
+    RandomInt {
+        min: i64,
+        max: i64,
+    },
+    /// Uniform in `[min, max)`.
+    RandomDouble {
+        min: f64,
+        max: f64,
+    },
+    /// `length` random letters and digits.
+    RandomString {
+        length: usize,
+    },
+    RandomBool,
+}
+
+/// Flink's `datagen` options: `rows-per-second` (default 10000, as Flink's), `number-of-rows`
+/// (endless without, and at most every sequence's length), and per column `fields.<col>.kind`
+/// = `random` (default: `min`/`max` for numbers, `length` for strings) or `sequence`
+/// (`start`, `end`; integer columns).
+fn datagen_source(t: &TableDesc) -> CatalogResult<SourceConfig> {
+    needs_fields(t)?;
+    let mut keys = vec![
+        "datagen.rows-per-second".to_string(),
+        "datagen.number-of-rows".to_string(),
+    ];
+    for f in &t.schema.fields {
+        for k in ["kind", "min", "max", "length", "start", "end"] {
+            keys.push(format!(
+                "datagen.fields.{}.{k}",
+                f.name.to_ascii_lowercase()
+            ));
+        }
+    }
+    check_keys_owned(t, &keys)?;
+    let mut rows: Option<u64> = parse_num(t, "datagen.number-of-rows")?;
+    let rate: f64 = parse_num(t, "datagen.rows-per-second")?.unwrap_or(10_000.0);
+    if !(rate > 0.0 && rate.is_finite()) {
+        let pos = t.get("datagen.rows-per-second").map_or(t.pos, |s| s.pos);
+        return Err((pos, "'rows-per-second' must be above 0".to_string()));
+    }
+    let mut fields = Vec::new();
+    for f in &t.schema.fields {
+        let key = |k: &str| format!("datagen.fields.{}.{k}", f.name.to_ascii_lowercase());
+        let kind = t.get(&key("kind"));
+        let field = match kind.map(|s| s.value.to_ascii_lowercase()).as_deref() {
+            Some("sequence") => {
+                let (Some(start), Some(end)) = (
+                    parse_num::<i64>(t, &key("start"))?,
+                    parse_num::<i64>(t, &key("end"))?,
+                ) else {
+                    return Err((
+                        kind.map_or(t.pos, |s| s.pos),
+                        format!(
+                            "a sequence column `{}` needs 'fields.{}.start' and 'fields.{}.end'",
+                            f.name, f.name, f.name
+                        ),
+                    ));
+                };
+                if f.ty != DataType::Int || end < start {
+                    return Err((
+                        kind.map_or(t.pos, |s| s.pos),
+                        format!(
+                            "a sequence column `{}` is an integer column with start <= end",
+                            f.name
+                        ),
+                    ));
+                }
+                let len = (end - start) as u64 + 1;
+                rows = Some(rows.map_or(len, |r| r.min(len)));
+                DatagenField::Sequence { start, end }
+            }
+            None | Some("random") => match &f.ty {
+                DataType::Int => DatagenField::RandomInt {
+                    min: parse_num(t, &key("min"))?.unwrap_or(i64::MIN),
+                    max: parse_num(t, &key("max"))?.unwrap_or(i64::MAX),
+                },
+                DataType::Double => DatagenField::RandomDouble {
+                    min: parse_num(t, &key("min"))?.unwrap_or(0.0),
+                    max: parse_num(t, &key("max"))?.unwrap_or(1.0),
+                },
+                DataType::String => DatagenField::RandomString {
+                    length: parse_num(t, &key("length"))?.unwrap_or(100),
+                },
+                DataType::Boolean => DatagenField::RandomBool,
+                other => {
+                    return Err((
+                        t.pos,
+                        format!("datagen cannot make `{}` values of type {other}", f.name),
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err((
+                    kind.map_or(t.pos, |s| s.pos),
+                    format!("'fields.{}.kind' = '{other}': random or sequence", f.name),
+                ))
+            }
+        };
+        let bad_range = match &field {
+            DatagenField::RandomInt { min, max } => min > max,
+            DatagenField::RandomDouble { min, max } => {
+                min >= max || !min.is_finite() || !max.is_finite()
+            }
+            _ => false,
+        };
+        if bad_range {
+            let pos = t.get(&key("min")).map_or(t.pos, |s| s.pos);
+            return Err((pos, format!("'fields.{}.min' must be below 'max'", f.name)));
+        }
+        fields.push(field);
+    }
+    Ok(SourceConfig::Datagen {
+        rows,
+        rate: Some(rate),
+        fields,
+    })
+}
+
 fn needs_fields(t: &TableDesc) -> CatalogResult<()> {
     if t.schema.is_empty() {
         return Err((t.pos, format!("table `{}` needs `table.fields`", t.name)));
@@ -815,6 +951,7 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
                 },
             ))
         }
+        "datagen" => Ok((datagen_source(t)?, t.schema.clone())),
         "kafka" => Ok((SourceConfig::Kafka(kafka_source(t)?), t.schema.clone())),
         "mysql" | "postgres" => {
             let mut keys = db_keys(&ty, &["changes", "poll.ms"]);
