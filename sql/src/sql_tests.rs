@@ -286,6 +286,20 @@ fn flinks_split_index_to_timestamp_and_extract() {
 }
 
 #[test]
+fn current_timestamp_is_the_wall_clock_as_timestamp_text() {
+    for expr in ["CURRENT_TIMESTAMP", "now()", "PROCTIME()"] {
+        let before = chrono::Utc::now().naive_utc() - chrono::Duration::milliseconds(1);
+        let Value::Str(text) = eval(expr) else {
+            panic!("{expr} is no text")
+        };
+        let after = chrono::Utc::now().naive_utc() + chrono::Duration::milliseconds(1);
+        let at = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.3f")
+            .unwrap_or_else(|e| panic!("{expr}: {text}: {e}"));
+        assert!(before <= at && at <= after, "{expr}: {text}");
+    }
+}
+
+#[test]
 fn timestamps_to_seconds() {
     // `ts` is the TIMESTAMP 2024-03-01 12:34:56: 1709296496 seconds after the epoch in UTC.
     let cases: [(&str, Value); 8] = [

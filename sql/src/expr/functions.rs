@@ -37,6 +37,11 @@ pub enum Func {
     },
     /// `unix_timestamp()`: now, in seconds.
     Now,
+    /// Flink's `CURRENT_TIMESTAMP`, `NOW()`, `PROCTIME()`: the wall clock as TIMESTAMP(3) text
+    /// in the job's time zone, read for each row (processing time).
+    NowText {
+        tz: FixedOffset,
+    },
     /// `date_format(ts, pattern)`: a TIMESTAMP's (or DATE's) text shown with a Java pattern,
     /// as Hive and Flink have it; NULL for text that is no timestamp.
     DateFormat {
@@ -156,6 +161,7 @@ impl Func {
             "length" => Func::Length,
             "from_unixtime" => Func::FromUnixtime { tz, fmt: None },
             "date_format" => Func::DateFormat { fmt: None },
+            "current_timestamp" | "now" | "proctime" | "localtimestamp" => Func::NowText { tz },
             "__timestamp_text" | "to_timestamp_ltz" => Func::TimestampText { tz },
             "unix_timestamp" => Func::UnixTimestamp { tz, fmt: None },
             "tinyint" => Func::IntCast { bits: 8 },
@@ -200,6 +206,7 @@ impl Func {
             Func::FromUnixtime { .. } => "from_unixtime",
             Func::Now => "unix_timestamp",
             Func::DateFormat { .. } => "date_format",
+            Func::NowText { .. } => "current_timestamp",
             Func::TimestampMillis { .. } => "timestamp_millis",
             Func::TimestampText { .. } => "__timestamp_text",
             Func::UnixTimestamp { .. } => "unix_timestamp",
@@ -354,6 +361,10 @@ impl Func {
                 (t, String)
             }
             Func::Now => (vec![], Int),
+            Func::NowText { .. } => {
+                arity(0, 0)?;
+                (vec![], String)
+            }
             Func::DateFormat { .. } => {
                 arity(2, 2)?;
                 (vec![expect(0, String)?, expect(1, String)?], String)
@@ -544,6 +555,12 @@ impl Func {
                 formatted.map_or(Value::Null, Value::from)
             }
             Func::Now => Value::Int(now_secs()),
+            Func::NowText { tz } => Value::from(
+                chrono::Utc::now()
+                    .with_timezone(tz)
+                    .format("%Y-%m-%d %H:%M:%S%.3f")
+                    .to_string(),
+            ),
             Func::DateFormat { fmt } => {
                 let Some(Value::Str(s)) = a.first() else {
                     return Value::Null;
