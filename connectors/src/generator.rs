@@ -57,17 +57,80 @@ fn dictionary() -> &'static Dictionary {
 /// One worker's share of the generated events.
 pub struct GeneratorSource {
     seed: u64,
+    blocks: Blocks,
+    time_rng: ChaCha8Rng,
+    /// Event time of the first event of the next block.
+    time: i64,
+    metrics: Arc<Metrics>,
+}
+
+/// How a generated table's rows are cut into blocks and dealt to the workers: block `b` holds
+/// rows `[b * rows, (b + 1) * rows)`, is epoch `b` and belongs to worker `b % peers`, so a
+/// table is the same at any worker count. With a rate, block `b` is due `b * rows / rate`
+/// seconds after the start.
+struct Blocks {
     total: Option<u64>,
     rate: Option<f64>,
     worker: WorkerInfo,
-    block_rows: u64,
-    /// The next block to produce or skip.
-    block: u64,
-    time_rng: ChaCha8Rng,
-    /// Event time of the first event of `block`.
-    time: i64,
+    rows: u64,
+    /// The next block to make or skip.
+    next: u64,
     started: Instant,
-    metrics: Arc<Metrics>,
+}
+
+impl Blocks {
+    fn new(total: Option<u64>, rate: Option<f64>, worker: WorkerInfo, chunk_rows: usize) -> Self {
+        let rows = match rate {
+            Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
+            None => chunk_rows.max(1) as u64,
+        };
+        Blocks {
+            total,
+            rate,
+            worker,
+            rows,
+            next: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn rows_in(&self, b: u64) -> u64 {
+        match self.total {
+            None => self.rows,
+            Some(t) => t.saturating_sub(b * self.rows).min(self.rows),
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.rows_in(self.next) == 0
+    }
+
+    /// Whether the next block is this worker's.
+    fn mine(&self) -> bool {
+        self.next % self.worker.peers as u64 == self.worker.index as u64
+    }
+
+    /// Whether the next block may be made now (always, without a rate).
+    fn due(&self) -> bool {
+        self.rate.is_none_or(|rate| {
+            self.started.elapsed() >= Duration::from_secs_f64((self.next * self.rows) as f64 / rate)
+        })
+    }
+
+    /// The epoch of this worker's next block.
+    fn next_epoch(&self) -> u64 {
+        let peers = self.worker.peers as u64;
+        let me = self.worker.index as u64;
+        self.next + (me + peers - self.next % peers) % peers
+    }
+
+    /// Paces on from the next block after a restore, as if the blocks before had been made.
+    fn repace(&mut self) {
+        if let Some(rate) = self.rate {
+            let done = Duration::from_secs_f64((self.next * self.rows) as f64 / rate);
+            self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
+        }
+    }
 }
 
 impl GeneratorSource {
@@ -79,34 +142,18 @@ impl GeneratorSource {
         chunk_rows: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let block_rows = match rate {
-            Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
-            None => chunk_rows.max(1) as u64,
-        };
         GeneratorSource {
             seed,
-            total,
-            rate,
-            worker,
-            block_rows,
-            block: 0,
+            blocks: Blocks::new(total, rate, worker, chunk_rows),
             time_rng: ChaCha8Rng::seed_from_u64(seed),
             time: START_MS,
-            started: Instant::now(),
             metrics,
         }
     }
 
-    fn rows_in_block(&self, b: u64) -> u64 {
-        match self.total {
-            None => self.block_rows,
-            Some(t) => t.saturating_sub(b * self.block_rows).min(self.block_rows),
-        }
-    }
-
-    /// Produces (or, with `out` = None, only steps the clock through) the current block.
+    /// Produces (or, with `out` = None, only steps the clock through) the next block.
     fn block(&mut self, out: Option<&mut Vec<Row>>) -> u64 {
-        let n = self.rows_in_block(self.block);
+        let n = self.blocks.rows_in(self.blocks.next);
         match out {
             None => {
                 for _ in 0..n {
@@ -116,7 +163,7 @@ impl GeneratorSource {
             Some(out) => {
                 let dict = dictionary();
                 let mut rng = ChaCha8Rng::seed_from_u64(
-                    self.seed ^ self.block.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    self.seed ^ self.blocks.next.wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 );
                 out.reserve(n as usize);
                 for _ in 0..n {
@@ -136,33 +183,25 @@ impl GeneratorSource {
                 }
             }
         }
-        self.block += 1;
+        self.blocks.next += 1;
         n
-    }
-
-    fn exhausted(&self) -> bool {
-        self.rows_in_block(self.block) == 0
     }
 }
 
 impl Source for GeneratorSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
         loop {
-            if self.exhausted() {
+            if self.blocks.exhausted() {
                 return Ok(Poll::Done);
             }
-            let peers = self.worker.peers as u64;
-            if self.block % peers != self.worker.index as u64 {
+            if !self.blocks.mine() {
                 self.block(None);
                 continue;
             }
-            if let Some(rate) = self.rate {
-                let due = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
-                if self.started.elapsed() < due {
-                    return Ok(Poll::Idle);
-                }
+            if !self.blocks.due() {
+                return Ok(Poll::Idle);
             }
-            let epoch = self.block;
+            let epoch = self.blocks.next;
             let n = self.block(Some(out));
             self.metrics
                 .rows_in
@@ -172,9 +211,7 @@ impl Source for GeneratorSource {
     }
 
     fn next_epoch(&self) -> u64 {
-        let peers = self.worker.peers as u64;
-        let me = self.worker.index as u64;
-        self.block + (me + peers - self.block % peers) % peers
+        self.blocks.next_epoch()
     }
 
     fn position(&self) -> crate::Position {
@@ -184,13 +221,10 @@ impl Source for GeneratorSource {
     /// Steps the event-time clock through the blocks before `epoch` (they are in the restored
     /// state), as a worker steps through the blocks of others, and paces on from there.
     fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
-        while self.block < epoch && !self.exhausted() {
+        while self.blocks.next < epoch && !self.blocks.exhausted() {
             self.block(None);
         }
-        if let Some(rate) = self.rate {
-            let done = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
-            self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
-        }
+        self.blocks.repace();
         Ok(())
     }
 }
@@ -225,12 +259,7 @@ pub fn write_delimited(
 /// (`start + i`) or random values, drawn from a generator seeded by the block.
 pub struct DatagenSource {
     fields: Vec<tally_sql::catalog::DatagenField>,
-    total: Option<u64>,
-    rate: Option<f64>,
-    worker: WorkerInfo,
-    block_rows: u64,
-    block: u64,
-    started: Instant,
+    blocks: Blocks,
     metrics: Arc<Metrics>,
 }
 
@@ -243,35 +272,20 @@ impl DatagenSource {
         chunk_rows: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let block_rows = match rate {
-            Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
-            None => chunk_rows.max(1) as u64,
-        };
         DatagenSource {
             fields,
-            total,
-            rate,
-            worker,
-            block_rows,
-            block: 0,
-            started: Instant::now(),
+            blocks: Blocks::new(total, rate, worker, chunk_rows),
             metrics,
-        }
-    }
-
-    fn rows_in_block(&self, b: u64) -> u64 {
-        match self.total {
-            None => self.block_rows,
-            Some(t) => t.saturating_sub(b * self.block_rows).min(self.block_rows),
         }
     }
 
     fn make(&self, out: &mut Vec<Row>) -> u64 {
         use tally_sql::catalog::DatagenField as F;
         const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let n = self.rows_in_block(self.block);
-        let first = self.block * self.block_rows;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.block.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let b = self.blocks.next;
+        let n = self.blocks.rows_in(b);
+        let first = b * self.blocks.rows;
+        let mut rng = ChaCha8Rng::seed_from_u64(b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         out.reserve(n as usize);
         for i in first..first + n {
             let row = self
@@ -299,22 +313,19 @@ impl DatagenSource {
 impl Source for DatagenSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
         loop {
-            if self.rows_in_block(self.block) == 0 {
+            if self.blocks.exhausted() {
                 return Ok(Poll::Done);
             }
-            if self.block % self.worker.peers as u64 != self.worker.index as u64 {
-                self.block += 1;
+            if !self.blocks.mine() {
+                self.blocks.next += 1;
                 continue;
             }
-            if let Some(rate) = self.rate {
-                let due = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
-                if self.started.elapsed() < due {
-                    return Ok(Poll::Idle);
-                }
+            if !self.blocks.due() {
+                return Ok(Poll::Idle);
             }
-            let epoch = self.block;
+            let epoch = self.blocks.next;
             let n = self.make(out);
-            self.block += 1;
+            self.blocks.next += 1;
             self.metrics
                 .rows_in
                 .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -323,9 +334,7 @@ impl Source for DatagenSource {
     }
 
     fn next_epoch(&self) -> u64 {
-        let peers = self.worker.peers as u64;
-        let me = self.worker.index as u64;
-        self.block + (me + peers - self.block % peers) % peers
+        self.blocks.next_epoch()
     }
 
     fn position(&self) -> crate::Position {
@@ -334,11 +343,8 @@ impl Source for DatagenSource {
 
     /// Skips the blocks before `epoch` (they are in the restored state) and paces on.
     fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
-        self.block = self.block.max(epoch);
-        if let Some(rate) = self.rate {
-            let done = Duration::from_secs_f64((self.block * self.block_rows) as f64 / rate);
-            self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
-        }
+        self.blocks.next = self.blocks.next.max(epoch);
+        self.blocks.repace();
         Ok(())
     }
 }
