@@ -14,6 +14,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value as J};
 use tally_connectors::Change;
 use tally_sql::plan::Plan;
+use tally_sql::types::JsonValue;
 use tally_sql::{Row, Value};
 use tokio::sync::broadcast;
 
@@ -388,31 +389,6 @@ impl QueryResult {
 // thousands of rows, and a `serde_json::Value` tree of them first would cost the process more
 // than writing them (its pages are fresh each time).
 
-/// A value as JSON: numbers, strings (decimals too, so none loses a digit), arrays, objects
-/// for maps and structs; NULL and a non-finite double as `null`.
-struct ValueJson<'a>(&'a Value);
-
-impl Serialize for ValueJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => s.serialize_unit(),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Double(d) if d.is_finite() => s.serialize_f64(*d),
-            Value::Double(_) => s.serialize_unit(),
-            Value::Decimal(d) => s.collect_str(d),
-            Value::Str(t) => s.serialize_str(t),
-            Value::Array(items) => s.collect_seq(items.iter().map(ValueJson)),
-            Value::Map(entries) => {
-                s.collect_map(entries.iter().map(|(k, v)| (k.to_string(), ValueJson(v))))
-            }
-            Value::Struct(fields) => {
-                s.collect_map(fields.iter().map(|(n, v)| (&**n, ValueJson(v))))
-            }
-        }
-    }
-}
-
 struct RowJson<'a>(&'a [String], &'a Row);
 
 impl Serialize for RowJson<'_> {
@@ -421,7 +397,7 @@ impl Serialize for RowJson<'_> {
             self.0
                 .iter()
                 .zip(self.1.iter())
-                .map(|(n, v)| (n.as_str(), ValueJson(v))),
+                .map(|(n, v)| (n.as_str(), JsonValue(v))),
         )
     }
 }

@@ -312,6 +312,31 @@ pub enum Value {
     Struct(Arc<[(Arc<str>, Value)]>),
 }
 
+/// A value written as JSON ([`Value::to_json`]'s rules) straight to a serializer, without a
+/// `serde_json::Value` tree between: a non-finite double and NULL as `null`.
+pub struct JsonValue<'a>(pub &'a Value);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Double(d) if d.is_finite() => s.serialize_f64(*d),
+            Value::Double(_) => s.serialize_unit(),
+            Value::Decimal(d) => s.collect_str(d),
+            Value::Str(t) => s.serialize_str(t),
+            Value::Array(items) => s.collect_seq(items.iter().map(JsonValue)),
+            Value::Map(entries) => {
+                s.collect_map(entries.iter().map(|(k, v)| (k.to_string(), JsonValue(v))))
+            }
+            Value::Struct(fields) => {
+                s.collect_map(fields.iter().map(|(n, v)| (&**n, JsonValue(v))))
+            }
+        }
+    }
+}
+
 impl Value {
     pub fn str(s: &str) -> Value {
         Value::Str(SmolStr::new(s))
@@ -355,28 +380,7 @@ impl Value {
     /// The value as JSON: numbers and booleans as such, DECIMAL as a string (no precision
     /// lost), arrays as arrays, maps and structs as objects (a map key as its text).
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Null => J::Null,
-            Value::Bool(b) => (*b).into(),
-            Value::Int(i) => (*i).into(),
-            Value::Double(d) => serde_json::Number::from_f64(*d).map_or(J::Null, J::Number),
-            Value::Decimal(d) => d.to_string().into(),
-            Value::Str(s) => s.to_string().into(),
-            Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect(),
-            ),
-            Value::Struct(fields) => J::Object(
-                fields
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_json()))
-                    .collect(),
-            ),
-        }
+        serde_json::to_value(JsonValue(self)).unwrap_or(serde_json::Value::Null)
     }
 
     pub fn array(items: Vec<Value>) -> Value {
