@@ -90,7 +90,9 @@ fn flink_instead(key: &str) -> Option<&'static str> {
 
 /// Refuses a job setting tally does not read, at its key, with the key it was probably meant
 /// to be.
-fn check_job_settings(file: &str, settings: &BTreeMap<String, Setting>) -> Result<(), Diagnostic> {
+/// An error for each job setting tally does not read.
+fn check_job_settings(file: &str, settings: &BTreeMap<String, Setting>) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
     for (key, s) in settings {
         if JOB_SETTINGS.contains(&key.as_str())
             || key
@@ -111,13 +113,13 @@ fn check_job_settings(file: &str, settings: &BTreeMap<String, Setting>) -> Resul
                 JOB_SETTINGS.join(", ")
             )
         };
-        return Err(Diagnostic {
+        errors.push(Diagnostic {
             file: file.to_string(),
             pos: s.key_pos,
             message,
         });
     }
-    Ok(())
+    errors
 }
 
 /// One setting with the position of its value in the job file.
@@ -225,7 +227,7 @@ impl Job {
     /// [`Job::parse`] with every error (see [`Job::load_all`]).
     pub fn parse_all(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         if file.ends_with(".sql") {
-            parse_sql_job(file, text).map_err(|d| vec![d])
+            parse_sql_job(file, text)
         } else {
             parse_ec_job(file, text)
         }
@@ -272,14 +274,18 @@ impl LineMap {
     }
 }
 
-fn parse_sql_job(file: &str, text: &str) -> Result<Job, Diagnostic> {
+fn parse_sql_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
     let diag = |e: SqlError| Diagnostic {
         file: file.to_string(),
         pos: e.pos,
         message: e.message,
     };
-    let parsed = parser::parse_sql_file(text).map_err(diag)?;
-    check_job_settings(file, &parsed.settings)?;
+    let parsed = parser::parse_sql_file(text)
+        .map_err(|errors| errors.into_iter().map(diag).collect::<Vec<_>>())?;
+    let errors = check_job_settings(file, &parsed.settings);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     let job = Job {
         file: file.to_string(),
         settings: parsed.settings,
@@ -505,9 +511,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
             errors.push(err(t.pos, "table description without `table.name`".into()));
         }
     }
-    if let Err(d) = check_job_settings(file, &settings) {
-        errors.push(d);
-    }
+    errors.extend(check_job_settings(file, &settings));
     let Some((sql_text, lines)) = sql else {
         // After an unknown section (perhaps a misspelt [system]) the missing script is no news.
         if errors.is_empty() {
@@ -539,7 +543,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         lines,
         dir: Default::default(),
     };
-    check_duplicate_tables(&job).map_err(|d| vec![d])?;
+    check_duplicate_tables(&job)?;
     Ok(job)
 }
 
@@ -624,16 +628,24 @@ fn parse_ec_fields_at(value: &str) -> Result<(Schema, Vec<(String, usize)>), (us
     Ok((Schema::new(fields), decls))
 }
 
-fn check_duplicate_tables(job: &Job) -> Result<(), Diagnostic> {
-    for (i, t) in job.tables.iter().enumerate() {
-        if job.tables[..i]
-            .iter()
-            .any(|o| o.name.eq_ignore_ascii_case(&t.name))
-        {
-            return Err(job.error_at(t.pos, format!("table `{}` is described twice", t.name)));
-        }
+/// An error at each table described a second time.
+fn check_duplicate_tables(job: &Job) -> Result<(), Vec<Diagnostic>> {
+    let errors: Vec<Diagnostic> = job
+        .tables
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            job.tables[..*i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&t.name))
+        })
+        .map(|(_, t)| job.error_at(t.pos, format!("table `{}` is described twice", t.name)))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -179,12 +179,13 @@ pub struct SqlFile {
 
 /// Parses an EC-SQL script (the `sql=` of an `.ec` file).
 pub fn parse_script(sql: &str) -> SqlResult<Script> {
-    let file = parse(sql, false)?;
+    let file = parse(sql, false).map_err(|mut errors| errors.swap_remove(0))?;
     Ok(file.script)
 }
 
-/// Parses a `.sql` job file: DDL, SET and EC-SQL statements.
-pub fn parse_sql_file(text: &str) -> SqlResult<SqlFile> {
+/// Parses a `.sql` job file: DDL, SET and EC-SQL statements. Every wrong statement gives its
+/// error, in the order of the file.
+pub fn parse_sql_file(text: &str) -> Result<SqlFile, Vec<SqlError>> {
     parse(text, true)
 }
 
@@ -856,8 +857,10 @@ struct P<'a> {
     computed: Vec<(Ident, Vec<(Ident, Expr)>)>,
 }
 
-fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
-    let tokens = tokenize(text)?;
+/// Parses a script; a `.sql` file (`ddl`) is read on after a statement that is wrong, from
+/// the next `;`, so every statement's error is reported (an `.ec` script stops at the first).
+fn parse(text: &str, ddl: bool) -> Result<SqlFile, Vec<SqlError>> {
+    let tokens = tokenize(text).map_err(|e| vec![e])?;
     let mut p = P {
         p: Parser::new(&DIALECT).with_tokens_with_locations(tokens),
         ddl,
@@ -870,19 +873,55 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
         tables: Vec::new(),
         script: Script::default(),
     };
+    let mut errors = Vec::new();
     // Where an open `EXECUTE STATEMENT SET BEGIN` (or `BEGIN STATEMENT SET`) began.
     let mut statement_set: Option<Pos> = None;
     loop {
         while p.p.consume_token(&Token::SemiColon) || p.p.consume_token(&Token::Comma) {}
         if p.peek() == Token::EOF {
             if let Some(at) = statement_set {
-                return Err(SqlError::new(
+                errors.push(SqlError::new(
                     at,
                     "this STATEMENT SET is not closed with END",
                 ));
             }
             break;
         }
+        if let Err(e) = p.statement(&mut out, &mut statement_set) {
+            errors.push(e);
+            if !ddl {
+                return Err(errors);
+            }
+            // On from the end of the wrong statement.
+            while !matches!(p.peek(), Token::SemiColon | Token::EOF) {
+                p.p.next_token();
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let views = computed_views(std::mem::take(&mut p.computed));
+    out.script.statements.splice(0..0, views);
+    if out.script.statements.is_empty()
+        || !out
+            .script
+            .statements
+            .iter()
+            .any(|s| !matches!(s, Statement::With { .. }))
+    {
+        return Err(vec![SqlError::new(
+            p.pos(),
+            "the script has no INSERT or SELECT statement",
+        )]);
+    }
+    Ok(out)
+}
+
+impl P<'_> {
+    /// Parses one statement (or the opening or closing of a statement set) into `out`.
+    fn statement(&mut self, out: &mut SqlFile, statement_set: &mut Option<Pos>) -> SqlResult<()> {
+        let p = self;
         if p.ddl
             && ((p.word("EXECUTE") && p.nth_word(1, "STATEMENT"))
                 || (p.word("BEGIN") && p.nth_word(1, "STATEMENT")))
@@ -902,7 +941,7 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
             if execute {
                 p.expect("BEGIN")?;
             }
-            statement_set = Some(at);
+            *statement_set = Some(at);
         } else if p.ddl && p.word("END") {
             if statement_set.take().is_none() {
                 return Err(SqlError::new(
@@ -929,32 +968,16 @@ fn parse(text: &str, ddl: bool) -> SqlResult<SqlFile> {
             let (k, v) = p.set()?;
             out.settings.insert(k, v);
         } else {
-            let what = if ddl {
+            let what = if p.ddl {
                 "CREATE TABLE, CREATE VIEW, SET, WITH, INSERT or SELECT"
             } else {
                 "WITH, INSERT or SELECT"
             };
             return Err(p.expected(what));
         }
+        Ok(())
     }
-    let views = computed_views(std::mem::take(&mut p.computed));
-    out.script.statements.splice(0..0, views);
-    if out.script.statements.is_empty()
-        || !out
-            .script
-            .statements
-            .iter()
-            .any(|s| !matches!(s, Statement::With { .. }))
-    {
-        return Err(SqlError::new(
-            p.pos(),
-            "the script has no INSERT or SELECT statement",
-        ));
-    }
-    Ok(out)
-}
 
-impl P<'_> {
     fn peek(&self) -> Token {
         self.p.peek_token_ref().token.clone()
     }
@@ -1871,6 +1894,13 @@ impl Select {
 mod tests {
     use super::*;
 
+    /// The one error of a `.sql` file that has exactly one.
+    fn one_error(text: &str) -> SqlError {
+        let mut errors = parse_sql_file(text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.remove(0)
+    }
+
     fn one(sql: &str) -> Select {
         let script = parse_script(sql).unwrap();
         match script.statements.into_iter().last().unwrap() {
@@ -2172,7 +2202,7 @@ mod tests {
              INSERT INTO o3 SELECT qq FROM app_b\n"
         );
         let err = |sql: &str| {
-            let e = parse_sql_file(&format!("{CLICKS}{sql}")).unwrap_err();
+            let e = one_error(&format!("{CLICKS}{sql}"));
             (e.pos.line, e.pos.col, e.message)
         };
         assert_eq!(
@@ -2204,11 +2234,10 @@ mod tests {
             panic!("{:?}", f.script)
         };
         assert_eq!(query.coordinate.lateness_ms, Some(5_000));
-        let e = parse_sql_file(&format!(
+        let e = one_error(&format!(
             "{CLICKS}INSERT INTO o SELECT COUNT(*) FROM clicks\n\
              GROUP BY SESSION(ts, INTERVAL '10' MINUTE)"
-        ))
-        .unwrap_err();
+        ));
         assert_eq!(
             (e.pos, e.message.as_str()),
             (
@@ -2222,7 +2251,7 @@ mod tests {
     #[test]
     fn what_a_window_tvf_cannot_be_is_said_where_it_is_written() {
         let err = |sql: &str| {
-            let e = parse_sql_file(&format!("{CLICKS}{sql}")).unwrap_err();
+            let e = one_error(&format!("{CLICKS}{sql}"));
             (e.pos.line, e.pos.col, e.message)
         };
         let tvf = "FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))";
@@ -2270,11 +2299,10 @@ mod tests {
                     .into()
             )
         );
-        let e = parse_sql_file(
+        let e = one_error(
             "CREATE TABLE t (a STRING, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
              WITH ('connector' = 'file', 'path' = 'c');",
-        )
-        .unwrap_err();
+        );
         assert_eq!(
             (e.pos, e.message.as_str()),
             (
@@ -2282,11 +2310,10 @@ mod tests {
                 "WATERMARK FOR `ts`: no such column declared before it"
             )
         );
-        let e = parse_sql_file(
+        let e = one_error(
             "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' WEEK) \
              WITH ('connector' = 'file', 'path' = 'c');",
-        )
-        .unwrap_err();
+        );
         assert_eq!(
             (e.pos, e.message.as_str()),
             (
