@@ -570,3 +570,64 @@ fn a_dimension_change_that_makes_a_join_predicate_fail_counts_the_row_once() {
         );
     }
 }
+
+/// Of several lines of one key in a dimension file, the last in the file wins, at any worker
+/// count: the rows reach the upsert with their position in the file (chunk and place), and the
+/// upsert orders them by it, not by arrival (`engine/tests/operators.rs` shuffles arrivals).
+#[test]
+fn the_last_line_of_a_key_in_a_dimension_file_wins_at_any_worker_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ["a", "b", "c", "d"];
+    // 408 lines, the value of each its line number, every key on many lines; each key's last
+    // line is one of the last eight, with key z between them.
+    let mut dim = String::new();
+    let mut last = std::collections::BTreeMap::new();
+    for line in 0..408 {
+        let k = match line {
+            0..400 => keys[(line / 2) % 4],
+            _ if line % 2 == 1 => "z",
+            _ => keys[(line - 400) / 2],
+        };
+        dim.push_str(&format!("{k},{line}\n"));
+        last.insert(k, line);
+    }
+    assert_eq!(
+        last.values().take(4).collect::<Vec<_>>(),
+        [&400, &402, &404, &406]
+    );
+    std::fs::write(dir.path().join("d.csv"), dim).unwrap();
+    std::fs::write(dir.path().join("s.txt"), "a,1\nb,2\nc,3\nd,4\n").unwrap();
+    std::fs::write(
+        dir.path().join("job.ec"),
+        "[system]\nchunk.rows=1\n\
+         sql=INSERT INTO out SELECT s.k, s.id, d.n FROM s LEFT JOIN d ON s.k = d.k\n\
+         [tabledesc-s]\ntable.name=s\ntable.fields=k,string,:id,bigint,\n\
+         table.type=file\ntable.file.path=s.txt\ntable.field.splitter=,\n\
+         [tabledesc-d]\ntable.name=d\ntable.fields=k,string,:n,bigint,\n\
+         table.type=file\ntable.file.path=d.csv\ntable.file.format=csv\ntable.field.key=k\n\
+         [tabledesc-out]\ntable.name=out\ntable.fields=k,string,:id,bigint,:n,bigint,\n\
+         table.type=csv\ntable.csv.path=out.csv\n",
+    )
+    .unwrap();
+    let want = format!(
+        "k,id,n\na,1,{}\nb,2,{}\nc,3,{}\nd,4,{}\n",
+        last["a"], last["b"], last["c"], last["d"]
+    );
+    for workers in ["1", "2", "3", "2", "3"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["run", "job.ec", "-w", workers, "--progress", "0"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.csv")).unwrap(),
+            want,
+            "-w {workers}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tally_connectors::{open_source, Metrics, Poll, Position, Reading, WorkerInfo};
 use tally_sql::plan::Plan;
-use tally_sql::Row;
+use tally_sql::{Row, Value};
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
 use crate::checkpoint::{self, Restored, SinkLogs};
@@ -469,6 +469,8 @@ fn worker_main(
     // How many epochs the inputs may run ahead of what the sinks have seen.
     let max_ahead = 4 * info.peers as u64 * lanes;
     let mut batch = Vec::new();
+    // Per positioned source: the epoch of its last batch and the place of its next row in it.
+    let mut positions: Vec<(u64, i64)> = vec![(u64::MAX, 0); sources.len()];
     let worker_label = info.index.to_string();
     let mut last_frontier = i64::MIN;
     loop {
@@ -498,6 +500,7 @@ fn worker_main(
             let dimension = plan.sources[index].dimension;
             match src.poll(&mut batch).map_err(|e| e.to_string())? {
                 Poll::Batch { epoch } => {
+                    let source_epoch = epoch;
                     let epoch = if dimension {
                         epoch.min(stream_now)
                     } else {
@@ -525,11 +528,28 @@ fn worker_main(
                     let fed = (batch.len() + deletes.len()) as u64;
                     metrics.read_by_source.add(&plan.sources[index].table, fed);
                     metrics.read_by_worker.add(&worker_label, fed);
-                    for row in batch.drain(..) {
-                        input.update(row, 1);
-                    }
-                    for row in deletes.drain(..) {
-                        input.update(row, -1);
+                    if plan.sources[index].positioned {
+                        let (at, next) = &mut positions[index];
+                        if *at != source_epoch {
+                            (*at, *next) = (source_epoch, 0);
+                        }
+                        for mut row in batch.drain(..) {
+                            row.extend([Value::Int(*at as i64), Value::Int(*next)]);
+                            *next += 1;
+                            input.update(row, 1);
+                        }
+                        // A row that left is matched by its columns alone.
+                        for mut row in deletes.drain(..) {
+                            row.extend([Value::Int(*at as i64), Value::Int(*next)]);
+                            input.update(row, -1);
+                        }
+                    } else {
+                        for row in batch.drain(..) {
+                            input.update(row, 1);
+                        }
+                        for row in deletes.drain(..) {
+                            input.update(row, -1);
+                        }
                     }
                     if let Some(c) = ck.as_mut() {
                         c.fed(

@@ -856,6 +856,65 @@ fn with_a_version_column_the_newest_row_of_a_key_wins_in_any_order() {
     }
 }
 
+#[test]
+fn with_source_positions_the_latest_row_of_a_key_in_its_source_wins_in_any_arrival_order() {
+    // A dimension file read in chunks by several workers: one epoch holds rows of many chunks,
+    // delivered in any order. Each row carries (its chunk, its place in the chunk); the
+    // latest in the file wins, and a version column still comes first.
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for versioned in [false, true] {
+        for _ in 0..300 {
+            let mut file: Vec<Row> = Vec::new();
+            for _ in 0..rng.random_range(1..25) {
+                let key =
+                    [Value::str("a"), Value::str("b"), Value::Null][rng.random_range(0..3)].clone();
+                file.push(vec![
+                    key.clone(),
+                    Value::Int(rng.random_range(0..4)),
+                    Value::Int(rng.random_range(0..100)),
+                ]);
+            }
+            let chunk = rng.random_range(1..5);
+            let mut fed: Vec<(Row, u64, isize)> = file
+                .iter()
+                .enumerate()
+                .map(|(line, r)| {
+                    let mut r = r.clone();
+                    r.extend([
+                        Value::Int((line / chunk) as i64),
+                        Value::Int((line % chunk) as i64),
+                    ]);
+                    (r, 0, 1)
+                })
+                .collect();
+            fed.shuffle(&mut rng);
+            let version = versioned.then_some(1);
+            let state = UpsertState::new(vec![0], version).positioned(Some(3));
+            let mut driver = Driver::new(state, Vec::new());
+            let (mut out, mut log) = (Vec::new(), Vec::new());
+            driver.add_updates(&mut fed);
+            driver.step(Some(1), 0, &mut out, |_, o| log.append(o));
+            // The model: per key, the greatest (version, line).
+            let mut model: BTreeMap<Value, (Option<Value>, usize, Row)> = BTreeMap::new();
+            for (line, r) in file.iter().enumerate() {
+                let rank = (version.map(|v| r[v].clone()), line, r.clone());
+                let slot = model.entry(r[0].clone()).or_insert_with(|| rank.clone());
+                if (&rank.0, rank.1) > (&slot.0, slot.1) {
+                    *slot = rank;
+                }
+            }
+            let want: Vec<Row> = model.into_values().map(|(_, _, r)| r).collect();
+            assert_eq!(
+                driver.state.rows(),
+                want,
+                "file {file:?}, chunks of {chunk}"
+            );
+            let want: BTreeMap<Row, isize> = want.into_iter().map(|r| (r, 1)).collect();
+            assert_eq!(consolidate(&log), want);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The frame in a real dataflow
 

@@ -397,6 +397,7 @@ impl Planner<'_> {
                     schema: schema.clone(),
                     config,
                     dimension: false,
+                    positioned: false,
                 });
                 let node = self.add(
                     Node::Source {
@@ -424,6 +425,7 @@ impl Planner<'_> {
                         interval_ms: *interval_ms,
                     },
                     dimension: false,
+                    positioned: false,
                 });
                 let node = self.add(
                     Node::Source {
@@ -570,19 +572,6 @@ impl Planner<'_> {
         // step with the stream instead of whole when the job starts.
         let replay =
             catalog::parse_bool(desc, "file.replay").map_err(|(p, m)| self.job.error_at(p, m))?;
-        self.sources.push(SourcePlan {
-            table: desc.name.clone(),
-            schema: schema.clone(),
-            config,
-            dimension: !replay,
-        });
-        let mut node = self.add(
-            Node::Source {
-                source: self.sources.len() - 1,
-            },
-            schema.clone(),
-            &format!("dimension {}", desc.name),
-        );
         let upsert_key = desc
             .get("field.key")
             .or_else(|| desc.get("primary.key"))
@@ -628,12 +617,39 @@ impl Planner<'_> {
                 ),
             ));
         }
+        // Rows upserted by key are fed with their position in the source, which orders
+        // several rows of one key in one epoch.
+        let positioned = upsert_key.is_some();
+        let mut fed = schema.clone();
+        if positioned {
+            for name in ["__source_epoch", "__source_row"] {
+                fed.fields.push(Field {
+                    name: name.into(),
+                    ty: DataType::Int,
+                });
+            }
+        }
+        self.sources.push(SourcePlan {
+            table: desc.name.clone(),
+            schema: schema.clone(),
+            config,
+            dimension: !replay,
+            positioned,
+        });
+        let mut node = self.add(
+            Node::Source {
+                source: self.sources.len() - 1,
+            },
+            fed,
+            &format!("dimension {}", desc.name),
+        );
         if let Some(k) = upsert_key {
             node = self.add(
                 Node::Upsert {
                     input: node,
                     key: k,
                     version,
+                    position: Some(schema.len()),
                 },
                 schema.clone(),
                 &format!("dimension {}", desc.name),

@@ -181,6 +181,13 @@ pub struct SourcePlan {
     /// Read as a dimension: its rows as they stand when the job starts arrive in the first
     /// epoch, and (for a followed file) later lines as changes.
     pub dimension: bool,
+    /// Each row is fed with two more BIGINT columns, its position in the source: the epoch of
+    /// the source's batch (before a dimension's epoch is moved to the streams') and its place
+    /// among that batch's rows on the worker that read it. A batch is read by one worker, in
+    /// the source's order (a file's chunk, a table read by worker 0), so of two rows of one
+    /// epoch the later in the source has the greater position, whatever order workers deliver
+    /// them in. Set for a dimension upserted by key ([`Node::Upsert`] orders by it).
+    pub positioned: bool,
 }
 
 impl Node {
@@ -229,11 +236,14 @@ pub enum Node {
     /// `key` (a `-old +new` change). Planned once per dimension table. An epoch's changes count
     /// by their net effect; of several rows of one key in one epoch, the one with the greatest
     /// `version` column wins when there is one (and an older version never replaces a newer
-    /// row), else the last to arrive.
+    /// row), else the latest in its source: by the two [position](SourcePlan::positioned)
+    /// columns from `position` on when the input has them (they are not in the output), else
+    /// the last to arrive.
     Upsert {
         input: NodeId,
         key: Vec<usize>,
         version: Option<usize>,
+        position: Option<usize>,
     },
     /// `stream LEFT JOIN dim ON ...`: each stream row with every dimension row whose key equals
     /// its key and for which `residual` holds, or with NULLs when there is none. A change of the
@@ -465,13 +475,22 @@ impl fmt::Display for Node {
             Node::Upsert {
                 input,
                 key,
-                version: None,
-            } => write!(f, "Upsert {input} by columns {key:?}"),
-            Node::Upsert {
-                input,
-                key,
-                version: Some(v),
-            } => write!(f, "Upsert {input} by columns {key:?}, newest by column {v}"),
+                version,
+                position,
+            } => {
+                write!(f, "Upsert {input} by columns {key:?}")?;
+                if let Some(v) = version {
+                    write!(f, ", newest by column {v}")?;
+                }
+                if let Some(p) = position {
+                    write!(
+                        f,
+                        ", then latest by source position (columns {p}, {})",
+                        p + 1
+                    )?;
+                }
+                Ok(())
+            }
             Node::LeftJoin(j) => {
                 write!(
                     f,

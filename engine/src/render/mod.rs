@@ -204,10 +204,12 @@ pub fn build<'s>(
                     input,
                     key,
                     version,
+                    position,
                 } => upsert::render(
                     get(*input),
                     key.clone(),
                     *version,
+                    *position,
                     (format!("node{id}:upsert"), &persist),
                 ),
                 Node::LeftJoin(join) => {

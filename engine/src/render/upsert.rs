@@ -8,13 +8,15 @@
 //! transaction that flips a row and flips it back, an update as `-old +new`) comes out as its
 //! net effect, whatever order its inserts and deletes were delivered in. When several rows of
 //! one key arrive in one epoch, the one with the greatest version wins where the table names a
-//! version column; otherwise the one that arrived last, which is the latest in its source for
-//! a source read by one worker (a file, a database table) or one Kafka partition.
+//! version column; otherwise the latest in its source, by the position the worker loop feeds
+//! with each row ([`SourcePlan::positioned`](tally_sql::plan::SourcePlan::positioned)), so the
+//! winner never depends on the order rows reach this worker in (from one worker or several).
+//! Without positions (a state built alone), the last to arrive wins.
 
 use rustc_hash::FxHashMap as HashMap;
 
 use differential_dataflow::AsCollection;
-use tally_sql::Row;
+use tally_sql::{Row, Value};
 use timely::dataflow::channels::pact::Exchange as ExchangePact;
 
 use super::delta_map::DeltaMap;
@@ -25,6 +27,7 @@ pub fn render<'s>(
     rows: Rows<'s>,
     key: Vec<usize>,
     version: Option<usize>,
+    position: Option<usize>,
     (id, persist): (String, &epoch_op::Persist<'s>),
 ) -> Rows<'s> {
     let route_key = key.clone();
@@ -32,7 +35,7 @@ pub fn render<'s>(
         let k: Row = route_key.iter().map(|&i| row[i].clone()).collect();
         hash_values(&k)
     });
-    let state = UpsertState::new(key, version);
+    let state = UpsertState::new(key, version).positioned(position);
     epoch_op::render(
         "Upsert",
         id,
@@ -51,15 +54,45 @@ pub struct UpsertState {
     key: Vec<usize>,
     /// The version column: a row replaces the key's row only if its version is not smaller.
     version: Option<usize>,
+    /// Where an input row's two position columns start (they are cut off before the row is
+    /// kept): of several rows of one key in one epoch, the greatest position wins.
+    position: Option<usize>,
     table: DeltaMap<Row, Row>,
 }
+
+/// Where a row stands among an epoch's arrivals: its position in its source, or (without
+/// one) the place of its last arrival.
+type Order = (i64, i64);
 
 impl UpsertState {
     pub fn new(key: Vec<usize>, version: Option<usize>) -> Self {
         UpsertState {
             key,
             version,
+            position: None,
             table: DeltaMap::default(),
+        }
+    }
+
+    /// Input rows end with two position columns from `position` on.
+    pub fn positioned(mut self, position: Option<usize>) -> Self {
+        self.position = position;
+        self
+    }
+
+    /// The row without its position columns, and where it stands (`n`: its place of arrival).
+    fn order_of(&self, mut row: Row, n: usize) -> (Row, Order) {
+        match self.position {
+            Some(p) if row.len() >= p + 2 => {
+                let at = |v: &Value| match v {
+                    Value::Int(i) => *i,
+                    _ => 0,
+                };
+                let order = (at(&row[p]), at(&row[p + 1]));
+                row.truncate(p);
+                (row, order)
+            }
+            _ => (row, (0, n as i64)),
         }
     }
 
@@ -73,9 +106,9 @@ impl UpsertState {
         self.version.is_none_or(|v| row.get(v) >= current.get(v))
     }
 
-    /// Of two arrivals of one key in one epoch (`n`, `m`: where each last arrived), whether
-    /// `row` wins over `other`: the greater version, then the later arrival.
-    fn newer(&self, row: &Row, n: usize, other: &Row, m: usize) -> bool {
+    /// Of two arrivals of one key in one epoch (`n`, `m`: where each stands), whether `row`
+    /// wins over `other`: the greater version, then the later in the source.
+    fn newer(&self, row: &Row, n: Order, other: &Row, m: Order) -> bool {
         let version = |r: &Row| self.version.and_then(|v| r.get(v).cloned());
         (version(row), n) > (version(other), m)
     }
@@ -120,14 +153,15 @@ impl EpochState for UpsertState {
         _watermarks: Watermarks<'_>,
         out: &mut Vec<(Row, isize)>,
     ) {
-        // Net changes, each row with where it last arrived.
+        // Net changes, each row with where it stands (the latest of its arrivals).
         let mut at: HashMap<Row, usize> = HashMap::default();
-        let mut net: Vec<(Row, isize, usize)> = Vec::with_capacity(updates.len());
+        let mut net: Vec<(Row, isize, Order)> = Vec::with_capacity(updates.len());
         for (n, (row, diff)) in updates.drain(..).enumerate() {
+            let (row, n) = self.order_of(row, n);
             match at.get(&row) {
                 Some(&i) => {
                     net[i].1 += diff;
-                    net[i].2 = n;
+                    net[i].2 = net[i].2.max(n);
                 }
                 None => {
                     at.insert(row.clone(), net.len());
@@ -145,7 +179,7 @@ impl EpochState for UpsertState {
         }
         // Per key, the winner among the epoch's arrivals (the greatest version, then the latest
         // arrival), then one change per key.
-        let mut winners: HashMap<Row, (Row, usize)> = HashMap::default();
+        let mut winners: HashMap<Row, (Row, Order)> = HashMap::default();
         let mut order: Vec<Row> = Vec::new();
         for (row, _, n) in net.into_iter().filter(|(_, d, _)| *d > 0) {
             let k = self.key_of(&row);
