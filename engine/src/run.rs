@@ -348,6 +348,7 @@ fn worker_main(
         expected_lanes: Arc::default(),
         checkpoint: resume.map(|r| r.logs.clone()),
         results: results.clone(),
+        dry: false,
     };
     let lanes = plan.settings.lanes.max(1);
     let restored = resume.and_then(|r| r.restored.as_ref());

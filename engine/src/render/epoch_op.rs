@@ -824,7 +824,13 @@ where
         .clone()
         .map(|m| (m, tally_connectors::metrics::Gauges::holder()));
     let restore = parts.as_ref().and_then(|p| p.register(&id));
-    data.binary_frontier(maxima, pact, Pipeline, name, move |cap, info| {
+    // The name says how the rows reach the operator, for `tally explain` and timely's logs.
+    let name = if std::any::type_name::<P>() != std::any::type_name::<Pipeline>() {
+        format!("{name} (rows exchanged between workers)")
+    } else {
+        format!("{name} (rows pipelined, not exchanged)")
+    };
+    data.binary_frontier(maxima, pact, Pipeline, &name, move |cap, info| {
         let activator = scope.activator_for(info.address.clone());
         let mut held: Option<Capability<u64>> = Some(cap);
         let mut driver = Driver::new(state, clocks);

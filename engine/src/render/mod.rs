@@ -48,6 +48,8 @@ pub struct Shared {
     pub checkpoint: Option<Arc<crate::checkpoint::SinkLogs>>,
     /// With `--http`: each query's result as the API serves it, kept by the sinks' flushes.
     pub results: Option<Arc<crate::results::Results>>,
+    /// The dataflow is built to be described (`tally explain`), never fed: sinks open nothing.
+    pub dry: bool,
 }
 
 impl Shared {
@@ -116,6 +118,9 @@ pub struct Dataflow {
     pub inputs: Vec<InputSession<u64, Row, isize>>,
     pub probes: sink::Probes,
     pub requests: Option<Requests>,
+    /// What each plan source, node and sink became: its description and the (worker-unique)
+    /// identifiers of the timely operators built for it.
+    pub built: Vec<(String, std::ops::Range<usize>)>,
 }
 
 /// Checkpoint requests `(epoch_op::CHECKPOINT, epoch, checkpoint number)`, sent by worker 0
@@ -153,12 +158,16 @@ pub fn build<'s>(
         ),
         None => (None, epoch_op::Persist::default()),
     };
+    let next_op = || scope.worker().peek_identifier();
+    let mut built = Vec::new();
     let mut inputs = Vec::new();
     let mut sources = Vec::new();
-    for _ in &plan.sources {
+    for (i, s) in plan.sources.iter().enumerate() {
+        let first = next_op();
         let (input, rows) = source::render(scope);
         inputs.push(input);
         sources.push(rows);
+        built.push((format!("source {i} ({})", s.table), first..next_op()));
     }
     let upstream = plan.stream_sources();
     let groups = plan.join_groups();
@@ -176,6 +185,7 @@ pub fn build<'s>(
             }
             let upstream_sources: Vec<usize> = upstream[id].iter().copied().collect();
             let get = |i: usize| nodes[i].clone().expect("rendered before its readers");
+            let first = next_op();
             let rows = match &node.node {
                 Node::Source { source } => sources[*source].clone(),
                 Node::Filter { input, predicate } => {
@@ -251,11 +261,25 @@ pub fn build<'s>(
                     for (m, rows) in group.iter().zip(outs) {
                         nodes[*m] = Some(rows);
                     }
+                    let members: Vec<String> = group
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "node {m} [{}] {}",
+                                plan.nodes[*m].label, plan.nodes[*m].node
+                            )
+                        })
+                        .collect();
+                    built.push((members.join("\n"), first..next_op()));
                     progressed = true;
                     continue;
                 }
             };
             nodes[id] = Some(rows);
+            built.push((
+                format!("node {id} [{}] {}", node.label, node.node),
+                first..next_op(),
+            ));
             progressed = true;
         }
         assert!(
@@ -272,6 +296,7 @@ pub fn build<'s>(
         applied: ProbeHandle::new(),
     };
     for (i, s) in plan.sinks.iter().enumerate() {
+        let first = next_op();
         sink::render(
             i,
             nodes[s.input].clone(),
@@ -281,11 +306,16 @@ pub fn build<'s>(
             &probes,
             &persist,
         );
+        built.push((
+            format!("sink {} from node {}", s.table, s.input),
+            first..next_op(),
+        ));
     }
     Dataflow {
         inputs,
         probes,
         requests,
+        built,
     }
 }
 
@@ -401,84 +431,85 @@ pub fn map_with_maxima<'s, D: Clone + 'static>(
     (mapped_stream, maxima_stream.broadcast())
 }
 
-/// Describes the operators each plan node becomes, for `tally explain`.
+/// The timely operators each plan source, node and sink becomes, for `tally explain`: the
+/// dataflow is built on one worker as `tally run` builds it (sinks open nothing) and described
+/// from timely's own log of the operators and channels it made.
 pub fn explain(plan: &Plan) -> String {
-    let mut out = String::new();
-    let groups = plan.join_groups();
-    for (i, s) in plan.sources.iter().enumerate() {
-        out.push_str(&format!(
-            "input {i} ({}): InputSession<u64 epoch, Row, isize>, fed by each worker's share of the source\n",
-            s.table
-        ));
-    }
-    for (i, n) in plan.nodes.iter().enumerate() {
-        let ops = match &n.node {
-            Node::Source { source } => format!("collection of input {source}"),
-            Node::Filter { input, .. } => format!("filter(node {input})  [pipeline, no exchange]"),
-            Node::Map { input, .. } => format!("map(node {input})  [pipeline, no exchange]"),
-            Node::Aggregate(a) => {
-                let prep = format!(
-                    "map(node {}) -> (group key{}, aggregate arguments)",
-                    a.input,
-                    if a.window.is_some() {
-                        " + window start"
-                    } else {
-                        ""
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use timely::logging::{TimelyEvent, TimelyEventBuilder};
+
+    let plan = plan.clone();
+    timely::execute_directly(move |worker| {
+        // (id, local index, name) of each operator; (source, target) local indexes per channel.
+        let ops: Rc<RefCell<Vec<(usize, usize, String)>>> = Rc::default();
+        type Port = (usize, usize);
+        let edges: Rc<RefCell<Vec<(Port, Port)>>> = Rc::default();
+        if let Some(mut registry) = worker.log_register() {
+            let (ops, edges) = (ops.clone(), edges.clone());
+            registry.insert::<TimelyEventBuilder, _>("timely", move |_time, data| {
+                for (_, event) in data.iter().flatten() {
+                    match event {
+                        TimelyEvent::Operates(o) if o.addr.len() == 2 => {
+                            ops.borrow_mut().push((o.id, o.addr[1], o.name.clone()))
+                        }
+                        TimelyEvent::Channels(c) if c.scope_addr.len() == 1 => {
+                            edges.borrow_mut().push((c.source, c.target))
+                        }
+                        _ => {}
                     }
-                );
-                let wm = if a.window.is_some() {
-                    " + per-epoch max event time, broadcast to all workers (the watermark)"
-                } else {
-                    ""
-                };
-                format!(
-                    "{prep}{wm} -> exchange by hash of the group key -> Aggregate operator \
-                     (hash map of accumulators per group, retraction-aware; emits -old/+new per \
-                     epoch{})",
-                    if a.window.is_some() {
-                        "; drops late rows; frees a window's state when it becomes final"
-                    } else {
-                        ""
-                    }
-                )
-            }
-            Node::Union { inputs } => format!("concat of nodes {inputs:?}"),
-            Node::Upsert { input, .. } => format!(
-                "exchange node {input} by hash of the key -> Upsert operator (key -> row; a new \
-                 row for a key is -old +new)"
-            ),
-            Node::LeftJoin(j) => format!(
-                "stream node {} and dimension node {}, both exchanged by hash of the join key -> \
-                 LeftJoin operator{} (dimension rows kept once by key; stream rows kept {}; a \
-                 dimension change emits -old +new for the kept stream rows of its key)",
-                j.stream,
-                j.dim,
-                match groups.iter().find(|g| g.contains(&i)) {
-                    Some(g) if g.len() > 1 => format!(" shared by the joins of nodes {g:?}"),
-                    _ => String::new(),
-                },
-                if j.retain.is_some() {
-                    "until their window is final (watermark broadcast like an aggregate's)"
-                } else {
-                    "for the life of the job"
                 }
-            ),
+            });
+        }
+        let shared = Shared {
+            metrics: Arc::new(Metrics::default()),
+            error: Arc::default(),
+            worker: WorkerInfo { index: 0, peers: 1 },
+            lanes: plan.settings.lanes.max(1),
+            idle_ms: plan.settings.idle_timeout_ms,
+            expected_lanes: Arc::default(),
+            checkpoint: None,
+            results: None,
+            dry: true,
         };
-        out.push_str(&format!("node {i} [{}]: {ops}\n", n.label));
-    }
-    for s in &plan.sinks {
-        out.push_str(&format!(
-            "sink {}: exchange {} -> Sink operator (consolidates each epoch, keeps the \
-             result table by key, flushes upserts/deletes every {} ms and at the end; holds \
-             progress until a flush is written)\n",
-            s.table,
-            if s.config.partitioned() {
-                "by hash of the result key (each worker writes its keys)"
-            } else {
-                "to worker 0"
-            },
-            s.options.flush_ms
-        ));
-    }
-    out
+        let built = worker.dataflow::<u64, _, _>(|scope| build(scope, &plan, &shared, None).built);
+        if let Some(mut registry) = worker.log_register() {
+            registry.flush();
+            registry.remove("timely");
+        }
+        let ops = ops.borrow();
+        let edges = edges.borrow();
+        let name_of = |local: usize| {
+            ops.iter().find(|(_, l, _)| *l == local).map_or_else(
+                || format!("#{local}"),
+                |(id, _, name)| format!("{name} #{id}"),
+            )
+        };
+        let mut out = String::new();
+        for (what, range) in &built {
+            out.push_str(what);
+            out.push('\n');
+            for (id, local, name) in ops.iter().filter(|(id, _, _)| range.contains(id)) {
+                let mut from: Vec<String> = edges
+                    .iter()
+                    .filter(|(_, (target, _))| target == local)
+                    .map(|((source, port), (_, input))| {
+                        let port = if *port > 0 {
+                            format!(" output {port}")
+                        } else {
+                            String::new()
+                        };
+                        format!("{}{port} -> input {input}", name_of(*source))
+                    })
+                    .collect();
+                from.sort();
+                if from.is_empty() {
+                    out.push_str(&format!("  {name} #{id}\n"));
+                } else {
+                    out.push_str(&format!("  {name} #{id} <- {}\n", from.join(", ")));
+                }
+            }
+        }
+        out
+    })
 }

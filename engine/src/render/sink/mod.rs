@@ -442,7 +442,7 @@ pub fn render<'s>(
             None => hash_values(row),
         }
     });
-    let writer = partitioned || shared.worker.index == 0;
+    let writer = (partitioned || shared.worker.index == 0) && !shared.dry;
     let key_cols: Option<Vec<usize>> = plan.key.clone();
     let mut sink = None;
     if writer {
