@@ -485,3 +485,42 @@ INSERT INTO o SELECT id FROM t;
         "bad.sql:1:78: error: a sequence column `id` needs 'fields.id.start' and 'fields.id.end'\n"
     );
 }
+
+#[test]
+fn timestamp_arithmetic_filters_and_measures_sessions_as_flink_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("visits.csv"),
+        "u1,2026-12-06 10:00:00,2026-12-06 10:04:30\n\
+         u2,2026-12-06 10:00:00,2026-12-06 11:00:00\n\
+         u3,2026-12-06 23:59:00,2026-12-07 00:01:00\n\
+         u4,2026-12-06 10:00:00,2026-12-06 11:00:01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("job.sql"),
+        "CREATE TABLE visits (uid STRING, t_in TIMESTAMP(3), t_out TIMESTAMP(3))
+WITH ('connector' = 'file', 'path' = 'visits.csv', 'field.splitter' = ',');
+CREATE TABLE shown (uid STRING, secs BIGINT, mins BIGINT, deadline STRING, next_day STRING)
+WITH ('connector' = 'print');
+INSERT INTO shown
+SELECT uid, TIMESTAMPDIFF(SECOND, t_in, t_out), TIMESTAMPDIFF(MINUTE, t_in, t_out),
+  t_in + INTERVAL '5' MINUTE, TIMESTAMPADD(DAY, 1, t_in)
+FROM visits
+WHERE t_out BETWEEN t_in AND t_in + INTERVAL '1' HOUR;
+",
+    )
+    .unwrap();
+    let out = tally(
+        &["run", "job.sql", "-w", "1", "--progress", "0"],
+        dir.path(),
+    );
+    ok(&out);
+    // u4 stayed a second longer than an hour.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "shown: +I[u1, 270, 4, 2026-12-06 10:05:00.000, 2026-12-07 10:00:00.000]\n\
+         shown: +I[u2, 3600, 60, 2026-12-06 10:05:00.000, 2026-12-07 10:00:00.000]\n\
+         shown: +I[u3, 120, 2, 2026-12-07 00:04:00.000, 2026-12-07 23:59:00.000]\n"
+    );
+}

@@ -372,3 +372,90 @@ fn execute_spellings_agree() {
         Value::Int(3)
     );
 }
+
+#[test]
+fn timestamps_take_intervals_timestampadd_and_timestampdiff_as_in_flink() {
+    // `ts` is 2024-03-01 12:34:56.
+    let cases = [
+        (
+            "ts + INTERVAL '5' MINUTE",
+            Value::str("2024-03-01 12:39:56.000"),
+        ),
+        (
+            "ts - INTERVAL '1' DAY",
+            Value::str("2024-02-29 12:34:56.000"),
+        ),
+        (
+            "INTERVAL '2' HOUR + ts",
+            Value::str("2024-03-01 14:34:56.000"),
+        ),
+        (
+            "ts + INTERVAL '1' MONTH",
+            Value::str("2024-04-01 12:34:56.000"),
+        ),
+        (
+            "TIMESTAMPADD(WEEK, 2, ts)",
+            Value::str("2024-03-15 12:34:56.000"),
+        ),
+        (
+            "TIMESTAMPADD(YEAR, -1, ts)",
+            Value::str("2023-03-01 12:34:56.000"),
+        ),
+        (
+            "TIMESTAMPDIFF(SECOND, ts, ts + INTERVAL '90' SECOND)",
+            Value::Int(90),
+        ),
+        (
+            "TIMESTAMPDIFF(MINUTE, ts, '2024-03-01 12:00:00')",
+            Value::Int(-34),
+        ),
+        ("TIMESTAMPDIFF(DAY, '2024-02-01', ts)", Value::Int(29)),
+        (
+            "TIMESTAMPDIFF(MONTH, '2024-01-31 00:00:00', ts)",
+            Value::Int(1),
+        ),
+        ("TIMESTAMPDIFF(HOUR, ts, 'not a time')", Value::Null),
+        (
+            "ts BETWEEN ts - INTERVAL '1' SECOND AND ts + INTERVAL '1' SECOND",
+            Value::Bool(true),
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr), want, "{expr}");
+    }
+    let err = |expr: &str| {
+        let text = format!(
+            "[system]\nsql=SELECT {expr} FROM src\n\n[tabledesc-src]\ntable.name=src\n\
+             table.fields=ts,timestamp,:n,bigint,\ntable.type=file\ntable.file.path=src.txt\n"
+        );
+        let job = Job::parse("test.ec", &text).unwrap();
+        let e = crate::planner::plan(&job).unwrap_err();
+        (e.pos.line, e.pos.col, e.message)
+    };
+    assert_eq!(
+        err("TIMESTAMPDIFF(FORTNIGHT, ts, ts)"),
+        (
+            2,
+            26,
+            "the unit of TIMESTAMPDIFF is SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER or \
+             YEAR, found `FORTNIGHT`"
+                .into()
+        )
+    );
+    assert_eq!(
+        err("n + INTERVAL '5' SECOND"),
+        (
+            2,
+            12,
+            "an INTERVAL is added to a TIMESTAMP, not to BIGINT".into()
+        )
+    );
+    assert_eq!(
+        err("ts * INTERVAL '5' SECOND"),
+        (
+            2,
+            12,
+            "an INTERVAL is only added to or subtracted from a TIMESTAMP".into()
+        )
+    );
+}

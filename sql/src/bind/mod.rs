@@ -23,6 +23,7 @@ use sqlparser::ast::{
 use crate::ast::{self, WindowMod};
 use crate::error::{Pos, SqlError, SqlResult};
 use crate::expr::collections::CollFunc;
+use crate::expr::date::TimeUnit;
 use crate::expr::{BinOp, Func, LikePattern, ScalarExpr};
 use crate::types::{DataType, Field, Schema, Value};
 
@@ -143,6 +144,23 @@ fn function_args(f: &sqlparser::ast::Function) -> &[FunctionArg] {
         FunctionArguments::List(l) => &l.args,
         _ => &[],
     }
+}
+
+/// `INTERVAL 'n' unit` (also `INTERVAL n unit`, `INTERVAL '-n' unit`): `n` and the unit.
+fn interval_value(i: &sqlparser::ast::Interval) -> Option<(i64, TimeUnit)> {
+    use sqlparser::ast::Value as V;
+    if i.last_field.is_some() || i.fractional_seconds_precision.is_some() {
+        return None;
+    }
+    let n: i64 = match &*i.value {
+        Expr::Value(v) => match &v.value {
+            V::SingleQuotedString(s) | V::Number(s, _) => s.trim().parse().ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let unit = TimeUnit::parse(&i.leading_field.as_ref()?.to_string())?;
+    Some((n, unit))
 }
 
 pub struct Binder<'a> {
@@ -678,6 +696,9 @@ impl Binder<'_> {
     }
 
     fn binary(&self, l: &Expr, op: &BinaryOperator, r: &Expr, pos: Pos) -> SqlResult<Bound> {
+        if let Some(bound) = self.interval_arithmetic(l, op, r, pos) {
+            return bound;
+        }
         let cmp =
             |o: BinOp| -> SqlResult<Bound> { Ok((self.compare(o, l, r, pos)?, DataType::Boolean)) };
         match op {
@@ -750,6 +771,95 @@ impl Binder<'_> {
     fn call(&self, name: &str, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
         let func = Func::lookup(name, self.tz)
             .ok_or_else(|| SqlError::new(pos, format!("unknown function `{name}`")))?;
+        self.call_func(func, args, pos)
+    }
+
+    /// Flink's `TIMESTAMPADD(unit, n, ts)` and `TIMESTAMPDIFF(unit, a, b)`: the first argument
+    /// names the unit.
+    fn timestamp_unit_call(&self, name: &str, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
+        let upper = name.to_ascii_uppercase();
+        let Some((unit, rest)) = args.split_first() else {
+            return Err(SqlError::new(
+                pos,
+                format!("{upper}(unit, ...) needs a unit first: SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER or YEAR"),
+            ));
+        };
+        let unit = match unit {
+            Expr::Identifier(i) => TimeUnit::parse(&i.value),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            SqlError::new(
+                pos_of(unit),
+                format!(
+                    "the unit of {upper} is SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER or \
+                     YEAR, found `{unit}`"
+                ),
+            )
+        })?;
+        let func = if name == "timestampadd" {
+            Func::TimestampAdd { unit }
+        } else {
+            Func::TimestampDiff { unit }
+        };
+        self.call_func(func, rest, pos)
+    }
+
+    /// `ts + INTERVAL 'n' unit`, `INTERVAL 'n' unit + ts` and `ts - INTERVAL 'n' unit`, when
+    /// one side is an INTERVAL; `None` otherwise.
+    fn interval_arithmetic(
+        &self,
+        l: &Expr,
+        op: &BinaryOperator,
+        r: &Expr,
+        pos: Pos,
+    ) -> Option<SqlResult<Bound>> {
+        let (ts, interval, sign) = match (l, op, r) {
+            (_, BinaryOperator::Plus | BinaryOperator::Minus, Expr::Interval(i)) => (
+                l,
+                i,
+                if matches!(op, BinaryOperator::Minus) {
+                    -1
+                } else {
+                    1
+                },
+            ),
+            (Expr::Interval(i), BinaryOperator::Plus, _) => (r, i, 1),
+            (Expr::Interval(_), _, _) | (_, _, Expr::Interval(_)) => {
+                return Some(Err(SqlError::new(
+                    pos,
+                    "an INTERVAL is only added to or subtracted from a TIMESTAMP",
+                )))
+            }
+            _ => return None,
+        };
+        Some((|| {
+            let (n, unit) = interval_value(interval).ok_or_else(|| {
+                SqlError::new(
+                    pos,
+                    "an INTERVAL in an expression is `INTERVAL 'n' unit`, n a whole number and \
+                     unit SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER or YEAR",
+                )
+            })?;
+            let (e, t) = self.bind(ts)?;
+            if t != DataType::String && t != DataType::Null {
+                return Err(SqlError::new(
+                    pos_of(ts),
+                    format!("an INTERVAL is added to a TIMESTAMP, not to {t}"),
+                ));
+            }
+            let args = vec![ScalarExpr::Literal(Value::Int(sign * n)), e];
+            Ok((
+                ScalarExpr::Call {
+                    func: Func::TimestampAdd { unit },
+                    args,
+                },
+                DataType::String,
+            ))
+        })())
+    }
+
+    fn call_func(&self, func: Func, args: &[&Expr], pos: Pos) -> SqlResult<Bound> {
         let bound: Vec<Bound> = args
             .iter()
             .map(|a| self.bind(a))
@@ -778,6 +888,19 @@ impl Binder<'_> {
         let full = function_name(f);
         let (modifier, name) = ast::split_window_mod(&full);
         let name = name.to_ascii_lowercase();
+        if (name == "timestampadd" || name == "timestampdiff") && f.over.is_none() {
+            let args: Vec<&Expr> = function_args(f)
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(SqlError::new(
+                        pos,
+                        format!("{name}() takes plain arguments"),
+                    )),
+                })
+                .collect::<SqlResult<_>>()?;
+            return self.timestamp_unit_call(&name, &args, pos);
+        }
         if f.over.is_some() {
             return Err(SqlError::new(
                 pos,

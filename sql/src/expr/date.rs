@@ -131,6 +131,108 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         })
 }
 
+/// A unit of Flink's `TIMESTAMPADD`, `TIMESTAMPDIFF` and `INTERVAL 'n' unit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl TimeUnit {
+    /// The unit a name (`SECOND`, `seconds`, `SQL_TSI_MINUTE`, ...) says.
+    pub fn parse(name: &str) -> Option<TimeUnit> {
+        let n = name.to_ascii_uppercase();
+        let n = n.strip_prefix("SQL_TSI_").unwrap_or(&n);
+        Some(match n.strip_suffix('S').unwrap_or(n) {
+            "SECOND" => TimeUnit::Second,
+            "MINUTE" => TimeUnit::Minute,
+            "HOUR" => TimeUnit::Hour,
+            "DAY" => TimeUnit::Day,
+            "WEEK" => TimeUnit::Week,
+            "MONTH" => TimeUnit::Month,
+            "QUARTER" => TimeUnit::Quarter,
+            "YEAR" => TimeUnit::Year,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Second => "SECOND",
+            TimeUnit::Minute => "MINUTE",
+            TimeUnit::Hour => "HOUR",
+            TimeUnit::Day => "DAY",
+            TimeUnit::Week => "WEEK",
+            TimeUnit::Month => "MONTH",
+            TimeUnit::Quarter => "QUARTER",
+            TimeUnit::Year => "YEAR",
+        }
+    }
+
+    /// Milliseconds of a unit of fixed length; months of a calendar unit as `Err`.
+    fn length(self) -> Result<i64, u32> {
+        match self {
+            TimeUnit::Second => Ok(1_000),
+            TimeUnit::Minute => Ok(60_000),
+            TimeUnit::Hour => Ok(3_600_000),
+            TimeUnit::Day => Ok(86_400_000),
+            TimeUnit::Week => Ok(7 * 86_400_000),
+            TimeUnit::Month => Err(1),
+            TimeUnit::Quarter => Err(3),
+            TimeUnit::Year => Err(12),
+        }
+    }
+}
+
+/// `t` moved by `n` units; a month step keeps the day, or takes the month's last when it has
+/// fewer (Jan 31 + 1 month is Feb 28 or 29), as Flink does. `None` past chrono's range.
+pub fn add_units(t: NaiveDateTime, unit: TimeUnit, n: i64) -> Option<NaiveDateTime> {
+    match unit.length() {
+        Ok(ms) => t.checked_add_signed(chrono::TimeDelta::try_milliseconds(n.checked_mul(ms)?)?),
+        Err(months) => {
+            let m = n.checked_mul(months as i64)?;
+            let step = chrono::Months::new(u32::try_from(m.unsigned_abs()).ok()?);
+            if m >= 0 {
+                t.checked_add_months(step)
+            } else {
+                t.checked_sub_months(step)
+            }
+        }
+    }
+}
+
+/// Whole units from `a` to `b`, negative when `b` is earlier, truncated toward zero (Flink's
+/// `TIMESTAMPDIFF`): a month counts once the same day and time of the next month is reached.
+pub fn diff_units(a: NaiveDateTime, b: NaiveDateTime, unit: TimeUnit) -> i64 {
+    use chrono::Datelike;
+    match unit.length() {
+        Ok(ms) => (b - a).num_milliseconds() / ms,
+        Err(months) => {
+            let mut m =
+                (b.year() as i64 - a.year() as i64) * 12 + b.month() as i64 - a.month() as i64;
+            // Not a whole month yet when the rest of `b` (day, time) is short of `a`'s.
+            let rest = |t: NaiveDateTime| (t.day(), t.time());
+            if m > 0 && rest(b) < rest(a) {
+                m -= 1;
+            } else if m < 0 && rest(b) > rest(a) {
+                m += 1;
+            }
+            m / months as i64
+        }
+    }
+}
+
+/// A TIMESTAMP(3) value's text, as Flink shows it: `yyyy-MM-dd HH:mm:ss.SSS`.
+pub fn timestamp_text(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
 fn push_literal(out: &mut String, c: char) {
     if c == '%' {
         out.push_str("%%");
@@ -168,6 +270,82 @@ pub fn parse_offset(s: &str) -> Option<FixedOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_move_and_differ_by_units_as_in_flink() {
+        let t = |s: &str| parse_timestamp(s).unwrap();
+        let add = |s: &str, u: &str, n: i64| {
+            timestamp_text(&add_units(t(s), TimeUnit::parse(u).unwrap(), n).unwrap())
+        };
+        assert_eq!(
+            add("2026-12-06 10:00:00", "SECOND", 90),
+            "2026-12-06 10:01:30.000"
+        );
+        assert_eq!(
+            add("2026-12-06 10:00:00.250", "minute", -5),
+            "2026-12-06 09:55:00.250"
+        );
+        assert_eq!(
+            add("2026-12-31 23:00:00", "HOUR", 2),
+            "2027-01-01 01:00:00.000"
+        );
+        assert_eq!(add("2026-12-06", "WEEK", 1), "2026-12-13 00:00:00.000");
+        assert_eq!(
+            add("2026-01-31 08:00:00", "MONTH", 1),
+            "2026-02-28 08:00:00.000"
+        );
+        assert_eq!(
+            add("2028-01-31 08:00:00", "MONTH", 1),
+            "2028-02-29 08:00:00.000"
+        );
+        assert_eq!(
+            add("2026-05-15 00:00:00", "QUARTER", -2),
+            "2025-11-15 00:00:00.000"
+        );
+        assert_eq!(
+            add("2024-02-29 00:00:00", "SQL_TSI_YEAR", 1),
+            "2025-02-28 00:00:00.000"
+        );
+        let diff = |a: &str, b: &str, u: &str| diff_units(t(a), t(b), TimeUnit::parse(u).unwrap());
+        assert_eq!(
+            diff("2026-12-06 10:00:00", "2026-12-06 10:01:59.999", "SECOND"),
+            119
+        );
+        assert_eq!(
+            diff("2026-12-06 10:01:59.999", "2026-12-06 10:00:00", "SECOND"),
+            -119
+        );
+        assert_eq!(
+            diff("2026-12-06 10:00:00", "2026-12-06 10:59:59", "MINUTE"),
+            59
+        );
+        assert_eq!(diff("2026-12-06 10:00:00", "2026-12-08 09:59:59", "DAY"), 1);
+        assert_eq!(
+            diff("2026-01-31 00:00:00", "2026-02-28 00:00:00", "MONTH"),
+            0
+        );
+        assert_eq!(
+            diff("2026-01-15 00:00:00", "2026-02-15 00:00:00", "MONTH"),
+            1
+        );
+        assert_eq!(
+            diff("2026-03-15 12:00:00", "2026-01-15 12:00:01", "MONTH"),
+            -1
+        );
+        assert_eq!(
+            diff("2026-01-01 00:00:00", "2026-12-31 00:00:00", "YEAR"),
+            0
+        );
+        assert_eq!(
+            diff("2024-02-29 00:00:00", "2026-03-01 00:00:00", "YEAR"),
+            2
+        );
+        assert_eq!(
+            diff("2026-01-01 00:00:00", "2026-07-01 00:00:00", "QUARTER"),
+            2
+        );
+        assert_eq!(TimeUnit::parse("FORTNIGHT"), None);
+    }
 
     fn utc() -> FixedOffset {
         FixedOffset::east_opt(0).unwrap()

@@ -63,6 +63,15 @@ pub enum Func {
         tz: FixedOffset,
         fmt: Option<Arc<DateFormat>>,
     },
+    /// Flink's `TIMESTAMPADD(unit, n, ts)`, and `ts + INTERVAL 'n' unit` (`-` adds `-n`):
+    /// args `(n, ts)`, the TIMESTAMP's text moved by `n` units, as TIMESTAMP(3) text.
+    TimestampAdd {
+        unit: super::date::TimeUnit,
+    },
+    /// Flink's `TIMESTAMPDIFF(unit, a, b)`: args `(a, b)`, whole units from `a` to `b`.
+    TimestampDiff {
+        unit: super::date::TimeUnit,
+    },
     /// `tinyint(x)`, `smallint(x)`, `int(x)`, `bigint(x)`: Hive's casts to the integers, which
     /// `CAST(x AS TINYINT | SMALLINT | INT | BIGINT)` binds to ([`Value::cast_int_bits`]).
     IntCast {
@@ -210,6 +219,8 @@ impl Func {
             Func::TimestampMillis { .. } => "timestamp_millis",
             Func::TimestampText { .. } => "__timestamp_text",
             Func::UnixTimestamp { .. } => "unix_timestamp",
+            Func::TimestampAdd { .. } => "timestampadd",
+            Func::TimestampDiff { .. } => "timestampdiff",
             Func::IntCast { bits: 8 } => "tinyint",
             Func::IntCast { bits: 16 } => "smallint",
             Func::IntCast { bits: 32 } => "int",
@@ -372,6 +383,14 @@ impl Func {
             Func::TimestampMillis { .. } => {
                 arity(1, 1)?;
                 (vec![expect(0, String)?], Int)
+            }
+            Func::TimestampAdd { .. } => {
+                arity(2, 2)?;
+                (vec![expect(0, Int)?, expect(1, String)?], String)
+            }
+            Func::TimestampDiff { .. } => {
+                arity(2, 2)?;
+                (vec![expect(0, String)?, expect(1, String)?], Int)
             }
             Func::TimestampText { .. } => {
                 arity(1, 2)?;
@@ -561,6 +580,26 @@ impl Func {
                     .format("%Y-%m-%d %H:%M:%S%.3f")
                     .to_string(),
             ),
+            Func::TimestampAdd { unit } => match (a.first(), a.get(1)) {
+                (Some(Value::Int(n)), Some(Value::Str(s))) => super::date::parse_timestamp(s)
+                    .and_then(|t| super::date::add_units(t, *unit, *n))
+                    .map_or(Value::Null, |t| {
+                        Value::str(&super::date::timestamp_text(&t))
+                    }),
+                _ => Value::Null,
+            },
+            Func::TimestampDiff { unit } => match (a.first(), a.get(1)) {
+                (Some(Value::Str(x)), Some(Value::Str(y))) => {
+                    match (
+                        super::date::parse_timestamp(x),
+                        super::date::parse_timestamp(y),
+                    ) {
+                        (Some(x), Some(y)) => Value::Int(super::date::diff_units(x, y, *unit)),
+                        _ => Value::Null,
+                    }
+                }
+                _ => Value::Null,
+            },
             Func::DateFormat { fmt } => {
                 let Some(Value::Str(s)) = a.first() else {
                     return Value::Null;
