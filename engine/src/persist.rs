@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tally_connectors::{Metrics, Position, Source};
@@ -61,7 +61,23 @@ struct Done {
 enum ToLeader {
     Ack(Ack),
     Stop,
+    /// A worker has seen the stopping checkpoint complete (and will exit).
+    Stopping,
 }
+
+/// Set in a process once one of its workers has seen the checkpoint taken for SIGTERM
+/// complete: from then on the job is stopped, and a connection a peer closes on its way out is
+/// no error ([`stop_committed`]).
+static STOP_COMMITTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has seen the job stopped at a complete checkpoint (SIGTERM).
+pub fn stop_committed() -> bool {
+    STOP_COMMITTED.load(Ordering::SeqCst)
+}
+
+/// How long worker 0, stopping, waits for every other worker to say it has seen the stop
+/// before it exits anyway.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 type AckInput = timely::dataflow::operators::vec::input::Handle<u64, ToLeader>;
 type DoneInput = timely::dataflow::operators::vec::input::Handle<u64, Done>;
@@ -102,6 +118,10 @@ pub struct Checkpointer {
     failures: u32,
     /// Every worker: the final checkpoint is complete (or failed).
     pub final_done: bool,
+    /// When this worker saw the stopping checkpoint complete.
+    stopping: Option<Instant>,
+    /// Worker 0: how many other workers have said they saw it.
+    stopping_seen: usize,
 }
 
 struct Writing {
@@ -165,6 +185,8 @@ impl Checkpointer {
             stop_seq: None,
             failures: 0,
             final_done: false,
+            stopping: None,
+            stopping_seen: 0,
         }
     }
 
@@ -191,7 +213,7 @@ impl Checkpointer {
 
     /// Worker 0: asks for a checkpoint when the interval has passed and none is open.
     pub fn maybe_request(&mut self, requests: &mut Requests) {
-        if self.worker != 0 {
+        if self.worker != 0 || self.stopping.is_some() {
             return;
         }
         // SIGTERM: a checkpoint now, then every process stops.
@@ -310,6 +332,7 @@ impl Checkpointer {
             match a {
                 ToLeader::Ack(a) => self.open.entry(a.seq).or_default().push(a),
                 ToLeader::Stop => self.stop_asked = true,
+                ToLeader::Stopping => self.stopping_seen += 1,
             }
         }
         while let Some((&seq, got)) = self.open.first_key_value() {
@@ -355,6 +378,27 @@ impl Checkpointer {
                     seq = d.seq,
                     "stopped on SIGTERM after a complete checkpoint"
                 );
+                STOP_COMMITTED.store(true, Ordering::SeqCst);
+                self.stopping = Some(Instant::now());
+                if self.worker != 0 {
+                    let acks = self.acks.as_mut().expect("open until the end");
+                    acks.send(ToLeader::Stopping);
+                    acks.flush();
+                }
+            }
+        }
+        // Worker 0 exits once every other worker has seen the stop, so none is left waiting
+        // for it on a closed connection; the others shortly after saying so. A connection a
+        // peer closed on its way out is no error then (`run` checks `stop_committed`).
+        if let Some(since) = self.stopping {
+            let all_seen = self.worker == 0 && self.stopping_seen + 1 >= self.peers;
+            // Another worker only gives its word time to leave.
+            let grace = if self.worker == 0 {
+                STOP_GRACE
+            } else {
+                Duration::from_millis(200)
+            };
+            if all_seen || since.elapsed() > grace {
                 std::process::exit(0);
             }
         }

@@ -273,7 +273,13 @@ pub fn run(plan: Plan, opts: RunOptions) -> Result<RunSummary, EngineError> {
         result
     })
     .map_err(EngineError::Start)?;
-    let results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join())) {
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()));
+    if crate::persist::stop_committed() {
+        // The job stopped at a complete checkpoint (SIGTERM); whatever failed after is a peer
+        // that exited first.
+        std::process::exit(0);
+    }
+    let results = match joined {
         Ok(results) => results,
         // Every worker here finished; a peer that closed its connections first made timely's
         // network threads fail on the way out. Nothing of the job is lost.
@@ -482,6 +488,9 @@ fn worker_main(
             return Err(e);
         }
         let mut busy = false;
+        // Stopped at a checkpoint (SIGTERM): nothing more is read while the workers wait for
+        // each other to exit.
+        let stopping = crate::persist::stop_committed();
         // The streams' newest epoch on this worker. A dimension numbers its changes by the
         // wall clock; they are applied at the streams' epoch instead (at most), so a change
         // reaches the stream rows being read now and revises the windows open now, whatever
@@ -498,6 +507,9 @@ fn worker_main(
             .unwrap_or(0);
         for (index, (src, slot)) in sources.iter_mut().zip(inputs.iter_mut()).enumerate() {
             let Some(input) = slot.as_mut() else { continue };
+            if stopping {
+                continue;
+            }
             let dimension = plan.sources[index].dimension;
             match src.poll(&mut batch).map_err(|e| e.to_string())? {
                 Poll::Batch { epoch } => {
