@@ -73,6 +73,7 @@ fn parsing(c: &mut Criterion) {
         "src",
         Format::Csv {
             nested: Default::default(),
+            delimiter: b',',
         },
         easycount_schema(),
         Arc::new(Metrics::default()),

@@ -524,3 +524,41 @@ WHERE t_out BETWEEN t_in AND t_in + INTERVAL '1' HOUR;
          shown: +I[u3, 120, 2, 2026-12-07 00:04:00.000, 2026-12-07 23:59:00.000]\n"
     );
 }
+
+#[test]
+fn a_csv_file_with_flinks_field_delimiter_is_read_with_its_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pages.csv"),
+        "a;\"/home;x\"\nb;/cart\na;\"say \"\"hi\"\"\"\n",
+    )
+    .unwrap();
+    let job = |delimiter: &str| {
+        format!(
+            "CREATE TABLE pages (appId STRING, url STRING)
+WITH ('connector' = 'file', 'path' = 'pages.csv', 'format' = 'csv',
+  'csv.field-delimiter' = '{delimiter}');
+CREATE TABLE shown (appId STRING, url STRING) WITH ('connector' = 'print');
+INSERT INTO shown SELECT appId, url FROM pages;
+"
+        )
+    };
+    std::fs::write(dir.path().join("job.sql"), job(";")).unwrap();
+    let out = tally(
+        &["run", "job.sql", "-w", "1", "--progress", "0"],
+        dir.path(),
+    );
+    ok(&out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "shown: +I[a, /home;x]\nshown: +I[a, say \"hi\"]\nshown: +I[b, /cart]\n"
+    );
+    std::fs::write(dir.path().join("job.sql"), job(";;")).unwrap();
+    let out = tally(&["check", "job.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "job.sql:3:27: error: a CSV delimiter is one character other than a quote or a line \
+         end, found `;;`\n"
+    );
+}

@@ -38,7 +38,8 @@ pub struct RecordParser {
     rejected: std::cell::Cell<u64>,
 }
 
-/// csv-core's reader with the `csv` crate's defaults (comma, `"` quotes doubled inside quoted
+/// csv-core's reader with the `csv` crate's defaults (a comma unless the table says another
+/// delimiter, `"` quotes doubled inside quoted
 /// fields, no escape, no comments, CR, LF or CRLF ends a record, a UTF-8 BOM at the start is
 /// skipped), and the buffers a record's unquoted field bytes and field ends are written to.
 struct CsvReader {
@@ -48,9 +49,9 @@ struct CsvReader {
 }
 
 impl CsvReader {
-    fn new() -> Self {
+    fn new(delimiter: u8) -> Self {
         CsvReader {
-            core: csv_core::Reader::new(),
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             out: vec![0; 256],
             ends: vec![0; 16],
         }
@@ -67,13 +68,17 @@ impl RecordParser {
             .iter()
             .map(|f| f.name.to_ascii_lowercase())
             .collect();
+        let delimiter = match &format {
+            Format::Csv { delimiter, .. } => *delimiter,
+            _ => b',',
+        };
         RecordParser {
             table: table.to_string(),
             format,
             schema,
             metrics,
             lower_names,
-            csv: RefCell::new(CsvReader::new()),
+            csv: RefCell::new(CsvReader::new(delimiter)),
             rejected: std::cell::Cell::new(0),
         }
     }
@@ -100,7 +105,7 @@ impl RecordParser {
         }
         let parsed = match &self.format {
             Format::Delimited { splitter, nested } => self.delimited(line, splitter, nested),
-            Format::Csv { nested } => self.csv(line, nested),
+            Format::Csv { nested, delimiter } => self.csv(line, *delimiter, nested),
             Format::Json => self.json(line),
         };
         match parsed {
@@ -163,13 +168,13 @@ impl RecordParser {
     /// One CSV record. A non-empty line with no quote, CR, LF or BOM is what CSV makes of it
     /// split at every comma, so it is split like delimited text; any other goes through
     /// csv-core.
-    fn csv(&self, line: &str, nested: &Nested) -> Result<Row, String> {
+    fn csv(&self, line: &str, delimiter: u8, nested: &Nested) -> Result<Row, String> {
         let bytes = line.as_bytes();
         let plain = !bytes.is_empty()
             && !bytes.starts_with(BOM)
             && memchr::memchr3(b'"', b'\r', b'\n', bytes).is_none();
         if plain {
-            self.fields(split_at_byte(line, b','), nested)
+            self.fields(split_at_byte(line, delimiter), nested)
         } else {
             self.csv_quoted(line, nested)
         }
@@ -446,6 +451,7 @@ mod tests {
             },
             Format::Csv {
                 nested: Nested::default(),
+                delimiter: b',',
             },
         ];
         for format in formats {
@@ -521,6 +527,7 @@ mod tests {
     fn csv_and_json() {
         let (p, _) = parser(Format::Csv {
             nested: Nested::default(),
+            delimiter: b',',
         });
         let mut out = Vec::new();
         assert!(p.parse_into("\"a,b\",3", &mut out));
@@ -555,9 +562,10 @@ mod tests {
     fn csv_quotes_separators_and_field_counts() {
         let (p, m) = parser(Format::Csv {
             nested: Nested::default(),
+            delimiter: b',',
         });
         let nested = Nested::default();
-        let row = |line: &str| p.csv(line, &nested);
+        let row = |line: &str| p.csv(line, b',', &nested);
         let ok = |s: &str, n: i64| Ok(vec![Value::str(s), Value::Int(n)]);
         assert_eq!(row("a,1"), ok("a", 1));
         assert_eq!(row("\"a\",1"), ok("a", 1));
@@ -618,6 +626,7 @@ mod tests {
                 "t",
                 Format::Csv {
                     nested: Nested::default(),
+                    delimiter: b',',
                 },
                 schema,
                 Arc::new(Metrics::default()),
@@ -629,7 +638,7 @@ mod tests {
                     .map(|_| pieces[rng.random_range(0..pieces.len())])
                     .collect();
                 let expected = csv_crate(&p, &line, &nested);
-                assert_eq!(p.csv(&line, &nested), expected, "{line:?}");
+                assert_eq!(p.csv(&line, b',', &nested), expected, "{line:?}");
                 assert_eq!(p.csv_quoted(&line, &nested), expected, "{line:?}");
                 plain +=
                     usize::from(memchr::memchr3(b'"', b'\r', b'\n', line.as_bytes()).is_none());

@@ -13,8 +13,9 @@ use crate::types::{DataType, Field, Schema};
 pub enum Format {
     /// Fields split by a delimiter (`table.field.splitter`, default `,`).
     Delimited { splitter: String, nested: Nested },
-    /// RFC 4180 CSV (quotes, embedded delimiters); no header line.
-    Csv { nested: Nested },
+    /// RFC 4180 CSV (quotes, embedded delimiters); no header line. The delimiter is a comma
+    /// unless `table.field.splitter` (Flink's `'csv.field-delimiter'`) names another byte.
+    Csv { nested: Nested, delimiter: u8 },
     /// One JSON object per line; fields are taken by column name; ARRAY, MAP and STRUCT
     /// columns from JSON arrays and objects.
     Json,
@@ -854,7 +855,25 @@ fn format_of(t: &TableDesc, key: &str) -> CatalogResult<Format> {
             };
             Ok(Format::Delimited { splitter, nested })
         }
-        Some(("csv", _)) => Ok(Format::Csv { nested }),
+        Some(("csv", _)) => {
+            let delimiter = match t.get("field.splitter") {
+                None => b',',
+                Some(s) => match unescape_splitter(&s.value).as_deref().map(str::as_bytes) {
+                    Some(&[b]) if b != b'"' && b != b'\n' && b != b'\r' => b,
+                    _ => {
+                        return Err((
+                            s.pos,
+                            format!(
+                                "a CSV delimiter is one character other than a quote or a line \
+                                 end, found `{}`",
+                                s.value
+                            ),
+                        ))
+                    }
+                },
+            };
+            Ok(Format::Csv { nested, delimiter })
+        }
         Some(("json", _)) => Ok(Format::Json),
         Some((other, pos)) => Err((
             pos,

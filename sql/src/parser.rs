@@ -1846,6 +1846,12 @@ impl P<'_> {
             } else {
                 k
             };
+            // Flink's csv format option, for any connector that reads a format.
+            let k = if k == "csv.field-delimiter" {
+                "field.splitter".to_string()
+            } else {
+                k
+            };
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
                 "emit"
