@@ -533,17 +533,17 @@ fn a_csv_file_with_flinks_field_delimiter_is_read_with_its_quotes() {
         "a;\"/home;x\"\nb;/cart\na;\"say \"\"hi\"\"\"\n",
     )
     .unwrap();
-    let job = |delimiter: &str| {
+    let job = |delimiter: &str, ignore: &str| {
         format!(
             "CREATE TABLE pages (appId STRING, url STRING)
 WITH ('connector' = 'file', 'path' = 'pages.csv', 'format' = 'csv',
-  'csv.field-delimiter' = '{delimiter}');
+  'csv.field-delimiter' = '{delimiter}', 'csv.ignore-parse-errors' = '{ignore}');
 CREATE TABLE shown (appId STRING, url STRING) WITH ('connector' = 'print');
 INSERT INTO shown SELECT appId, url FROM pages;
 "
         )
     };
-    std::fs::write(dir.path().join("job.sql"), job(";")).unwrap();
+    std::fs::write(dir.path().join("job.sql"), job(";", "true")).unwrap();
     let out = tally(
         &["run", "job.sql", "-w", "1", "--progress", "0"],
         dir.path(),
@@ -553,12 +553,20 @@ INSERT INTO shown SELECT appId, url FROM pages;
         String::from_utf8_lossy(&out.stdout),
         "shown: +I[a, /home;x]\nshown: +I[a, say \"hi\"]\nshown: +I[b, /cart]\n"
     );
-    std::fs::write(dir.path().join("job.sql"), job(";;")).unwrap();
+    std::fs::write(dir.path().join("job.sql"), job(";;", "true")).unwrap();
     let out = tally(&["check", "job.sql"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "job.sql:3:27: error: a CSV delimiter is one character other than a quote or a line \
          end, found `;;`\n"
+    );
+    std::fs::write(dir.path().join("job.sql"), job(";", "false")).unwrap();
+    let out = tally(&["check", "job.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "job.sql:3:60: error: 'csv.ignore-parse-errors' = 'false' is not supported: tally \
+         counts a malformed record and skips it (tally_bad_rows_total), which is 'true'\n"
     );
 }

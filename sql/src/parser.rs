@@ -1852,6 +1852,20 @@ impl P<'_> {
             } else {
                 k
             };
+            // tally always counts and skips a malformed record: what Flink's option asks.
+            if k == "csv.ignore-parse-errors" || k == "json.ignore-parse-errors" {
+                if v.value.eq_ignore_ascii_case("true") {
+                    continue;
+                }
+                return Err(SqlError::new(
+                    v.pos,
+                    format!(
+                        "'{k}' = '{}' is not supported: tally counts a malformed record and \
+                         skips it (tally_bad_rows_total), which is 'true'",
+                        v.value
+                    ),
+                ));
+            }
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
                 "emit"
