@@ -112,6 +112,24 @@ pub const ACCU_PREFIX: &str = "__accu__";
 pub const SW_PREFIX: &str = "__sw__";
 
 /// Splits an encoded function name into its modifier and the real name.
+/// `INTERVAL 'n' unit` (also `INTERVAL n unit`, `INTERVAL '-n' unit`): `n` and the unit;
+/// `None` for any other form (`INTERVAL '1:30' HOUR TO MINUTE`).
+pub fn interval_value(i: &sqlparser::ast::Interval) -> Option<(i64, crate::expr::date::TimeUnit)> {
+    use sqlparser::ast::Value as V;
+    if i.last_field.is_some() {
+        return None;
+    }
+    let n: i64 = match &*i.value {
+        Expr::Value(v) => match &v.value {
+            V::SingleQuotedString(s) | V::Number(s, _) => s.trim().parse().ok()?,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let unit = crate::expr::date::TimeUnit::parse(&i.leading_field.as_ref()?.to_string())?;
+    Some((n, unit))
+}
+
 pub fn split_window_mod(name: &str) -> (WindowMod, &str) {
     if let Some(n) = name.strip_prefix(ACCU_PREFIX) {
         (WindowMod::Accu, n)

@@ -812,23 +812,13 @@ fn set_window(q: &mut Select, w: &Tvf) -> SqlResult<()> {
 
 /// `INTERVAL 'n' unit` as sqlparser holds it, in ms (units SECOND to DAY, a whole number).
 fn interval_expr_ms(e: &Expr) -> Option<u64> {
-    use sqlparser::ast::{DateTimeField as F, Value as V};
+    use crate::expr::date::TimeUnit as U;
     let Expr::Interval(i) = e else { return None };
-    let n: u64 = match &*i.value {
-        Expr::Value(v) => match &v.value {
-            V::SingleQuotedString(s) | V::Number(s, _) => s.trim().parse().ok()?,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let unit = match i.leading_field.as_ref()? {
-        F::Second | F::Seconds => 1_000,
-        F::Minute | F::Minutes => 60_000,
-        F::Hour | F::Hours => 3_600_000,
-        F::Day | F::Days => 86_400_000,
-        _ => return None,
-    };
-    Some(n * unit)
+    let (n, unit) = interval_value(i)?;
+    if !matches!(unit, U::Second | U::Minute | U::Hour | U::Day) {
+        return None;
+    }
+    u64::try_from(n).ok()?.checked_mul(unit.fixed_ms()? as u64)
 }
 
 /// The window's start plus `offset` ms as TIMESTAMP(3) text, in the job's time zone.

@@ -146,23 +146,6 @@ fn function_args(f: &sqlparser::ast::Function) -> &[FunctionArg] {
     }
 }
 
-/// `INTERVAL 'n' unit` (also `INTERVAL n unit`, `INTERVAL '-n' unit`): `n` and the unit.
-fn interval_value(i: &sqlparser::ast::Interval) -> Option<(i64, TimeUnit)> {
-    use sqlparser::ast::Value as V;
-    if i.last_field.is_some() || i.fractional_seconds_precision.is_some() {
-        return None;
-    }
-    let n: i64 = match &*i.value {
-        Expr::Value(v) => match &v.value {
-            V::SingleQuotedString(s) | V::Number(s, _) => s.trim().parse().ok()?,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    let unit = TimeUnit::parse(&i.leading_field.as_ref()?.to_string())?;
-    Some((n, unit))
-}
-
 pub struct Binder<'a> {
     scope: &'a Scope,
     agg: Option<&'a AggState>,
@@ -834,7 +817,7 @@ impl Binder<'_> {
             _ => return None,
         };
         Some((|| {
-            let (n, unit) = interval_value(interval).ok_or_else(|| {
+            let (n, unit) = ast::interval_value(interval).ok_or_else(|| {
                 SqlError::new(
                     pos,
                     "an INTERVAL in an expression is `INTERVAL 'n' unit`, n a whole number and \

@@ -175,6 +175,11 @@ impl TimeUnit {
         }
     }
 
+    /// Milliseconds of a unit of fixed length (`None`: MONTH, QUARTER, YEAR).
+    pub fn fixed_ms(self) -> Option<i64> {
+        self.length().ok()
+    }
+
     /// Milliseconds of a unit of fixed length; months of a calendar unit as `Err`.
     fn length(self) -> Result<i64, u32> {
         match self {
