@@ -68,18 +68,18 @@ pub struct GeneratorSource {
 /// rows `[b * rows, (b + 1) * rows)`, is epoch `b` and belongs to worker `b % peers`, so a
 /// table is the same at any worker count. With a rate, block `b` is due `b * rows / rate`
 /// seconds after the start.
-struct Blocks {
+pub(crate) struct Blocks {
     total: Option<u64>,
     rate: Option<f64>,
     worker: WorkerInfo,
-    rows: u64,
+    pub(crate) rows: u64,
     /// The next block to make or skip.
-    next: u64,
+    pub(crate) next: u64,
     started: Instant,
 }
 
 impl Blocks {
-    fn new(total: Option<u64>, rate: Option<f64>, worker: WorkerInfo, chunk_rows: usize) -> Self {
+    pub(crate) fn new(total: Option<u64>, rate: Option<f64>, worker: WorkerInfo, chunk_rows: usize) -> Self {
         let rows = match rate {
             Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
             None => chunk_rows.max(1) as u64,
@@ -94,38 +94,38 @@ impl Blocks {
         }
     }
 
-    fn rows_in(&self, b: u64) -> u64 {
+    pub(crate) fn rows_in(&self, b: u64) -> u64 {
         match self.total {
             None => self.rows,
             Some(t) => t.saturating_sub(b * self.rows).min(self.rows),
         }
     }
 
-    fn exhausted(&self) -> bool {
+    pub(crate) fn exhausted(&self) -> bool {
         self.rows_in(self.next) == 0
     }
 
     /// Whether the next block is this worker's.
-    fn mine(&self) -> bool {
+    pub(crate) fn mine(&self) -> bool {
         self.next % self.worker.peers as u64 == self.worker.index as u64
     }
 
     /// Whether the next block may be made now (always, without a rate).
-    fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.rate.is_none_or(|rate| {
             self.started.elapsed() >= Duration::from_secs_f64((self.next * self.rows) as f64 / rate)
         })
     }
 
     /// The epoch of this worker's next block.
-    fn next_epoch(&self) -> u64 {
+    pub(crate) fn next_epoch(&self) -> u64 {
         let peers = self.worker.peers as u64;
         let me = self.worker.index as u64;
         self.next + (me + peers - self.next % peers) % peers
     }
 
     /// Paces on from the next block after a restore, as if the blocks before had been made.
-    fn repace(&mut self) {
+    pub(crate) fn repace(&mut self) {
         if let Some(rate) = self.rate {
             let done = Duration::from_secs_f64((self.next * self.rows) as f64 / rate);
             self.started = Instant::now().checked_sub(done).unwrap_or(self.started);

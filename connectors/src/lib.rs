@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod metrics;
 #[cfg(feature = "mysql")]
 pub mod mysql;
+pub mod nexmark;
 pub mod polled;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -260,6 +261,9 @@ pub fn open_source(
             worker,
             chunk_rows,
             metrics,
+        )),
+        SourceConfig::Nexmark(config) => Box::new(nexmark::NexmarkSource::new(
+            config, schema, worker, chunk_rows, metrics,
         )),
         SourceConfig::InnerTable { interval_ms } => {
             Box::new(innertable::InnerTable::new(*interval_ms, worker, metrics))

@@ -8,6 +8,9 @@ use crate::error::{did_you_mean, Pos};
 use crate::job::TableDesc;
 use crate::types::{DataType, Field, Schema};
 
+mod nexmark;
+pub use nexmark::{NexmarkColumn, NexmarkConfig, NexmarkKind, NexmarkType, RateShape};
+
 /// How records of a text source are laid out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -67,6 +70,8 @@ pub enum SourceConfig {
         rate: Option<f64>,
         fields: Vec<DatagenField>,
     },
+    /// Flink's `nexmark`: the Nexmark benchmark's person, auction and bid events.
+    Nexmark(Box<NexmarkConfig>),
     /// `table.type=kafka`: a topic's partitions spread over all workers.
     Kafka(KafkaSource),
     /// `table.type=mysql` / `postgres` as a dimension: the table, kept current from the binlog
@@ -186,6 +191,7 @@ impl SourceConfig {
             SourceConfig::Generator { rows, .. } => rows.is_some(),
             SourceConfig::InnerTable { .. } => false,
             SourceConfig::Datagen { rows, .. } => rows.is_some(),
+            SourceConfig::Nexmark(n) => n.events.is_some(),
             SourceConfig::Kafka(k) => k.bounded,
             SourceConfig::Database { .. } | SourceConfig::Redis { .. } => false,
         }
@@ -368,7 +374,7 @@ fn unknown_type(t: &TableDesc, ty: &str) -> (Pos, String) {
         pos,
         format!(
             "unknown table type `{ty}`; known: file, generator, kafka, mysql, postgres (tpg), \
-             redis, stdout (print), blackhole, csv"
+             redis, datagen, nexmark, stdout (print), blackhole, csv"
         ),
     )
 }
@@ -971,6 +977,7 @@ pub fn source_config(t: &TableDesc) -> CatalogResult<(SourceConfig, Schema)> {
             ))
         }
         "datagen" => Ok((datagen_source(t)?, t.schema.clone())),
+        "nexmark" => Ok((nexmark::nexmark_source(t)?, t.schema.clone())),
         "kafka" => Ok((SourceConfig::Kafka(kafka_source(t)?), t.schema.clone())),
         "mysql" | "postgres" => {
             let mut keys = db_keys(&ty, &["changes", "poll.ms"]);

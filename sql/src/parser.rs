@@ -1706,6 +1706,45 @@ impl P<'_> {
         Ok((s, pos))
     }
 
+    /// A column's type as text: sqlparser's reading of it, or Flink's `ROW<name type, ...>` /
+    /// `ROW(name type, ...)` (which sqlparser does not read) as its tokens up to the bracket
+    /// that closes it.
+    fn column_type(&mut self) -> SqlResult<String> {
+        let at = self.pos();
+        if !self.word("ROW") {
+            let ty = self.p.parse_data_type().map_err(|e| parser_error(e, at))?;
+            return Ok(ty.to_string());
+        }
+        self.p.next_token();
+        if !matches!(self.p.peek_token_ref().token, Token::Lt | Token::LParen) {
+            return Err(self.expected("`<` or `(` after ROW"));
+        }
+        let mut text = String::from("ROW");
+        let mut depth = 0i32;
+        loop {
+            let t = self.p.next_token();
+            match &t.token {
+                Token::Lt | Token::LParen => depth += 1,
+                Token::Gt | Token::RParen => depth -= 1,
+                // `ROW<a ROW<b INT>>`: the tokenizer reads the two closing brackets as one.
+                Token::ShiftRight => depth -= 2,
+                Token::EOF | Token::SemiColon => {
+                    return Err(SqlError::new(at, "this ROW type is not closed".to_string()))
+                }
+                _ => {}
+            }
+            text.push(' ');
+            match &t.token {
+                Token::Word(w) => text.push_str(&w.value),
+                other => text.push_str(&other.to_string()),
+            }
+            if depth <= 0 {
+                break;
+            }
+        }
+        Ok(text)
+    }
+
     /// `CREATE TABLE name (col type, ... [, PRIMARY KEY (cols) NOT ENFORCED]) WITH ('k'='v', ...)`.
     fn create_table(&mut self) -> SqlResult<TableDesc> {
         let pos = self.pos();
@@ -1762,12 +1801,12 @@ impl P<'_> {
             } else {
                 let col = self.ident()?;
                 let at = self.pos();
-                let ty = self.p.parse_data_type().map_err(|e| parser_error(e, at))?;
+                let ty = self.column_type()?;
                 decls.push(FieldDecl {
-                    ty: ty.to_string(),
+                    ty: ty.clone(),
                     pos: at,
                 });
-                let ty = DataType::parse_checked(&ty.to_string()).map_err(|why| {
+                let ty = DataType::parse_checked(&ty).map_err(|why| {
                     SqlError::new(
                         at,
                         why.unwrap_or_else(|| format!("unsupported column type {ty}")),

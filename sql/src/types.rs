@@ -212,8 +212,14 @@ impl TypeParser<'_> {
                 self.eat(b'>').then_some(())?;
                 Some(DataType::Map(Box::new(k), Box::new(v)))
             }
-            "struct" => {
-                self.eat(b'<').then_some(())?;
+            // Flink's `ROW<name type, ...>` and `ROW(name type, ...)` are Hive's STRUCT.
+            "struct" | "row" => {
+                let close = if word == "row" && self.eat(b'(') {
+                    b')'
+                } else {
+                    self.eat(b'<').then_some(())?;
+                    b'>'
+                };
                 let mut fields: Vec<(String, DataType)> = Vec::new();
                 loop {
                     let name = self.word()?;
@@ -227,7 +233,7 @@ impl TypeParser<'_> {
                         break;
                     }
                 }
-                self.eat(b'>').then_some(())?;
+                self.eat(close).then_some(())?;
                 Some(DataType::Struct(fields))
             }
             "decimal" | "numeric" | "dec" if self.eat(b'(') => {
