@@ -41,6 +41,10 @@ enum Command {
     Run {
         /// The job file (.ec or .sql).
         job: PathBuf,
+        /// A `.sql` file whose statements come before the job's (tables and views shared by
+        /// several jobs, as Flink's SQL client `-i`); may be given several times.
+        #[arg(short = 'i', long = "init")]
+        init: Vec<PathBuf>,
         /// Worker threads per process.
         #[arg(short = 'w', long = "threads", default_value_t = 1)]
         workers: usize,
@@ -88,14 +92,29 @@ enum Command {
     /// List a job's checkpoints: number, epoch, time, size and the sources' positions.
     Checkpoints {
         job: PathBuf,
+        /// The init files the job is run with (`tally run -i`).
+        #[arg(short = 'i', long = "init")]
+        init: Vec<PathBuf>,
         /// The directory the job checkpoints under (when `tally run` was given `--state-dir`).
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
     /// Check a job: parse, resolve and type-check everything, then exit (non-zero on error).
-    Check { job: PathBuf },
+    Check {
+        job: PathBuf,
+        /// A `.sql` file whose statements come before the job's (tables and views shared by
+        /// several jobs, as Flink's SQL client `-i`); may be given several times.
+        #[arg(short = 'i', long = "init")]
+        init: Vec<PathBuf>,
+    },
     /// Print a job's bound query, its dataflow plan and the operators each plan node becomes.
-    Explain { job: PathBuf },
+    Explain {
+        job: PathBuf,
+        /// A `.sql` file whose statements come before the job's (tables and views shared by
+        /// several jobs, as Flink's SQL client `-i`); may be given several times.
+        #[arg(short = 'i', long = "init")]
+        init: Vec<PathBuf>,
+    },
     /// Write events of the built-in EasyCount generator as delimited text.
     Generate {
         /// Number of events.
@@ -112,8 +131,11 @@ enum Command {
     },
 }
 
-fn load(job: &std::path::Path) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagnostic> {
-    let job = Job::load(job)?;
+fn load(
+    init: &[PathBuf],
+    job: &std::path::Path,
+) -> Result<(Job, tally_sql::plan::Plan), tally_sql::Diagnostic> {
+    let job = Job::load_with(init, job)?;
     let plan = tally_sql::planner::plan(&job)?;
     Ok((job, plan))
 }
@@ -165,8 +187,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { job } => {
-            match Job::load_all(&job).and_then(|j| tally_sql::planner::check(&j)) {
+        Command::Check { job, init } => {
+            match Job::load_all_with(&init, &job).and_then(|j| tally_sql::planner::check(&j)) {
                 Ok(plan) => {
                     println!(
                         "{}: ok ({} source{}, {} result table{})",
@@ -190,8 +212,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Explain { job } => {
-            match Job::load(&job).and_then(|j| tally_sql::planner::explain(&j)) {
+        Command::Explain { job, init } => {
+            match Job::load_with(&init, &job).and_then(|j| tally_sql::planner::explain(&j)) {
                 Ok((bound, plan)) => {
                     println!("== bound query ==\n{bound}");
                     println!("== dataflow plan ==\n{plan}");
@@ -206,6 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run {
             job,
+            init,
             workers,
             processes,
             process,
@@ -220,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http_token,
             help: _,
         } => {
-            let plan = match load(&job) {
+            let plan = match load(&init, &job) {
                 Ok((_, plan)) => plan,
                 Err(d) => {
                     eprintln!("{d}");
@@ -268,8 +291,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoints { job, state_dir } => {
-            let plan = match load(&job) {
+        Command::Checkpoints {
+            job,
+            init,
+            state_dir,
+        } => {
+            let plan = match load(&init, &job) {
                 Ok((_, plan)) => plan,
                 Err(d) => {
                     eprintln!("{d}");

@@ -111,8 +111,20 @@ fn generator_config(c: &NexmarkConfig) -> nexmark::config::NexmarkConfig {
         hot_seller_ratio: n(c.hot_seller_ratio),
         base_time: c.base_time_ms.max(0) as u64,
         num_event_generators: 1,
+        // The words of Flink's (Java) generator, which the crate writes in lower case: Flink's
+        // q3 looks for the states `OR`, `ID` and `CA`.
+        us_states: words("AZ,CA,ID,OR,WA,WY"),
+        us_cities: words(
+            "Phoenix,Los Angeles,San Francisco,Boise,Portland,Bend,Redmond,Seattle,Kent,Cheyenne",
+        ),
+        first_names: words("Peter,Paul,Luke,John,Saul,Vicky,Kate,Julie,Sarah,Deiter,Walter"),
+        last_names: words("Shultz,Abrams,Spencer,White,Bartels,Walton,Smith,Jones,Noris"),
         ..Default::default()
     }
+}
+
+fn words(list: &str) -> Vec<String> {
+    list.split(',').map(String::from).collect()
 }
 
 fn column(c: &Column, event: &Event) -> Value {

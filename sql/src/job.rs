@@ -193,6 +193,9 @@ pub struct Job {
     pub tables: Vec<TableDesc>,
     pub script: Script,
     lines: LineMap,
+    /// A `.sql` job read after init files (`tally run -i ddl.sql q1.sql`): where each file's
+    /// lines start in the text parsed as one (empty: the job file alone).
+    parts: Parts,
     /// The folder of the job file: relative paths in table settings are taken from here.
     pub dir: std::path::PathBuf,
 }
@@ -206,15 +209,55 @@ impl Job {
     /// [`Job::load`], with every error the file's sections have (an `.ec` file's table
     /// descriptions and settings are read on after one that is wrong), for `tally check`.
     pub fn load_all(path: &Path) -> Result<Job, Vec<Diagnostic>> {
+        Job::load_all_with(&[], path)
+    }
+
+    /// [`Job::load`] of a `.sql` job whose statements follow those of `init` files, as Flink's
+    /// SQL client runs `-i init.sql -f job.sql`: one job, each error at its own file's line.
+    pub fn load_with(init: &[std::path::PathBuf], path: &Path) -> Result<Job, Diagnostic> {
+        Job::load_all_with(init, path).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`Job::load_with`] with every error.
+    pub fn load_all_with(
+        init: &[std::path::PathBuf],
+        path: &Path,
+    ) -> Result<Job, Vec<Diagnostic>> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| {
+                vec![Diagnostic {
+                    file: p.display().to_string(),
+                    pos: Pos::new(1, 1),
+                    message: format!("cannot read the job file: {e}"),
+                }]
+            })
+        };
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![Diagnostic {
-                file: file.clone(),
-                pos: Pos::new(1, 1),
-                message: format!("cannot read the job file: {e}"),
-            }]
-        })?;
-        let mut job = Job::parse_all(&file, &text)?;
+        let mut job = if init.is_empty() {
+            Job::parse_all(&file, &read(path)?)?
+        } else {
+            let mut text = String::new();
+            let mut parts = Parts::default();
+            for p in init.iter().map(|p| p.as_path()).chain([path]) {
+                let name = p.display().to_string();
+                if !name.ends_with(".sql") {
+                    return Err(vec![Diagnostic {
+                        file: name,
+                        pos: Pos::new(1, 1),
+                        message: "only `.sql` jobs are read after init files, and init files \
+                                  are `.sql` too"
+                            .to_string(),
+                    }]);
+                }
+                let first = text.lines().count() as u32 + 1;
+                parts.0.push((first, name));
+                text.push_str(&read(p)?);
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            parse_sql_job(&parts, &text)?
+        };
         job.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(job)
     }
@@ -227,7 +270,7 @@ impl Job {
     /// [`Job::parse`] with every error (see [`Job::load_all`]).
     pub fn parse_all(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         if file.ends_with(".sql") {
-            parse_sql_job(file, text)
+            parse_sql_text(file, Parts::default(), text)
         } else {
             parse_ec_job(file, text)
         }
@@ -235,20 +278,12 @@ impl Job {
 
     /// Turns an error at a position of the SQL text into one at a position of the file.
     pub fn diagnostic(&self, err: SqlError) -> Diagnostic {
-        Diagnostic {
-            file: self.file.clone(),
-            pos: self.lines.map(err.pos),
-            message: err.message,
-        }
+        self.error_at(self.lines.map(err.pos), err.message)
     }
 
     /// An error at a position that is already a file position (table settings).
     pub fn error_at(&self, pos: Pos, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            file: self.file.clone(),
-            pos,
-            message: message.into(),
-        }
+        self.parts.diagnostic(&self.file, pos, message.into())
     }
 
     pub fn table(&self, name: &str) -> Option<&TableDesc> {
@@ -274,15 +309,42 @@ impl LineMap {
     }
 }
 
-fn parse_sql_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
-    let diag = |e: SqlError| Diagnostic {
-        file: file.to_string(),
-        pos: e.pos,
-        message: e.message,
-    };
+/// The files of a job read after init files, by the line of the joined text each starts at.
+#[derive(Clone, Debug, Default)]
+struct Parts(Vec<(u32, String)>);
+
+impl Parts {
+    /// An error at `pos` of the joined text, at its file's own line (`file` when there are no
+    /// parts).
+    fn diagnostic(&self, file: &str, pos: Pos, message: String) -> Diagnostic {
+        match self.0.iter().rev().find(|(first, _)| *first <= pos.line) {
+            Some((first, name)) => Diagnostic {
+                file: name.clone(),
+                pos: Pos::new(pos.line - first + 1, pos.col),
+                message,
+            },
+            None => Diagnostic {
+                file: file.to_string(),
+                pos,
+                message,
+            },
+        }
+    }
+}
+
+fn parse_sql_job(parts: &Parts, text: &str) -> Result<Job, Vec<Diagnostic>> {
+    let file = parts.0.last().map_or("", |(_, f)| f.as_str());
+    parse_sql_text(file, parts.clone(), text)
+}
+
+fn parse_sql_text(file: &str, parts: Parts, text: &str) -> Result<Job, Vec<Diagnostic>> {
+    let diag = |e: SqlError| parts.diagnostic(file, e.pos, e.message);
     let parsed = parser::parse_sql_file(text)
         .map_err(|errors| errors.into_iter().map(diag).collect::<Vec<_>>())?;
-    let errors = check_job_settings(file, &parsed.settings);
+    let errors: Vec<Diagnostic> = check_job_settings(file, &parsed.settings)
+        .into_iter()
+        .map(|d| parts.diagnostic(file, d.pos, d.message))
+        .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -292,6 +354,7 @@ fn parse_sql_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         tables: parsed.tables,
         script: parsed.script,
         lines: LineMap::default(),
+        parts,
         dir: Default::default(),
     };
     check_duplicate_tables(&job)?;
@@ -541,6 +604,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
         tables,
         script,
         lines,
+        parts: Parts::default(),
         dir: Default::default(),
     };
     check_duplicate_tables(&job)?;

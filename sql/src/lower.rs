@@ -709,6 +709,7 @@ impl Planner<'_> {
             tz: self.tz,
             lateness_ms: self.settings.lateness_ms,
             max_iterations: self.settings.max_iterations,
+            flink: self.job.file.ends_with(".sql"),
         }
     }
 

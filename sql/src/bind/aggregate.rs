@@ -204,6 +204,7 @@ impl Binder<'_> {
             ("collect_list", _) => AggFunc::CollectList,
             _ => AggFunc::Max,
         };
+        let int_arg = matches!(&bound, Some((_, DataType::Int)));
         let (arg, arg_type, result_type) = match bound {
             None if func.append_only() => {
                 return Err(SqlError::new(
@@ -243,9 +244,11 @@ impl Binder<'_> {
                 calls.len() - 1
             }
         };
-        Ok((
-            ScalarExpr::Column(agg.first_agg_column() + idx),
-            result_type,
-        ))
+        let column = ScalarExpr::Column(agg.first_agg_column() + idx);
+        // Flink's AVG of an integer is an integer, its fraction cut off (Hive's is a DOUBLE).
+        if self.flink && int_arg && matches!(func, AggFunc::Avg | AggFunc::AvgDistinct) {
+            return Ok((column.cast(DataType::Int), DataType::Int));
+        }
+        Ok((column, result_type))
     }
 }

@@ -155,6 +155,8 @@ pub struct Binder<'a> {
     /// slot is its index.
     locals: Rc<RefCell<Vec<(String, DataType)>>>,
     max_iterations: u64,
+    /// Flink SQL's literals: `0.908` is DECIMAL(3,3), where Hive reads it as a DOUBLE.
+    pub flink: bool,
 }
 
 pub type Bound = (ScalarExpr, DataType);
@@ -176,6 +178,7 @@ impl<'a> Binder<'a> {
             tz,
             locals: Rc::default(),
             max_iterations,
+            flink: false,
         }
     }
 }
@@ -189,6 +192,7 @@ impl Binder<'_> {
             tz: self.tz,
             locals: self.locals.clone(),
             max_iterations: self.max_iterations,
+            flink: self.flink,
         }
     }
 
@@ -237,7 +241,7 @@ impl Binder<'_> {
                         )
                     })
                 }
-                v => literal(v, pos),
+                v => literal(v, self.flink, pos),
             },
             Expr::BinaryOp {
                 op: BinaryOperator::Assignment,
@@ -915,6 +919,15 @@ impl Binder<'_> {
             "__foreach" => return self.foreach(&self.plain_args(f, pos)?, pos),
             "__execute" => return self.execute(&self.plain_args(f, pos)?, pos),
             "named_struct" => return self.named_struct(&self.plain_args(f, pos)?, pos),
+            // SQL's MOD(a, b) is `a % b`: the remainder has the sign of `a` (Hive's pmod takes
+            // the divisor's).
+            "mod" => {
+                let args = self.plain_args(f, pos)?;
+                let [a, b] = args.as_slice() else {
+                    return Err(SqlError::new(pos, "MOD(a, b) takes two arguments"));
+                };
+                return self.binary(a, &BinaryOperator::Modulo, b, pos);
+            }
             "__define" | "__block" => {
                 return Err(SqlError::new(pos, format!("`{name}` is reserved")))
             }
@@ -959,10 +972,26 @@ pub fn split_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
     }
 }
 
-fn literal(v: &SqlValue, pos: Pos) -> SqlResult<Bound> {
+/// A literal's value and type. A number with a point is a DOUBLE in Hive and EC-SQL, and an
+/// exact DECIMAL of its digits in Flink SQL (`flink`): `0.908` is DECIMAL(3,3), `12.50`
+/// DECIMAL(4,2); with an exponent it is a DOUBLE in both.
+fn literal(v: &SqlValue, flink: bool, pos: Pos) -> SqlResult<Bound> {
     Ok(match v {
         SqlValue::Number(n, _) => match n.parse::<i64>() {
             Ok(i) => (ScalarExpr::lit(i), DataType::Int),
+            Err(_) if flink && !n.contains(['e', 'E']) => {
+                let (int, frac) = n.split_once('.').unwrap_or((n, ""));
+                let int = int.trim_start_matches('0');
+                let scale = frac.len() as u32;
+                let precision = (int.len() as u32 + scale).max(1);
+                match n.parse::<rust_decimal::Decimal>() {
+                    Ok(d) if precision <= u32::from(DataType::MAX_PRECISION) => {
+                        let ty = DataType::decimal(precision, scale);
+                        (ScalarExpr::Literal(Value::Decimal(d)), ty)
+                    }
+                    _ => return Err(SqlError::new(pos, format!("bad number `{n}`"))),
+                }
+            }
             Err(_) => match n.parse::<f64>() {
                 Ok(d) => (ScalarExpr::lit(d), DataType::Double),
                 Err(_) => return Err(SqlError::new(pos, format!("bad number `{n}`"))),

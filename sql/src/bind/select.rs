@@ -19,12 +19,14 @@ use crate::expr::{BinOp, Func, ScalarExpr};
 use crate::plan::{AggCall, WindowPlan};
 use crate::types::{DataType, Field, Schema};
 
-/// What binding needs from the job: its time zone, lateness and EXECUTE limit.
+/// What binding needs from the job: its time zone, lateness and EXECUTE limit, and whether
+/// it is Flink SQL (a `.sql` job).
 #[derive(Clone, Copy, Debug)]
 pub struct Context {
     pub tz: FixedOffset,
     pub lateness_ms: u64,
     pub max_iterations: u64,
+    pub flink: bool,
 }
 
 impl Context {
@@ -34,7 +36,9 @@ impl Context {
         agg: Option<&'s AggState>,
         clause: &'static str,
     ) -> Binder<'s> {
-        Binder::new(scope, agg, clause, self.tz, self.max_iterations)
+        let mut b = Binder::new(scope, agg, clause, self.tz, self.max_iterations);
+        b.flink = self.flink;
+        b
     }
 }
 
@@ -571,6 +575,7 @@ mod tests {
             tz: FixedOffset::east_opt(0).unwrap(),
             lateness_ms: 5000,
             max_iterations: 10,
+            flink: false,
         }
     }
 

@@ -154,6 +154,15 @@ pub static SIMPLE: &[Simple] = &[
         }
     ),
     simple!("parse_url", [S, S, S], 1, S, parse_url),
+    // Nexmark's COUNT_CHAR(str, c) (q14's function in Flink's nexmark suite): how often the
+    // character `c` occurs in `str`.
+    simple!("count_char", [S, S], 0, I, |a| match (&a[0], &a[1]) {
+        (Value::Str(s), Value::Str(c)) => match c.chars().next() {
+            Some(c) => Value::Int(s.chars().filter(|x| *x == c).count() as i64),
+            None => Value::Int(0),
+        },
+        _ => Value::Null,
+    }),
     // Flink's SPLIT_INDEX(str, separator, index): the index-th piece (from 0), or NULL.
     simple!(
         "split_index",

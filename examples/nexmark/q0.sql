@@ -1,0 +1,11 @@
+-- Nexmark q0, pass through: every bid, unchanged. What reading and writing alone cost.
+CREATE TABLE nexmark_q0 (
+    auction BIGINT,
+    bidder BIGINT,
+    price BIGINT,
+    dateTime TIMESTAMP(3),
+    extra VARCHAR
+) WITH ('connector' = 'blackhole');
+
+INSERT INTO nexmark_q0
+SELECT auction, bidder, price, dateTime, extra FROM bid;
