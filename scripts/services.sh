@@ -141,6 +141,14 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ] || ! "$MOTO_VENV/bin/python" -c "import
   python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install -q 'moto[server]' boto3
 fi
+# --- DuckDB (the batch reference of tests/nexmark.rs) -----------------------------------------
+DUCKDB_VENV="${TALLY_DUCKDB_VENV:-$HOME/.cache/tally-duckdb}"
+if ! "$DUCKDB_VENV/bin/python" -c "import duckdb" 2>/dev/null; then
+  log "installing duckdb into $DUCKDB_VENV (the reference of the Nexmark tests)"
+  python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv
+  python3 -m venv "$DUCKDB_VENV"
+  "$DUCKDB_VENV/bin/pip" install -q duckdb
+fi
 # --- promtool (checks tally's /metrics page in tests/http.rs) --------------------------------
 command -v promtool >/dev/null 2>&1 || { log "installing prometheus (for promtool)"; apt_install --no-install-recommends prometheus; }
 # --- Chromium and ChromeDriver (drive the web console headless in tests/console.rs) ----------
@@ -148,4 +156,4 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   log "installing chromium and chromium-driver"
   apt_install chromium chromium-driver
 fi
-log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), promtool, chromium, $("$TANSU" --version 2>/dev/null || echo tansu)"
+log "ready: Redis 6379, MariaDB 3306 and 3307 (binlog), PostgreSQL 5432, moto ($MOTO_VENV), duckdb ($DUCKDB_VENV), promtool, chromium, $("$TANSU" --version 2>/dev/null || echo tansu)"

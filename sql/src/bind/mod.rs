@@ -952,6 +952,11 @@ impl Binder<'_> {
                 _ => return Err(SqlError::new(pos, format!("bad argument to `{name}`"))),
             }
         }
+        // Flink's REGEXP_EXTRACT is NULL where the pattern does not match (Hive's is '').
+        let name = match name.as_str() {
+            "regexp_extract" if self.flink => "__flink_regexp_extract".to_string(),
+            _ => name,
+        };
         self.call(&name, &args, pos)
     }
 }

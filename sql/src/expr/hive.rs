@@ -130,29 +130,9 @@ pub static SIMPLE: &[Simple] = &[
             _ => Value::Null,
         }
     ),
-    simple!(
-        "regexp_extract",
-        [S, S, I],
-        1,
-        S,
-        |a| match (&a[0], &a[1]) {
-            (Value::Str(s), Value::Str(p)) => {
-                let idx = match a.get(2) {
-                    Some(Value::Int(i)) if *i >= 0 => *i as usize,
-                    Some(_) => return Value::Null,
-                    None => 1,
-                };
-                with_regex(p, |re| match re.captures(s) {
-                    Some(c) if idx < c.len() => {
-                        Value::from(c.get(idx).map_or("", |m| m.as_str()).to_string())
-                    }
-                    Some(_) => Value::Null,
-                    None => Value::str(""),
-                })
-            }
-            _ => Value::Null,
-        }
-    ),
+    simple!("regexp_extract", [S, S, I], 1, S, |a| regexp_extract(a, Value::str(""))),
+    // Flink's REGEXP_EXTRACT, which `.sql` jobs call: NULL where the pattern does not match.
+    simple!("__flink_regexp_extract", [S, S, I], 1, S, |a| regexp_extract(a, Value::Null)),
     simple!("parse_url", [S, S, S], 1, S, parse_url),
     // Nexmark's COUNT_CHAR(str, c) (q14's function in Flink's nexmark suite): how often the
     // character `c` occurs in `str`.
@@ -374,6 +354,28 @@ fn text(a: &[Value], f: fn(&str) -> String) -> Value {
 
 thread_local! {
     static REGEXES: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
+}
+
+/// REGEXP_EXTRACT(s, pattern[, group]): the group (1 unless given) of the first match; NULL
+/// for a group the pattern does not have; `no_match` where it does not match.
+fn regexp_extract(a: &[Value], no_match: Value) -> Value {
+    match (&a[0], &a[1]) {
+        (Value::Str(s), Value::Str(p)) => {
+            let idx = match a.get(2) {
+                Some(Value::Int(i)) if *i >= 0 => *i as usize,
+                Some(_) => return Value::Null,
+                None => 1,
+            };
+            with_regex(p, |re| match re.captures(s) {
+                Some(c) if idx < c.len() => {
+                    Value::from(c.get(idx).map_or("", |m| m.as_str()).to_string())
+                }
+                Some(_) => Value::Null,
+                None => no_match.clone(),
+            })
+        }
+        _ => Value::Null,
+    }
 }
 
 /// The compiled pattern, from the per-thread cache (a `Regex` clone shares the compiled

@@ -1,0 +1,227 @@
+//! The Nexmark suite of `examples/nexmark/`: each query file run by `tally run -i ddl.sql` on a
+//! bounded `nexmark` table, its final result table compared with the same query evaluated as a
+//! batch by DuckDB (from PyPI; `./scripts/services.sh` installs it) over the same events.
+//!
+//! The events come from one `tally run` of `tests/nexmark/dump.sql` (the three views into CSV
+//! files); the DuckDB queries in `tests/nexmark/duckdb/` are written apart from tally's, in
+//! DuckDB's SQL, with Flink's meaning where the two differ. The query files are run as they
+//! are, with only their `blackhole` sink turned into a CSV file and the events made fewer.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{ok, tally};
+
+/// Events of the test runs: a few hundred thousand, at 1,000 a second (five minutes of event
+/// time, across midnight), so windows, days and hours have more than one value.
+const EVENTS: u64 = 300_000;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The DuckDB Python `./scripts/services.sh` installs (or `TALLY_DUCKDB_VENV`'s).
+fn duckdb_python() -> PathBuf {
+    let venv = std::env::var_os("TALLY_DUCKDB_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/tally-duckdb"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    let works = Command::new(&python)
+        .args(["-c", "import duckdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        works,
+        "DuckDB is not installed at {}: the Nexmark tests compare with DuckDB. \
+         ./scripts/services.sh installs it (python3 -m venv and pip install duckdb).",
+        venv.display()
+    );
+    python
+}
+
+/// `examples/nexmark/ddl.sql` with the test's events: `EVENTS` of them at 1,000 a second from
+/// 23:57:30.
+fn ddl() -> String {
+    let text = std::fs::read_to_string(root().join("examples/nexmark/ddl.sql")).unwrap();
+    let set = |text: &str, key: &str, value: &str| {
+        let re = regex::Regex::new(&format!(r"'{}' = '[^']*'", regex::escape(key))).unwrap();
+        assert!(re.is_match(text), "ddl.sql sets '{key}'");
+        re.replace(text, format!("'{key}' = '{value}'")).into_owned()
+    };
+    let text = set(&text, "events.num", &EVENTS.to_string());
+    let text = set(&text, "first-event.rate", "1000");
+    let text = set(&text, "next-event.rate", "1000");
+    text.replace(
+        "'bid.proportion' = '92'",
+        "'bid.proportion' = '92',\n    'base-time' = '2026-12-07 23:57:30'",
+    )
+}
+
+/// A directory with the test's `ddl.sql` and the events as CSV files, made once.
+fn events() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ddl.sql"), ddl()).unwrap();
+        std::fs::copy(
+            root().join("tests/nexmark/dump.sql"),
+            dir.path().join("dump.sql"),
+        )
+        .unwrap();
+        ok(&tally(
+            &["run", "-i", "ddl.sql", "dump.sql", "--progress", "0"],
+            dir.path(),
+        ));
+        dir
+    })
+    .path()
+}
+
+/// A field as both sides are compared: a number without trailing zeros after its point
+/// (DuckDB's DECIMAL(21,3) `511.200` and tally's DECIMAL(23,3) are one value).
+fn normal(field: &str) -> String {
+    let number = field.strip_prefix('-').unwrap_or(field);
+    let is_decimal = number.split_once('.').is_some_and(|(i, f)| {
+        !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) && f.bytes().all(|b| b.is_ascii_digit())
+    });
+    if is_decimal {
+        field.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        field.to_string()
+    }
+}
+
+fn rows(mut reader: csv::Reader<impl std::io::Read>) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(normal).collect())
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Runs `examples/nexmark/<query>.sql` into a CSV file and compares its final table with
+/// DuckDB's rows of `tests/nexmark/duckdb/<query>.sql`, row for row.
+fn check(query: &str) {
+    let python = duckdb_python();
+    let events = events();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(format!("examples/nexmark/{query}.sql"))).unwrap();
+    assert!(text.contains("'connector' = 'blackhole'"), "{query} writes to blackhole");
+    let job = text.replace(
+        "'connector' = 'blackhole'",
+        "'connector' = 'csv', 'path' = 'out.csv'",
+    );
+    std::fs::write(dir.path().join(format!("{query}.sql")), job).unwrap();
+    let ddl = events.join("ddl.sql");
+    ok(&tally(
+        &[
+            "run",
+            "-i",
+            ddl.to_str().unwrap(),
+            &format!("{query}.sql"),
+            "-w",
+            "2",
+            "--progress",
+            "0",
+        ],
+        dir.path(),
+    ));
+    let got = rows(csv::Reader::from_path(dir.path().join("out.csv")).unwrap());
+
+    let out = Command::new(python)
+        .arg(root().join("tests/nexmark/reference.py"))
+        .arg(events)
+        .arg(root().join(format!("tests/nexmark/duckdb/{query}.sql")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "DuckDB failed on {query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = rows(
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(out.stdout.as_slice()),
+    );
+    assert!(!want.is_empty(), "{query}: the reference has rows to compare");
+    if got != want {
+        let (missing, extra) = difference(&want, &got);
+        panic!(
+            "{query}: tally's {} rows differ from DuckDB's {}\nmissing (first 5): {missing:?}\n\
+             extra (first 5): {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// The first rows of `want` not in `got` and of `got` not in `want` (both sorted, as
+/// multisets).
+fn difference<'a>(
+    want: &'a [Vec<String>],
+    got: &'a [Vec<String>],
+) -> (Vec<&'a Vec<String>>, Vec<&'a Vec<String>>) {
+    let (mut missing, mut extra) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while (i < want.len() || j < got.len()) && missing.len() + extra.len() < 10 {
+        match (want.get(i), got.get(j)) {
+            (Some(w), Some(g)) if w == g => (i, j) = (i + 1, j + 1),
+            (Some(w), Some(g)) if w < g => (missing.push(w), i += 1).1,
+            (Some(w), None) => (missing.push(w), i += 1).1,
+            (_, Some(g)) => (extra.push(g), j += 1).1,
+            (None, None) => break,
+        }
+    }
+    (missing, extra)
+}
+
+#[test]
+fn q0_pass_through() {
+    check("q0");
+}
+
+#[test]
+fn q1_currency_conversion() {
+    check("q1");
+}
+
+#[test]
+fn q2_selection() {
+    check("q2");
+}
+
+#[test]
+fn q14_calculation() {
+    check("q14");
+}
+
+#[test]
+fn q15_bidding_statistics_per_day() {
+    check("q15");
+}
+
+#[test]
+fn q16_channel_statistics_per_day() {
+    check("q16");
+}
+
+#[test]
+fn q17_auction_statistics_per_day() {
+    check("q17");
+}
+
+#[test]
+fn q21_channel_ids() {
+    check("q21");
+}
+
+#[test]
+fn q22_url_directories() {
+    check("q22");
+}
