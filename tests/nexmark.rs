@@ -197,6 +197,11 @@ fn q2_selection() {
 }
 
 #[test]
+fn q3_local_item_suggestion() {
+    check("q3");
+}
+
+#[test]
 fn q14_calculation() {
     check("q14");
 }
@@ -214,6 +219,11 @@ fn q16_channel_statistics_per_day() {
 #[test]
 fn q17_auction_statistics_per_day() {
     check("q17");
+}
+
+#[test]
+fn q20_expand_bids_with_auctions() {
+    check("q20");
 }
 
 #[test]

@@ -72,6 +72,16 @@ pub enum FromItem {
         alias: Option<Ident>,
         on: Box<Expr>,
     },
+    /// `source [INNER] JOIN source ON expr`, or `source, source` (whose condition is the
+    /// query's WHERE): a regular join of two streams.
+    Join {
+        left: Box<FromItem>,
+        right: Box<FromItem>,
+        /// `None` until the parser gives a comma join its query's WHERE.
+        on: Option<Box<Expr>>,
+        /// Where JOIN (or the comma) is written.
+        pos: Pos,
+    },
     /// `select UNION ALL select ...`.
     UnionAll { queries: Vec<Select>, pos: Pos },
 }
@@ -408,6 +418,12 @@ impl std::fmt::Display for FromItem {
                 }
                 write!(f, " ON {}", display_expr(on))
             }
+            FromItem::Join {
+                left, right, on, ..
+            } => match on {
+                Some(on) => write!(f, "{left} JOIN {right} ON {}", display_expr(on)),
+                None => write!(f, "{left}, {right}"),
+            },
             FromItem::UnionAll { queries, .. } => {
                 let parts: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
                 write!(f, "({}) union_all", parts.join(" UNION ALL "))

@@ -447,6 +447,12 @@ impl Planner<'_> {
                 alias,
                 on,
             } => self.left_join(left, right, alias.as_ref(), on, label),
+            FromItem::Join {
+                left,
+                right,
+                on,
+                pos,
+            } => self.stream_join(left, right, on.as_deref(), *pos, label),
             FromItem::UnionAll { queries, .. } => {
                 let mut planned = Vec::new();
                 for q in queries {
@@ -515,6 +521,7 @@ impl Planner<'_> {
             Node::Union { inputs } => inputs.iter().any(|i| self.may_retract(*i)),
             Node::Aggregate(_) | Node::Upsert { .. } => true,
             Node::LeftJoin(j) => self.may_retract(j.stream) || self.dimension_changes(j.dim),
+            Node::Join(j) => self.may_retract(j.left) || self.may_retract(j.right),
         }
     }
 
@@ -696,6 +703,41 @@ impl Planner<'_> {
                 dim_width: dscope.cols.len(),
                 retain: None,
                 group: 0,
+            }),
+            joined.schema(),
+            label,
+        );
+        Ok((node, joined))
+    }
+
+    /// `left [INNER] JOIN right ON on` of two streams (or query results): the equalities of
+    /// the two sides are the keys, the rest of `on` is checked on each joined pair.
+    fn stream_join(
+        &mut self,
+        left: &FromItem,
+        right: &FromItem,
+        on: Option<&Expr>,
+        pos: Pos,
+        label: &str,
+    ) -> Result<(NodeId, Scope), Diagnostic> {
+        let (l, lscope) = self.from(left, label)?;
+        let (r, rscope) = self.from(right, label)?;
+        let Some(on) = on else {
+            return Err(self.err(pos, "a join of two streams needs a condition"));
+        };
+        let lw = lscope.cols.len();
+        let mut joined = lscope.clone();
+        joined.cols.extend(rscope.cols.iter().cloned());
+        let (left_key, right_key, residual) =
+            bind::select::join_on(&joined, lw, on, "JOIN", &self.context())
+                .map_err(|e| self.sql(e))?;
+        let node = self.add(
+            Node::Join(StreamJoinPlan {
+                left: l,
+                right: r,
+                left_key,
+                right_key,
+                residual,
             }),
             joined.schema(),
             label,

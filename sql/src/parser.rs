@@ -235,6 +235,28 @@ fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
     Ok(tokens)
 }
 
+/// A comma join's condition is its query's WHERE (an inner join's ON and WHERE mean the
+/// same): the equalities of the two sides become the join's keys.
+fn comma_join_condition(from: &mut FromItem, selection: Option<&Expr>) -> SqlResult<()> {
+    if let FromItem::Join {
+        left, on, pos, ..
+    } = from
+    {
+        comma_join_condition(left, selection)?;
+        if on.is_none() {
+            let Some(w) = selection else {
+                return Err(SqlError::new(
+                    *pos,
+                    "a join of two streams needs a condition: `FROM a, b WHERE a.k = b.k` or \
+                     `FROM a JOIN b ON a.k = b.k` (a cross join is not supported)",
+                ));
+            };
+            *on = Some(Box::new(w.clone()));
+        }
+    }
+    Ok(())
+}
+
 fn is_word(t: &Token, w: &str) -> bool {
     matches!(t, Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w))
 }
@@ -1190,6 +1212,8 @@ impl P<'_> {
         } else {
             None
         };
+        let mut from = from;
+        comma_join_condition(&mut from, selection.as_ref())?;
         let mut group_by = None;
         let mut having = None;
         if self.eat("GROUP") {
@@ -1608,7 +1632,36 @@ impl P<'_> {
 
     fn parse_from(&mut self) -> SqlResult<FromItem> {
         let mut item = self.parse_from_primary()?;
-        while self.word("LEFT") {
+        loop {
+            let at = self.pos();
+            if self.word("JOIN") || (self.word("INNER") && self.nth_word(1, "JOIN")) {
+                self.eat("INNER");
+                self.p.next_token();
+                let right = self.parse_from_primary()?;
+                self.expect("ON")?;
+                let on = self.expr()?;
+                item = FromItem::Join {
+                    left: Box::new(item),
+                    right: Box::new(right),
+                    on: Some(Box::new(on)),
+                    pos: at,
+                };
+                continue;
+            }
+            if self.comma_join_follows() {
+                self.p.next_token();
+                let right = self.parse_from_primary()?;
+                item = FromItem::Join {
+                    left: Box::new(item),
+                    right: Box::new(right),
+                    on: None,
+                    pos: at,
+                };
+                continue;
+            }
+            if !self.word("LEFT") {
+                break;
+            }
             self.p.next_token();
             self.eat("OUTER");
             self.expect("JOIN")?;
@@ -1627,13 +1680,29 @@ impl P<'_> {
                 on: Box::new(on),
             };
         }
-        if self.word("JOIN") || self.word("INNER") || self.word("RIGHT") || self.word("FULL") {
+        if self.word("RIGHT") || self.word("FULL") || self.word("CROSS") {
             return Err(SqlError::new(
                 self.pos(),
-                "only LEFT JOIN with a dimension table is supported",
+                "RIGHT, FULL and CROSS joins are not supported: write an inner JOIN ... ON of \
+                 two streams, or a LEFT JOIN of a dimension table",
             ));
         }
         Ok(item)
+    }
+
+    /// A comma in FROM followed by another table or subquery: `FROM a, b WHERE a.k = b.k`. A
+    /// comma before INSERT, WITH or SELECT separates EC-SQL statements instead.
+    fn comma_join_follows(&self) -> bool {
+        if self.p.peek_token_ref().token != Token::Comma {
+            return false;
+        }
+        match &self.p.peek_nth_token_ref(1).token {
+            Token::Word(w) => !["INSERT", "WITH", "SELECT"]
+                .iter()
+                .any(|k| w.value.eq_ignore_ascii_case(k)),
+            Token::LParen => true,
+            _ => false,
+        }
     }
 
     fn parse_from_primary(&mut self) -> SqlResult<FromItem> {

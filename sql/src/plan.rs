@@ -129,6 +129,7 @@ impl Plan {
                 Node::Aggregate(a) => out[a.input].clone(),
                 Node::Union { inputs } => inputs.iter().flat_map(|i| out[*i].clone()).collect(),
                 Node::LeftJoin(j) => out[j.stream].clone(),
+                Node::Join(j) => out[j.left].union(&out[j.right]).copied().collect(),
             };
             out.push(set);
         }
@@ -201,6 +202,7 @@ impl Node {
             Node::Aggregate(a) => std::iter::once(a.input).chain(a.watermark_from).collect(),
             Node::Union { inputs } => inputs.clone(),
             Node::LeftJoin(j) => vec![j.stream, j.dim],
+            Node::Join(j) => vec![j.left, j.right],
         }
     }
 }
@@ -249,6 +251,24 @@ pub enum Node {
     /// its key and for which `residual` holds, or with NULLs when there is none. A change of the
     /// dimension revises the output of the stream rows still retained.
     LeftJoin(JoinPlan),
+    /// `a [INNER] JOIN b ON ...` of two streams (or query results), Flink's regular join: the
+    /// rows of `left` and `right` whose keys are equal and for which `residual` holds, as
+    /// `left`'s columns then `right`'s. Both inputs are kept for the life of the job; a change
+    /// of either side joins the other side's rows.
+    Join(StreamJoinPlan),
+}
+
+/// An inner join of two streams on equal keys.
+#[derive(Clone, Debug)]
+pub struct StreamJoinPlan {
+    pub left: NodeId,
+    pub right: NodeId,
+    /// Key expressions over a left row and, pairwise equal, over a right row. A row with a
+    /// NULL in its key matches nothing.
+    pub left_key: Vec<ScalarExpr>,
+    pub right_key: Vec<ScalarExpr>,
+    /// The rest of the ON condition, over the joined row.
+    pub residual: Option<ScalarExpr>,
 }
 
 /// A left join of a stream with a dimension.
@@ -512,6 +532,20 @@ impl fmt::Display for Node {
                     None => write!(f, " retain stream rows for the life of the job")?,
                 }
                 write!(f, " group {}", j.group)
+            }
+            Node::Join(j) => {
+                write!(
+                    f,
+                    "Join left {} right {} on [{}] = [{}]",
+                    j.left,
+                    j.right,
+                    list(&j.left_key),
+                    list(&j.right_key)
+                )?;
+                if let Some(r) = &j.residual {
+                    write!(f, " and {r}")?;
+                }
+                write!(f, " retain both sides for the life of the job")
             }
         }
     }

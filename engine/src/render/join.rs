@@ -98,7 +98,7 @@ pub struct JoinData {
 }
 
 /// A row's join key; `None` (the row counted as bad) when an EXECUTE in it fails.
-fn key_of(
+pub(super) fn key_of(
     exprs: &[ScalarExpr],
     can_fail: bool,
     row: &Row,

@@ -9,6 +9,7 @@ pub mod join;
 pub mod map;
 pub mod sink;
 pub mod source;
+pub mod stream_join;
 pub mod union;
 pub mod upsert;
 
@@ -221,6 +222,14 @@ pub fn build<'s>(
                     *version,
                     *position,
                     (format!("node{id}:upsert"), &persist),
+                ),
+                Node::Join(join) => stream_join::render(
+                    get(join.left),
+                    get(join.right),
+                    join,
+                    &node.label,
+                    shared,
+                    (format!("node{id}:stream-join"), &persist),
                 ),
                 Node::LeftJoin(join) => {
                     let group = groups

@@ -167,10 +167,14 @@ pub fn join_on(
         });
     }
     if stream_key.is_empty() {
-        return Err(SqlError::new(
-            pos_of(on),
-            format!("LEFT JOIN needs an equality between the stream and a column of `{dim}`"),
-        ));
+        let message = if dim == "JOIN" {
+            "a join of two streams needs an equality between a column of each side (a join on \
+             other conditions alone is not supported)"
+                .to_string()
+        } else {
+            format!("LEFT JOIN needs an equality between the stream and a column of `{dim}`")
+        };
+        return Err(SqlError::new(pos_of(on), message));
     }
     Ok((stream_key, dim_key, residual))
 }
