@@ -18,10 +18,11 @@ use tally_connectors::Metrics;
 use tally_engine::render::aggregate::{AggregateState, Prepared};
 use tally_engine::render::epoch_op::{Clock, Driver};
 use tally_engine::render::join::{JoinState, Kept, Side};
+use tally_engine::render::stream_join::{JoinInput, StreamJoinState};
 use tally_engine::render::upsert::UpsertState;
 use tally_sql::ast::WindowMod;
 use tally_sql::catalog::Emit;
-use tally_sql::expr::ScalarExpr;
+use tally_sql::expr::{BinOp, ScalarExpr};
 use tally_sql::plan::{AggCall, AggFunc, AggregatePlan, WindowPlan};
 use tally_sql::{DataType, Row, Value};
 
@@ -1547,4 +1548,244 @@ fn a_measured_state_size_is_its_whole_snapshots_size_at_most_every_ten_seconds()
     }
     check(make_join(), &join_input);
     check(make_upsert(), &upsert_input);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The regular join of two streams
+
+/// Random epochs of a two-sided join's input: rows `[key, n]` on either side, inserted and
+/// later retracted (a side that reads an aggregate revises its rows), NULL keys among them,
+/// the same row more than once.
+fn stream_join_epochs(rng: &mut ChaCha8Rng, count: usize) -> Vec<Vec<(JoinInput, isize)>> {
+    let keys = [Value::Null, Value::str("a"), Value::str("b"), Value::str("c")];
+    let mut held: Vec<(bool, Row)> = Vec::new();
+    let mut epochs = Vec::new();
+    for _ in 0..count {
+        let mut updates = Vec::new();
+        for _ in 0..rng.random_range(0..8) {
+            if !held.is_empty() && rng.random_bool(0.25) {
+                let (left, row) = held.swap_remove(rng.random_range(0..held.len()));
+                let key = vec![row[0].clone()];
+                let input = if left {
+                    JoinInput::Left(row, key)
+                } else {
+                    JoinInput::Right(row, key)
+                };
+                updates.push((input, -1));
+                continue;
+            }
+            let left = rng.random_bool(0.5);
+            let key = keys[rng.random_range(0..keys.len())].clone();
+            let row = vec![key.clone(), Value::Int(rng.random_range(0..6))];
+            held.push((left, row.clone()));
+            let input = if left {
+                JoinInput::Left(row, vec![key])
+            } else {
+                JoinInput::Right(row, vec![key])
+            };
+            updates.push((input, 1));
+        }
+        epochs.push(updates);
+    }
+    epochs
+}
+
+/// A join input keyed by its first column, NULL keys left out (SQL's equality never holds for
+/// them).
+fn keyed(
+    c: differential_dataflow::VecCollection<'_, u64, Row, isize>,
+) -> differential_dataflow::VecCollection<'_, u64, (Value, Row), isize> {
+    c.filter(|r| !r[0].is_null()).map(|r| (r[0].clone(), r))
+}
+
+/// The residual of the tests' joins: the left row's number is at most the right row's + 2.
+fn join_residual() -> ScalarExpr {
+    ScalarExpr::Binary {
+        op: BinOp::LtEq,
+        left: Box::new(ScalarExpr::Column(1)),
+        right: Box::new(ScalarExpr::Binary {
+            op: BinOp::Add,
+            left: Box::new(ScalarExpr::Column(3)),
+            right: Box::new(ScalarExpr::lit(2)),
+        }),
+    }
+}
+
+#[test]
+fn the_stream_join_at_two_workers_equals_differentials_join() {
+    use differential_dataflow::input::Input;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::vec::Input as _;
+    use timely::dataflow::operators::{Inspect, Probe};
+
+    for seed in 0..8u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9100 + seed);
+        let epochs = Arc::new(stream_join_epochs(&mut rng, 30));
+        let ours: Arc<Mutex<Vec<(Row, u64, isize)>>> = Arc::default();
+        let theirs: Arc<Mutex<Vec<(Row, u64, isize)>>> = Arc::default();
+        let (o, t) = (ours.clone(), theirs.clone());
+        let input = epochs.clone();
+        timely::execute(timely::Config::process(2), move |worker| {
+            let index = worker.index();
+            let (o, t) = (o.clone(), t.clone());
+            let probe = timely::dataflow::ProbeHandle::new();
+            let (mut rows, mut left_in, mut right_in) = worker.dataflow::<u64, _, _>(|scope| {
+                let (rows_in, rows) = scope.new_input::<(JoinInput, u64, isize)>();
+                let by_key = Exchange::new(|(i, _, _): &(JoinInput, u64, isize)| match i {
+                    JoinInput::Left(_, k) | JoinInput::Right(_, k) => {
+                        tally_engine::render::hash_values(k)
+                    }
+                });
+                let state = StreamJoinState::new(
+                    Some(join_residual()),
+                    "q".into(),
+                    Arc::new(Metrics::default()),
+                );
+                tally_engine::render::epoch_op::render(
+                    "Join",
+                    "node0:stream-join".into(),
+                    rows,
+                    by_key,
+                    None,
+                    Vec::new(),
+                    state,
+                    &Default::default(),
+                )
+                .inspect(move |x| o.lock().unwrap().push(x.clone()))
+                .probe_with(&probe);
+                // The reference: differential's join of the two collections by key (NULL keys
+                // left out, as SQL's equality never holds for them), then the residual.
+                let (left_in, left) = scope.new_collection::<Row, isize>();
+                let (right_in, right) = scope.new_collection::<Row, isize>();
+                let residual = join_residual();
+                keyed(left)
+                    .join(keyed(right))
+                    .map(|(_, (l, r))| l.into_iter().chain(r).collect::<Row>())
+                    .filter(move |row| residual.eval(row).is_true())
+                    .inner
+                    .inspect(move |x| t.lock().unwrap().push(x.clone()))
+                    .probe_with(&probe);
+                (rows_in, left_in, right_in)
+            });
+            for (e, updates) in input.iter().enumerate() {
+                let e = e as u64;
+                for (i, (u, d)) in updates.iter().enumerate() {
+                    // Each worker reads every other update; the reference is fed once.
+                    if i % 2 == index {
+                        rows.send((u.clone(), e, *d));
+                    }
+                    if index == 0 {
+                        match u {
+                            JoinInput::Left(r, _) => left_in.update(r.clone(), *d),
+                            JoinInput::Right(r, _) => right_in.update(r.clone(), *d),
+                        }
+                    }
+                }
+                rows.advance_to(e + 1);
+                left_in.advance_to(e + 1);
+                right_in.advance_to(e + 1);
+                left_in.flush();
+                right_in.flush();
+                worker.step_while(|| probe.less_than(&(e + 1)));
+            }
+        })
+        .expect("the dataflow ran");
+        let by_epoch = |log: &[(Row, u64, isize)]| {
+            let mut m: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+            for (r, t, d) in log {
+                *m.entry((*t, r.clone())).or_default() += d;
+            }
+            m.retain(|_, d| *d != 0);
+            m
+        };
+        let ours = by_epoch(&ours.lock().unwrap());
+        assert_eq!(ours, by_epoch(&theirs.lock().unwrap()), "seed {seed}");
+        assert!(!ours.is_empty(), "seed {seed}: nothing was joined");
+    }
+}
+
+fn make_stream_join() -> Driver<StreamJoinState> {
+    let state = StreamJoinState::new(
+        Some(join_residual()),
+        "q".into(),
+        Arc::new(Metrics::default()),
+    );
+    Driver::new(state, Vec::new())
+}
+
+#[test]
+fn a_stream_join_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
+    for seed in 0..100u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9300 + seed);
+        let count = rng.random_range(2..25);
+        let input: Vec<EpochInput<JoinInput>> = stream_join_epochs(&mut rng, count)
+            .into_iter()
+            .map(|u| (u, Vec::new()))
+            .collect();
+        let k = rng.random_range(1..count);
+        let whole = run_restarting(&make_stream_join, &input, None);
+        assert_eq!(
+            run_restarting(&make_stream_join, &input, Some(k)),
+            whole,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_stream_join_keeps_each_distinct_row_once_and_forgets_retracted_ones() {
+    let mut driver = make_stream_join();
+    let a = |n: i64| vec![Value::str("a"), Value::Int(n)];
+    let key = || vec![Value::str("a")];
+    let mut out = Vec::new();
+    let mut log = BTreeMap::new();
+    let epoch = vec![
+        (JoinInput::Left(a(1), key()), 1),
+        (JoinInput::Left(a(1), key()), 1),
+        (JoinInput::Right(a(5), key()), 1),
+        (JoinInput::Left(vec![Value::Null, Value::Int(1)], vec![Value::Null]), 1),
+    ];
+    feed(&mut driver, 0, (&epoch, &[]), 3, &mut out, &mut log);
+    assert_eq!(driver.state.kept_rows(), (1, 1));
+    // The pair twice (the left row came twice), and nothing for the NULL key.
+    assert_eq!(
+        log,
+        BTreeMap::from([(
+            (0, vec![Value::str("a"), 1.into(), Value::str("a"), 5.into()]),
+            2
+        )])
+    );
+    let epoch = vec![
+        (JoinInput::Left(a(1), key()), -2),
+        (JoinInput::Right(a(5), key()), -1),
+    ];
+    feed(&mut driver, 1, (&epoch, &[]), 3, &mut out, &mut log);
+    assert_eq!(driver.state.kept_rows(), (0, 0));
+    log.retain(|_, d| *d != 0);
+    let total: isize = log.iter().filter(|((e, _), _)| *e == 1).map(|(_, d)| d).sum();
+    assert_eq!(total, -2, "both pairs retracted: {log:?}");
+}
+
+#[test]
+fn a_stream_join_checkpointed_on_three_workers_goes_on_at_two_or_one() {
+    for seed in 0..60u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9500 + seed);
+        let count = rng.random_range(2..25);
+        let input: Vec<EpochInput<JoinInput>> = stream_join_epochs(&mut rng, count)
+            .into_iter()
+            .map(|u| (u, Vec::new()))
+            .collect();
+        let k = rng.random_range(1..count);
+        let key = |i: &JoinInput| match i {
+            JoinInput::Left(_, k) | JoinInput::Right(_, k) => k.clone(),
+        };
+        let whole = run_restarting(&make_stream_join, &input, None);
+        for to in [2, 1] {
+            assert_eq!(
+                run_rescaled(&make_stream_join, &input, key, k, (3, to)),
+                whole,
+                "seed {seed}, 3 -> {to} workers"
+            );
+        }
+    }
 }
