@@ -50,7 +50,8 @@ fn ddl() -> String {
     let set = |text: &str, key: &str, value: &str| {
         let re = regex::Regex::new(&format!(r"'{}' = '[^']*'", regex::escape(key))).unwrap();
         assert!(re.is_match(text), "ddl.sql sets '{key}'");
-        re.replace(text, format!("'{key}' = '{value}'")).into_owned()
+        re.replace(text, format!("'{key}' = '{value}'"))
+            .into_owned()
     };
     let text = set(&text, "events.num", &EVENTS.to_string());
     let text = set(&text, "first-event.rate", "1000");
@@ -86,10 +87,15 @@ fn events() -> &'static Path {
 fn normal(field: &str) -> String {
     let number = field.strip_prefix('-').unwrap_or(field);
     let is_decimal = number.split_once('.').is_some_and(|(i, f)| {
-        !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()) && f.bytes().all(|b| b.is_ascii_digit())
+        !i.is_empty()
+            && i.bytes().all(|b| b.is_ascii_digit())
+            && f.bytes().all(|b| b.is_ascii_digit())
     });
     if is_decimal {
-        field.trim_end_matches('0').trim_end_matches('.').to_string()
+        field
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         field.to_string()
     }
@@ -110,8 +116,12 @@ fn check(query: &str) {
     let python = duckdb_python();
     let events = events();
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join(format!("examples/nexmark/{query}.sql"))).unwrap();
-    assert!(text.contains("'connector' = 'blackhole'"), "{query} writes to blackhole");
+    let text =
+        std::fs::read_to_string(root().join(format!("examples/nexmark/{query}.sql"))).unwrap();
+    assert!(
+        text.contains("'connector' = 'blackhole'"),
+        "{query} writes to blackhole"
+    );
     let job = text.replace(
         "'connector' = 'blackhole'",
         "'connector' = 'csv', 'path' = 'out.csv'",
@@ -149,7 +159,10 @@ fn check(query: &str) {
             .has_headers(false)
             .from_reader(out.stdout.as_slice()),
     );
-    assert!(!want.is_empty(), "{query}: the reference has rows to compare");
+    assert!(
+        !want.is_empty(),
+        "{query}: the reference has rows to compare"
+    );
     if got != want {
         let (missing, extra) = difference(&want, &got);
         panic!(
@@ -199,6 +212,21 @@ fn q2_selection() {
 #[test]
 fn q3_local_item_suggestion() {
     check("q3");
+}
+
+#[test]
+fn q4_average_price_per_category() {
+    check("q4");
+}
+
+#[test]
+fn q7_highest_bid() {
+    check("q7");
+}
+
+#[test]
+fn q8_monitor_new_users() {
+    check("q8");
 }
 
 #[test]

@@ -79,7 +79,12 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    pub(crate) fn new(total: Option<u64>, rate: Option<f64>, worker: WorkerInfo, chunk_rows: usize) -> Self {
+    pub(crate) fn new(
+        total: Option<u64>,
+        rate: Option<f64>,
+        worker: WorkerInfo,
+        chunk_rows: usize,
+    ) -> Self {
         let rows = match rate {
             Some(r) => ((r / 20.0) as u64).clamp(1, chunk_rows.max(1) as u64),
             None => chunk_rows.max(1) as u64,

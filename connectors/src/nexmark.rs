@@ -53,9 +53,10 @@ impl NexmarkSource {
                 NexmarkColumn::EventType => Column::EventType,
                 NexmarkColumn::Event { kind, fields } => {
                     let names: Vec<Arc<str>> = match &f.ty {
-                        DataType::Struct(declared) => {
-                            declared.iter().map(|(n, _)| Arc::from(n.as_str())).collect()
-                        }
+                        DataType::Struct(declared) => declared
+                            .iter()
+                            .map(|(n, _)| Arc::from(n.as_str()))
+                            .collect(),
                         _ => Vec::new(),
                     };
                     Column::Event {

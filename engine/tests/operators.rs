@@ -1557,7 +1557,12 @@ fn a_measured_state_size_is_its_whole_snapshots_size_at_most_every_ten_seconds()
 /// later retracted (a side that reads an aggregate revises its rows), NULL keys among them,
 /// the same row more than once.
 fn stream_join_epochs(rng: &mut ChaCha8Rng, count: usize) -> Vec<Vec<(JoinInput, isize)>> {
-    let keys = [Value::Null, Value::str("a"), Value::str("b"), Value::str("c")];
+    let keys = [
+        Value::Null,
+        Value::str("a"),
+        Value::str("b"),
+        Value::str("c"),
+    ];
     let mut held: Vec<(bool, Row)> = Vec::new();
     let mut epochs = Vec::new();
     for _ in 0..count {
@@ -1743,7 +1748,10 @@ fn a_stream_join_keeps_each_distinct_row_once_and_forgets_retracted_ones() {
         (JoinInput::Left(a(1), key()), 1),
         (JoinInput::Left(a(1), key()), 1),
         (JoinInput::Right(a(5), key()), 1),
-        (JoinInput::Left(vec![Value::Null, Value::Int(1)], vec![Value::Null]), 1),
+        (
+            JoinInput::Left(vec![Value::Null, Value::Int(1)], vec![Value::Null]),
+            1,
+        ),
     ];
     feed(&mut driver, 0, (&epoch, &[]), 3, &mut out, &mut log);
     assert_eq!(driver.state.kept_rows(), (1, 1));
@@ -1751,7 +1759,10 @@ fn a_stream_join_keeps_each_distinct_row_once_and_forgets_retracted_ones() {
     assert_eq!(
         log,
         BTreeMap::from([(
-            (0, vec![Value::str("a"), 1.into(), Value::str("a"), 5.into()]),
+            (
+                0,
+                vec![Value::str("a"), 1.into(), Value::str("a"), 5.into()]
+            ),
             2
         )])
     );
@@ -1762,7 +1773,11 @@ fn a_stream_join_keeps_each_distinct_row_once_and_forgets_retracted_ones() {
     feed(&mut driver, 1, (&epoch, &[]), 3, &mut out, &mut log);
     assert_eq!(driver.state.kept_rows(), (0, 0));
     log.retain(|_, d| *d != 0);
-    let total: isize = log.iter().filter(|((e, _), _)| *e == 1).map(|(_, d)| d).sum();
+    let total: isize = log
+        .iter()
+        .filter(|((e, _), _)| *e == 1)
+        .map(|(_, d)| d)
+        .sum();
     assert_eq!(total, -2, "both pairs retracted: {log:?}");
 }
 

@@ -144,6 +144,9 @@ pub struct TableDesc {
     pub decls: Vec<FieldDecl>,
     /// Settings without the `table.` prefix (`type`, `file.path`, `field.splitter`, ...).
     pub settings: BTreeMap<String, Setting>,
+    /// Flink's `WATERMARK FOR col AS col - INTERVAL ...`: the table's time attribute (a
+    /// declared or computed column) and its delay in ms.
+    pub watermark: Option<(String, u64)>,
 }
 
 impl TableDesc {
@@ -219,10 +222,7 @@ impl Job {
     }
 
     /// [`Job::load_with`] with every error.
-    pub fn load_all_with(
-        init: &[std::path::PathBuf],
-        path: &Path,
-    ) -> Result<Job, Vec<Diagnostic>> {
+    pub fn load_all_with(init: &[std::path::PathBuf], path: &Path) -> Result<Job, Vec<Diagnostic>> {
         let read = |p: &Path| {
             std::fs::read_to_string(p).map_err(|e| {
                 vec![Diagnostic {
@@ -463,6 +463,7 @@ fn parse_ec_job(file: &str, text: &str) -> Result<Job, Vec<Diagnostic>> {
                 Section::System
             } else if name.to_ascii_lowercase().starts_with("tabledesc") {
                 tables.push(TableDesc {
+                    watermark: None,
                     name: String::new(),
                     pos: first,
                     schema: Schema::default(),

@@ -204,7 +204,12 @@ impl Planner<'_> {
                     return Err(self.err(name.pos, format!("`{}` is already defined", name.name)));
                 }
                 let label = format!("WITH {}", name.name);
-                let (node, scope) = self.select(query, &label, Emit::Changes, false)?;
+                let (node, mut scope) = self.select(query, &label, Emit::Changes, false)?;
+                if extends_table {
+                    if let Some(desc) = self.job.table(&name.name) {
+                        mark_time_attribute(&mut scope, desc);
+                    }
+                }
                 self.withs.insert(key, (node, scope.requalify(&name.name)));
             }
             Statement::Insert { table, key, query } => self.insert(table, key.as_ref(), query)?,
@@ -410,6 +415,7 @@ impl Planner<'_> {
                 for c in &mut scope.cols {
                     c.temporal = desc.decl(&c.name).is_some_and(|d| d.is_temporal());
                 }
+                mark_time_attribute(&mut scope, desc);
                 self.source_nodes.insert(key, (node, scope.clone()));
                 Ok((node, scope.requalify(&qualifier)))
             }
@@ -892,6 +898,21 @@ fn item_pos(q: &Select, i: usize) -> Option<Pos> {
     match q.items.get(i)? {
         SelectItem::Expr { expr, .. } => Some(pos_of(expr)),
         SelectItem::Wildcard(p) => Some(*p),
+    }
+}
+
+/// A table's `WATERMARK` column (declared, or computed in the view that extends the table)
+/// is its time attribute: a TIMESTAMP held as text (or epoch ms) whose windows have the
+/// watermark's delay as their lateness.
+fn mark_time_attribute(scope: &mut Scope, desc: &crate::job::TableDesc) {
+    let Some((col, delay)) = &desc.watermark else {
+        return;
+    };
+    for c in &mut scope.cols {
+        if c.name.eq_ignore_ascii_case(col) {
+            c.watermark_ms = Some(*delay);
+            c.temporal |= c.ty == DataType::String;
+        }
     }
 }
 

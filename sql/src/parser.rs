@@ -238,10 +238,7 @@ fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
 /// A comma join's condition is its query's WHERE (an inner join's ON and WHERE mean the
 /// same): the equalities of the two sides become the join's keys.
 fn comma_join_condition(from: &mut FromItem, selection: Option<&Expr>) -> SqlResult<()> {
-    if let FromItem::Join {
-        left, on, pos, ..
-    } = from
-    {
+    if let FromItem::Join { left, on, pos, .. } = from {
         comma_join_condition(left, selection)?;
         if on.is_none() {
             let Some(w) = selection else {
@@ -1983,12 +1980,19 @@ impl P<'_> {
         if !computed.is_empty() {
             self.computed.push((name.clone(), computed));
         }
+        let watermark = self
+            .watermarks
+            .iter()
+            .rev()
+            .find(|(t, _, _)| t.eq_ignore_ascii_case(&name.name))
+            .map(|(_, c, d)| (c.clone(), *d));
         Ok(TableDesc {
             name: name.name,
             pos,
             schema: Schema::new(fields),
             decls,
             settings,
+            watermark,
         })
     }
 }

@@ -55,11 +55,8 @@ pub fn render<'s>(
         })
         .inner
     };
-    let updates = tag(left, plan.left_key.clone(), true).concat(tag(
-        right,
-        plan.right_key.clone(),
-        false,
-    ));
+    let updates =
+        tag(left, plan.left_key.clone(), true).concat(tag(right, plan.right_key.clone(), false));
     let by_key = ExchangePact::new(|(input, _, _): &(JoinInput, u64, isize)| match input {
         JoinInput::Left(_, k) | JoinInput::Right(_, k) => hash_values(k),
     });
@@ -68,7 +65,17 @@ pub fn render<'s>(
         label.to_string(),
         shared.metrics.clone(),
     );
-    epoch_op::render("Join", id, updates, by_key, None, Vec::new(), state, persist).as_collection()
+    epoch_op::render(
+        "Join",
+        id,
+        updates,
+        by_key,
+        None,
+        Vec::new(),
+        state,
+        persist,
+    )
+    .as_collection()
 }
 
 /// One side's rows by key: row -> multiplicity.

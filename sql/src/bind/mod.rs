@@ -46,6 +46,9 @@ pub struct Column {
     pub window_ms: Option<u64>,
     /// Declared TIMESTAMP or DATE (held as text): `COORDINATE BY` reads it as a point in time.
     pub temporal: bool,
+    /// A time attribute (Flink's rowtime): the `WATERMARK` delay of the table it comes from,
+    /// through views and subqueries that read it as it is. A window on it has this lateness.
+    pub watermark_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -66,6 +69,7 @@ impl Scope {
                     key: false,
                     window_ms: None,
                     temporal: false,
+                    watermark_ms: None,
                 })
                 .collect(),
         }

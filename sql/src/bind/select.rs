@@ -267,12 +267,17 @@ pub fn select(q: &Select, from: Scope, label: &str, cx: &Context) -> SqlResult<B
         keys.push(b);
         key_types.push(t);
     }
+    // The WATERMARK delay of the time column, when it is a table's time attribute.
+    let mut attribute_delay = None;
     let window = match c.aggr {
         None => None,
         Some(aggr) => {
             let time = match &c.by {
                 Some(by) => {
                     let (b, t) = cx.binder(&from, None, "COORDINATE BY").bind(by)?;
+                    if let ScalarExpr::Column(i) = b {
+                        attribute_delay = from.cols[i].watermark_ms;
+                    }
                     let temporal = matches!(b, ScalarExpr::Column(i) if from.cols[i].temporal);
                     if temporal {
                         // TIMESTAMP text, read in the job's time zone, as epoch ms.
@@ -309,7 +314,7 @@ pub fn select(q: &Select, from: Scope, label: &str, cx: &Context) -> SqlResult<B
                 size_ms: aggr.seconds * 1000,
                 accu_ms: c.accu.map(|i| i.seconds * 1000),
                 sw_ms: c.sw.map(|i| i.seconds * 1000),
-                lateness_ms: c.lateness_ms.unwrap_or(cx.lateness_ms),
+                lateness_ms: c.lateness_ms.or(attribute_delay).unwrap_or(cx.lateness_ms),
             })
         }
     };
@@ -409,6 +414,7 @@ fn project(
                         key: false,
                         window_ms: None,
                         temporal: c.temporal,
+                        watermark_ms: c.watermark_ms,
                     });
                 }
             }
@@ -432,6 +438,10 @@ fn project(
                             ..
                         }
                     );
+                let watermark_ms = match b {
+                    ScalarExpr::Column(i) if agg.is_none() => scope.cols[i].watermark_ms,
+                    _ => None,
+                };
                 exprs.push(b);
                 out.cols.push(Column {
                     qualifier: None,
@@ -444,6 +454,7 @@ fn project(
                     key: false,
                     window_ms: None,
                     temporal,
+                    watermark_ms,
                 });
             }
         }

@@ -84,7 +84,10 @@ pub enum NexmarkColumn {
     EventType,
     /// The ROW of one kind (NULL in the other kinds' rows): the index of each of its declared
     /// fields in [`NexmarkKind::fields`].
-    Event { kind: NexmarkKind, fields: Vec<usize> },
+    Event {
+        kind: NexmarkKind,
+        fields: Vec<usize>,
+    },
 }
 
 /// The rate of events over time (`rate.shape`).

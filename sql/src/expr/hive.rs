@@ -130,9 +130,14 @@ pub static SIMPLE: &[Simple] = &[
             _ => Value::Null,
         }
     ),
-    simple!("regexp_extract", [S, S, I], 1, S, |a| regexp_extract(a, Value::str(""))),
+    simple!("regexp_extract", [S, S, I], 1, S, |a| regexp_extract(
+        a,
+        Value::str("")
+    )),
     // Flink's REGEXP_EXTRACT, which `.sql` jobs call: NULL where the pattern does not match.
-    simple!("__flink_regexp_extract", [S, S, I], 1, S, |a| regexp_extract(a, Value::Null)),
+    simple!("__flink_regexp_extract", [S, S, I], 1, S, |a| {
+        regexp_extract(a, Value::Null)
+    }),
     simple!("parse_url", [S, S, S], 1, S, parse_url),
     // Nexmark's COUNT_CHAR(str, c) (q14's function in Flink's nexmark suite): how often the
     // character `c` occurs in `str`.
