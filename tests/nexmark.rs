@@ -230,6 +230,11 @@ fn q8_monitor_new_users() {
 }
 
 #[test]
+fn q9_winning_bids() {
+    check("q9");
+}
+
+#[test]
 fn q14_calculation() {
     check("q14");
 }
@@ -247,6 +252,16 @@ fn q16_channel_statistics_per_day() {
 #[test]
 fn q17_auction_statistics_per_day() {
     check("q17");
+}
+
+#[test]
+fn q18_find_last_bid() {
+    check("q18");
+}
+
+#[test]
+fn q19_auction_top_10_price() {
+    check("q19");
 }
 
 #[test]

@@ -55,6 +55,11 @@ pub enum SelectItem {
     },
     /// `*`: every column of the FROM source.
     Wildcard(Pos),
+    /// `t.*`: the columns of the FROM item named `t`.
+    QualifiedWildcard {
+        qualifier: String,
+        pos: Pos,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +86,19 @@ pub enum FromItem {
         on: Option<Box<Expr>>,
         /// Where JOIN (or the comma) is written.
         pos: Pos,
+    },
+    /// Flink's top-N: `(SELECT ..., ROW_NUMBER() OVER (PARTITION BY p ORDER BY o) AS rank
+    /// FROM ...) alias` read by a query whose WHERE keeps `rank <= limit` (or `rank < n`,
+    /// `rank = 1`). In `query` the ROW_NUMBER item is a NULL named
+    /// [`TOP_N_RANK`](crate::parser::TOP_N_RANK), where the rank goes.
+    TopN {
+        query: Box<Select>,
+        alias: Ident,
+        rank: Ident,
+        partition: Vec<Expr>,
+        /// ORDER BY expressions, each `true` when DESC.
+        order: Vec<(Expr, bool)>,
+        limit: u64,
     },
     /// `select UNION ALL select ...`.
     UnionAll { queries: Vec<Select>, pos: Pos },
@@ -359,6 +377,7 @@ impl std::fmt::Display for Select {
             }
             match item {
                 SelectItem::Wildcard(_) => f.write_str("*")?,
+                SelectItem::QualifiedWildcard { qualifier, .. } => write!(f, "{qualifier}.*")?,
                 SelectItem::Expr { expr, alias } => {
                     f.write_str(&display_expr(expr))?;
                     if let Some(a) = alias {
@@ -424,6 +443,13 @@ impl std::fmt::Display for FromItem {
                 Some(on) => write!(f, "{left} JOIN {right} ON {}", display_expr(on)),
                 None => write!(f, "{left}, {right}"),
             },
+            FromItem::TopN {
+                query,
+                alias,
+                rank,
+                limit,
+                ..
+            } => write!(f, "({query}) {} top {limit} as {}", alias.name, rank.name),
             FromItem::UnionAll { queries, .. } => {
                 let parts: Vec<String> = queries.iter().map(|q| q.to_string()).collect();
                 write!(f, "({}) union_all", parts.join(" UNION ALL "))

@@ -459,6 +459,17 @@ impl Planner<'_> {
                 on,
                 pos,
             } => self.stream_join(left, right, on.as_deref(), *pos, label),
+            FromItem::TopN {
+                query,
+                alias,
+                rank,
+                partition,
+                order,
+                limit,
+            } => {
+                let (node, scope) = self.top_n(query, rank, partition, order, *limit, label)?;
+                Ok((node, scope.requalify(&alias.name)))
+            }
             FromItem::UnionAll { queries, .. } => {
                 let mut planned = Vec::new();
                 for q in queries {
@@ -528,6 +539,7 @@ impl Planner<'_> {
             Node::Aggregate(_) | Node::Upsert { .. } => true,
             Node::LeftJoin(j) => self.may_retract(j.stream) || self.dimension_changes(j.dim),
             Node::Join(j) => self.may_retract(j.left) || self.may_retract(j.right),
+            Node::TopN(_) => true,
         }
     }
 
@@ -751,6 +763,92 @@ impl Planner<'_> {
         Ok((node, joined))
     }
 
+    /// Flink's top-N: the subquery planned with its PARTITION BY and ORDER BY expressions as
+    /// hidden last columns, ranked by a TopN node, then its own columns with the rank where the
+    /// ROW_NUMBER item was.
+    fn top_n(
+        &mut self,
+        query: &Select,
+        rank: &ast::Ident,
+        partition: &[Expr],
+        order: &[(Expr, bool)],
+        limit: u64,
+        label: &str,
+    ) -> Result<(NodeId, Scope), Diagnostic> {
+        let mut inner = query.clone();
+        let hidden = |i: usize, e: &Expr| SelectItem::Expr {
+            expr: e.clone(),
+            alias: Some(ast::Ident {
+                name: format!("__top_n_{i}"),
+                pos: rank.pos,
+            }),
+        };
+        let exprs: Vec<&Expr> = partition
+            .iter()
+            .chain(order.iter().map(|(e, _)| e))
+            .collect();
+        inner
+            .items
+            .extend(exprs.iter().enumerate().map(|(i, e)| hidden(i, e)));
+        let (input, scope) = self.select(&inner, label, Emit::Changes, false)?;
+        let visible = scope.cols.len() - exprs.len();
+        let column = |i: usize| ScalarExpr::Column(visible + i);
+        let append_only = !self.may_retract(input);
+        let mut ranked = scope.clone();
+        ranked.cols.push(bind::Column {
+            qualifier: None,
+            name: rank.name.clone(),
+            ty: DataType::Int,
+            key: false,
+            window_ms: None,
+            temporal: false,
+            watermark_ms: None,
+        });
+        let node = self.add(
+            Node::TopN(TopNPlan {
+                input,
+                partition: (0..partition.len()).map(column).collect(),
+                order: order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, desc))| (column(partition.len() + i), *desc))
+                    .collect(),
+                limit,
+                append_only,
+            }),
+            ranked.schema(),
+            label,
+        );
+        // The subquery's own columns, the rank in the ROW_NUMBER item's placeholder.
+        let rank_col = scope.cols.len();
+        let order_of_cols: Vec<usize> = (0..visible)
+            .map(|i| {
+                if scope.cols[i].name == crate::parser::TOP_N_RANK {
+                    rank_col
+                } else {
+                    i
+                }
+            })
+            .collect();
+        let mut out = Scope::default();
+        out.cols = order_of_cols
+            .iter()
+            .map(|&i| ranked.cols[i].clone())
+            .collect();
+        let node = self.add(
+            Node::Map {
+                input: node,
+                exprs: order_of_cols
+                    .iter()
+                    .map(|&i| ScalarExpr::Column(i))
+                    .collect(),
+            },
+            out.schema(),
+            label,
+        );
+        Ok((node, out))
+    }
+
     /// What binding needs from the job.
     fn context(&self) -> bind::select::Context {
         bind::select::Context {
@@ -897,7 +995,7 @@ fn key_of(scope: &Scope, q: &Select) -> Option<Vec<usize>> {
 fn item_pos(q: &Select, i: usize) -> Option<Pos> {
     match q.items.get(i)? {
         SelectItem::Expr { expr, .. } => Some(pos_of(expr)),
-        SelectItem::Wildcard(p) => Some(*p),
+        SelectItem::Wildcard(p) | SelectItem::QualifiedWildcard { pos: p, .. } => Some(*p),
     }
 }
 

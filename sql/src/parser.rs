@@ -235,6 +235,125 @@ fn tokenize(sql: &str) -> SqlResult<Vec<TokenWithSpan>> {
     Ok(tokens)
 }
 
+/// The name of the column a top-N subquery holds its rank in until the rank is known.
+pub const TOP_N_RANK: &str = "__top_n_rank";
+
+/// Flink's top-N pattern: a subquery in FROM with a `ROW_NUMBER() OVER (PARTITION BY ...
+/// ORDER BY ...) AS rank` item, read by a query whose WHERE keeps `rank <= N`, `rank < N` or
+/// `rank = 1` (the rest of the WHERE stays a filter). Any other use of ROW_NUMBER, or of OVER,
+/// is refused by the binder.
+fn top_n(from: &mut FromItem, selection: Option<&Expr>) -> SqlResult<()> {
+    let FromItem::Subquery { query, alias } = from else {
+        return Ok(());
+    };
+    let Some((at, f, rank)) = query
+        .items
+        .iter()
+        .enumerate()
+        .find_map(|(i, item)| match item {
+            SelectItem::Expr {
+                expr: Expr::Function(f),
+                alias: Some(rank),
+            } if f.name.to_string().eq_ignore_ascii_case("row_number") && f.over.is_some() => {
+                Some((i, f.clone(), rank.clone()))
+            }
+            _ => None,
+        })
+    else {
+        return Ok(());
+    };
+    let Some(sqlparser::ast::WindowType::WindowSpec(spec)) = &f.over else {
+        return Err(SqlError::new(
+            rank.pos,
+            "ROW_NUMBER() needs OVER (PARTITION BY ... ORDER BY ...)",
+        ));
+    };
+    if spec.order_by.is_empty() || spec.window_frame.is_some() {
+        return Err(SqlError::new(
+            rank.pos,
+            "ROW_NUMBER() OVER (...) needs ORDER BY, and no window frame (Flink's top-N)",
+        ));
+    }
+    let is_rank = |e: &Expr| match e {
+        Expr::Identifier(i) => i.value.eq_ignore_ascii_case(&rank.name),
+        Expr::CompoundIdentifier(p) => p
+            .last()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case(&rank.name)),
+        _ => false,
+    };
+    let number = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Number(n, _) => n.parse::<u64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut conjuncts = Vec::new();
+    if let Some(w) = selection {
+        crate::bind::split_and(w, &mut conjuncts);
+    }
+    let limit = conjuncts.iter().find_map(|c| match c {
+        Expr::BinaryOp { left, op, right } => {
+            use sqlparser::ast::BinaryOperator as B;
+            let (n, op) = if is_rank(left) {
+                (number(right)?, op.clone())
+            } else if is_rank(right) {
+                let flipped = match op {
+                    B::GtEq => B::LtEq,
+                    B::Gt => B::Lt,
+                    other => other.clone(),
+                };
+                (number(left)?, flipped)
+            } else {
+                return None;
+            };
+            match op {
+                B::LtEq => Some(n),
+                B::Lt => Some(n.saturating_sub(1)),
+                B::Eq if n == 1 => Some(1),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    let Some(limit) = limit.filter(|n| *n > 0) else {
+        return Err(SqlError::new(
+            rank.pos,
+            format!(
+                "ROW_NUMBER() OVER is supported as Flink's top-N: read the subquery with `WHERE \
+                 {} <= N` (or `= 1` to deduplicate)",
+                rank.name
+            ),
+        ));
+    };
+    // The ROW_NUMBER item is a NULL placeholder in the subquery, where the rank goes.
+    let mut inner = (**query).clone();
+    inner.items[at] = SelectItem::Expr {
+        expr: Expr::Value(sqlparser::ast::Value::Null.into()),
+        alias: Some(Ident {
+            name: TOP_N_RANK.to_string(),
+            pos: rank.pos,
+        }),
+    };
+    let order = spec
+        .order_by
+        .iter()
+        .map(|o| {
+            let desc = matches!(o.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+            (o.expr.clone(), desc)
+        })
+        .collect();
+    *from = FromItem::TopN {
+        query: Box::new(inner),
+        alias: alias.clone(),
+        rank,
+        partition: spec.partition_by.clone(),
+        order,
+        limit,
+    };
+    Ok(())
+}
+
 /// A comma join's condition is its query's WHERE (an inner join's ON and WHERE mean the
 /// same): the equalities of the two sides become the join's keys.
 fn comma_join_condition(from: &mut FromItem, selection: Option<&Expr>) -> SqlResult<()> {
@@ -1192,6 +1311,15 @@ impl P<'_> {
             if self.p.peek_token_ref().token == Token::Mul {
                 items.push(SelectItem::Wildcard(self.pos()));
                 self.p.next_token();
+            } else if matches!(self.p.peek_token_ref().token, Token::Word(_))
+                && self.p.peek_nth_token_ref(1).token == Token::Period
+                && self.p.peek_nth_token_ref(2).token == Token::Mul
+            {
+                let pos = self.pos();
+                let qualifier = self.ident()?.name;
+                self.p.next_token();
+                self.p.next_token();
+                items.push(SelectItem::QualifiedWildcard { qualifier, pos });
             } else {
                 let expr = self.expr()?;
                 let alias = self.implicit_alias()?;
@@ -1211,6 +1339,7 @@ impl P<'_> {
         };
         let mut from = from;
         comma_join_condition(&mut from, selection.as_ref())?;
+        top_n(&mut from, selection.as_ref())?;
         let mut group_by = None;
         let mut having = None;
         if self.eat("GROUP") {
@@ -1241,7 +1370,7 @@ impl P<'_> {
             for item in &items {
                 match item {
                     SelectItem::Expr { expr, .. } => keys.push(expr.clone()),
-                    SelectItem::Wildcard(p) => {
+                    SelectItem::Wildcard(p) | SelectItem::QualifiedWildcard { pos: p, .. } => {
                         return Err(SqlError::new(
                             *p,
                             "SELECT DISTINCT * is not supported: name the columns",
@@ -1707,8 +1836,11 @@ impl P<'_> {
         if self.p.consume_token(&Token::LParen) {
             let query = self.query()?;
             self.expect_token(Token::RParen)?;
-            self.eat("AS");
-            let alias = self.ident()?;
+            // Flink lets a subquery go without a name (`FROM (SELECT ...) WHERE ...`).
+            let alias = self.implicit_alias()?.unwrap_or_else(|| Ident {
+                name: "__subquery".to_string(),
+                pos,
+            });
             return Ok(FromItem::Subquery {
                 query: Box::new(query),
                 alias,

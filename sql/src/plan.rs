@@ -130,6 +130,7 @@ impl Plan {
                 Node::Union { inputs } => inputs.iter().flat_map(|i| out[*i].clone()).collect(),
                 Node::LeftJoin(j) => out[j.stream].clone(),
                 Node::Join(j) => out[j.left].union(&out[j.right]).copied().collect(),
+                Node::TopN(t) => out[t.input].clone(),
             };
             out.push(set);
         }
@@ -203,6 +204,7 @@ impl Node {
             Node::Union { inputs } => inputs.clone(),
             Node::LeftJoin(j) => vec![j.stream, j.dim],
             Node::Join(j) => vec![j.left, j.right],
+            Node::TopN(t) => vec![t.input],
         }
     }
 }
@@ -256,6 +258,24 @@ pub enum Node {
     /// `left`'s columns then `right`'s. Both inputs are kept for the life of the job; a change
     /// of either side joins the other side's rows.
     Join(StreamJoinPlan),
+    /// Flink's top-N (`ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` kept `<= limit`):
+    /// per partition, the first `limit` rows in `order`, each with its rank (from 1) as one
+    /// more BIGINT column. A change that moves rows up or down retracts and adds their ranked
+    /// rows. Ties in `order` are broken by the whole row, so the ranks are deterministic.
+    TopN(TopNPlan),
+}
+
+/// Flink's top-N over `input`.
+#[derive(Clone, Debug)]
+pub struct TopNPlan {
+    pub input: NodeId,
+    pub partition: Vec<ScalarExpr>,
+    /// ORDER BY expressions, each `true` when DESC (NULL is the least value).
+    pub order: Vec<(ScalarExpr, bool)>,
+    pub limit: u64,
+    /// The input never retracts a row: a row that falls out of a partition's first `limit`
+    /// can never come back, so only `limit` rows are kept per partition.
+    pub append_only: bool,
 }
 
 /// An inner join of two streams on equal keys.
@@ -546,6 +566,26 @@ impl fmt::Display for Node {
                     write!(f, " and {r}")?;
                 }
                 write!(f, " retain both sides for the life of the job")
+            }
+            Node::TopN(t) => {
+                let order: Vec<String> = t
+                    .order
+                    .iter()
+                    .map(|(e, desc)| format!("{e}{}", if *desc { " DESC" } else { "" }))
+                    .collect();
+                write!(
+                    f,
+                    "TopN {} partition [{}] order [{}] limit {}{}",
+                    t.input,
+                    list(&t.partition),
+                    order.join(", "),
+                    t.limit,
+                    if t.append_only {
+                        " (append-only input: only the first rows kept)"
+                    } else {
+                        ""
+                    }
+                )
             }
         }
     }

@@ -322,6 +322,7 @@ absorbed_whole!(
     [T] Vec<T>,
     [A, B] (A, B),
     [K, V, S] std::collections::HashMap<K, V, S>,
+    [K, V] std::collections::BTreeMap<K, V>,
 );
 
 /// Sets the serialization mode for a scope, and puts the previous one back.

@@ -10,6 +10,7 @@ pub mod map;
 pub mod sink;
 pub mod source;
 pub mod stream_join;
+pub mod top_n;
 pub mod union;
 pub mod upsert;
 
@@ -222,6 +223,13 @@ pub fn build<'s>(
                     *version,
                     *position,
                     (format!("node{id}:upsert"), &persist),
+                ),
+                Node::TopN(top) => top_n::render(
+                    get(top.input),
+                    top,
+                    &node.label,
+                    shared,
+                    (format!("node{id}:top-n"), &persist),
                 ),
                 Node::Join(join) => stream_join::render(
                     get(join.left),

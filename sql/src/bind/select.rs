@@ -192,7 +192,7 @@ pub fn select(q: &Select, from: Scope, label: &str, cx: &Context) -> SqlResult<B
     };
     let item_exprs = q.items.iter().filter_map(|i| match i {
         SelectItem::Expr { expr, .. } => Some(expr),
-        SelectItem::Wildcard(_) => None,
+        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard { .. } => None,
     });
     let aggregated = q.group_by.is_some()
         || item_exprs.clone().any(contains_aggregate)
@@ -398,14 +398,40 @@ fn project(
     let mut out = Scope::default();
     for item in &q.items {
         match item {
-            SelectItem::Wildcard(pos) => {
+            SelectItem::Wildcard(pos) | SelectItem::QualifiedWildcard { pos, .. } => {
                 if agg.is_some() {
                     return Err(SqlError::new(
                         *pos,
                         "SELECT * cannot be used with GROUP BY or aggregates",
                     ));
                 }
+                let qualifier = match item {
+                    SelectItem::QualifiedWildcard { qualifier, .. } => Some(qualifier),
+                    _ => None,
+                };
+                if let Some(q) = qualifier {
+                    let known = scope.cols.iter().any(|c| {
+                        c.qualifier
+                            .as_ref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(q))
+                    });
+                    if !known {
+                        return Err(SqlError::new(
+                            *pos,
+                            format!("`{q}.*`: FROM has no table or alias `{q}`"),
+                        ));
+                    }
+                }
                 for (i, c) in scope.cols.iter().enumerate() {
+                    if let Some(q) = qualifier {
+                        if !c
+                            .qualifier
+                            .as_ref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(q))
+                        {
+                            continue;
+                        }
+                    }
                     exprs.push(ScalarExpr::Column(i));
                     out.cols.push(Column {
                         qualifier: None,
