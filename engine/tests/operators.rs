@@ -19,6 +19,7 @@ use tally_engine::render::aggregate::{AggregateState, Prepared};
 use tally_engine::render::epoch_op::{Clock, Driver};
 use tally_engine::render::join::{JoinState, Kept, Side};
 use tally_engine::render::stream_join::{JoinInput, StreamJoinState};
+use tally_engine::render::top_n::{sort_key, Ranked, TopNState};
 use tally_engine::render::upsert::UpsertState;
 use tally_sql::ast::WindowMod;
 use tally_sql::catalog::Emit;
@@ -1802,5 +1803,140 @@ fn a_stream_join_checkpointed_on_three_workers_goes_on_at_two_or_one() {
                 "seed {seed}, 3 -> {to} workers"
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top-N
+
+/// The ranked rows of every partition of `held` (rows `[partition, n, m]`, sorted by `n` DESC
+/// then the row), the first `limit` of each: the model of what TopN's output adds up to.
+fn top_n_model(held: &BTreeMap<Row, i64>, limit: usize) -> BTreeMap<Row, isize> {
+    let mut by_partition: BTreeMap<Value, Vec<Row>> = BTreeMap::new();
+    for (row, n) in held {
+        for _ in 0..*n {
+            by_partition.entry(row[0].clone()).or_default().push(row.clone());
+        }
+    }
+    let mut out = BTreeMap::new();
+    for rows in by_partition.values_mut() {
+        rows.sort_by(|a, b| b[1].cmp(&a[1]).then(a.cmp(b)));
+        for (i, r) in rows.iter().take(limit).enumerate() {
+            let mut ranked = r.clone();
+            ranked.push(Value::Int(i as i64 + 1));
+            *out.entry(ranked).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+fn top_n_input(row: &Row) -> Ranked {
+    Ranked {
+        partition: vec![row[0].clone()],
+        sort: sort_key(&row[1..2], &[(ScalarExpr::Column(1), true)]),
+        row: row.clone(),
+    }
+}
+
+/// Random epochs of rows `[partition, n, m]`, retracted later unless `append_only`.
+fn top_n_epochs(rng: &mut ChaCha8Rng, count: usize, append_only: bool) -> Vec<Vec<(Row, isize)>> {
+    let parts = [Value::Null, Value::str("a"), Value::str("b")];
+    let mut held: Vec<Row> = Vec::new();
+    (0..count)
+        .map(|_| {
+            let mut updates = Vec::new();
+            for _ in 0..rng.random_range(0..7) {
+                if !append_only && !held.is_empty() && rng.random_bool(0.3) {
+                    let row = held.swap_remove(rng.random_range(0..held.len()));
+                    updates.push((row, -1));
+                    continue;
+                }
+                let row = vec![
+                    parts[rng.random_range(0..parts.len())].clone(),
+                    Value::Int(rng.random_range(0..8)),
+                    Value::Int(rng.random_range(0..3)),
+                ];
+                held.push(row.clone());
+                updates.push((row, 1));
+            }
+            updates
+        })
+        .collect()
+}
+
+fn run_top_n_against_the_model(append_only: bool) {
+    for seed in 0..200u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9700 + seed);
+        let limit = rng.random_range(1..4);
+        let count = rng.random_range(1..30);
+        let epochs = top_n_epochs(&mut rng, count, append_only);
+        let mut driver = Driver::new(TopNState::new(limit as u64, append_only), Vec::new());
+        let mut held: BTreeMap<Row, i64> = BTreeMap::new();
+        let mut out = Vec::new();
+        let mut log = BTreeMap::new();
+        let mut expected: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+        for (e, updates) in epochs.iter().enumerate() {
+            let before = top_n_model(&held, limit);
+            for (row, d) in updates {
+                *held.entry(row.clone()).or_insert(0) += *d as i64;
+            }
+            held.retain(|_, n| *n != 0);
+            let after = top_n_model(&held, limit);
+            for (r, n) in before {
+                *expected.entry((e as u64, r)).or_insert(0) -= n;
+            }
+            for (r, n) in after {
+                *expected.entry((e as u64, r)).or_insert(0) += n;
+            }
+            let input: Vec<(Ranked, isize)> =
+                updates.iter().map(|(r, d)| (top_n_input(r), *d)).collect();
+            feed(&mut driver, e as u64, (&input, &[]), count as u64, &mut out, &mut log);
+        }
+        expected.retain(|_, d| *d != 0);
+        log.retain(|_, d| *d != 0);
+        assert_eq!(log, expected, "seed {seed}, limit {limit}");
+        if append_only {
+            let partitions = held.keys().map(|r| r[0].clone()).collect::<BTreeSet<_>>();
+            assert!(
+                driver.state.kept_rows() <= partitions.len() * limit,
+                "seed {seed}: an append-only input keeps {limit} rows per partition, kept {}",
+                driver.state.kept_rows()
+            );
+        }
+    }
+}
+
+#[test]
+fn top_n_with_retractions_equals_the_model() {
+    run_top_n_against_the_model(false);
+}
+
+#[test]
+fn top_n_of_an_append_only_input_equals_the_model_and_keeps_n_rows_per_partition() {
+    run_top_n_against_the_model(true);
+}
+
+#[test]
+fn top_n_restored_from_a_snapshot_or_on_other_worker_counts_goes_on_as_if_never_stopped() {
+    for seed in 0..60u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(9900 + seed);
+        let count = rng.random_range(2..25);
+        let input: Vec<EpochInput<Ranked>> = top_n_epochs(&mut rng, count, false)
+            .into_iter()
+            .map(|u| {
+                let u = u.iter().map(|(r, d)| (top_n_input(r), *d)).collect();
+                (u, Vec::new())
+            })
+            .collect();
+        let k = rng.random_range(1..count);
+        let make = || Driver::new(TopNState::new(2, false), Vec::new());
+        let whole = run_restarting(&make, &input, None);
+        assert_eq!(run_restarting(&make, &input, Some(k)), whole, "seed {seed}");
+        let key = |r: &Ranked| r.partition.clone();
+        assert_eq!(
+            run_rescaled(&make, &input, key, k, (3, 2)),
+            whole,
+            "seed {seed}, 3 -> 2 workers"
+        );
     }
 }
