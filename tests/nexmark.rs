@@ -62,6 +62,11 @@ fn ddl() -> String {
     )
 }
 
+/// q13's side input, as the example ships it.
+fn side_input() -> PathBuf {
+    root().join("examples/nexmark/side_input.csv")
+}
+
 /// A directory with the test's `ddl.sql` and the events as CSV files, made once.
 fn events() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -73,6 +78,7 @@ fn events() -> &'static Path {
             dir.path().join("dump.sql"),
         )
         .unwrap();
+        std::fs::copy(side_input(), dir.path().join("side_input.csv")).unwrap();
         ok(&tally(
             &["run", "-i", "ddl.sql", "dump.sql", "--progress", "0"],
             dir.path(),
@@ -127,6 +133,7 @@ fn check(query: &str) {
         "'connector' = 'csv', 'path' = 'out.csv'",
     );
     std::fs::write(dir.path().join(format!("{query}.sql")), job).unwrap();
+    std::fs::copy(side_input(), dir.path().join("side_input.csv")).unwrap();
     let ddl = events.join("ddl.sql");
     ok(&tally(
         &[
@@ -232,6 +239,11 @@ fn q8_monitor_new_users() {
 #[test]
 fn q9_winning_bids() {
     check("q9");
+}
+
+#[test]
+fn q13_bounded_side_input_join() {
+    check("q13");
 }
 
 #[test]

@@ -1815,7 +1815,10 @@ fn top_n_model(held: &BTreeMap<Row, i64>, limit: usize) -> BTreeMap<Row, isize> 
     let mut by_partition: BTreeMap<Value, Vec<Row>> = BTreeMap::new();
     for (row, n) in held {
         for _ in 0..*n {
-            by_partition.entry(row[0].clone()).or_default().push(row.clone());
+            by_partition
+                .entry(row[0].clone())
+                .or_default()
+                .push(row.clone());
         }
     }
     let mut out = BTreeMap::new();
@@ -1890,7 +1893,14 @@ fn run_top_n_against_the_model(append_only: bool) {
             }
             let input: Vec<(Ranked, isize)> =
                 updates.iter().map(|(r, d)| (top_n_input(r), *d)).collect();
-            feed(&mut driver, e as u64, (&input, &[]), count as u64, &mut out, &mut log);
+            feed(
+                &mut driver,
+                e as u64,
+                (&input, &[]),
+                count as u64,
+                &mut out,
+                &mut log,
+            );
         }
         expected.retain(|_, d| *d != 0);
         log.retain(|_, d| *d != 0);

@@ -70,12 +70,14 @@ pub enum FromItem {
     Subquery { query: Box<Select>, alias: Ident },
     /// `__innertable(ms)`: one empty row every `ms` milliseconds.
     InnerTable { interval_ms: u64, pos: Pos },
-    /// `source LEFT JOIN table [alias] ON expr`.
+    /// `source LEFT JOIN table [alias] ON expr`; `inner`: `source JOIN table FOR SYSTEM_TIME
+    /// AS OF ...` (Flink's lookup join), which drops the stream rows nothing matches.
     LeftJoin {
         left: Box<FromItem>,
         right: Ident,
         alias: Option<Ident>,
         on: Box<Expr>,
+        inner: bool,
     },
     /// `source [INNER] JOIN source ON expr`, or `source, source` (whose condition is the
     /// query's WHERE): a regular join of two streams.
@@ -430,8 +432,10 @@ impl std::fmt::Display for FromItem {
                 right,
                 alias,
                 on,
+                inner,
             } => {
-                write!(f, "{left} LEFT JOIN {}", right.name)?;
+                let how = if *inner { "JOIN" } else { "LEFT JOIN" };
+                write!(f, "{left} {how} {}", right.name)?;
                 if let Some(a) = alias {
                     write!(f, " {}", a.name)?;
                 }

@@ -452,7 +452,8 @@ impl Planner<'_> {
                 right,
                 alias,
                 on,
-            } => self.left_join(left, right, alias.as_ref(), on, label),
+                inner,
+            } => self.left_join(left, right, alias.as_ref(), on, *inner, label),
             FromItem::Join {
                 left,
                 right,
@@ -691,6 +692,7 @@ impl Planner<'_> {
         right: &ast::Ident,
         alias: Option<&ast::Ident>,
         on: &Expr,
+        inner: bool,
         label: &str,
     ) -> Result<(NodeId, Scope), Diagnostic> {
         let (stream, lscope) = self.from(left, label)?;
@@ -721,6 +723,7 @@ impl Planner<'_> {
                 dim_width: dscope.cols.len(),
                 retain: None,
                 group: 0,
+                inner,
             }),
             joined.schema(),
             label,

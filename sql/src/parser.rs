@@ -1763,6 +1763,12 @@ impl P<'_> {
             if self.word("JOIN") || (self.word("INNER") && self.nth_word(1, "JOIN")) {
                 self.eat("INNER");
                 self.p.next_token();
+                // Flink's lookup join of a dimension, `JOIN t FOR SYSTEM_TIME AS OF x.proctime`:
+                // tally's dimension join, without the stream rows no dimension row matches.
+                if self.nth_word(1, "FOR") && self.nth_word(2, "SYSTEM_TIME") {
+                    item = self.lookup_join(item, true)?;
+                    continue;
+                }
                 let right = self.parse_from_primary()?;
                 self.expect("ON")?;
                 let on = self.expr()?;
@@ -1791,20 +1797,7 @@ impl P<'_> {
             self.p.next_token();
             self.eat("OUTER");
             self.expect("JOIN")?;
-            let right = self.ident()?;
-            let alias = if self.word("ON") {
-                None
-            } else {
-                self.implicit_alias()?
-            };
-            self.expect("ON")?;
-            let on = self.expr()?;
-            item = FromItem::LeftJoin {
-                left: Box::new(item),
-                right,
-                alias,
-                on: Box::new(on),
-            };
+            item = self.lookup_join(item, false)?;
         }
         if self.word("RIGHT") || self.word("FULL") || self.word("CROSS") {
             return Err(SqlError::new(
@@ -1814,6 +1807,33 @@ impl P<'_> {
             ));
         }
         Ok(item)
+    }
+
+    /// `dim [FOR SYSTEM_TIME AS OF expr] [alias] ON expr` after LEFT JOIN (or, `inner`, after
+    /// JOIN): a join of a dimension table, kept current, by key. The time is the stream's
+    /// processing time in Flink's lookup joins, which is when tally joins a row.
+    fn lookup_join(&mut self, left: FromItem, inner: bool) -> SqlResult<FromItem> {
+        let right = self.ident()?;
+        if self.eat("FOR") {
+            self.expect("SYSTEM_TIME")?;
+            self.expect("AS")?;
+            self.expect("OF")?;
+            self.expr()?;
+        }
+        let alias = if self.word("ON") {
+            None
+        } else {
+            self.implicit_alias()?
+        };
+        self.expect("ON")?;
+        let on = self.expr()?;
+        Ok(FromItem::LeftJoin {
+            left: Box::new(left),
+            right,
+            alias,
+            on: Box::new(on),
+            inner,
+        })
     }
 
     /// A comma in FROM followed by another table or subquery: `FROM a, b WHERE a.k = b.k`. A
@@ -2053,6 +2073,8 @@ impl P<'_> {
             .map(|(_, v)| match v.value.to_ascii_lowercase().as_str() {
                 "tpg" => "postgres".to_string(),
                 "tube" => "kafka".to_string(),
+                // Flink's filesystem connector reading a file is tally's `file` table.
+                "filesystem" => "file".to_string(),
                 other => other.to_string(),
             })
             .ok_or_else(|| {
@@ -2092,6 +2114,9 @@ impl P<'_> {
                         v.value
                     ),
                 ));
+            }
+            if (k == "connector" || k == "type") && v.value.eq_ignore_ascii_case("filesystem") {
+                v.value = "file".to_string();
             }
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),

@@ -310,6 +310,9 @@ pub struct JoinPlan {
     /// dimension node on one key (equal `dim_key`s), and none reads another's output (one
     /// operator cannot feed itself). Numbered from 0 in the order of their first join.
     pub group: usize,
+    /// Flink's lookup join (`JOIN dim FOR SYSTEM_TIME AS OF ...`): a stream row that no
+    /// dimension row matches gives nothing, instead of a row with NULLs.
+    pub inner: bool,
 }
 
 /// Stream rows are kept until the window (of `size_ms`, on `time`) they fall in is final.
@@ -550,6 +553,9 @@ impl fmt::Display for Node {
                         r.size_ms, r.time
                     )?,
                     None => write!(f, " retain stream rows for the life of the job")?,
+                }
+                if j.inner {
+                    write!(f, " inner (unmatched stream rows dropped)")?;
                 }
                 write!(f, " group {}", j.group)
             }

@@ -3,7 +3,7 @@
     reference.py EVENTS_DIR QUERY.sql
 
 EVENTS_DIR holds person.csv, auction.csv and bid.csv (with a header line), the events a
-bounded `nexmark` table gave. The query (DuckDB's SQL, written apart from tally's) reads the
+bounded `nexmark` table gave, and q13's side_input.csv. The query (DuckDB's SQL, written apart from tally's) reads the
 tables person, auction and bid; its rows are written to standard output as CSV, NULL as an
 empty field, timestamps as `yyyy-MM-dd HH:mm:ss.SSS`.
 """
@@ -55,6 +55,12 @@ def main():
             f"timestampformat = '%Y-%m-%d %H:%M:%S.%g')",
             [f"{events}/{table}.csv"],
         )
+    # q13's side input (key, value), without a header, as examples/nexmark ships it.
+    con.execute(
+        "CREATE TABLE side_input AS SELECT * FROM read_csv(?, header = false, "
+        "columns = {'key': 'BIGINT', 'value': 'VARCHAR'})",
+        [f"{events}/side_input.csv"],
+    )
     with open(query) as f:
         rows = con.execute(f.read()).fetchall()
     out = csv.writer(sys.stdout, lineterminator="\n")

@@ -61,6 +61,8 @@ pub struct Kept {
     /// The query reading the join, for bad rows.
     label: String,
     dim_width: usize,
+    /// A lookup join: no row for a stream row nothing matches.
+    inner: bool,
 }
 
 /// The rows the join keeps for one stream.
@@ -139,7 +141,7 @@ fn joined(
             }
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !s.inner {
         let mut r = Vec::with_capacity(stream.len() + s.dim_width);
         r.extend_from_slice(stream);
         r.extend(std::iter::repeat_n(Value::Null, s.dim_width));
@@ -208,6 +210,7 @@ pub fn render_group<'s>(
             m.plan.retain.as_ref().map_or(0, |r| r.lateness_ms as i64),
             m.sources,
             m.label,
+            m.plan.inner,
         ));
     }
     let dim_can_fail = dim_key.iter().any(ScalarExpr::can_fail);
@@ -248,8 +251,8 @@ pub fn render_group<'s>(
 }
 
 /// What the operator is built from for each stream: residual, dimension width, lateness,
-/// upstream sources and the query's label.
-type KeptInit = (Option<ScalarExpr>, usize, i64, Vec<usize>, String);
+/// upstream sources, the query's label and whether it is a lookup join.
+type KeptInit = (Option<ScalarExpr>, usize, i64, Vec<usize>, String, bool);
 
 /// The join operator: `updates` (every stream's rows and the dimension's), `maxima` (each
 /// stream's event-time maxima, by stream index); `wrap` makes an output record of a joined row
@@ -270,11 +273,13 @@ where
     });
     let clocks = kept_init
         .iter()
-        .map(|(_, _, lateness, sources, _)| shared.clock(*lateness, sources.clone()))
+        .map(|(_, _, lateness, sources, _, _)| shared.clock(*lateness, sources.clone()))
         .collect();
     let streams = kept_init
         .into_iter()
-        .map(|(residual, dim_width, _, _, label)| Kept::new(residual, dim_width, label))
+        .map(|(residual, dim_width, _, _, label, inner)| {
+            Kept::new(residual, dim_width, label).inner(inner)
+        })
         .collect();
     let state = JoinState::new(streams, wrap, shared.metrics.clone());
     epoch_op::render(
@@ -310,7 +315,14 @@ impl Kept {
             residual,
             label,
             dim_width,
+            inner: false,
         }
+    }
+
+    /// A lookup join's stream: a row nothing matches gives no output.
+    pub fn inner(mut self, inner: bool) -> Self {
+        self.inner = inner;
+        self
     }
 }
 
