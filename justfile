@@ -23,6 +23,11 @@ check:
 bench rows="2000000" workers="2" runs="3":
     ./benches/run.sh {{rows}} {{workers}} {{runs}}
 
+# The Nexmark queries of examples/nexmark on a bounded nexmark table (medians of `runs` runs;
+# a markdown table in benches/out/nexmark.md).
+bench-nexmark events="10000000" workers="2" runs="3":
+    ./benches/nexmark.sh {{events}} {{workers}} {{runs}}
+
 # q1 alone, one run.
 bench-q1 rows="2000000" workers="2":
     ./benches/q1.sh {{rows}} {{workers}}

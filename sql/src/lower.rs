@@ -833,11 +833,12 @@ impl Planner<'_> {
                 }
             })
             .collect();
-        let mut out = Scope::default();
-        out.cols = order_of_cols
-            .iter()
-            .map(|&i| ranked.cols[i].clone())
-            .collect();
+        let out = Scope {
+            cols: order_of_cols
+                .iter()
+                .map(|&i| ranked.cols[i].clone())
+                .collect(),
+        };
         let node = self.add(
             Node::Map {
                 input: node,

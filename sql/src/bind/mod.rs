@@ -895,7 +895,9 @@ impl Binder<'_> {
         if f.over.is_some() {
             return Err(SqlError::new(
                 pos,
-                "OVER windows are not supported; use COORDINATE BY windows",
+                "OVER windows are not supported, but for Flink's top-N: `SELECT ... FROM \
+                 (SELECT ..., ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) AS rn FROM t) \
+                 WHERE rn <= N`; for windows, use a window TVF or COORDINATE BY",
             ));
         }
         if f.filter.is_some() && !AGGREGATES.contains(&name.as_str()) {
