@@ -2222,7 +2222,9 @@ mod tests {
             .iter()
             .map(|i| match i {
                 SelectItem::Expr { expr, .. } => expr.to_string(),
-                SelectItem::Wildcard(_) => panic!("no wildcard"),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard { .. } => {
+                    panic!("no wildcard")
+                }
             })
             .collect();
         assert_eq!(
@@ -2252,7 +2254,9 @@ mod tests {
             .iter()
             .map(|i| match i {
                 SelectItem::Expr { expr, .. } => display_expr(expr),
-                SelectItem::Wildcard(_) => panic!("no wildcard"),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard { .. } => {
+                    panic!("no wildcard")
+                }
             })
             .collect();
         assert_eq!(
@@ -2296,7 +2300,9 @@ mod tests {
             .iter()
             .map(|i| match i {
                 SelectItem::Expr { expr, .. } => format!("{expr:?}"),
-                SelectItem::Wildcard(_) => panic!("no wildcard"),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard { .. } => {
+                    panic!("no wildcard")
+                }
             })
             .collect();
         assert!(
