@@ -5,7 +5,8 @@
 //! The events come from one `tally run` of `tests/nexmark/dump.sql` (the three views into CSV
 //! files); the DuckDB queries in `tests/nexmark/duckdb/` are written apart from tally's, in
 //! DuckDB's SQL, with Flink's meaning where the two differ. The query files are run as they
-//! are, with only their `blackhole` sink turned into a CSV file and the events made fewer.
+//! are, with only their `blackhole` sink turned into a CSV file (or, for updating results, a
+//! MySQL table upserted by key) and the events made fewer.
 
 mod common;
 
@@ -119,7 +120,34 @@ fn rows(mut reader: csv::Reader<impl std::io::Read>) -> Vec<Vec<String>> {
 /// Runs `examples/nexmark/<query>.sql` into a CSV file and compares its final table with
 /// DuckDB's rows of `tests/nexmark/duckdb/<query>.sql`, row for row.
 fn check(query: &str) {
-    let python = duckdb_python();
+    let got = run(query, "'connector' = 'csv', 'path' = 'out.csv'", |dir| {
+        rows(csv::Reader::from_path(dir.join("out.csv")).unwrap())
+    });
+    compare(query, got);
+}
+
+/// As [`check`], the query's result upserted into a MySQL table (an updating result: its
+/// rows revised and deleted as the query goes), read back whole.
+fn check_in_mysql(query: &str) {
+    let mut db = common::Mysql::connect();
+    let table = common::unique(&format!("nexmark_{query}"));
+    let sink = format!("'connector' = 'mysql', 'table' = '{table}', 'create' = 'true'");
+    let got = run(query, &sink, |_| {
+        let mut rows: Vec<Vec<String>> = db
+            .rows(&format!("SELECT * FROM {table}"))
+            .iter()
+            .map(|r| r.split(',').map(normal).collect())
+            .collect();
+        rows.sort();
+        rows
+    });
+    db.exec(&format!("DROP TABLE {table}"));
+    compare(query, got);
+}
+
+/// Runs `examples/nexmark/<query>.sql` with its `blackhole` sink's options replaced by `sink`,
+/// at -w 2, and reads what it wrote with `read` (given the job's folder).
+fn run(query: &str, sink: &str, read: impl FnOnce(&Path) -> Vec<Vec<String>>) -> Vec<Vec<String>> {
     let events = events();
     let dir = tempfile::tempdir().unwrap();
     let text =
@@ -128,10 +156,7 @@ fn check(query: &str) {
         text.contains("'connector' = 'blackhole'"),
         "{query} writes to blackhole"
     );
-    let job = text.replace(
-        "'connector' = 'blackhole'",
-        "'connector' = 'csv', 'path' = 'out.csv'",
-    );
+    let job = text.replace("'connector' = 'blackhole'", sink);
     std::fs::write(dir.path().join(format!("{query}.sql")), job).unwrap();
     std::fs::copy(side_input(), dir.path().join("side_input.csv")).unwrap();
     let ddl = events.join("ddl.sql");
@@ -148,8 +173,13 @@ fn check(query: &str) {
         ],
         dir.path(),
     ));
-    let got = rows(csv::Reader::from_path(dir.path().join("out.csv")).unwrap());
+    read(dir.path())
+}
 
+/// Compares `got` with DuckDB's rows of `tests/nexmark/duckdb/<query>.sql`, row for row.
+fn compare(query: &str, got: Vec<Vec<String>>) {
+    let python = duckdb_python();
+    let events = events();
     let out = Command::new(python)
         .arg(root().join("tests/nexmark/reference.py"))
         .arg(events)
@@ -173,8 +203,8 @@ fn check(query: &str) {
     if got != want {
         let (missing, extra) = difference(&want, &got);
         panic!(
-            "{query}: tally's {} rows differ from DuckDB's {}\nmissing (first 5): {missing:?}\n\
-             extra (first 5): {extra:?}",
+            "{query}: tally's {} rows differ from DuckDB's {}\nmissing (first rows): {missing:?}\n\
+             extra (first rows): {extra:?}",
             got.len(),
             want.len()
         );
@@ -227,6 +257,11 @@ fn q4_average_price_per_category() {
 }
 
 #[test]
+fn q4_into_mysql() {
+    check_in_mysql("q4");
+}
+
+#[test]
 fn q7_highest_bid() {
     check("q7");
 }
@@ -264,6 +299,11 @@ fn q16_channel_statistics_per_day() {
 #[test]
 fn q17_auction_statistics_per_day() {
     check("q17");
+}
+
+#[test]
+fn q17_into_mysql() {
+    check_in_mysql("q17");
 }
 
 #[test]

@@ -269,6 +269,135 @@ impl Source for NexmarkSource {
 mod tests {
     use super::*;
     use chrono::DateTime;
+    use tally_sql::catalog::NexmarkType;
+    use tally_sql::Field;
+
+    /// A table of `event_type`, and the bid and person ROWs with some of their fields in
+    /// another order than Flink's (the auction column left out).
+    fn table() -> (NexmarkConfig, Schema) {
+        let row = |kind: NexmarkKind, names: &[&str]| {
+            let fields: Vec<usize> = names
+                .iter()
+                .map(|n| kind.fields().iter().position(|(f, _)| f == n).unwrap())
+                .collect();
+            let ty = DataType::Struct(
+                fields
+                    .iter()
+                    .map(|&i| {
+                        let (name, t) = kind.fields()[i];
+                        let t = match t {
+                            NexmarkType::Bigint => DataType::Int,
+                            _ => DataType::String,
+                        };
+                        (name.to_string(), t)
+                    })
+                    .collect(),
+            );
+            (NexmarkColumn::Event { kind, fields }, ty)
+        };
+        let (bid, bid_ty) = row(NexmarkKind::Bid, &["price", "auction", "dateTime", "url"]);
+        let (person, person_ty) = row(NexmarkKind::Person, &["name", "id", "state"]);
+        let config = NexmarkConfig {
+            events: Some(1_000),
+            first_rate: 1_000,
+            next_rate: 1_000,
+            rate_shape: RateShape::Square,
+            rate_period_s: 600,
+            rate_limited: false,
+            person_proportion: 1,
+            auction_proportion: 3,
+            bid_proportion: 46,
+            avg_person_bytes: 200,
+            avg_auction_bytes: 500,
+            avg_bid_bytes: 100,
+            hot_auction_ratio: 2,
+            hot_bidder_ratio: 4,
+            hot_seller_ratio: 4,
+            base_time_ms: 1_767_225_600_000,
+            columns: vec![NexmarkColumn::EventType, bid, person],
+        };
+        let schema = Schema::new(vec![
+            Field {
+                name: "event_type".into(),
+                ty: DataType::Int,
+            },
+            Field {
+                name: "bid".into(),
+                ty: bid_ty,
+            },
+            Field {
+                name: "person".into(),
+                ty: person_ty,
+            },
+        ]);
+        (config, schema)
+    }
+
+    /// Every row of the table at `peers` workers, by event number.
+    fn rows(peers: usize) -> Vec<Row> {
+        let (config, schema) = table();
+        let mut all: Vec<(u64, Row)> = Vec::new();
+        for index in 0..peers {
+            let mut source = NexmarkSource::new(
+                &config,
+                &schema,
+                WorkerInfo { index, peers },
+                64,
+                Arc::new(Metrics::default()),
+            );
+            let mut buf = Vec::new();
+            while let Poll::Batch { epoch } = source.poll(&mut buf).unwrap() {
+                all.extend(
+                    buf.drain(..)
+                        .enumerate()
+                        .map(|(i, r)| (epoch * 64 + i as u64, r)),
+                );
+            }
+        }
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, r)| r).collect()
+    }
+
+    #[test]
+    fn each_row_holds_the_crates_event_in_the_declared_fields_at_any_worker_count() {
+        let (config, _) = table();
+        let events = EventGenerator::new(generator_config(&config)).take(1_000);
+        let text = |s: &str| Value::str(s);
+        let want: Vec<Row> = events
+            .map(|e| match e {
+                Event::Person(p) => vec![
+                    Value::Int(0),
+                    Value::Null,
+                    Value::Struct(Arc::from(vec![
+                        (Arc::from("name"), text(&p.name)),
+                        (Arc::from("id"), Value::Int(p.id as i64)),
+                        (Arc::from("state"), text(&p.state)),
+                    ])),
+                ],
+                Event::Auction(_) => vec![Value::Int(1), Value::Null, Value::Null],
+                Event::Bid(b) => vec![
+                    Value::Int(2),
+                    Value::Struct(Arc::from(vec![
+                        (Arc::from("price"), Value::Int(b.price as i64)),
+                        (Arc::from("auction"), Value::Int(b.auction as i64)),
+                        (Arc::from("dateTime"), timestamp(b.date_time as i64)),
+                        (Arc::from("url"), text(&b.url)),
+                    ])),
+                    Value::Null,
+                ],
+            })
+            .collect();
+        assert_eq!(rows(1), want);
+        assert_eq!(rows(3), want);
+        // Flink's vocabulary: upper-case states.
+        assert!(want.iter().any(|r| matches!(&r[2], Value::Struct(f)
+            if ["AZ", "CA", "ID", "OR", "WA", "WY"].iter().any(|s| f[2].1 == Value::str(s)))));
+        // The first event is at the base time, in UTC.
+        assert_eq!(
+            timestamp(1_767_225_600_000),
+            Value::str("2026-01-01 00:00:00.000")
+        );
+    }
 
     #[test]
     fn timestamps_are_the_text_chrono_gives() {

@@ -459,3 +459,76 @@ fn timestamps_take_intervals_timestampadd_and_timestampdiff_as_in_flink() {
         )
     );
 }
+
+/// The last projection of a `.sql` job over `src (k STRING, n BIGINT)`, with its column types.
+fn flink_projection(select: &str) -> (Vec<ScalarExpr>, Vec<crate::types::DataType>) {
+    let text = format!(
+        "CREATE TABLE src (k STRING, n BIGINT) WITH ('connector' = 'file', 'path' = 'src.txt');\n\
+         {select};"
+    );
+    let job = Job::parse("test.sql", &text).unwrap_or_else(|e| panic!("{select}: {e}"));
+    let plan = crate::planner::plan(&job).unwrap_or_else(|e| panic!("{select}: {e}"));
+    plan.nodes
+        .iter()
+        .rev()
+        .find_map(|n| match &n.node {
+            Node::Map { exprs, .. } => Some((
+                exprs.clone(),
+                n.schema.fields.iter().map(|f| f.ty.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{select}: no projection in\n{plan}"))
+}
+
+#[test]
+fn flink_sql_reads_a_number_with_a_point_as_an_exact_decimal() {
+    use crate::types::DataType;
+    let (exprs, types) = flink_projection(
+        "SELECT 0.908 * n AS eur, 12.50 AS p, 1.5e3 AS x, MOD(n, 4) AS m FROM src",
+    );
+    assert_eq!(
+        types,
+        vec![
+            DataType::Decimal {
+                precision: 23,
+                scale: 3
+            },
+            DataType::Decimal {
+                precision: 4,
+                scale: 2
+            },
+            DataType::Double,
+            DataType::Int,
+        ]
+    );
+    let row = vec![Value::str("k"), Value::Int(-563)];
+    let values: Vec<Value> = exprs.iter().map(|e| e.eval(&row)).collect();
+    assert_eq!(
+        values,
+        vec![
+            Value::Decimal("-511.204".parse().unwrap()),
+            Value::Decimal("12.50".parse().unwrap()),
+            Value::Double(1500.0),
+            // MOD takes the sign of the dividend, as `%` does.
+            Value::Int(-3),
+        ]
+    );
+    // The same literal in EC-SQL is Hive's DOUBLE.
+    assert_eq!(eval("0.908 * 1000"), Value::Double(908.0));
+}
+
+#[test]
+fn flink_sql_regexp_extract_is_null_without_a_match_and_count_char_counts() {
+    let (exprs, _) = flink_projection(
+        "SELECT REGEXP_EXTRACT(k, 'x([0-9]+)', 1) AS a, REGEXP_EXTRACT(k, 'k(.*)', 1) AS b, \
+         COUNT_CHAR(k, 'c') AS c FROM src",
+    );
+    let row = vec![Value::str("kaccb"), Value::Int(0)];
+    let values: Vec<Value> = exprs.iter().map(|e| e.eval(&row)).collect();
+    assert_eq!(values, vec![Value::Null, Value::str("accb"), Value::Int(2)]);
+    assert_eq!(
+        eval("regexp_extract('kaccb', 'x([0-9]+)', 1)"),
+        Value::str("")
+    );
+}

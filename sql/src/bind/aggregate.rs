@@ -33,6 +33,9 @@ fn is_aggregate_name(name: &str) -> bool {
 /// Whether an expression contains an aggregate call.
 pub fn contains_aggregate(e: &Expr) -> bool {
     match e {
+        // `agg(x) OVER (...)` is a window function, not a group's aggregate (the binder
+        // refuses it, naming the forms that work).
+        Expr::Function(f) if f.over.is_some() => false,
         Expr::Function(f) => {
             is_aggregate_name(&function_name(f))
                 || function_args(f).iter().any(|a| match a {
