@@ -705,6 +705,16 @@ fn kafka_brokers(t: &TableDesc) -> CatalogResult<String> {
 }
 
 fn kafka_source(t: &TableDesc) -> CatalogResult<KafkaSource> {
+    if let Some(s) = t.get("kafka.upsert") {
+        return Err((
+            s.pos,
+            format!(
+                "`{}` is an upsert-kafka table, which tally writes but does not read: read the \
+                 topic with 'connector' = 'kafka'",
+                t.name
+            ),
+        ));
+    }
     check_keys_owned(
         t,
         &kafka_keys(
@@ -1148,7 +1158,10 @@ pub fn sink_config(t: &TableDesc) -> CatalogResult<(SinkConfig, SinkOptions)> {
             SinkConfig::Database(db_config(t, &ty)?)
         }
         "kafka" => {
-            check_keys_owned(t, &kafka_keys(t, &["kafka.brokers", "kafka.topic"]))?;
+            check_keys_owned(
+                t,
+                &kafka_keys(t, &["kafka.brokers", "kafka.topic", "kafka.upsert"]),
+            )?;
             SinkConfig::Kafka {
                 brokers: kafka_brokers(t)?,
                 topic: required(t, "kafka.topic")?.to_string(),

@@ -2075,6 +2075,8 @@ impl P<'_> {
                 "tube" => "kafka".to_string(),
                 // Flink's filesystem connector reading a file is tally's `file` table.
                 "filesystem" => "file".to_string(),
+                // Flink's upsert-kafka sink is tally's kafka sink: a keyed change log.
+                "upsert-kafka" => "kafka".to_string(),
                 other => other.to_string(),
             })
             .ok_or_else(|| {
@@ -2117,6 +2119,31 @@ impl P<'_> {
             }
             if (k == "connector" || k == "type") && v.value.eq_ignore_ascii_case("filesystem") {
                 v.value = "file".to_string();
+            }
+            if (k == "connector" || k == "type") && v.value.eq_ignore_ascii_case("upsert-kafka") {
+                v.value = "kafka".to_string();
+                settings.insert(
+                    "kafka.upsert".to_string(),
+                    Setting {
+                        value: "true".to_string(),
+                        pos: v.pos,
+                        key_pos: v.key_pos,
+                    },
+                );
+            }
+            // upsert-kafka's key and value are JSON objects, as tally's kafka sink writes them.
+            if ty == "kafka" && (k == "key.format" || k == "value.format") {
+                if v.value.eq_ignore_ascii_case("json") {
+                    continue;
+                }
+                return Err(SqlError::new(
+                    v.pos,
+                    format!(
+                        "'{k}' = '{}' is not supported: tally writes a Kafka record's key and \
+                         value as JSON objects ('json')",
+                        v.value
+                    ),
+                ));
             }
             let key = match k.as_str() {
                 "connector" | "type" => "type".to_string(),
