@@ -106,17 +106,17 @@ impl Blocks {
         }
     }
 
-    pub(crate) fn exhausted(&self) -> bool {
+    fn exhausted(&self) -> bool {
         self.rows_in(self.next) == 0
     }
 
     /// Whether the next block is this worker's.
-    pub(crate) fn mine(&self) -> bool {
+    fn mine(&self) -> bool {
         self.next % self.worker.peers as u64 == self.worker.index as u64
     }
 
     /// Whether the next block may be made now (always, without a rate).
-    pub(crate) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         self.rate.is_none_or(|rate| {
             self.started.elapsed() >= Duration::from_secs_f64((self.next * self.rows) as f64 / rate)
         })
@@ -129,8 +129,33 @@ impl Blocks {
         self.next + (me + peers - self.next % peers) % peers
     }
 
+    /// This worker's next block when it is due now (skipping the other workers' blocks);
+    /// otherwise what to poll again for: `Done` past the last block, `Idle` before it is due.
+    pub(crate) fn due_block(&mut self) -> Result<u64, Poll> {
+        loop {
+            if self.exhausted() {
+                return Err(Poll::Done);
+            }
+            if !self.mine() {
+                self.next += 1;
+                continue;
+            }
+            if !self.due() {
+                return Err(Poll::Idle);
+            }
+            return Ok(self.next);
+        }
+    }
+
+    /// Goes on from the source epoch `epoch` after a restore: the blocks before it are in the
+    /// restored state.
+    pub(crate) fn resume(&mut self, epoch: u64) {
+        self.next = self.next.max(epoch);
+        self.repace();
+    }
+
     /// Paces on from the next block after a restore, as if the blocks before had been made.
-    pub(crate) fn repace(&mut self) {
+    fn repace(&mut self) {
         if let Some(rate) = self.rate {
             let done = Duration::from_secs_f64((self.next * self.rows) as f64 / rate);
             self.started = Instant::now().checked_sub(done).unwrap_or(self.started);
@@ -317,25 +342,16 @@ impl DatagenSource {
 
 impl Source for DatagenSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
-        loop {
-            if self.blocks.exhausted() {
-                return Ok(Poll::Done);
-            }
-            if !self.blocks.mine() {
-                self.blocks.next += 1;
-                continue;
-            }
-            if !self.blocks.due() {
-                return Ok(Poll::Idle);
-            }
-            let epoch = self.blocks.next;
-            let n = self.make(out);
-            self.blocks.next += 1;
-            self.metrics
-                .rows_in
-                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-            return Ok(Poll::Batch { epoch });
-        }
+        let epoch = match self.blocks.due_block() {
+            Ok(block) => block,
+            Err(poll) => return Ok(poll),
+        };
+        let n = self.make(out);
+        self.blocks.next += 1;
+        self.metrics
+            .rows_in
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(Poll::Batch { epoch })
     }
 
     fn next_epoch(&self) -> u64 {
@@ -348,8 +364,7 @@ impl Source for DatagenSource {
 
     /// Skips the blocks before `epoch` (they are in the restored state) and paces on.
     fn resume(&mut self, epoch: u64, _positions: &[crate::Position]) -> Result<(), ConnectorError> {
-        self.blocks.next = self.blocks.next.max(epoch);
-        self.blocks.repace();
+        self.blocks.resume(epoch);
         Ok(())
     }
 }

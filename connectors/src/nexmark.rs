@@ -230,23 +230,14 @@ pub fn timestamp(ms: i64) -> Value {
 
 impl Source for NexmarkSource {
     fn poll(&mut self, out: &mut Vec<Row>) -> Result<Poll, ConnectorError> {
-        loop {
-            if self.blocks.exhausted() {
-                return Ok(Poll::Done);
-            }
-            if !self.blocks.mine() {
-                self.blocks.next += 1;
-                continue;
-            }
-            if !self.blocks.due() {
-                return Ok(Poll::Idle);
-            }
-            let epoch = self.blocks.next;
-            let n = self.make(out);
-            self.blocks.next += 1;
-            self.metrics.rows_in.fetch_add(n, Ordering::Relaxed);
-            return Ok(Poll::Batch { epoch });
-        }
+        let epoch = match self.blocks.due_block() {
+            Ok(block) => block,
+            Err(poll) => return Ok(poll),
+        };
+        let n = self.make(out);
+        self.blocks.next += 1;
+        self.metrics.rows_in.fetch_add(n, Ordering::Relaxed);
+        Ok(Poll::Batch { epoch })
     }
 
     fn next_epoch(&self) -> u64 {
@@ -259,8 +250,7 @@ impl Source for NexmarkSource {
 
     /// Skips the blocks before `epoch` (they are in the restored state).
     fn resume(&mut self, epoch: u64, _positions: &[Position]) -> Result<(), ConnectorError> {
-        self.blocks.next = self.blocks.next.max(epoch);
-        self.blocks.repace();
+        self.blocks.resume(epoch);
         Ok(())
     }
 }

@@ -923,6 +923,16 @@ fn with_source_positions_the_latest_row_of_a_key_in_its_source_wins_in_any_arriv
 /// The aggregate rendered through `epoch_op::render` in a two-worker timely dataflow, against
 /// differential's own `count` (rows per group and pane) and `distinct` + `count` (distinct
 /// values) over the updates the semantics accept: the change log of every epoch must agree.
+/// A dataflow's output log by epoch, consolidated.
+fn by_epoch(log: &[(Row, u64, isize)]) -> BTreeMap<(u64, Row), isize> {
+    let mut m: BTreeMap<(u64, Row), isize> = BTreeMap::new();
+    for (r, t, d) in log {
+        *m.entry((*t, r.clone())).or_default() += d;
+    }
+    m.retain(|_, d| *d != 0);
+    m
+}
+
 #[test]
 fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
     use differential_dataflow::input::Input;
@@ -1027,14 +1037,6 @@ fn the_frame_at_two_workers_equals_differential_count_and_distinct() {
         })
         .expect("the dataflow ran");
         // Both logs by epoch, consolidated; the reference's final windows are the operator's.
-        let by_epoch = |log: &[(Row, u64, isize)]| {
-            let mut m: BTreeMap<(u64, Row), isize> = BTreeMap::new();
-            for (r, t, d) in log {
-                *m.entry((*t, r.clone())).or_default() += d;
-            }
-            m.retain(|_, d| *d != 0);
-            m
-        };
         let ours = by_epoch(&ours.lock().unwrap());
         let theirs = by_epoch(&theirs.lock().unwrap());
         assert_eq!(ours, theirs, "seed {seed}");
@@ -1696,14 +1698,6 @@ fn the_stream_join_at_two_workers_equals_differentials_join() {
             }
         })
         .expect("the dataflow ran");
-        let by_epoch = |log: &[(Row, u64, isize)]| {
-            let mut m: BTreeMap<(u64, Row), isize> = BTreeMap::new();
-            for (r, t, d) in log {
-                *m.entry((*t, r.clone())).or_default() += d;
-            }
-            m.retain(|_, d| *d != 0);
-            m
-        };
         let ours = by_epoch(&ours.lock().unwrap());
         assert_eq!(ours, by_epoch(&theirs.lock().unwrap()), "seed {seed}");
         assert!(!ours.is_empty(), "seed {seed}: nothing was joined");
